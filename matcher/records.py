@@ -1,0 +1,123 @@
+"""The two record types patent-match stores: a stock ``Patent`` (or technology offer) and an SME ``Demand``.
+
+Both are pydantic models, so a record read from any file or request is validated the same way, and
+errors name the field. Dates are ISO ``YYYY-MM-DD``; lists are lists (CSV/XLSX cells are split by the
+ingest module before they reach here). Field size limits keep one bad row from bloating the store.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+
+MAX_ID = 128
+MAX_TITLE = 1_000
+MAX_TEXT = 200_000  # claims of a long patent fit; a 5 MB cell does not
+MAX_SHORT = 2_000
+MAX_LIST = 200
+
+ApplicantType = Literal["university", "institute", "company", "individual"]
+LegalStatus = Literal["valid", "pending", "invalid"]
+Language = Literal["zh", "en"]
+
+RecordId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID, pattern=r"^[^\s/\\]+$")
+]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SHORT)]
+
+# IPC / CPC: section letter, then class digits, subclass letter, group/subgroup: "H01M", "H01M4/58", "G06F 21/10".
+_CODE = re.compile(r"^[A-H](\d{2}([A-Z](\d{1,4}(/\d{1,6})?)?)?)?$")
+
+
+def normalize_code(code: str) -> str:
+    """Upper-case an IPC/CPC code and drop inner spaces: ``'g06f 21/10'`` -> ``'G06F21/10'``."""
+    return re.sub(r"\s+", "", code).upper()
+
+
+def is_valid_code(code: str) -> bool:
+    return bool(_CODE.match(code))
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_unknown(cls, value: object, info: ValidationInfo) -> object:
+        # A blank CSV/XLSX cell or a JSON null means "unknown": the field's default ("" or []), else None.
+        if value is None or (isinstance(value, str) and not value.strip()):
+            field = cls.model_fields[info.field_name or ""]
+            if field.default_factory is not None:
+                return field.default_factory()  # type: ignore[call-arg]
+            return field.default if isinstance(field.default, str) else None
+        return value
+
+
+class Patent(_Record):
+    """A stock patent or technology offer (a Zhibei offer may be a non-patent technology: see ``kind``)."""
+
+    id: RecordId = Field(description="Publication number where one exists (CN113914863A, US10001996B2), else a source id.")
+    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TITLE)] = Field(
+        default="", description="May be empty only when there is an abstract (some sources publish abstracts alone)."
+    )
+    abstract: Text = ""
+    claims: Text = ""
+    ipc: list[str] = Field(default_factory=list, max_length=MAX_LIST, description="IPC/CPC codes, main code first.")
+    applicants: list[Short] = Field(default_factory=list, max_length=MAX_LIST)
+    applicant_type: ApplicantType | None = None
+    legal_status: LegalStatus | None = None
+    application_date: date | None = None
+    publication_date: date | None = None
+    open_licence: bool | None = None
+    price: Short | None = Field(default=None, description="Price or royalty terms as published (e.g. 面议).")
+    maturity: Short | None = None
+    cooperation_modes: list[Short] = Field(default_factory=list, max_length=MAX_LIST)
+    kind: Short | None = Field(default=None, description="发明专利 / 实用新型专利 / 非专利技术 / utility ...")
+    industry: Short | None = Field(default=None, description="National industry classification (国民经济行业), as demands use.")
+    tech_area: Short | None = Field(default=None, description="Technical area as published, e.g. 新材料-复合材料.")
+    keywords: list[Short] = Field(default_factory=list, max_length=MAX_LIST, description="Human keyphrases; stored, not indexed.")
+    language: Language = "zh"
+    source: Short | None = Field(default=None, description="Where the record came from, e.g. kppatent_zh/test_data_TAC.json#12")
+
+    @field_validator("ipc")
+    @classmethod
+    def _check_codes(cls, codes: list[str]) -> list[str]:
+        out: list[str] = []
+        for code in codes:
+            norm = normalize_code(code)
+            if not is_valid_code(norm):
+                raise ValueError(f"not an IPC/CPC code: {code!r}")
+            if norm not in out:
+                out.append(norm)
+        return out
+
+    @model_validator(mode="after")
+    def _title_or_abstract(self) -> Patent:
+        if not self.title and not self.abstract:
+            raise ValueError("a patent needs a title or an abstract")
+        return self
+
+
+class Demand(_Record):
+    """An enterprise technology demand (技术需求)."""
+
+    id: RecordId
+    title: Title
+    description: Text = ""
+    enterprise: Short | None = None
+    industry: Short | None = None
+    region: Short | None = None
+    cooperation_modes: list[Short] = Field(default_factory=list, max_length=MAX_LIST)
+    budget: Short | None = None
+    posted_date: date | None = None
+    expiry_date: date | None = None
+    language: Language = "zh"
+    source: Short | None = None
+
+
+Record = Patent | Demand

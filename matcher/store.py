@@ -1,0 +1,306 @@
+"""The SQLite store: patents, demands, ingest batches and index manifests, in one embedded database file.
+
+Each record is kept whole as JSON (the source of truth) plus the columns filters and facets read. List
+fields (IPC codes, applicants, cooperation modes) go to one ``record_values`` table, indexed for lookups.
+A batch is written in one transaction: it lands whole or not at all.
+
+Upsert is by id. An *exact duplicate* (same normalised title + abstract/description as a record under
+another id) is not stored again: the batch report names it and the id it duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import time
+import unicodedata
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from matcher.records import Demand, Patent
+
+SCHEMA_VERSION = 1
+Kind = Literal["patents", "demands"]
+KINDS: tuple[Kind, ...] = ("patents", "demands")
+MODELS: dict[Kind, type[Patent] | type[Demand]] = {"patents": Patent, "demands": Demand}
+
+# Scalar fields copied into columns for filtering; list fields copied into record_values.
+SCALARS: dict[Kind, tuple[str, ...]] = {
+    "patents": (
+        "language", "applicant_type", "legal_status", "open_licence", "maturity", "application_date",
+        "publication_date", "kind", "industry", "tech_area",
+    ),
+    "demands": ("language", "enterprise", "industry", "region", "posted_date", "expiry_date"),
+}
+LISTS: dict[Kind, tuple[str, ...]] = {
+    "patents": ("ipc", "applicants", "cooperation_modes"),
+    "demands": ("cooperation_modes",),
+}
+
+_PUNCT = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def dedup_key(title: str, body: str) -> str:
+    """Hash of the normalised title + body: case, width, spacing and punctuation do not count."""
+    text = unicodedata.normalize("NFKC", f"{title}\n{body}").lower()
+    return hashlib.sha1(_PUNCT.sub("", text).encode("utf-8")).hexdigest()
+
+
+def record_dedup_key(record: Patent | Demand) -> str:
+    body = record.abstract if isinstance(record, Patent) else record.description
+    return dedup_key(record.title, body)
+
+
+@dataclass
+class BatchReport:
+    """What one ingest batch did."""
+
+    kind: Kind
+    file: str
+    batch_id: int | None = None
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (id, id it duplicates)
+    rejected: int = 0
+    rejects_file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "file": self.file, "batch_id": self.batch_id, "read": self.read,
+            "inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged,
+            "duplicates": [{"id": a, "duplicate_of": b} for a, b in self.duplicates],
+            "rejected": self.rejected, "rejects_file": self.rejects_file,
+        }
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ingest_batches (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, file TEXT NOT NULL, started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL, report TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS index_manifests (
+    name TEXT PRIMARY KEY, path TEXT NOT NULL, built_at TEXT NOT NULL, manifest TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS record_values (
+    kind TEXT NOT NULL, rid INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, pos INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS record_values_by_rid ON record_values (kind, rid);
+CREATE INDEX IF NOT EXISTS record_values_by_value ON record_values (kind, field, value);
+"""
+
+
+def _table_sql(kind: Kind) -> str:
+    cols = ", ".join(f"{c} TEXT" if c != "open_licence" else f"{c} INTEGER" for c in SCALARS[kind])
+    return f"""
+CREATE TABLE IF NOT EXISTS {kind} (
+    rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, dedup_key TEXT NOT NULL UNIQUE, {cols},
+    record TEXT NOT NULL, batch_id INTEGER, updated_at TEXT NOT NULL);
+"""
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Store:
+    """One SQLite database. Open it, read and write records, close it (or use ``with``)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            for statement in (_SCHEMA + "".join(_table_sql(k) for k in KINDS)).split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                self._db.execute("INSERT INTO meta VALUES ('data_version', '0')")
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise RuntimeError(f"{self.path}: store schema v{row[0]}, this build reads v{SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All statements inside land together or not at all (BEGIN IMMEDIATE takes the write lock up front)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    # --- writing --------------------------------------------------------------------------------------
+    def write_batch(
+        self, kind: Kind, records: Sequence[Patent | Demand], file: str, rejected: int = 0,
+        rejects_file: str | None = None,
+    ) -> BatchReport:
+        """Upsert ``records`` in one transaction and log the batch; exact duplicates are reported, not stored."""
+        report = BatchReport(kind=kind, file=file, read=len(records) + rejected, rejected=rejected,
+                             rejects_file=rejects_file)
+        started = _now()
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO ingest_batches (kind, file, started_at, finished_at, report) VALUES (?,?,?,?,?)",
+                (kind, file, started, started, "{}"),
+            )
+            batch_id = int(cur.lastrowid or 0)
+            report.batch_id = batch_id
+            for record in records:
+                self._upsert(db, kind, record, batch_id, report)
+            db.execute(
+                "UPDATE ingest_batches SET finished_at=?, report=? WHERE id=?",
+                (_now(), json.dumps(report.to_dict(), ensure_ascii=False), batch_id),
+            )
+            if report.inserted or report.updated:
+                self._bump_version(db)
+        return report
+
+    def _upsert(self, db: sqlite3.Connection, kind: Kind, record: Patent | Demand, batch_id: int,
+                report: BatchReport) -> None:
+        key = record_dedup_key(record)
+        body = record.model_dump_json(exclude_defaults=True)
+        clash = db.execute(f"SELECT id FROM {kind} WHERE dedup_key=? AND id<>?", (key, record.id)).fetchone()
+        if clash is not None:
+            report.duplicates.append((record.id, clash[0]))
+            return
+        existing = db.execute(f"SELECT rid, record FROM {kind} WHERE id=?", (record.id,)).fetchone()
+        values = [_column_value(getattr(record, c)) for c in SCALARS[kind]]
+        if existing is None:
+            cols = ", ".join(SCALARS[kind])
+            marks = ", ".join("?" for _ in SCALARS[kind])
+            cur = db.execute(
+                f"INSERT INTO {kind} (id, dedup_key, {cols}, record, batch_id, updated_at) "
+                f"VALUES (?, ?, {marks}, ?, ?, ?)",
+                (record.id, key, *values, body, batch_id, _now()),
+            )
+            rid = int(cur.lastrowid or 0)
+            report.inserted += 1
+        else:
+            rid = int(existing[0])
+            if existing[1] == body:
+                report.unchanged += 1
+                return
+            sets = ", ".join(f"{c}=?" for c in SCALARS[kind])
+            db.execute(
+                f"UPDATE {kind} SET dedup_key=?, {sets}, record=?, batch_id=?, updated_at=? WHERE rid=?",
+                (key, *values, body, batch_id, _now(), rid),
+            )
+            db.execute("DELETE FROM record_values WHERE kind=? AND rid=?", (kind, rid))
+            report.updated += 1
+        db.executemany(
+            "INSERT INTO record_values (kind, rid, field, value, pos) VALUES (?,?,?,?,?)",
+            [(kind, rid, f, v, i) for f in LISTS[kind] for i, v in enumerate(getattr(record, f))],
+        )
+
+    def delete(self, kind: Kind, ids: Sequence[str]) -> list[str]:
+        """Delete records by id in one transaction; returns the ids that existed."""
+        deleted: list[str] = []
+        with self.transaction() as db:
+            for doc_id in ids:
+                row = db.execute(f"SELECT rid FROM {kind} WHERE id=?", (doc_id,)).fetchone()
+                if row is None:
+                    continue
+                db.execute("DELETE FROM record_values WHERE kind=? AND rid=?", (kind, row[0]))
+                db.execute(f"DELETE FROM {kind} WHERE rid=?", (row[0],))
+                deleted.append(doc_id)
+            if deleted:
+                self._bump_version(db)
+        return deleted
+
+    def _bump_version(self, db: sqlite3.Connection) -> None:
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='data_version'")
+
+    # --- reading --------------------------------------------------------------------------------------
+    @property
+    def data_version(self) -> int:
+        """Goes up with every change to the records; index manifests record the version they were built from."""
+        return int(self._db.execute("SELECT value FROM meta WHERE key='data_version'").fetchone()[0])
+
+    def count(self, kind: Kind) -> int:
+        return int(self._db.execute(f"SELECT COUNT(*) FROM {kind}").fetchone()[0])
+
+    def get(self, kind: Kind, doc_id: str) -> Patent | Demand | None:
+        row = self._db.execute(f"SELECT record FROM {kind} WHERE id=?", (doc_id,)).fetchone()
+        return None if row is None else MODELS[kind].model_validate_json(row[0])
+
+    def get_many(self, kind: Kind, ids: Sequence[str]) -> dict[str, Patent | Demand]:
+        out: dict[str, Patent | Demand] = {}
+        model = MODELS[kind]
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" for _ in chunk)
+            for doc_id, body in self._db.execute(f"SELECT id, record FROM {kind} WHERE id IN ({marks})", chunk):
+                out[doc_id] = model.model_validate_json(body)
+        return out
+
+    def iter_records(self, kind: Kind, batch_size: int = 2000) -> Iterator[Patent | Demand]:
+        """Every record of ``kind`` in insertion (rid) order."""
+        model = MODELS[kind]
+        last = 0
+        while True:
+            rows = self._db.execute(
+                f"SELECT rid, record FROM {kind} WHERE rid > ? ORDER BY rid LIMIT ?", (last, batch_size)
+            ).fetchall()
+            if not rows:
+                return
+            for _rid, body in rows:
+                yield model.model_validate_json(body)
+            last = rows[-1][0]
+
+    def ids(self, kind: Kind) -> list[str]:
+        return [r[0] for r in self._db.execute(f"SELECT id FROM {kind} ORDER BY rid")]
+
+    def facet_counts(self, kind: Kind, field_name: str, limit: int = 100) -> list[tuple[str, int]]:
+        """Value -> record count for a scalar or list field, most common first."""
+        if field_name in SCALARS[kind]:
+            sql = (f"SELECT {field_name}, COUNT(*) n FROM {kind} WHERE {field_name} IS NOT NULL "
+                   f"GROUP BY {field_name} ORDER BY n DESC, 1 LIMIT ?")
+            return [(str(v), int(n)) for v, n in self._db.execute(sql, (limit,))]
+        if field_name in LISTS[kind]:
+            sql = ("SELECT value, COUNT(DISTINCT rid) n FROM record_values WHERE kind=? AND field=? "
+                   "GROUP BY value ORDER BY n DESC, 1 LIMIT ?")
+            return [(v, int(n)) for v, n in self._db.execute(sql, (kind, field_name, limit))]
+        raise ValueError(f"{kind} have no field {field_name!r} to count")
+
+    def batches(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT report FROM ingest_batches ORDER BY id DESC LIMIT ?", (limit,))
+        return [json.loads(r[0]) for r in rows]
+
+    def record_index(self, name: str, path: str, manifest: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO index_manifests (name, path, built_at, manifest) VALUES (?,?,?,?)",
+                (name, path, manifest.get("built_at", _now()), json.dumps(manifest, ensure_ascii=False)),
+            )
+
+    def index_manifests(self) -> dict[str, dict[str, Any]]:
+        rows = self._db.execute("SELECT name, path, manifest FROM index_manifests ORDER BY name")
+        return {name: {"path": path, **json.loads(m)} for name, path, m in rows}
+
+
+def _column_value(value: object) -> object:
+    if value is None or isinstance(value, (str, int, float)):
+        return int(value) if isinstance(value, bool) else value
+    return str(value)  # dates -> ISO text

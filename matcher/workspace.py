@@ -1,0 +1,63 @@
+"""Where a patent-match installation keeps its data: one folder with the store and index snapshots.
+
+    HOME/store.sqlite                  records, ingest batches, index manifests
+    HOME/indexes/<kind>/CURRENT        name of the snapshot being served (replaced atomically)
+    HOME/indexes/<kind>/<snapshot>/    manifest.json, bm25/, facets/, dense-<model>/
+
+A new snapshot is built beside the served one and published by replacing CURRENT in one ``os.replace``,
+so a reader always opens a complete snapshot: the old one or the new one, never a mix.
+HOME is ``--home``, else ``$PMATCH_HOME``, else ``./.pmatch``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from matcher.store import Kind, Store
+
+KEEP_SNAPSHOTS = 2
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("PMATCH_HOME", ".pmatch"))
+
+
+class Workspace:
+    def __init__(self, home: str | Path | None = None) -> None:
+        self.home = Path(home) if home is not None else default_home()
+
+    @property
+    def store_path(self) -> Path:
+        return self.home / "store.sqlite"
+
+    def open_store(self) -> Store:
+        return Store(self.store_path)
+
+    def index_root(self, kind: Kind) -> Path:
+        return self.home / "indexes" / kind
+
+    def current_snapshot(self, kind: Kind) -> Path | None:
+        pointer = self.index_root(kind) / "CURRENT"
+        if not pointer.is_file():
+            return None
+        path = self.index_root(kind) / pointer.read_text("utf-8").strip()
+        return path if (path / "manifest.json").is_file() else None
+
+    def current_manifest(self, kind: Kind) -> dict | None:
+        snapshot = self.current_snapshot(kind)
+        return None if snapshot is None else json.loads((snapshot / "manifest.json").read_text("utf-8"))
+
+    def publish(self, kind: Kind, snapshot: Path) -> None:
+        """Make ``snapshot`` the served one (atomic), then drop all but the newest few old snapshots."""
+        root = self.index_root(kind)
+        tmp = root / f".CURRENT.{os.getpid()}"
+        tmp.write_text(snapshot.name, encoding="utf-8")
+        os.replace(tmp, root / "CURRENT")
+        snapshots = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                           key=lambda p: p.stat().st_mtime)
+        for old in snapshots[:-KEEP_SNAPSHOTS]:
+            if old != snapshot:
+                shutil.rmtree(old, ignore_errors=True)
