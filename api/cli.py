@@ -56,7 +56,7 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
 def ingest(
     kind: Annotated[str, typer.Argument(help="patents or demands")],
     file: Annotated[Path, typer.Argument(help="JSONL, JSON, CSV (UTF-8 or GB18030) or XLSX")],
-    map_: Annotated[list[str], typer.Option("--map", help="COLUMN=field for a foreign header; COLUMN= ignores it")] = [],  # noqa: B006
+    map_: Annotated[list[str], typer.Option("--map", help="COLUMN=field for a foreign header; COLUMN= ignores")] = [],  # noqa: B006
     skip_invalid: Annotated[bool, typer.Option(help="Write bad rows to a rejects file and load the rest.")] = False,
     rejects: Annotated[Path | None, typer.Option(help="Where --skip-invalid writes bad rows.")] = None,
     home: HomeOpt = None,
@@ -97,7 +97,7 @@ def index_build(
         with _progress() as bar:
             task = bar.add_task(f"indexing {k}", total=None)
 
-            def tick(stage: str, done: int, total: int, task: Any = task, bar: Progress = bar) -> None:
+            def tick(stage: str, done: int, total: int, task: Any = task, bar: Progress = bar, k: str = k) -> None:
                 bar.update(task, completed=done, total=total, description=f"{stage} {k}")
 
             try:
@@ -137,9 +137,10 @@ def search(
     ipc: Annotated[list[str], typer.Option(help="IPC/CPC prefix (repeatable: any of)")] = [],  # noqa: B006
     applicant_type: Annotated[list[str], typer.Option(help="university/institute/company/individual")] = [],  # noqa: B006
     applicant: Annotated[str | None, typer.Option(help="Part of an applicant name")] = None,
-    legal_status: Annotated[list[str], typer.Option(help="valid/pending/invalid/unknown (default valid+unknown)")] = [],  # noqa: B006
+    legal_status: Annotated[list[str], typer.Option(help="valid/pending/invalid/unknown (default: valid+unknown)")]
+    = [],  # noqa: B006
     open_licence: Annotated[bool, typer.Option("--open-licence", help="Open-licence patents only")] = False,
-    date_from: Annotated[str | None, typer.Option("--from", help="Application/publication date from (YYYY-MM-DD)")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="Applied/published from (YYYY-MM-DD)")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="... to (YYYY-MM-DD)")] = None,
     maturity: Annotated[list[str], typer.Option(help="Maturity (repeatable)")] = [],  # noqa: B006
     kind: Annotated[list[str], typer.Option(help="Record kind, e.g. 发明专利 (repeatable)")] = [],  # noqa: B006

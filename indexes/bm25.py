@@ -42,13 +42,19 @@ class Hit:
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` highest positive scores, best first; ties broken by position (stable)."""
+    """Positions of the ``k`` highest positive scores, best first; ties broken by position (stable).
+
+    Scores are compared at 1e-6 so that equal scores which differ only by float rounding (BM25+'s constant is
+    subtracted) are treated as the ties they are.
+    """
     candidates = np.flatnonzero(scores > 0)
+    keys = np.round(scores[candidates], 6)
     if candidates.size > k:
-        part = np.argpartition(-scores[candidates], k - 1)[:k]
-        candidates = candidates[part]
-    order = np.lexsort((candidates, -scores[candidates]))
-    return candidates[order]
+        threshold = np.partition(keys, candidates.size - k)[candidates.size - k]
+        keep = keys >= threshold  # every document tied with the k-th stays in the running
+        candidates, keys = candidates[keep], keys[keep]
+    order = np.lexsort((candidates, -keys))
+    return candidates[order][:k]
 
 
 class BM25Index:

@@ -198,7 +198,8 @@ class FacetIndex:
             counts = np.bincount(values[values >= 0], minlength=len(self.vocabs[field]))
             pairs = [(self.vocabs[field][i], int(n)) for i, n in enumerate(counts) if n]
         elif kind == "bool":
-            pairs = [(label, int((values == v).sum())) for label, v in (("true", 1), ("false", 0)) if (values == v).any()]
+            pairs = [(label, int((values == v).sum())) for label, v in (("true", 1), ("false", 0))
+                     if (values == v).any()]
         else:
             raise ValueError(f"{field} is a date: no counts")
         return sorted(pairs, key=lambda p: (-p[1], p[0]))

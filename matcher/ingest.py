@@ -369,8 +369,8 @@ def read_file(path: str | Path, kind: Kind, mapping: dict[str, str] | None = Non
             colmaps[columns] = _column_map(kind, list(columns), mapping or {}, name, line)
         colmap = colmaps[columns]
         if isinstance(colmap, RowError):
-            if tabular:  # the header is wrong: every row would fail the same way
-                raise IngestError([colmap])
+            if tabular:  # the header (line 1) is wrong: every row would fail the same way
+                raise IngestError([RowError(name, 1, colmap.field, colmap.reason)])
             colmap_error = RowError(name, line, colmap.field, colmap.reason)
             errors.append(colmap_error)
             rejects.append({"line": line, "errors": [str(colmap_error)], "row": _jsonable(row)})

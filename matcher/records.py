@@ -61,13 +61,15 @@ class _Record(BaseModel):
 class Patent(_Record):
     """A stock patent or technology offer (a Zhibei offer may be a non-patent technology: see ``kind``)."""
 
-    id: RecordId = Field(description="Publication number where one exists (CN113914863A, US10001996B2), else a source id.")
+    id: RecordId = Field(description="Publication number where one exists (CN113914863A, US10001996B2), "
+                                     "else a source id.")
     title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TITLE)] = Field(
         default="", description="May be empty only when there is an abstract (some sources publish abstracts alone)."
     )
     abstract: Text = ""
     claims: Text = ""
-    ipc: list[str] = Field(default_factory=list, max_length=MAX_LIST, description="IPC/CPC codes, main code first.")
+    ipc: list[str] = Field(default_factory=list, max_length=MAX_LIST,
+                           description="IPC/CPC codes, main code first.")
     applicants: list[Short] = Field(default_factory=list, max_length=MAX_LIST)
     applicant_type: ApplicantType | None = None
     legal_status: LegalStatus | None = None
@@ -78,11 +80,14 @@ class Patent(_Record):
     maturity: Short | None = None
     cooperation_modes: list[Short] = Field(default_factory=list, max_length=MAX_LIST)
     kind: Short | None = Field(default=None, description="发明专利 / 实用新型专利 / 非专利技术 / utility ...")
-    industry: Short | None = Field(default=None, description="National industry classification (国民经济行业), as demands use.")
+    industry: Short | None = Field(default=None,
+                                   description="National industry classification (国民经济行业), as demands use.")
     tech_area: Short | None = Field(default=None, description="Technical area as published, e.g. 新材料-复合材料.")
-    keywords: list[Short] = Field(default_factory=list, max_length=MAX_LIST, description="Human keyphrases; stored, not indexed.")
+    keywords: list[Short] = Field(default_factory=list, max_length=MAX_LIST,
+                                  description="Human keyphrases; stored, not indexed.")
     language: Language = "zh"
-    source: Short | None = Field(default=None, description="Where the record came from, e.g. kppatent_zh/test_data_TAC.json#12")
+    source: Short | None = Field(default=None,
+                                 description="Where the record came from, e.g. kppatent_zh/test_data_TAC.json#12")
 
     @field_validator("ipc")
     @classmethod

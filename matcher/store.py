@@ -5,7 +5,8 @@ fields (IPC codes, applicants, cooperation modes) go to one ``record_values`` ta
 A batch is written in one transaction: it lands whole or not at all.
 
 Upsert is by id. An *exact duplicate* (same normalised title + abstract/description as a record under
-another id) is not stored again: the batch report names it and the id it duplicates.
+another id, e.g. a US continuation) is not stored again: the batch report names it and the id it duplicates,
+and the duplicate's id is kept as an alias, so looking it up finds the stored record.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ CREATE TABLE IF NOT EXISTS record_values (
     kind TEXT NOT NULL, rid INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, pos INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS record_values_by_rid ON record_values (kind, rid);
 CREATE INDEX IF NOT EXISTS record_values_by_value ON record_values (kind, field, value);
+CREATE TABLE IF NOT EXISTS aliases (
+    kind TEXT NOT NULL, id TEXT NOT NULL, canonical_id TEXT NOT NULL, PRIMARY KEY (kind, id));
 """
 
 
@@ -184,7 +187,11 @@ class Store:
         clash = db.execute(f"SELECT id FROM {kind} WHERE dedup_key=? AND id<>?", (key, record.id)).fetchone()
         if clash is not None:
             report.duplicates.append((record.id, clash[0]))
+            if db.execute(f"SELECT 1 FROM {kind} WHERE id=?", (record.id,)).fetchone() is None:
+                db.execute("INSERT OR REPLACE INTO aliases (kind, id, canonical_id) VALUES (?,?,?)",
+                           (kind, record.id, clash[0]))
             return
+        db.execute("DELETE FROM aliases WHERE kind=? AND id=?", (kind, record.id))
         existing = db.execute(f"SELECT rid, record FROM {kind} WHERE id=?", (record.id,)).fetchone()
         values = [_column_value(getattr(record, c)) for c in SCALARS[kind]]
         if existing is None:
@@ -224,6 +231,7 @@ class Store:
                     continue
                 db.execute("DELETE FROM record_values WHERE kind=? AND rid=?", (kind, row[0]))
                 db.execute(f"DELETE FROM {kind} WHERE rid=?", (row[0],))
+                db.execute("DELETE FROM aliases WHERE kind=? AND canonical_id=?", (kind, doc_id))
                 deleted.append(doc_id)
             if deleted:
                 self._bump_version(db)
@@ -242,8 +250,24 @@ class Store:
         return int(self._db.execute(f"SELECT COUNT(*) FROM {kind}").fetchone()[0])
 
     def get(self, kind: Kind, doc_id: str) -> Patent | Demand | None:
-        row = self._db.execute(f"SELECT record FROM {kind} WHERE id=?", (doc_id,)).fetchone()
+        """The record stored under ``doc_id``, or under the id it is an exact duplicate of."""
+        canonical = self.resolve(kind, doc_id)
+        if canonical is None:
+            return None
+        row = self._db.execute(f"SELECT record FROM {kind} WHERE id=?", (canonical,)).fetchone()
         return None if row is None else MODELS[kind].model_validate_json(row[0])
+
+    def resolve(self, kind: Kind, doc_id: str) -> str | None:
+        """The stored id for ``doc_id``: itself, the record it duplicates, or None if unknown."""
+        if self._db.execute(f"SELECT 1 FROM {kind} WHERE id=?", (doc_id,)).fetchone() is not None:
+            return doc_id
+        row = self._db.execute("SELECT canonical_id FROM aliases WHERE kind=? AND id=?", (kind, doc_id)).fetchone()
+        return None if row is None else str(row[0])
+
+    def aliases(self, kind: Kind) -> dict[str, str]:
+        """Every duplicate id -> the stored id it resolves to."""
+        rows = self._db.execute("SELECT id, canonical_id FROM aliases WHERE kind=?", (kind,))
+        return {a: c for a, c in rows}
 
     def get_many(self, kind: Kind, ids: Sequence[str]) -> dict[str, Patent | Demand]:
         out: dict[str, Patent | Demand] = {}

