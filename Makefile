@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(VENV)/bin/pmatch demo
 
+# Models rebuilt by the tests (e5-small, ~470 MB) are kept in .cache/ so they are built once per clone.
 test: setup
-	$(PY) -m pytest -q
+	PMATCH_CACHE=$${PMATCH_CACHE:-$(CURDIR)/.cache} OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""The ``pmatch`` command line: ingest, index, search, stats, and the bundled-data demo."""
+"""The ``pmatch`` command line: ingest, index, search, match, stats, and the bundled-data demo."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from matcher.filters import PatentFilters
+from matcher.config import load_config
+from matcher.filters import DemandFilters, PatentFilters
 from matcher.indexing import NothingToIndex, build_snapshot
 from matcher.ingest import IngestError, ingest_file
+from matcher.matching import UnknownRecord, match_demand, match_patent, match_portfolio, portfolio_ids
 from matcher.search import NotIndexed, Result, Searcher
 from matcher.store import KINDS, Kind
 from matcher.workspace import Workspace
@@ -24,10 +26,16 @@ app = typer.Typer(help="patent-match: bilingual patent supply-demand matching.",
                   pretty_exceptions_enable=False)
 index_app = typer.Typer(help="Build the search indexes from the store.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+match_app = typer.Typer(help="Licensing matches: demand -> patents, patent -> demands, portfolio -> enterprises.",
+                        no_args_is_help=True)
+app.add_typer(match_app, name="match")
 console = Console()
 err = Console(stderr=True)
 
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+SAMPLE_DIR = DATA_DIR / "sample"
+VECTORS_DIR = DATA_DIR / "vectors"
+MODES = ("bm25", "dense", "hybrid")
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="Data folder (default $PMATCH_HOME or ./.pmatch).")]
 
 
@@ -88,11 +96,15 @@ def _progress() -> Progress:
 @index_app.command("build")
 def index_build(
     kind: Annotated[str, typer.Option(help="patents, demands or all")] = "all",
+    dense_model: Annotated[str | None, typer.Option(help="Embedding model for the dense index (default: the "
+                                                         "ranker config's); 'none' builds BM25 only")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Build BM25 and filter indexes as a new snapshot and switch searches to it atomically."""
+    """Build BM25, dense and filter indexes as a new snapshot and switch searches to it atomically."""
     ws = Workspace(home)
     kinds: list[Kind] = list(KINDS) if kind == "all" else [_kind(kind)]
+    config = load_config(ws.home)
+    model = config.dense_model if dense_model is None else (None if dense_model == "none" else dense_model)
     for k in kinds:
         with _progress() as bar:
             task = bar.add_task(f"indexing {k}", total=None)
@@ -101,7 +113,8 @@ def index_build(
                 bar.update(task, completed=done, total=total, description=f"{stage} {k}")
 
             try:
-                path = build_snapshot(ws, k, progress=tick)
+                path = build_snapshot(ws, k, dense_model=model, dense_text_chars=config.dense_text_chars,
+                                      progress=tick)
             except NothingToIndex as exc:
                 if kind == "all":
                     console.print(f"[yellow]skipped[/] {exc}")
@@ -122,12 +135,41 @@ def _results_table(results: list[Result], title: str) -> Table:
         rec = r.record
         name = rec.title or (rec.abstract[:60] + "…" if hasattr(rec, "abstract") else "")
         who = ", ".join(getattr(rec, "applicants", [])[:2]) or (getattr(rec, "kind", None) or "")
-        table.add_row(str(r.rank), r.id, name, who, rec.language, f"{r.score:.2f}")
+        table.add_row(str(r.rank), r.id, name, who, rec.language, f"{r.score:.4f}" if r.score < 1 else f"{r.score:.2f}")
     return table
 
 
-def _result_json(r: Result) -> dict[str, Any]:
-    return {"rank": r.rank, "id": r.id, "score": r.score, "record": r.record.model_dump(mode="json")}
+def _print_explanations(results: list[Result]) -> None:
+    for r in results:
+        if r.explanation is None:
+            continue
+        ex = r.explanation
+        console.print(f"[bold]#{r.rank} {r.id}[/] ({ex['language']})", highlight=False)
+        terms = ", ".join(f"{t['term']} ({'/'.join(t['fields'])})" for t in ex["matched_terms"]) or "none"
+        console.print(f"  shared terms: {terms}", highlight=False)
+        for field, snip in ex["snippets"].items():
+            text, marked, last = snip["text"], [], 0
+            for start, end in snip["highlights"]:
+                marked += [_esc(text[last:start]), "[bold yellow]", _esc(text[start:end]), "[/]"]
+                last = end
+            marked.append(_esc(text[last:]))
+            console.print(f"  {field}: " + "".join(marked).replace("\n", " "), highlight=False)
+        if ex.get("closest_sentence"):
+            cs = ex["closest_sentence"]
+            console.print(f"  closest sentence ({cs['similarity']:.3f}): {_esc(cs['text'])}", highlight=False)
+        parts = []
+        for name, info in r.retrievers.items():
+            if "abstained" in info:
+                parts.append(f"{name}: abstained ({info['abstained']})")
+            elif name == "fused":
+                parts.append(f"fused ({info['method']}): {info['score']:.4f}")
+            else:
+                parts.append(f"{name}: rank {info.get('rank') or '-'} score {info.get('score')}")
+        console.print("  " + " · ".join(parts), highlight=False)
+
+
+def _esc(text: str) -> str:
+    return text.replace("[", "\\[")
 
 
 @app.command()
@@ -145,10 +187,14 @@ def search(
     maturity: Annotated[list[str], typer.Option(help="Maturity (repeatable)")] = [],  # noqa: B006
     kind: Annotated[list[str], typer.Option(help="Record kind, e.g. 发明专利 (repeatable)")] = [],  # noqa: B006
     language: Annotated[list[str], typer.Option(help="zh/en (repeatable)")] = [],  # noqa: B006
+    mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid (default: the ranker config's)")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Say why each result matched")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
     home: HomeOpt = None,
 ) -> None:
-    """Search patents by keyword, with filters."""
+    """Search patents by free text (Chinese or English), with filters."""
+    if mode is not None and mode not in MODES:
+        raise _fail(f"--mode must be one of {', '.join(MODES)}", 2)
     try:
         filters = PatentFilters(
             ipc=ipc, applicant_type=applicant_type, applicant=applicant, legal_status=legal_status or None,
@@ -160,19 +206,131 @@ def search(
     searcher = Searcher(Workspace(home))
     try:
         started = time.perf_counter()
-        results = searcher.search_patents(query, k, filters)
+        results = searcher.search_patents(query, k, filters, mode, explain)  # type: ignore[arg-type]
         elapsed = time.perf_counter() - started
     except NotIndexed as exc:
         raise _fail(str(exc)) from None
     finally:
         searcher.close()
     if as_json:
-        print(json.dumps({"query": query, "results": [_result_json(r) for r in results]}, ensure_ascii=False))
+        print(json.dumps({"query": query, "results": [r.to_dict() for r in results]}, ensure_ascii=False))
         return
     if not results:
         console.print(f"no patents match {query!r} with these filters")
         return
-    console.print(_results_table(results, f"{query}  ({len(results)} results, {elapsed * 1000:.0f} ms)"))
+    used = mode or searcher.config.mode
+    console.print(_results_table(results, f"{query}  ({used}: {len(results)} results, {elapsed * 1000:.0f} ms)"))
+    _print_explanations(results)
+
+
+def _demand_filters(industry: list[str], region: list[str], cooperation: list[str]) -> DemandFilters:
+    return DemandFilters(industry=industry, region=region, cooperation_modes=cooperation)
+
+
+@match_app.command("demand")
+def match_demand_cmd(
+    demand_id: Annotated[str, typer.Argument(help="A stored demand's id")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
+    ipc: Annotated[list[str], typer.Option(help="IPC/CPC prefix (repeatable)")] = [],  # noqa: B006
+    mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid")] = None,
+    explain: Annotated[bool, typer.Option("--explain")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Patents that answer a demand."""
+    searcher = Searcher(Workspace(home))
+    try:
+        demand, results = match_demand(searcher, demand_id, k, PatentFilters(ipc=ipc), mode, explain)  # type: ignore[arg-type]
+    except (NotIndexed, UnknownRecord) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        searcher.close()
+    if as_json:
+        print(json.dumps({"demand": demand.model_dump(mode="json"), "results": [r.to_dict() for r in results]},
+                         ensure_ascii=False))
+        return
+    console.print(f"[bold]{demand.id}[/] {demand.title}: {demand.description[:150]}", highlight=False)
+    console.print(_results_table(results, f"patents for demand {demand.id}"))
+    _print_explanations(results)
+
+
+@match_app.command("patent")
+def match_patent_cmd(
+    patent_id: Annotated[str, typer.Argument(help="A stored patent's id")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
+    industry: Annotated[list[str], typer.Option(help="Part of the demand's industry (repeatable)")] = [],  # noqa: B006
+    region: Annotated[list[str], typer.Option(help="Part of the demand's region (repeatable)")] = [],  # noqa: B006
+    cooperation: Annotated[list[str], typer.Option(help="Cooperation mode (repeatable)")] = [],  # noqa: B006
+    mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid")] = None,
+    explain: Annotated[bool, typer.Option("--explain")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Demands (enterprises) a patent could serve."""
+    searcher = Searcher(Workspace(home))
+    try:
+        patent, results = match_patent(searcher, patent_id, k, _demand_filters(industry, region, cooperation),
+                                       mode, explain)  # type: ignore[arg-type]
+    except (NotIndexed, UnknownRecord) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        searcher.close()
+    if as_json:
+        print(json.dumps({"patent": patent.model_dump(mode="json"), "results": [r.to_dict() for r in results]},
+                         ensure_ascii=False))
+        return
+    console.print(f"[bold]{patent.id}[/] {patent.title or patent.abstract[:80]}", highlight=False)
+    table = Table(title=f"demands for patent {patent.id}", title_justify="left")
+    for col in ("#", "demand", "title", "industry", "score"):
+        table.add_column(col)
+    for r in results:
+        d = r.record
+        table.add_row(str(r.rank), r.id, d.title, getattr(d, "industry", None) or "", f"{r.score:.4f}")
+    console.print(table)
+    _print_explanations(results)
+
+
+@match_app.command("portfolio")
+def match_portfolio_cmd(
+    applicant: Annotated[str | None, typer.Option(help="Every patent of this applicant (part of the name)")] = None,
+    ids: Annotated[Path | None, typer.Option(help="A file of patent ids, one per line")] = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
+    per_patent: Annotated[int, typer.Option(min=1, max=200, help="Demands fetched per patent")] = 20,
+    industry: Annotated[list[str], typer.Option(help="Part of the demand's industry (repeatable)")] = [],  # noqa: B006
+    region: Annotated[list[str], typer.Option(help="Part of the demand's region (repeatable)")] = [],  # noqa: B006
+    mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Enterprises whose demands fit a portfolio, with the patents behind each match."""
+    if not applicant and not ids:
+        raise _fail("give --applicant NAME or --ids FILE", 2)
+    id_list = None
+    if ids:
+        if not ids.is_file():
+            raise _fail(f"{ids}: no such file", 2)
+        id_list = [line.strip() for line in ids.read_text("utf-8").splitlines() if line.strip()]
+    searcher = Searcher(Workspace(home))
+    try:
+        patents = portfolio_ids(searcher, applicant, id_list)
+        with console.status(f"matching {len(patents)} patents ..."):
+            matches = match_portfolio(searcher, patents, k, per_patent, filters=_demand_filters(industry, region, []),
+                                      mode=mode)  # type: ignore[arg-type]
+    except (NotIndexed, UnknownRecord, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        searcher.close()
+    if as_json:
+        print(json.dumps({"patents": patents, "enterprises": [m.to_dict() for m in matches]}, ensure_ascii=False))
+        return
+    table = Table(title=f"enterprises for a portfolio of {len(patents)} patents", title_justify="left")
+    for col in ("#", "enterprise", "score", "best demand", "supporting patents"):
+        table.add_column(col)
+    for i, m in enumerate(matches, 1):
+        best = m.demands[0]
+        table.add_row(str(i), m.enterprise, f"{m.score:.4f}", f"{best['demand_id']} {best['title']}",
+                      ", ".join(p["patent_id"] for p in best["patents"][:3]))
+    console.print(table)
 
 
 @app.command()
@@ -221,20 +379,43 @@ def demo(
                 with gzip.open(source, "rb") as src, plain.open("wb") as dst:
                     shutil.copyfileobj(src, dst)
                 console.print(f"loading bundled {k} from {source.name}")
-                ingest(k, plain, [], False, None, ws.home)
+                ingest(k, plain, home=ws.home)
     else:
         console.print(f"store {ws.store_path} already has data: not reloading the sample")
-    stale = [k for k in KINDS if (ws.current_manifest(k) or {}).get("data_version") != _data_version(ws)]
-    if stale:
-        index_build("all", ws.home)
-    for query in ("锂离子电池 正极材料", "graphics processor thread scheduling"):
-        search(query, 5, [], [], None, [], False, None, None, [], [], [], False, ws.home)
-    console.print("\nTry: [bold]pmatch search \"石墨烯 散热膜\" --k 5[/]   ·   [bold]pmatch stats[/]")
-
-
-def _data_version(ws: Workspace) -> int:
+    config = load_config(ws.home)
+    _seed_vectors(ws, config.dense_model)
     with ws.open_store() as store:
-        return store.data_version
+        version = store.data_version
+    for k in KINDS:
+        manifest = ws.current_manifest(k) or {}
+        dense = manifest.get("components", {}).get("dense", {}).get("metadata", {}).get("model")
+        if manifest.get("data_version") != version or dense != config.dense_model:
+            index_build(k, home=ws.home)
+    examples = [("锂离子电池 正极材料", None), ("graphics processor thread scheduling", None),
+                ("A method for preparing cathode material for lithium batteries", "hybrid")]
+    for query, mode in examples:
+        search(query, k=5, mode=mode, home=ws.home)
+    console.print("\nTry: [bold].venv/bin/pmatch search \"石墨烯 散热膜\" --explain[/]  ·  "
+                  "[bold].venv/bin/pmatch match demand ZB-D-0001 --explain[/]  ·  [bold].venv/bin/pmatch stats[/]")
+
+
+def _seed_vectors(ws: Workspace, model: str) -> None:
+    """Load the shipped precomputed vectors of ``model`` into the vector cache (if made by this exact model)."""
+    from indexes.embedders import load_embedder
+    from indexes.vector_cache import VectorCache, npz_header
+
+    files = sorted(VECTORS_DIR.glob(f"{model}.*.npz"))
+    if not files:
+        return
+    fingerprint = load_embedder(model).fingerprint
+    with VectorCache(ws.vector_cache_path) as cache:
+        for path in files:
+            if npz_header(path).get("fingerprint") != fingerprint:
+                console.print(f"[yellow]{path.name} was made by another build of {model}: documents will be "
+                              "embedded here instead (slower)[/]")
+                continue
+            n = cache.import_npz(path, fingerprint)
+            console.print(f"loaded {n} precomputed {model} vectors from {path.name}")
 
 
 if __name__ == "__main__":

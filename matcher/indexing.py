@@ -1,20 +1,30 @@
 """Building the served indexes of one kind (patents or demands) from the store, as a new snapshot.
 
-What is indexed: a patent's title, abstract and claims; a demand's title and description. Human keyphrases
-(``Patent.keywords``) are stored but deliberately not indexed: the known-item evaluation uses them as queries.
+What is indexed:
+- BM25: a patent's title, abstract and claims; a demand's title and description.
+- Dense: a patent's title, abstract and first claim, or a demand's title and description, cut to
+  ``dense_text_chars`` characters (512 by default: title + abstract fit in full for 95% of the bundled
+  patents; what is cut is the tail of long abstracts and the first claim). Vectors come through the vector
+  cache, so unchanged texts are never embedded twice.
+Human keyphrases (``Patent.keywords``) are stored but deliberately not indexed: the known-item evaluation
+uses them as queries.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from indexes.analyzer import AnalyzerConfig
 from indexes.bm25 import BM25Index
+from indexes.dense import DenseIndex
+from indexes.embedders import load_embedder
+from indexes.vector_cache import VectorCache
 from matcher.filters import DEMAND_FIELDS, PATENT_FIELDS, FacetIndex
 from matcher.records import Demand, Patent
 from matcher.store import Kind
@@ -22,6 +32,7 @@ from matcher.workspace import Workspace
 
 SNAPSHOT_FORMAT = 1
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+_CLAIM_2 = re.compile(r"\n\s*2\s*[.、．]")
 
 
 def document_text(record: Patent | Demand) -> str:
@@ -31,15 +42,54 @@ def document_text(record: Patent | Demand) -> str:
     return "\n".join(part for part in (record.title, record.description) if part)
 
 
+def first_claim(claims: str) -> str:
+    return _CLAIM_2.split(claims, maxsplit=1)[0].strip() if claims else ""
+
+
+def dense_text(record: Patent | Demand, max_chars: int) -> str:
+    """The text embedded for a record: the most informative parts first, cut to ``max_chars``."""
+    if isinstance(record, Patent):
+        parts = (record.title, record.abstract, first_claim(record.claims))
+    else:
+        parts = (record.title, record.description)
+    return "\n".join(p for p in parts if p)[:max_chars]
+
+
+def model_dir_name(model: str) -> str:
+    return "dense-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model).name if "/" in model else model)
+
+
 class NothingToIndex(Exception):
     pass
 
 
+def embed_texts(workspace: Workspace, model: str, texts: Sequence[str], progress: Progress | None = None,
+                stage: str = "embed") -> tuple[Any, Any]:
+    """(embedder, float32 vectors) for ``texts``, through the workspace's vector cache."""
+    embedder = load_embedder(model)
+
+    def tick(done: int, total: int) -> None:
+        if progress:
+            progress(stage, done, total)
+
+    with VectorCache(workspace.vector_cache_path) as cache:
+        vectors = cache.embed(embedder.fingerprint, texts, lambda batch: embedder.encode_documents(batch),
+                              progress=tick)
+    return embedder, vectors
+
+
 def build_snapshot(
-    workspace: Workspace, kind: Kind, analyzer: AnalyzerConfig | None = None, bm25_params: dict[str, Any] | None = None,
+    workspace: Workspace,
+    kind: Kind,
+    dense_model: str | None = None,
+    dense_text_chars: int = 512,
+    dense_kind: str = "auto",
+    analyzer: AnalyzerConfig | None = None,
+    bm25_params: dict[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> Path:
-    """Build BM25 + facets for every stored record of ``kind`` into a new snapshot and publish it."""
+    """Build BM25 + facets (+ a dense index with ``dense_model``) for every stored record of ``kind`` into a new
+    snapshot folder, then publish it atomically."""
     started = time.time()
     with workspace.open_store() as store:
         data_version = store.data_version
@@ -61,12 +111,21 @@ def build_snapshot(
             bm25 = BM25Index.build(ids, [document_text(r) for r in records], analyzer, bm25_params, progress=tick)
             bm25.save(tmp / "bm25")
             FacetIndex.build(PATENT_FIELDS if kind == "patents" else DEMAND_FIELDS, records).save(tmp / "facets")
+            components: dict[str, Any] = {"bm25": bm25.manifest}
+            if dense_model:
+                texts = [dense_text(r, dense_text_chars) for r in records]
+                embedder, vectors = embed_texts(workspace, dense_model, texts, progress)
+                meta = {"model": dense_model, "fingerprint": embedder.fingerprint, "dim": embedder.dim,
+                        "text_chars": dense_text_chars, "max_seq_length": embedder.max_seq_length}
+                dense = DenseIndex.build(ids, vectors, kind=dense_kind, metadata=meta)
+                dense.save(tmp / model_dir_name(dense_model))
+                components["dense"] = {"dir": model_dir_name(dense_model), **dense.manifest}
             manifest = {
                 "format": "patent-match/snapshot", "format_version": SNAPSHOT_FORMAT, "kind": kind,
                 "name": name, "data_version": data_version, "doc_count": total,
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "build_seconds": round(time.time() - started, 2),
-                "components": {"bm25": bm25.manifest},
+                "components": components,
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
             final = root / name

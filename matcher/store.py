@@ -293,6 +293,14 @@ class Store:
                 yield model.model_validate_json(body)
             last = rows[-1][0]
 
+    def ids_with_value(self, kind: Kind, field_name: str, contains: str) -> list[str]:
+        """Ids of records with a list value (e.g. an applicant) containing ``contains``, case-insensitive."""
+        if field_name not in LISTS[kind]:
+            raise ValueError(f"{kind} have no list field {field_name!r}")
+        sql = (f"SELECT DISTINCT r.id, r.rid FROM record_values v JOIN {kind} r ON r.rid = v.rid "
+               "WHERE v.kind=? AND v.field=? AND instr(lower(v.value), lower(?)) > 0 ORDER BY r.rid")
+        return [row[0] for row in self._db.execute(sql, (kind, field_name, contains))]
+
     def ids(self, kind: Kind) -> list[str]:
         return [r[0] for r in self._db.execute(f"SELECT id FROM {kind} ORDER BY rid")]
 

@@ -6,7 +6,9 @@
 
 A new snapshot is built beside the served one and published by replacing CURRENT in one ``os.replace``,
 so a reader always opens a complete snapshot: the old one or the new one, never a mix.
-HOME is ``--home``, else ``$PMATCH_HOME``, else ``./.pmatch``.
+HOME is ``--home``, else ``$PMATCH_HOME``, else ``./.pmatch``. Embedding vectors are cached apart from any one
+HOME (``$PMATCH_VECTOR_CACHE``, else ``vectors.sqlite`` in the model cache folder), keyed by model and text,
+so every workspace and every evaluation run reuses them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import shutil
 from pathlib import Path
 
+from indexes.embedders import default_cache_dir
 from matcher.store import Kind, Store
 
 KEEP_SNAPSHOTS = 2
@@ -32,6 +35,11 @@ class Workspace:
     @property
     def store_path(self) -> Path:
         return self.home / "store.sqlite"
+
+    @property
+    def vector_cache_path(self) -> Path:
+        env = os.environ.get("PMATCH_VECTOR_CACHE")
+        return Path(env) if env else default_cache_dir() / "vectors.sqlite"
 
     def open_store(self) -> Store:
         return Store(self.store_path)

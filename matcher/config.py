@@ -1,0 +1,48 @@
+"""The ranker's settings, as data: ``matcher/ranker.json`` (shipped defaults), overridden by ``HOME/ranker.json``.
+
+The evaluation's tuning command writes ``HOME/ranker.json`` (or a file named by ``PMATCH_RANKER_CONFIG``); the
+searcher reads it at start. Unknown keys are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULTS = Path(__file__).with_name("ranker.json")
+Mode = Literal["bm25", "dense", "hybrid"]
+
+
+class RankerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Mode = "hybrid"
+    fusion: Literal["rrf", "convex"] = "rrf"
+    rrf_k: int = Field(default=60, ge=0)
+    convex_weight_bm25: float = Field(default=0.5, ge=0.0, le=1.0, description="BM25's weight; dense gets the rest.")
+    dense_model: str = "use-m3"
+    candidates: int = Field(default=100, ge=1, le=10_000, description="Depth each retriever fetches before fusion.")
+    dense_text_chars: int = Field(default=512, ge=32, description="Characters of title+abstract+claim embedded.")
+    dense_per_language: bool = Field(
+        default=True, description="Fetch dense candidates per document language, so a model that prefers the query's "
+                                  "language cannot crowd the other language out of the candidate pool.")
+
+
+def load_config(home: Path | None = None) -> RankerConfig:
+    data = json.loads(DEFAULTS.read_text("utf-8"))
+    override = os.environ.get("PMATCH_RANKER_CONFIG")
+    path = Path(override) if override else (home / "ranker.json" if home else None)
+    if path is not None and path.is_file():
+        data.update(json.loads(path.read_text("utf-8")))
+    return RankerConfig.model_validate(data)
+
+
+def save_config(config: RankerConfig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(config.model_dump(), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,161 @@
+"""Why a record matched: the query terms it shares and where, highlighted snippets, and the sentence closest
+in meaning to the query.
+
+Highlighting works on the original text: each character is normalised the way the analyzer normalises
+(full-width -> half-width, traditional -> simplified) with a map back to its original offset, Chinese terms are
+found as substrings, and English words are matched by their stems, so ``scheduling`` lights up for ``schedule``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from indexes.analyzer import Analyzer
+from matcher.indexing import first_claim
+from matcher.records import Demand, Patent
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z0-9]+(?:[.\-/][A-Za-z0-9]+)*")
+_SENTENCE_END = re.compile(r"(?<=[。！？；;!?])|(?<=\.)\s+|\n+")
+SNIPPET_CHARS = 120
+MAX_SENTENCES = 40
+
+
+@dataclass(frozen=True)
+class Snippet:
+    text: str
+    highlights: list[tuple[int, int]]  # [start, end) offsets into ``text``
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "highlights": [list(h) for h in self.highlights]}
+
+    def marked(self, before: str = "【", after: str = "】") -> str:
+        out, last = [], 0
+        for start, end in self.highlights:
+            out += [self.text[last:start], before, self.text[start:end], after]
+            last = end
+        out.append(self.text[last:])
+        return "".join(out)
+
+
+def _normalised_with_map(analyzer: Analyzer, text: str) -> tuple[str, list[int]]:
+    chars: list[str] = []
+    offsets: list[int] = []
+    for i, ch in enumerate(text):
+        norm = analyzer.normalize(ch) if not ch.isascii() else ch
+        norm = norm or unicodedata.normalize("NFKC", ch)
+        for c in norm:
+            chars.append(c)
+            offsets.append(i)
+    return "".join(chars), offsets
+
+
+def find_spans(analyzer: Analyzer, text: str, terms: set[str]) -> list[tuple[int, int]]:
+    """Spans of ``text`` (original offsets) where any of the analyzer ``terms`` occurs."""
+    if not text or not terms:
+        return []
+    norm, offsets = _normalised_with_map(analyzer, text)
+    spans: list[tuple[int, int]] = []
+    lowered = norm.lower()
+    for term in terms:
+        if _CJK.search(term):
+            start = lowered.find(term)
+            while start != -1:
+                spans.append((offsets[start], offsets[start + len(term) - 1] + 1))
+                start = lowered.find(term, start + len(term))
+    latin_terms = {t for t in terms if not _CJK.search(t)}
+    if latin_terms:
+        for m in _LATIN_WORD.finditer(norm):
+            if latin_terms.intersection(analyzer.tokenize(m.group())):
+                spans.append((offsets[m.start()], offsets[m.end() - 1] + 1))
+    return _merge(spans)
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def snippet(text: str, spans: list[tuple[int, int]], width: int = SNIPPET_CHARS) -> Snippet:
+    """The ``width``-character window of ``text`` covering the most highlighted characters."""
+    if len(text) <= width:
+        return Snippet(text, spans)
+    best_start, best_cover = 0, -1
+    for start, _ in spans or [(0, 0)]:
+        window_start = max(0, min(start - width // 4, len(text) - width))
+        cover = sum(min(e, window_start + width) - max(s, window_start) for s, e in spans
+                    if s < window_start + width and e > window_start)
+        if cover > best_cover:
+            best_start, best_cover = window_start, cover
+    end = best_start + width
+    for s, e in spans:  # never cut a highlighted term in half: widen the window to whole terms
+        if s < best_start < e:
+            best_start = s
+        if s < end < e:
+            end = e
+    prefix = "…" if best_start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    shift = best_start - len(prefix)
+    inside = [(max(s, best_start) - shift, min(e, end) - shift) for s, e in spans if s < end and e > best_start]
+    return Snippet(prefix + text[best_start:end] + suffix, inside)
+
+
+def record_fields(record: Patent | Demand) -> dict[str, str]:
+    if isinstance(record, Patent):
+        return {"title": record.title, "abstract": record.abstract, "claims": record.claims}
+    return {"title": record.title, "description": record.description}
+
+
+def matched_terms(analyzer: Analyzer, query_terms: list[str], record: Patent | Demand) -> dict[str, Any]:
+    """Which query terms occur in which fields, with a highlighted snippet per field that has any."""
+    wanted = set(query_terms)
+    where: dict[str, list[str]] = {}
+    snippets: dict[str, dict[str, Any]] = {}
+    for field, text in record_fields(record).items():
+        if not text:
+            continue
+        present = wanted.intersection(analyzer.tokenize(text))
+        if not present:
+            continue
+        for term in present:
+            where.setdefault(term, []).append(field)
+        spans = find_spans(analyzer, text, present)
+        snippets[field] = snippet(text, spans).to_dict()
+    terms = [{"term": t, "fields": where[t]} for t in dict.fromkeys(query_terms) if t in where]
+    return {"matched_terms": terms, "snippets": snippets}
+
+
+def sentences(record: Patent | Demand) -> list[str]:
+    """Candidate sentences for "closest in meaning": title, abstract and first-claim sentences."""
+    if isinstance(record, Patent):
+        parts = [record.title, record.abstract, first_claim(record.claims)]
+    else:
+        parts = [record.title, record.description]
+    out: list[str] = []
+    for part in parts:
+        for s in _SENTENCE_END.split(part or ""):
+            s = s.strip()
+            if len(s) >= 4 and s not in out:
+                out.append(s[:300])
+    return out[:MAX_SENTENCES]
+
+
+def closest_sentence(query_vector: np.ndarray, record: Patent | Demand, embedder: Any) -> dict[str, Any] | None:
+    """The record's sentence whose embedding is nearest the query's, with its cosine similarity."""
+    candidates = sentences(record)
+    if not candidates:
+        return None
+    vectors = embedder.encode_documents(candidates)
+    sims = vectors @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    best = int(np.argmax(sims))
+    return {"text": candidates[best], "similarity": round(float(sims[best]), 4)}
