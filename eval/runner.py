@@ -1,0 +1,195 @@
+"""Running an evaluation set through the real ranker: a temporary workspace over the set's corpus, built by
+the same code that builds the served indexes, searched by the same ``Searcher`` that serves ``pmatch search``.
+
+Document vectors come through the shared vector cache (keyed by model and text hash), so a second run over
+the same corpus does not re-embed. Workspaces are reused within one process for the same corpus and model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eval.beir import Dataset, DatasetError, detect_language
+from indexes.analyzer import get_analyzer
+from matcher.config import RankerConfig, load_config
+from matcher.filters import PatentFilters
+from matcher.indexing import build_snapshot, document_text
+from matcher.records import Patent
+from matcher.search import Searcher
+from matcher.store import Store
+from matcher.workspace import Workspace
+
+Run = dict[str, dict[str, float]]  # query id -> doc id -> score
+Progress = Callable[[str, int, int], None]
+DEPTH = 100
+_PATENT_FIELDS = set(Patent.model_fields) - {"id", "title", "abstract", "keywords"}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to evaluate. ``None`` fields take the served ranker config's values."""
+
+    mode: str | None = None  # bm25 | dense | hybrid | rank-bm25
+    model: str | None = None
+    fusion: str | None = None  # rrf | convex
+    weight: float | None = None  # convex fusion: BM25's weight
+    rrf_k: int | None = None
+    candidates: int | None = None
+
+    def ranker(self, base: RankerConfig) -> RankerConfig:
+        updates: dict[str, Any] = {}
+        if self.mode and self.mode != "rank-bm25":
+            updates["mode"] = self.mode
+        if self.model:
+            updates["dense_model"] = self.model
+        if self.fusion:
+            updates["fusion"] = self.fusion
+        if self.weight is not None:
+            updates["convex_weight_bm25"] = self.weight
+        if self.rrf_k is not None:
+            updates["rrf_k"] = self.rrf_k
+        if self.candidates is not None:
+            updates["candidates"] = self.candidates
+        return RankerConfig.model_validate({**base.model_dump(), **updates})
+
+    def label(self, base: RankerConfig) -> str:
+        cfg = self.ranker(base)
+        if self.mode == "rank-bm25":
+            return "bm25 (rank-bm25)"
+        if cfg.mode == "bm25":
+            return "bm25"
+        if cfg.mode == "dense":
+            return f"dense {cfg.dense_model}"
+        detail = f"k={cfg.rrf_k}" if cfg.fusion == "rrf" else f"w_bm25={cfg.convex_weight_bm25:g}"
+        return f"hybrid {cfg.fusion} {cfg.dense_model} ({detail})"
+
+
+def corpus_records(dataset: Dataset) -> list[Patent]:
+    records = []
+    for line, doc in enumerate(dataset.corpus, 1):
+        fields = {k: v for k, v in doc.items() if k in _PATENT_FIELDS}
+        fields.setdefault("language", detect_language(f"{doc['title']} {doc['text']}"))
+        try:
+            records.append(Patent.model_validate({"id": doc["_id"], "title": doc["title"], "abstract": doc["text"],
+                                                  **fields}))
+        except ValueError as exc:
+            raise DatasetError(f"{dataset.path}: corpus document {line} ({doc['_id']!r}): {exc}") from None
+    return records
+
+
+class Workspaces:
+    """Temporary workspaces over evaluation corpora, one per (corpus, dense model), built on first use."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self._tmp = None if root else tempfile.TemporaryDirectory(prefix="pmatch-eval-")
+        self.root = Path(root) if root else Path(self._tmp.name)  # type: ignore[union-attr]
+        self._built: dict[tuple[str, str | None], Workspace] = {}
+        self._records: dict[str, list[Patent]] = {}
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def _key(self, dataset: Dataset) -> str:
+        h = hashlib.sha1()
+        for doc in dataset.corpus:
+            h.update(doc["_id"].encode())
+            h.update(doc["title"].encode())
+            h.update(doc["text"].encode())
+        return h.hexdigest()[:16]
+
+    def records(self, dataset: Dataset) -> list[Patent]:
+        key = self._key(dataset)
+        if key not in self._records:
+            self._records[key] = corpus_records(dataset)
+        return self._records[key]
+
+    def get(self, dataset: Dataset, model: str | None, progress: Progress | None = None) -> Workspace:
+        key = (self._key(dataset), model)
+        if key not in self._built:
+            ws = Workspace(self.root / f"{key[0]}-{model or 'bm25'}".replace("/", "_"))
+            with Store(ws.store_path) as store:
+                if store.count("patents") == 0:
+                    store.write_batch("patents", self.records(dataset), str(dataset.path))
+            build_snapshot(ws, "patents", dense_model=model, progress=progress)
+            self._built[key] = ws
+        return self._built[key]
+
+
+def resolve_qrels(dataset: Dataset, workspace: Workspace) -> dict[str, dict[str, int]]:
+    """Qrels with corpus ids mapped to the ids the store kept (an exact duplicate counts as its original)."""
+    out: dict[str, dict[str, int]] = {}
+    with Store(workspace.store_path) as store:
+        aliases = store.aliases("patents")
+    for qid, docs in dataset.qrels.items():
+        for doc_id, grade in docs.items():
+            target = aliases.get(doc_id, doc_id)
+            out.setdefault(qid, {})[target] = max(grade, out.get(qid, {}).get(target, grade))
+    return out
+
+
+def run_dataset(dataset: Dataset, config: EvalConfig, workspaces: Workspaces, home: Path | None = None,
+                progress: Progress | None = None) -> tuple[Run, dict[str, dict[str, int]], RankerConfig]:
+    """Search every evaluated query; returns the run (top ``DEPTH`` per query), resolved qrels and the config."""
+    ranker = config.ranker(load_config(home))
+    queries = dataset.evaluated_queries()
+    model = ranker.dense_model if ranker.mode in ("dense", "hybrid") and config.mode != "rank-bm25" else None
+    workspace = workspaces.get(dataset, model, progress)
+    qrels = resolve_qrels(dataset, workspace)
+    if config.mode == "rank-bm25":
+        return rank_bm25_run(dataset, workspaces, queries, progress), qrels, ranker
+    searcher = Searcher(workspace, ranker)
+    run: Run = {}
+    no_filters = PatentFilters(legal_status=["valid", "pending", "invalid", "unknown"])
+    try:
+        for i, (qid, query) in enumerate(queries.items(), 1):
+            results = searcher.search_patents(query["text"], k=DEPTH, filters=no_filters)
+            run[qid] = {r.id: r.score for r in results}
+            if progress:
+                progress("queries", i, len(queries))
+    finally:
+        searcher.close()
+    return run, qrels, ranker
+
+
+def rank_bm25_run(dataset: Dataset, workspaces: Workspaces, queries: dict[str, dict[str, Any]],
+                  progress: Progress | None = None) -> Run:
+    """The reference: rank-bm25's BM25Plus over the same analyzer tokens and parameters as the served BM25."""
+    import numpy as np
+    from rank_bm25 import BM25Plus
+
+    from indexes.bm25 import DEFAULT_PARAMS
+
+    records = workspaces.records(dataset)
+    analyzer = get_analyzer()
+    seen: set[str] = set()
+    kept = []
+    with Store(workspaces.get(dataset, None).store_path) as store:  # the same de-duplicated documents
+        stored = set(store.ids("patents"))
+    for r in records:
+        if r.id in stored and r.id not in seen:
+            seen.add(r.id)
+            kept.append(r)
+    tokens = analyzer.tokenize_many([document_text(r) for r in kept])
+    bm25 = BM25Plus(tokens, k1=DEFAULT_PARAMS["k1"], b=DEFAULT_PARAMS["b"], delta=DEFAULT_PARAMS["delta"])
+    run: Run = {}
+    for i, (qid, query) in enumerate(queries.items(), 1):
+        terms = [t for t in analyzer.tokenize(query["text"]) if t in bm25.idf]
+        if terms:
+            scores = np.asarray(bm25.get_scores(terms))
+            # BM25+ gives every document delta * idf per query term it lacks; like the served index, return
+            # only documents that match at least one term
+            baseline = sum(bm25.idf[t] * DEFAULT_PARAMS["delta"] for t in terms)
+            top = [j for j in np.lexsort((np.arange(len(kept)), -np.round(scores, 6)))[:DEPTH]
+                   if scores[j] > baseline + 1e-9]
+            run[qid] = {kept[j].id: float(scores[j]) for j in top}
+        else:
+            run[qid] = {}
+        if progress:
+            progress("queries", i, len(queries))
+    return run
