@@ -1,0 +1,96 @@
+"""Query latency of bm25, dense and hybrid search on a built workspace (the bundled data after `make demo`).
+
+Prints JSON: p50/p95/p99 and mean milliseconds per mode, end to end through ``Searcher.search_patents`` (query
+analysis and query encoding included, result records read from SQLite), measured side by side in one run with
+the modes interleaved per query so load on the machine affects them alike; plus the machine it ran on.
+
+    python bench/query_latency.py --home .pmatch --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+# Before numpy/faiss/torch load: one BLAS thread per process is the serving setting (see the infrastructure notes).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from matcher.search import Searcher  # noqa: E402
+from matcher.workspace import Workspace  # noqa: E402
+
+QUERIES = [
+    "锂离子电池 正极材料", "graphics processor thread scheduling", "石墨烯 散热膜", "针织围巾 防起球 工艺",
+    "A method for preparing cathode material for lithium batteries", "污水处理 膜生物反应器",
+    "video encoder motion estimation", "智能温室 环境监测 物联网", "autonomous vehicle lidar camera calibration",
+    "中药提取 黄酮 工艺", "low power neural network inference accelerator", "土壤重金属 修复",
+    "高强度 铝合金 热处理", "server data center cooling", "无人机 巡检 图像识别", "LED 驱动电源",
+]
+
+
+def machine() -> dict[str, object]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "load_average": os.getloadavg()}
+
+
+def summary(ms: list[float]) -> dict[str, float]:
+    arr = np.asarray(ms)
+    return {"n": len(ms), "mean_ms": round(float(arr.mean()), 2), "p50_ms": round(float(np.percentile(arr, 50)), 2),
+            "p95_ms": round(float(np.percentile(arr, 95)), 2), "p99_ms": round(float(np.percentile(arr, 99)), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", type=Path, default=None, help="workspace (default $PMATCH_HOME or .pmatch)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--k", type=int, default=10)
+    args = parser.parse_args()
+    searcher = Searcher(Workspace(args.home))
+    snap = searcher.snapshot("patents")
+    modes = ("bm25", "dense", "hybrid")
+    for mode in modes:  # warm up: load the index files and the model once
+        searcher.search_patents(QUERIES[0], args.k, mode=mode)  # type: ignore[arg-type]
+    times: dict[str, list[float]] = {m: [] for m in modes}
+    for _ in range(args.repeat):
+        for q in QUERIES:
+            for mode in modes:
+                t = time.perf_counter()
+                searcher.search_patents(q, args.k, mode=mode)  # type: ignore[arg-type]
+                times[mode].append((time.perf_counter() - t) * 1000)
+    out = {
+        "benchmark": "query_latency",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "documents": len(snap.bm25.ids),
+        "dense": snap.dense.manifest if snap.dense else None,
+        "config": searcher.config.model_dump(),
+        "k": args.k,
+        "queries": len(QUERIES) * args.repeat,
+        "latency": {m: summary(v) for m, v in times.items()},
+        "hybrid_over_bm25_median": round(statistics.median(times["hybrid"]) / statistics.median(times["bm25"]), 2),
+        "machine": machine(),
+    }
+    if out["dense"]:
+        out["dense"] = {k: out["dense"][k] for k in ("kind", "params", "metadata") if k in out["dense"]}
+    print(json.dumps(out, ensure_ascii=False, indent=1))
+    searcher.close()
+
+
+if __name__ == "__main__":
+    main()
