@@ -393,6 +393,8 @@ def eval_cmd(
     fusion: Annotated[str | None, typer.Option(help="rrf or convex")] = None,
     weight: Annotated[float | None, typer.Option(help="Convex fusion: BM25's weight (0..1)")] = None,
     rrf_k: Annotated[int | None, typer.Option(help="RRF's k")] = None,
+    per_language: Annotated[bool | None, typer.Option("--per-language/--global-pool",
+                                                      help="Fetch dense candidates per document language")] = None,
     out: Annotated[Path | None, typer.Option(help="results.json: aggregate and per-query metrics")] = None,
     run_out: Annotated[Path | None, typer.Option(help="TREC run file of the top 100 per query")] = None,
     home: HomeOpt = None,
@@ -410,7 +412,7 @@ def eval_cmd(
     if mode is not None and mode not in (*MODES, "rank-bm25"):
         raise _fail("--mode must be bm25, dense, hybrid or rank-bm25", 2)
     (dataset,) = _load_sets([data], split)
-    config = EvalConfig(mode=mode, model=model, fusion=fusion, weight=weight, rrf_k=rrf_k)
+    config = EvalConfig(mode=mode, model=model, fusion=fusion, weight=weight, rrf_k=rrf_k, per_language=per_language)
     workspaces = Workspaces()
     try:
         with _progress() as bar:

@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from matcher.search import Searcher  # noqa: E402
-from matcher.workspace import Workspace  # noqa: E402
+from matcher.search import Searcher
+from matcher.workspace import Workspace
 
 QUERIES = [
     "锂离子电池 正极材料", "graphics processor thread scheduling", "石墨烯 散热膜", "针织围巾 防起球 工艺",

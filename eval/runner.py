@@ -40,6 +40,7 @@ class EvalConfig:
     weight: float | None = None  # convex fusion: BM25's weight
     rrf_k: int | None = None
     candidates: int | None = None
+    per_language: bool | None = None  # fetch dense candidates per document language
 
     def ranker(self, base: RankerConfig) -> RankerConfig:
         updates: dict[str, Any] = {}
@@ -55,6 +56,8 @@ class EvalConfig:
             updates["rrf_k"] = self.rrf_k
         if self.candidates is not None:
             updates["candidates"] = self.candidates
+        if self.per_language is not None:
+            updates["dense_per_language"] = self.per_language
         return RankerConfig.model_validate({**base.model_dump(), **updates})
 
     def label(self, base: RankerConfig) -> str:
@@ -64,9 +67,10 @@ class EvalConfig:
         if cfg.mode == "bm25":
             return "bm25"
         if cfg.mode == "dense":
-            return f"dense {cfg.dense_model}"
+            return f"dense {cfg.dense_model}" + ("" if cfg.dense_per_language else " (one global pool)")
         detail = f"k={cfg.rrf_k}" if cfg.fusion == "rrf" else f"w_bm25={cfg.convex_weight_bm25:g}"
-        return f"hybrid {cfg.fusion} {cfg.dense_model} ({detail})"
+        pooled = "" if cfg.dense_per_language else ", one global dense pool"
+        return f"hybrid {cfg.fusion} {cfg.dense_model} ({detail}{pooled})"
 
 
 def corpus_records(dataset: Dataset) -> list[Patent]:

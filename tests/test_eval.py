@@ -21,8 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Ids this project has never seen; real patent titles/abstracts in both languages.
 CORPUS = [
-    {"_id": "doc:alpha-1", "title": "一种锂离子电池正极材料的制备方法", "text": "以磷酸铁锂为正极材料，包覆碳层提高导电性。"},
-    {"_id": "doc:alpha-2", "title": "一种锂电池隔膜", "text": "聚乙烯隔膜涂覆陶瓷层，提高电池安全性。", "ipc": ["H01M50/449"]},
+    {"_id": "doc:alpha-1", "title": "一种锂离子电池正极材料的制备方法",
+     "text": "以磷酸铁锂为正极材料，包覆碳层提高导电性。"},
+    {"_id": "doc:alpha-2", "title": "一种锂电池隔膜", "text": "聚乙烯隔膜涂覆陶瓷层，提高电池安全性。",
+     "ipc": ["H01M50/449"]},
     {"_id": "doc:beta-1", "title": "Thread group scheduler for a parallel processor",
      "text": "A scheduler assigns thread groups to streaming multiprocessors of a graphics processor."},
     {"_id": "doc:beta-2", "title": "Memory controller with refresh scheduling",
@@ -35,7 +37,8 @@ QUERIES = [
     {"_id": "q-2", "text": "graphics processor thread scheduling"},
     {"_id": "q-3", "text": "针织围巾 起球"},
 ]
-QRELS = "query-id\tcorpus-id\tscore\nq-1\tdoc:alpha-1\t2\nq-1\tdoc:alpha-2\t1\nq-2\tdoc:beta-1\t1\nq-3\tdoc:gamma-1\t1\n"
+QRELS = ("query-id\tcorpus-id\tscore\n"
+         "q-1\tdoc:alpha-1\t2\nq-1\tdoc:alpha-2\t1\nq-2\tdoc:beta-1\t1\nq-3\tdoc:gamma-1\t1\n")
 
 
 def make_set(root: Path, corpus: list[dict] | None = None, queries: list[dict] | None = None,
@@ -50,8 +53,8 @@ def make_set(root: Path, corpus: list[dict] | None = None, queries: list[dict] |
             f.write(body)
     else:
         (root / "corpus.jsonl").write_text(body, encoding="utf-8")
-    (root / "queries.jsonl").write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in (queries or QUERIES)),
-                                        encoding="utf-8")
+    lines = "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in (queries or QUERIES))
+    (root / "queries.jsonl").write_text(lines, encoding="utf-8")
     (root / "qrels" / "test.tsv").write_text(qrels, encoding="utf-8")
     return root
 
@@ -90,7 +93,7 @@ def test_hand_made_set_bm25_and_hybrid(tmp_path: Path) -> None:
     workspaces = Workspaces(tmp_path / "ws")
     result, run = evaluate_config(dataset, EvalConfig(mode="bm25"), workspaces)
     assert next(iter(run["q-1"])) == "doc:alpha-1"
-    assert list(run["q-2"])[0] == "doc:beta-1"
+    assert next(iter(run["q-2"])) == "doc:beta-1"
     assert result["metrics"]["mrr@10"] == pytest.approx(1.0)
     assert set(result["per_query"]) == {"q-1", "q-2", "q-3"}
     hybrid, hrun = evaluate_config(dataset, EvalConfig(mode="hybrid", model="static-64"), workspaces)
