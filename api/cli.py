@@ -147,8 +147,10 @@ def _print_explanations(results: list[Result]) -> None:
             continue
         ex = r.explanation
         console.print(f"[bold]#{r.rank} {r.id}[/] ({ex['language']})", highlight=False)
-        terms = ", ".join(f"{t['term']} ({'/'.join(t['fields'])})" for t in ex["matched_terms"]) or "none"
-        console.print(f"  shared terms: {terms}", highlight=False)
+        shown = ex["matched_terms"][:8]  # most informative first
+        terms = ", ".join(f"{t['term']} ({'/'.join(t['fields'])})" for t in shown) or "none"
+        more = len(ex["matched_terms"]) - len(shown)
+        console.print(f"  shared terms: {terms}" + (f" and {more} more" if more > 0 else ""), highlight=False)
         for field, snip in ex["snippets"].items():
             text, marked, last = snip["text"], [], 0
             for start, end in snip["highlights"]:
@@ -456,18 +458,21 @@ def eval_tune(
             result = tune(datasets, workspaces, ws.home, _eval_progress(bar))
     finally:
         workspaces.close()
-    table = Table(title="dev nDCG@10 (mean over sets)", title_justify="left")
-    for col in ("fusion", "param", *[d.name for d in datasets], "mean"):
+    table = Table(title=f"dev nDCG@10, dense model {result['model']} (the 12 best settings and the references)",
+                  title_justify="left")
+    for col in ("fusion", "param", "abstain credit", *[d.name for d in datasets], "mean"):
         table.add_column(col)
-    for row in result["grid"]:
-        param = f"k={row['rrf_k']}" if row["fusion"] == "rrf" else f"w={row['weight']}"
-        table.add_row(row["fusion"], param, *(f"{row['ndcg@10'][d.name]:.4f}" for d in datasets),
-                      f"{row['mean_ndcg@10']:.4f}")
+    for name, ref in result["references"].items():
+        table.add_row(f"{name} alone", "", "", *(f"{ref[d.name]:.4f}" for d in datasets), f"{ref['mean']:.4f}")
+    for row in sorted(result["grid"], key=lambda r: -r["mean_ndcg@10"])[:12]:
+        param = f"k={row['param']}" if row["fusion"] == "rrf" else f"w_bm25={row['param']}"
+        table.add_row(row["fusion"], param, f"{row['abstain_credit']:g}",
+                      *(f"{row['ndcg@10'][d.name]:.4f}" for d in datasets), f"{row['mean_ndcg@10']:.4f}")
     console.print(table)
     target = config_out or tuned_config_path(ws.home)
     config = apply(result["best"], load_config(ws.home), target)
     console.print(f"[green]wrote[/] {target}: fusion={config.fusion} rrf_k={config.rrf_k} "
-                  f"convex_weight_bm25={config.convex_weight_bm25}")
+                  f"convex_weight_bm25={config.convex_weight_bm25} abstain_credit={config.abstain_credit}")
     if report:
         report.write_text(json.dumps(result, indent=1), encoding="utf-8")
 

@@ -165,6 +165,15 @@ class BM25Index:
             scores = np.where(allowed, scores, 0.0)
         return [Hit(self.ids[p], float(scores[p]), int(p)) for p in top_k(scores, k)]
 
+    def idf(self, term: str) -> float:
+        """BM25+'s idf of ``term``, log((N + 1) / df): how informative a shared term is (0 if unknown)."""
+        token = self._retriever.vocab_dict.get(term)
+        if token is None:
+            return 0.0
+        indptr = self._retriever.scores["indptr"]
+        df = int(indptr[token + 1] - indptr[token])
+        return float(np.log((len(self.ids) + 1) / df)) if df else 0.0
+
     def position(self, doc_id: str) -> int | None:
         return self._position.get(doc_id)
 

@@ -27,6 +27,10 @@ class RankerConfig(BaseModel):
     dense_model: str = "use-m3"
     candidates: int = Field(default=100, ge=1, le=10_000, description="Depth each retriever fetches before fusion.")
     dense_text_chars: int = Field(default=512, ge=32, description="Characters of title+abstract+claim embedded.")
+    abstain_credit: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="How much a document that BM25 cannot see (another language) is "
+                                                 "credited for BM25's share: 1 = as if BM25 agreed with dense, 0 = a "
+                                                 "zero. Tuned on the dev splits.")
     dense_per_language: bool = Field(
         default=True, description="Fetch dense candidates per document language, so a model that prefers the query's "
                                   "language cannot crowd the other language out of the candidate pool.")

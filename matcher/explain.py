@@ -116,8 +116,10 @@ def record_fields(record: Patent | Demand) -> dict[str, str]:
     return {"title": record.title, "description": record.description}
 
 
-def matched_terms(analyzer: Analyzer, query_terms: list[str], record: Patent | Demand) -> dict[str, Any]:
-    """Which query terms occur in which fields, with a highlighted snippet per field that has any."""
+def matched_terms(analyzer: Analyzer, query_terms: list[str], record: Patent | Demand,
+                  weights: dict[str, float] | None = None) -> dict[str, Any]:
+    """Which query terms occur in which fields (most informative first, by ``weights`` = idf), with a
+    highlighted snippet per field that has any."""
     wanted = set(query_terms)
     where: dict[str, list[str]] = {}
     snippets: dict[str, dict[str, Any]] = {}
@@ -131,7 +133,9 @@ def matched_terms(analyzer: Analyzer, query_terms: list[str], record: Patent | D
             where.setdefault(term, []).append(field)
         spans = find_spans(analyzer, text, present)
         snippets[field] = snippet(text, spans).to_dict()
-    terms = [{"term": t, "fields": where[t]} for t in dict.fromkeys(query_terms) if t in where]
+    weights = weights or {}
+    ordered = sorted((t for t in dict.fromkeys(query_terms) if t in where), key=lambda t: -weights.get(t, 0.0))
+    terms = [{"term": t, "fields": where[t], "weight": round(weights.get(t, 0.0), 3)} for t in ordered]
     return {"matched_terms": terms, "snippets": snippets}
 
 

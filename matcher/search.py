@@ -74,6 +74,22 @@ class Snapshot:
 
 
 @dataclass
+class Candidates:
+    """What the retrievers found for one query (positions -> scores), before fusion."""
+
+    query: str
+    languages: frozenset[str]
+    terms: list[str] = field(default_factory=list)
+    bm25: dict[int, float] = field(default_factory=dict)
+    dense: dict[int, float] = field(default_factory=dict)
+    abstain: set[int] = field(default_factory=set)  # positions BM25 cannot see (another language)
+    bm25_scores: np.ndarray | None = None
+    query_vector: np.ndarray | None = None
+    embedder: Embedder | None = None
+    pool_cosines: dict[int, float] | None = None
+
+
+@dataclass
 class Result:
     id: str
     rank: int
@@ -135,64 +151,68 @@ class Searcher:
         return self.search(snap, query, k, snap.facets.demand_mask(filters or DemandFilters()), mode, explain)
 
     # --- the ranker -----------------------------------------------------------------------------------
+    def candidates(self, snap: Snapshot, query: str, mask: np.ndarray, mode: Mode, depth: int) -> Candidates:
+        """Run the retrievers ``mode`` needs, each to ``depth`` within ``mask``; the expensive half of a search."""
+        c = Candidates(query=query, languages=query_languages(query))
+        if mode in ("bm25", "hybrid"):
+            c.terms = snap.bm25.query_terms(query)
+            scores = np.where(mask, snap.bm25.scores_for_terms(c.terms), 0.0)
+            c.bm25 = {int(p): float(scores[p]) for p in top_k(scores, depth)}
+            c.bm25_scores = scores
+        if mode in ("dense", "hybrid"):
+            c.embedder = self.embedder(snap)
+            c.query_vector = c.embedder.encode_queries([query])[0]
+            c.dense = self._dense_candidates(snap, c.query_vector, depth, mask)
+        c.abstain = {p for p in set(c.bm25) | set(c.dense) if str(snap.languages[p]) not in c.languages} \
+            if mode == "hybrid" else set()
+        return c
+
+    def fuse(self, snap: Snapshot, c: Candidates, mode: Mode, cfg: RankerConfig | None = None) -> dict[int, float]:
+        """Position -> fused score for the candidates; cheap, so tuning can re-fuse without re-retrieving."""
+        cfg = cfg or self.config
+        if mode == "bm25":
+            return dict(c.bm25)
+        if mode == "dense":
+            return dict(c.dense)
+
+        def abstains(run: int, key: str) -> bool:
+            return run == 0 and int(key) in c.abstain
+
+        if cfg.fusion == "rrf":
+            fused = rrf_fusion([_keyed(c.bm25), _keyed(c.dense)], k=cfg.rrf_k, abstains=abstains,
+                               abstain_credit=cfg.abstain_credit)
+        else:
+            # Convex: every candidate gets its true score from each retriever that can see it, so a document
+            # outside one retriever's top list is not scored as if that retriever had never looked.
+            pool = sorted(set(c.bm25) | set(c.dense))
+            assert c.bm25_scores is not None and c.query_vector is not None and snap.dense is not None
+            if c.pool_cosines is None or set(c.pool_cosines) != set(pool):
+                sims = _cosines(snap.dense, c.query_vector, pool)
+                c.pool_cosines = {p: float(s) for p, s in zip(pool, sims, strict=True)}
+            full_bm25 = {p: float(c.bm25_scores[p]) for p in pool if p not in c.abstain}
+            w = cfg.convex_weight_bm25
+            fused = convex_fusion([_keyed(full_bm25), _keyed(c.pool_cosines)], weights=[w, 1 - w],
+                                  abstains=abstains, abstain_credit=cfg.abstain_credit)
+        return {int(d): s for d, s in fused.items()}
+
     def search(self, snap: Snapshot, query: str, k: int, mask: np.ndarray, mode: Mode | None = None,
                explain: bool = False, exclude: set[str] | None = None) -> list[Result]:
         if k <= 0:
             raise ValueError("k must be positive")
-        cfg = self.config
-        mode = mode or cfg.mode
+        mode = mode or self.config.mode
         if exclude:
             mask = mask.copy()
             for doc_id in exclude:
                 pos = snap.bm25.position(doc_id)
                 if pos is not None:
                     mask[pos] = False
-        depth = max(cfg.candidates, k)
-        qlangs = query_languages(query)
-        terms: list[str] = []
-        bm25_run: dict[int, float] = {}
-        dense_run: dict[int, float] = {}
-        bm25_scores: np.ndarray | None = None
-        query_vector: np.ndarray | None = None
-        embedder: Embedder | None = None
-        if mode in ("bm25", "hybrid"):
-            terms = snap.bm25.query_terms(query)
-            bm25_scores = np.where(mask, snap.bm25.scores_for_terms(terms), 0.0)
-            bm25_run = {int(p): float(bm25_scores[p]) for p in top_k(bm25_scores, depth)}
-        if mode in ("dense", "hybrid"):
-            embedder = self.embedder(snap)
-            assert snap.dense is not None
-            query_vector = embedder.encode_queries([query])[0]
-            dense_run = self._dense_candidates(snap, query_vector, depth, mask)
-
-        def abstains(run: int, pos: int) -> bool:
-            return run == 0 and str(snap.languages[pos]) not in qlangs
-
-        if mode == "bm25":
-            fused = {p: s for p, s in bm25_run.items()}
-        elif mode == "dense":
-            fused = dict(dense_run)
-        elif cfg.fusion == "rrf":
-            fused_ids = rrf_fusion([_keyed(bm25_run), _keyed(dense_run)], k=cfg.rrf_k,
-                                   abstains=lambda r, d: abstains(r, int(d)))
-            fused = {int(d): s for d, s in fused_ids.items()}
-        else:
-            # Convex: every candidate gets its true score from each retriever that can see it, so a document
-            # outside one retriever's top list is not scored as if that retriever had never looked.
-            pool = sorted(set(bm25_run) | set(dense_run))
-            assert bm25_scores is not None and query_vector is not None and snap.dense is not None
-            full_bm25 = {p: float(bm25_scores[p]) for p in pool if not abstains(0, p)}
-            sims = _cosines(snap.dense, query_vector, pool)
-            full_dense = {p: float(s) for p, s in zip(pool, sims, strict=True)}
-            w = cfg.convex_weight_bm25
-            fused_ids = convex_fusion([_keyed(full_bm25), _keyed(full_dense)], weights=[w, 1 - w],
-                                      abstains=lambda r, d: abstains(r, int(d)))
-            fused = {int(d): s for d, s in fused_ids.items()}
+        c = self.candidates(snap, query, mask, mode, max(self.config.candidates, k))
+        fused = self.fuse(snap, c, mode)
         ranked = sorted(fused.items(), key=lambda item: (-round(item[1], 12), item[0]))[:k]
         ids = [snap.bm25.ids[p] for p, _ in ranked]
         records = self.store.get_many(snap.kind, ids)
-        bm25_ranks = {p: i for i, p in enumerate(bm25_run, 1)}
-        dense_ranks = {p: i for i, p in enumerate(sorted(dense_run, key=lambda p: -dense_run[p]), 1)}
+        bm25_ranks = {p: i for i, p in enumerate(c.bm25, 1)}
+        dense_ranks = {p: i for i, p in enumerate(sorted(c.dense, key=lambda p: -c.dense[p]), 1)}
         results: list[Result] = []
         for (pos, score), doc_id in zip(ranked, ids, strict=True):
             record = records.get(doc_id)
@@ -201,17 +221,17 @@ class Searcher:
             retrievers: dict[str, dict[str, Any]] = {}
             if mode in ("bm25", "hybrid"):
                 retrievers["bm25"] = ({"abstained": "document language differs from the query's"}
-                                      if mode == "hybrid" and abstains(0, pos) else
-                                      {"rank": bm25_ranks.get(pos), "score": round(bm25_run.get(pos, 0.0), 4)})
+                                      if pos in c.abstain else
+                                      {"rank": bm25_ranks.get(pos), "score": round(c.bm25.get(pos, 0.0), 4)})
             if mode in ("dense", "hybrid"):
                 retrievers["dense"] = {"rank": dense_ranks.get(pos),
-                                       "score": round(dense_run[pos], 4) if pos in dense_run else None}
+                                       "score": round(c.dense[pos], 4) if pos in c.dense else None}
             if mode == "hybrid":
-                retrievers["fused"] = {"method": cfg.fusion, "score": round(score, 6)}
+                retrievers["fused"] = {"method": self.config.fusion, "score": round(score, 6)}
             result = Result(doc_id, len(results) + 1, float(score), record, retrievers)
             if explain:
-                result.explanation = self._explain(snap, terms or snap.bm25.query_terms(query), record, embedder,
-                                                   query_vector, query)
+                result.explanation = self._explain(snap, c.terms or snap.bm25.query_terms(query), record,
+                                                   c.embedder, c.query_vector, query)
             results.append(result)
         return results
 
@@ -234,7 +254,7 @@ class Searcher:
 
     def _explain(self, snap: Snapshot, terms: list[str], record: Patent | Demand, embedder: Embedder | None,
                  query_vector: np.ndarray | None, query: str) -> dict[str, Any]:
-        out = matched_terms(snap.bm25.analyzer, terms, record)
+        out = matched_terms(snap.bm25.analyzer, terms, record, {t: snap.bm25.idf(t) for t in terms})
         if embedder is None and snap.dense is not None:
             embedder = self.embedder(snap)
             query_vector = embedder.encode_queries([query])[0]

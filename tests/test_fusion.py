@@ -35,6 +35,15 @@ def test_rrf_single_retriever_document_not_halved_when_other_abstains() -> None:
     assert fused["c"] == pytest.approx(1 / (60 + 3), abs=0)
 
 
+def test_rrf_partial_abstain_credit() -> None:
+    half = rrf_fusion([BM25, DENSE], k=60, abstains=lambda r, d: r == 0 and d == "d", abstain_credit=0.5)
+    assert half["d"] == pytest.approx((1 / (60 + 2)) * 1.5, abs=0)  # (seen 1 + 0.5 * abstained 1) / seen 1
+    none = rrf_fusion([BM25, DENSE], k=60, abstains=lambda r, d: r == 0 and d == "d", abstain_credit=0.0)
+    assert none["d"] == pytest.approx(1 / (60 + 2), abs=0) == rrf_fusion([BM25, DENSE], k=60)["d"]
+    with pytest.raises(ValueError, match="abstain_credit"):
+        rrf_fusion([BM25], abstain_credit=1.5)
+
+
 def test_rrf_one_run_and_empty() -> None:
     assert rrf_fusion([BM25]) == {d: 1 / (60 + r) for d, r in (("a", 1), ("b", 2), ("c", 3))}
     assert rrf_fusion([{}, {}]) == {}
@@ -63,6 +72,12 @@ def test_convex_exact() -> None:
 def test_convex_abstention_renormalises() -> None:
     fused = convex_fusion([BM25, DENSE], weights=[0.3, 0.7], abstains=lambda r, d: r == 0 and d == "d")
     assert fused["d"] == pytest.approx(0.08 / 0.11)  # dense alone, full weight
+
+
+def test_convex_partial_abstain_credit() -> None:
+    fused = convex_fusion([BM25, DENSE], weights=[0.3, 0.7], abstains=lambda r, d: r == 0 and d == "d",
+                          abstain_credit=0.5)
+    assert fused["d"] == pytest.approx(0.7 * (0.08 / 0.11) * (0.7 + 0.5 * 0.3) / 0.7)
 
 
 def test_bad_arguments() -> None:

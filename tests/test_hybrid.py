@@ -132,8 +132,10 @@ def test_explanations_are_present_and_true(searcher: Searcher) -> None:
         ex = r.explanation
         assert ex is not None and ex["language"] == r.record.language
         fields = {"title": r.record.title, "abstract": r.record.abstract, "claims": r.record.claims}
+        weights = [t["weight"] for t in ex["matched_terms"]]
+        assert weights == sorted(weights, reverse=True)  # most informative first
         for t in ex["matched_terms"]:
-            assert t["term"] in terms
+            assert t["term"] in terms and t["weight"] == pytest.approx(snap.bm25.idf(t["term"]), abs=1e-3)
             for f in t["fields"]:
                 assert t["term"] in snap.bm25.analyzer.tokenize(fields[f])
         for field, snip in ex["snippets"].items():

@@ -19,17 +19,21 @@ def convex_fusion(
     runs: Sequence[Mapping[str, float]],
     weights: Sequence[float],
     abstains: Callable[[int, str], bool] | None = None,
+    abstain_credit: float = 1.0,
 ) -> dict[str, float]:
     """``sum_r w_r * minmax_r(d)`` with the weights summing to 1.
 
     A run that contains no score for ``d`` contributes 0 (it looked and did not find it), unless it abstains
-    on ``d`` (could not have found it): then the weights of the runs that could see ``d`` are renormalised to
-    sum to 1, so the document is judged by those runs alone.
+    on ``d`` (could not have found it): then the sum over the runs that could see ``d`` is rescaled by
+    ``(seen + credit * abstained) / seen`` (weights) — with ``abstain_credit`` 1 the document is judged by those
+    runs alone, with 0 the abstaining run counts as a zero.
     """
     if len(weights) != len(runs):
         raise ValueError(f"{len(runs)} runs but {len(weights)} weights")
     if any(x < 0 for x in weights) or abs(sum(weights) - 1.0) > 1e-9:
         raise ValueError(f"weights must be >= 0 and sum to 1, got {list(weights)}")
+    if not 0.0 <= abstain_credit <= 1.0:
+        raise ValueError("abstain_credit must be within [0, 1]")
     normed = [min_max(run) for run in runs]
     docs = sorted({d for run in runs for d in run})
     fused: dict[str, float] = {}
@@ -41,5 +45,6 @@ def convex_fusion(
                 continue
             seen_weight += weights[r]
             score += weights[r] * run.get(d, 0.0)
-        fused[d] = score / seen_weight if seen_weight else 0.0
+        credited = seen_weight + abstain_credit * (1.0 - seen_weight)
+        fused[d] = score * credited / seen_weight if seen_weight else 0.0
     return fused

@@ -16,16 +16,20 @@ def rrf_fusion(
     k: int = 60,
     weights: Sequence[float] | None = None,
     abstains: Callable[[int, str], bool] | None = None,
+    abstain_credit: float = 1.0,
 ) -> dict[str, float]:
     """``sum_r w_r / (k + rank_r(d))`` over the runs that contain ``d``.
 
-    ``abstains(r, d)`` says run ``r`` could not have retrieved ``d`` at all. For such documents the sum over the
-    runs that could see ``d`` is rescaled by ``total weight / weight of those runs``, so a document only one
-    retriever can see is scored on that retriever's terms, not halved. A document a run could see but did
-    not retrieve simply gets nothing from that run (that absence is evidence).
+    ``abstains(r, d)`` says run ``r`` could not have retrieved ``d`` at all. Such a document's sum over the runs
+    that could see it is rescaled by ``(seen + credit * abstained) / seen`` (weights): with ``abstain_credit`` 1
+    an abstaining run is assumed to agree with the others (a document only one retriever can see is not
+    halved); with 0 it counts as a zero. A document a run could see but did not retrieve simply gets nothing
+    from that run (that absence is evidence).
     """
     if k < 0:
         raise ValueError("k must be >= 0")
+    if not 0.0 <= abstain_credit <= 1.0:
+        raise ValueError("abstain_credit must be within [0, 1]")
     w = list(weights) if weights is not None else [1.0] * len(runs)
     if len(w) != len(runs):
         raise ValueError(f"{len(runs)} runs but {len(w)} weights")
@@ -42,5 +46,6 @@ def rrf_fusion(
             seen_weight += w[r]
             if d in rk:
                 score += w[r] / (k + rk[d])
-        fused[d] = score * (total / seen_weight) if seen_weight else 0.0
+        credited = seen_weight + abstain_credit * (total - seen_weight)
+        fused[d] = score * (credited / seen_weight) if seen_weight else 0.0
     return fused
