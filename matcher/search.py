@@ -62,6 +62,7 @@ class Snapshot:
     facets: FacetIndex
     dense: DenseIndex | None
     languages: np.ndarray  # language label per position
+    language_masks: dict[str, np.ndarray]  # language -> positions in it (computed once, used every query)
 
     @classmethod
     def open(cls, kind: Kind, path: Path) -> Snapshot:
@@ -70,7 +71,9 @@ class Snapshot:
         dense = DenseIndex.load(path / dense_info["dir"]) if dense_info else None
         facets = FacetIndex.load(path / "facets")
         vocab = np.array(facets.vocabs["language"] + ["?"], dtype=object)
-        return cls(kind, path, manifest, BM25Index.load(path / "bm25"), facets, dense, vocab[facets.arrays["language"]])
+        codes = np.asarray(facets.arrays["language"])
+        masks = {lang: codes == i for i, lang in enumerate(facets.vocabs["language"])}
+        return cls(kind, path, manifest, BM25Index.load(path / "bm25"), facets, dense, vocab[codes], masks)
 
 
 @dataclass
@@ -240,7 +243,7 @@ class Searcher:
         assert snap.dense is not None
         masks = [mask]
         if self.config.dense_per_language:
-            masks = [mask & (snap.languages == lang) for lang in np.unique(snap.languages)]
+            masks = [mask & lang_mask for lang_mask in snap.language_masks.values()]
         run: dict[int, float] = {}
         for m in masks:
             if not m.any():
