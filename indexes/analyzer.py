@@ -33,14 +33,19 @@ import jieba
 import opencc
 import Stemmer
 
-ANALYZER_VERSION = 1
+ANALYZER_VERSION = 2
 jieba.setLogLevel(logging.WARNING)
 
-# Function words and claim boilerplate. Content words (方法, 装置, system) stay: BM25's idf weighs them.
+# Function words, claim boilerplate and the boilerplate of demand posts. Content words (方法, 装置, system)
+# stay: BM25's idf weighs them. Single characters that jieba's search mode splits off and that carry no topic
+# (后, 上, 会 ...) are listed too; single characters that do (膜, 锂, 钢, 酶) are not.
 STOPWORDS_ZH = frozenset(
     """的 了 和 与 及 或 等 在 是 为 对 将 其 之 以 于 由 被 把 从 向 并 且 而 也 又 就 都 该 此 这 那 个
     所 所述 一种 本发明 本实用新型 本申请 其特征 特征 在于 包括 包含 具有 根据 权利 要求 如 上述 所示 其中
-    通过 进行 使用 采用 用于 一个 多个 至少 以及 并且 或者 以便 使得""".split()
+    通过 进行 使用 采用 用于 一个 多个 至少 以及 并且 或者 以便 使得
+    后 上 下 中 内 外 前 会 能 可 使 用 现 时 次 再 则 更 很 已 即 各 每 均 到 至 给 让 还 只 才 它 他 她
+    我 你 们 我们 我司 本 种 些 类 来 去 得 着 个 能够 可以 需要 希望 寻求 需求 现有 目前 主要 一些 相关
+    以上 以下 之间 方面 问题 情况 要求 实现 提供 提高 解决""".split()
 )
 STOPWORDS_EN = frozenset(
     """a an and are as at be but by for from has have if in into is it its of on or such that the their then
