@@ -29,6 +29,8 @@ def score(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]],
     metrics = metrics or METRICS
     q, r = _ranx(qrels, run)
     per = evaluate(q, r, metrics, return_mean=False, make_comparable=True)
+    if not isinstance(per, dict):  # ranx returns a bare array when asked for one metric
+        per = {metrics[0]: per}
     qids = list(q.keys())
     per_query = {qid: {m: float(per[m][i]) for m in metrics} for i, qid in enumerate(qids)}
     means = {m: float(np.mean(per[m])) for m in metrics}

@@ -82,6 +82,11 @@ def test_metrics_against_hand_arithmetic() -> None:
     assert means["mrr@10"] == pytest.approx((1 / 2 + 1) / 2)
 
 
+def test_single_metric() -> None:
+    means, per = score({"q1": {"a": 1}}, {"q1": {"b": 1.0, "a": 0.5}}, ["ndcg@10"])
+    assert means == {"ndcg@10": pytest.approx(1 / math.log2(3))} and set(per["q1"]) == {"ndcg@10"}
+
+
 def test_empty_answer_counts_as_zero() -> None:
     means, per = score({"q1": {"a": 1}, "q2": {"b": 1}}, {"q1": {"a": 1.0}, "q2": {}})
     assert per["q2"]["ndcg@10"] == 0.0 and means["ndcg@10"] == pytest.approx(0.5)

@@ -72,9 +72,16 @@ def test_each_mode_returns_ranked_results(searcher: Searcher, mode: str) -> None
     assert set(results[0].retrievers) == expected
 
 
+def test_shipped_config_equals_the_class_defaults() -> None:
+    from matcher.config import DEFAULTS
+
+    assert RankerConfig.model_validate_json(DEFAULTS.read_text()) == RankerConfig()
+
+
 def test_hybrid_rrf_scores_are_the_fusion_of_the_reported_ranks(searcher: Searcher) -> None:
-    k = searcher.config.rrf_k
-    for r in searcher.search_patents("battery separator for lithium cells", k=20, mode="hybrid"):
+    rrf = Searcher(searcher.workspace, RankerConfig(dense_model="static-64", fusion="rrf", abstain_credit=1.0))
+    k = rrf.config.rrf_k
+    for r in rrf.search_patents("battery separator for lithium cells", k=20, mode="hybrid"):
         bm25, dense = r.retrievers["bm25"], r.retrievers["dense"]
         if "abstained" in bm25:  # a Chinese document for an English query: dense alone, at full weight
             assert r.record.language == "zh"
@@ -82,6 +89,7 @@ def test_hybrid_rrf_scores_are_the_fusion_of_the_reported_ranks(searcher: Search
         else:
             expected = sum(1 / (k + x["rank"]) for x in (bm25, dense) if x.get("rank"))
         assert r.score == pytest.approx(expected, rel=1e-9)
+    rrf.close()
 
 
 def test_convex_fusion_mode(searcher: Searcher) -> None:
