@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from matcher.filters import DemandFilters, PatentFilters
 from matcher.records import normalize_code
@@ -99,16 +108,17 @@ class Chain(_Strict):
     segments: list[Segment] = Field(min_length=1)
     source: str = Field(default="", exclude=True, description="The file it was loaded from.")
 
-    @model_validator(mode="after")
-    def _unique_segments(self) -> Chain:
+    @field_validator("segments")
+    @classmethod
+    def _unique_segments(cls, segments: list[Segment]) -> list[Segment]:
         for what in ("id", "name"):
-            seen: set[str] = set()
-            for seg in self.segments:
+            seen: dict[str, int] = {}
+            for i, seg in enumerate(segments):
                 value = getattr(seg, what)
                 if value in seen:
-                    raise ValueError(f"two segments have the {what} {value!r}")
-                seen.add(value)
-        return self
+                    raise ValueError(f"segments[{i}] has the same {what} as segments[{seen[value]}]: {value!r}")
+                seen[value] = i
+        return segments
 
     def segment_patent_filters(self, segment: Segment) -> PatentFilters:
         return _overlay(self.patent_filters, segment.patent_filters)

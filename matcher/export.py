@@ -69,6 +69,24 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }
 JSON_ONLY = ("explanation", "retrievers", "segment_id", "segment_en")
 _BOOL = {"zh": ("是", "否"), "en": ("yes", "no")}
+# run-info item -> Chinese label (English: the key itself)
+INFO_ZH = {
+    "chain": "产业链", "chain file": "产业链定义文件", "per_demand": "每个需求最多推荐专利数",
+    "per_patent": "每个专利最多推荐给需求数", "per_holder": "每个权利人最多推荐行数", "min_score": "最低综合得分",
+    "min_similarity": "最低语义相似度",
+    "candidates": "每个需求参与评分的专利数", "duplicate_similarity": "近似重复判定阈值(余弦)", "method": "分配方法",
+    "mode": "检索模式", "explain": "生成匹配解释", "patents_selected": "入选专利数", "demands_selected": "入选需求数",
+    "candidate_pairs": "候选配对数", "rows": "推荐行数", "demands_served": "获得推荐的需求数",
+    "distinct_patents": "推荐涉及的专利数", "total_score": "总得分", "greedy_total_score": "贪心算法总得分(对照)",
+    "holder_rule": "权利人规则", "warning": "警告", "portfolio": "专利组合", "patents": "专利数", "k": "企业数上限",
+    "per_enterprise": "每个企业最多需求数(及每个需求最多专利数)", "enterprises": "企业数", "demands": "需求数",
+    "supporting_patents": "支撑专利数", "enterprise_rule": "企业规则", "demand filters": "需求筛选条件",
+    "segment": "环节", "time": "耗时(秒)",
+}
+RULES_ZH = {
+    "first applicant; a patent with no applicant is its own holder": "第一申请人；无申请人的专利各自视为一个权利人",
+    "a demand with no enterprise stands alone, keyed '(demand ID)'": "未注明企业的需求单独列为一个企业",
+}
 _INFO = {"zh": ("运行信息", "项目", "值"), "en": ("Run info", "item", "value")}
 
 
@@ -118,17 +136,29 @@ def shortlist_table(shortlist: Shortlist, lang: Lang = "zh") -> Table:
     columns = _columns(rows) or [k for k in COLUMNS if k not in ("enterprise_rank", "enterprise_key",
                                                                  "enterprise_score", "demand_rank", "demand_score")]
     s = shortlist.summary
+    options = vars(shortlist.options)
     info: list[tuple[str, Any]] = [
         ("chain", shortlist.chain.name if lang == "zh" else (shortlist.chain.name_en or shortlist.chain.name)),
         ("chain file", shortlist.chain.source),
-        *((k, v) for k, v in vars(shortlist.options).items()),
-        *((k, v) for k, v in s.items() if k not in ("segments", "warnings", "timings")),
+        *options.items(),
+        *((k, v) for k, v in s.items() if k not in ("segments", "warnings", "timings") and k not in options),
         *((f"segment {seg['id']}", f"{seg['patents']} patents, {seg['demands']} demands, {seg['rows']} rows, "
                                    f"{seg['demands_served']} demands served") for seg in s["segments"]),
         *((f"time {k}", v) for k, v in s["timings"].items()),
         *(("warning", w) for w in s["warnings"]),
     ]
-    return Table(sheets, columns, info, shortlist.to_dict())
+    return Table(sheets, columns, _localised(info, lang), shortlist.to_dict())
+
+
+def _localised(info: list[tuple[str, Any]], lang: Lang) -> list[tuple[str, Any]]:
+    if lang != "zh":
+        return info
+    out = []
+    for key, value in info:
+        head, _, rest = key.partition(" ")
+        label = INFO_ZH.get(key) or (f"{INFO_ZH[head]} {rest}" if head in INFO_ZH and rest else key)
+        out.append((label, RULES_ZH.get(value, value) if isinstance(value, str) else value))
+    return out
 
 
 def push_table(push: Push, lang: Lang = "zh") -> Table:
@@ -136,9 +166,10 @@ def push_table(push: Push, lang: Lang = "zh") -> Table:
     info: list[tuple[str, Any]] = [("portfolio", push.label), ("patents", len(push.portfolio)),
                                    *((k, v) for k, v in vars(push.options).items() if k != "filters"),
                                    ("demand filters", push.options.filters.model_dump_json(exclude_defaults=True)),
-                                   *((k, v) for k, v in push.summary.items() if k != "timings"),
+                                   *((k, v) for k, v in push.summary.items() if k not in ("timings", "portfolio",
+                                                                                          "patents")),
                                    *((f"time {k}", v) for k, v in push.summary["timings"].items())]
-    return Table([(title, push.rows)], _columns(push.rows), info, push.to_dict())
+    return Table([(title, push.rows)], _columns(push.rows), _localised(info, lang), push.to_dict())
 
 
 # --- writers ----------------------------------------------------------------------------------------------

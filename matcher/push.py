@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from matcher.config import Mode
 from matcher.filters import DemandFilters
@@ -57,9 +57,8 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
     options = options or PushOptions()
     started = time.perf_counter()
     portfolio = portfolio_ids(searcher, applicant, ids)
-    if progress:
-        progress("match", 0, len(portfolio))
-    enterprises = match_portfolio(searcher, portfolio, options.k, options.per_patent, options.per_enterprise,
+    counting = cast(Searcher, _Counting(searcher, len(portfolio), progress))
+    enterprises = match_portfolio(counting, portfolio, options.k, options.per_patent, options.per_enterprise,
                                   options.filters, options.mode)
     if progress:
         progress("match", len(portfolio), len(portfolio))
@@ -93,6 +92,26 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
                     "total_s": round(time.perf_counter() - started, 3)},
     }
     return Push(portfolio, applicant or f"{len(portfolio)} patents", options, enterprises, rows, summary)
+
+
+class _Counting:
+    """The searcher, reporting progress as ``match_portfolio`` searches demands once per patent (a big portfolio
+    takes minutes; ``match_portfolio`` itself takes no progress callback)."""
+
+    def __init__(self, searcher: Searcher, total: int, progress: ProgressFn | None) -> None:
+        self._searcher, self._total, self._progress, self._done = searcher, total, progress, 0
+        if progress:
+            progress("match", 0, total)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._searcher, name)
+
+    def search_demands(self, *args: Any, **kwargs: Any) -> Any:
+        results = self._searcher.search_demands(*args, **kwargs)
+        self._done += 1
+        if self._progress:
+            self._progress("match", min(self._done, self._total), self._total)
+        return results
 
 
 def _explanations(searcher: Searcher, pairs: list[tuple[str, str]], patents: dict[str, Any], options: PushOptions,

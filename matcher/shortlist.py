@@ -8,8 +8,11 @@
    keyword, then a Chinese keyword must occur verbatim in the (normalised) text, because word segmentation
    differs with context; an English keyword needs all its (stemmed) words, in any order.
 2. **Score** (``score_pairs``). Each selected demand is matched, as ``match_demand`` does (title + description as
-   the query), against the patents of every segment it belongs to, through ``Searcher.search`` restricted by a
-   mask to those patents, ``candidates`` deep. The pair score is the ranker's fused score.
+   the query), against the patents of every segment it belongs to (one search over their union), through
+   ``Searcher.search`` restricted by a mask to those patents, ``candidates`` deep. The pair score is the ranker's
+   fused score. It is relative to the demand (convex fusion, the default, min-max normalises each retriever per
+   query, so 1.0 is the demand's best candidate on both; RRF is rank-based), so ``min_score`` is a relative floor;
+   ``min_similarity`` is an absolute one, on the dense cosine.
 3. **Assign** (``matcher.assignment``): the exact maximum-total-score assignment under the per-demand,
    per-patent and per-holder caps, the minimum score and diversity. Diversity: per demand, the candidates are
    grouped into near-duplicates (same normalised title, or dense cosine >= ``duplicate_similarity``, joined
@@ -58,7 +61,8 @@ class ShortlistOptions:
     per_demand: int = 5
     per_patent: int = 3
     per_holder: int | None = None
-    min_score: float = 0.0
+    min_score: float = 0.0  # on the fused score (relative: normalised per demand by convex fusion)
+    min_similarity: float | None = None  # on the dense cosine (absolute); a pair dense did not retrieve fails it
     candidates: int | None = None  # patents scored per demand; default max(4 x per_demand, 20)
     duplicate_similarity: float = 0.95
     method: Method = "exact"
@@ -201,9 +205,10 @@ def select_chain(searcher: Searcher, chain: Chain, mode: Mode | None = None,
         dallowed = dsnap.facets.demand_mask(chain.segment_demand_filters(segment))
         pick.demands, pick.hits["demands"] = _select(searcher, dsnap, dmatcher, segment, dallowed, None,
                                                      segment.expand_demands, mode)
-        for keyword in segment.keywords.all():
-            if not any(counts.get(f"kw:{keyword}") for counts in pick.hits.values()):
-                selection.warnings.append(f"segment {segment.id}: keyword {keyword!r} matches no patent and no demand")
+        dead = [k for k in segment.keywords.all() if not any(c.get(f"kw:{k}") for c in pick.hits.values())]
+        if dead:
+            selection.warnings.append(f"segment {segment.id}: {len(dead)} keyword(s) match no patent and no demand: "
+                                      + ", ".join(dead))
         selection.picks.append(pick)
     if progress:
         progress("select", len(chain.segments), len(chain.segments))
@@ -388,12 +393,14 @@ class Shortlist:
 
 
 def build_shortlist(searcher: Searcher, chain: Chain, options: ShortlistOptions | None = None,
-                    progress: ProgressFn | None = None) -> Shortlist:
+                    progress: ProgressFn | None = None, selection: Selection | None = None) -> Shortlist:
+    """The shortlist of ``chain`` (of ``selection`` when given: records picked some other way, e.g. everything)."""
     options = options or ShortlistOptions()
     caps = options.caps()  # refuses bad caps before any work
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    selection = select_chain(searcher, chain, options.mode, progress)
+    if selection is None:
+        selection = select_chain(searcher, chain, options.mode, progress)
     timings["select_s"] = time.perf_counter() - started
 
     psnap, dsnap = searcher.snapshot("patents"), searcher.snapshot("demands")
@@ -407,15 +414,19 @@ def build_shortlist(searcher: Searcher, chain: Chain, options: ShortlistOptions 
     t = time.perf_counter()
     patent_ids = sorted({psnap.bm25.ids[c.patent_pos] for c in candidates})
     patents = {k: v for k, v in searcher.store.get_many("patents", patent_ids).items() if isinstance(v, Patent)}
-    candidates = [c for c in candidates if psnap.bm25.ids[c.patent_pos] in patents]
+    candidates = [c for c in candidates if psnap.bm25.ids[c.patent_pos] in patents and _similar_enough(c, options)]
     holders: dict[str, int] = {}
     edges = Edges.make(
         [c.demand_pos for c in candidates], [c.patent_pos for c in candidates], [c.score for c in candidates],
         [holders.setdefault(holder_key(patents[psnap.bm25.ids[c.patent_pos]]), len(holders)) for c in candidates],
         [c.group for c in candidates])
     chosen = solve(edges, caps, options.method)
-    greedy_total = total(edges, solve_greedy(edges, caps)) if options.method == "exact" else None
     timings["assign_s"] = time.perf_counter() - t
+    greedy_total = None
+    if options.method == "exact":  # the baseline, for the report
+        t = time.perf_counter()
+        greedy_total = total(edges, solve_greedy(edges, caps))
+        timings["greedy_baseline_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     rows = _rows(searcher, selection, demands, patents, candidates, chosen, options, progress)
@@ -423,6 +434,13 @@ def build_shortlist(searcher: Searcher, chain: Chain, options: ShortlistOptions 
     timings["total_s"] = time.perf_counter() - started
     summary = _summary(selection, candidates, rows, options, total(edges, chosen), greedy_total, timings)
     return Shortlist(chain, options, selection, rows, summary)
+
+
+def _similar_enough(c: Candidate, options: ShortlistOptions) -> bool:
+    if options.min_similarity is None:
+        return True
+    cosine = c.retrievers.get("dense", {}).get("score")
+    return cosine is not None and cosine >= options.min_similarity
 
 
 def _rows(searcher: Searcher, selection: Selection, demands: dict[int, Demand], patents: dict[str, Patent],

@@ -1,0 +1,310 @@
+"""Chain shortlists and portfolio push on a small real workspace (bundled records, tiny static-64 model)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import typer
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+from api.shortlist_cli import register
+from matcher.chains import Chain, load_chain, parse_chain, shipped_chains
+from matcher.config import RankerConfig
+from matcher.explain import sentences
+from matcher.export import COLUMNS, push_table, sheet_title, shortlist_table, write
+from matcher.filters import PatentFilters
+from matcher.indexing import build_snapshot, document_text
+from matcher.push import PushOptions, build_push
+from matcher.records import Demand, Patent
+from matcher.search import Searcher
+from matcher.shortlist import (
+    KeywordMatcher,
+    Shortlist,
+    ShortlistOptions,
+    build_shortlist,
+    compatible_modes,
+    duplicate_groups,
+    fold_title,
+    holder_key,
+)
+from matcher.store import Store
+from matcher.workspace import Workspace
+
+OPTIONS = ShortlistOptions(per_demand=3, per_patent=2, per_holder=4)
+
+
+def chain_corpus(patents: list[Patent], demands: list[Demand]) -> tuple[list[Patent], list[Demand]]:
+    """Records each shipped segment selects (by its Chinese keywords or IPC), NVIDIA patents, and others."""
+    picked: dict[str, Patent] = {}
+    picked_demands: dict[str, Demand] = {}
+    for path in shipped_chains():
+        for seg in load_chain(path).segments:
+            prefixes = tuple(seg.ipc)
+            hits = [p for p in patents if p.language == "zh" and (
+                any(k in p.title + p.abstract for k in seg.keywords.zh) or any(c.startswith(prefixes) for c in p.ipc))]
+            picked.update((p.id, p) for p in hits[:30])
+            found = [d for d in demands if any(k in d.title + d.description for k in seg.keywords.zh)]
+            picked_demands.update((d.id, d) for d in found[:12])
+    en = [p for p in patents if p.language == "en" and p.abstract]
+    vehicle = [p for p in en if re.search(r"autonomous|vehicle|object detection", p.abstract)][:60]
+    others = [p for p in patents if p.language == "zh" and p.abstract and p.id not in picked][:120]
+    for p in [*vehicle, *en[:60], *others]:
+        picked.setdefault(p.id, p)
+    for d in demands[:60]:
+        picked_demands.setdefault(d.id, d)
+    return list(picked.values()), list(picked_demands.values())
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Patent],
+             sample_demands: list[Demand]) -> Searcher:
+    patents, demands = chain_corpus(sample_patents, sample_demands)
+    ws = Workspace(tmp_path_factory.mktemp("shortlist") / "home")
+    with Store(ws.store_path) as store:
+        store.write_batch("patents", patents, "test")
+        store.write_batch("demands", demands, "test")
+    for kind in ("patents", "demands"):
+        build_snapshot(ws, kind, dense_model="static-64")  # type: ignore[arg-type]
+    s = Searcher(ws, RankerConfig(dense_model="static-64", candidates=50))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def chains() -> dict[str, Chain]:
+    return {p.stem: load_chain(p) for p in shipped_chains()}
+
+
+@pytest.fixture(scope="module")
+def shortlists(searcher: Searcher, chains: dict[str, Chain]) -> dict[str, Shortlist]:
+    return {name: build_shortlist(searcher, chain, OPTIONS) for name, chain in chains.items()}
+
+
+def patent_records(searcher: Searcher, rows: list[dict]) -> dict[str, Patent]:
+    return searcher.store.get_many("patents", sorted({r["patent_id"] for r in rows}))  # type: ignore[return-value]
+
+
+def test_both_shipped_chains_give_shortlists(shortlists: dict[str, Shortlist]) -> None:
+    assert set(shortlists) == {"new_energy_vehicle", "smart_manufacturing"}
+    for name, sl in shortlists.items():
+        s = sl.summary
+        assert sl.rows and s["rows"] == len(sl.rows), name
+        assert s["patents_selected"] > 50 and s["demands_selected"] > 10, name
+        served = [seg for seg in s["segments"] if seg["rows"]]
+        assert len(served) >= len(sl.chain.segments) - 1, (name, s["segments"])
+        assert s["total_score"] >= s["greedy_total_score"] - 1e-9  # the exact optimum is never below greedy
+
+
+def test_every_constraint_holds_in_the_rows(searcher: Searcher, shortlists: dict[str, Shortlist]) -> None:
+    for sl in shortlists.values():
+        patents = patent_records(searcher, sl.rows)
+        per_demand = Counter(r["demand_id"] for r in sl.rows)
+        assert max(per_demand.values()) <= OPTIONS.per_demand
+        assert max(Counter(r["patent_id"] for r in sl.rows).values()) <= OPTIONS.per_patent
+        holders = Counter(holder_key(patents[r["patent_id"]]) for r in sl.rows)
+        assert max(holders.values()) <= OPTIONS.per_holder  # type: ignore[operator]
+        assert len({(r["demand_id"], r["patent_id"]) for r in sl.rows}) == len(sl.rows)
+        for demand_id, n in per_demand.items():
+            mine = [r for r in sl.rows if r["demand_id"] == demand_id]
+            assert sorted(r["rank"] for r in mine) == list(range(1, n + 1))
+            titles = [fold_title(patents[r["patent_id"]].title) for r in mine]
+            assert len([t for t in titles if t]) == len({t for t in titles if t}), titles  # no duplicate titles
+        for r in sl.rows:
+            pick = next(p for p in sl.selection.picks if p.segment.id == r["segment_id"])
+            assert r["patent_selected_by"] and r["demand_selected_by"]
+            assert searcher.snapshot("patents").bm25.position(r["patent_id"]) in pick.patents
+
+
+def test_rows_carry_explanations_and_terms(searcher: Searcher, shortlists: dict[str, Shortlist]) -> None:
+    for sl in shortlists.values():
+        patents = patent_records(searcher, sl.rows)
+        explained = 0
+        for r in sl.rows:
+            assert set(r["retrievers"]) == {"bm25", "dense", "fused"}
+            assert r["score"] == pytest.approx(r["retrievers"]["fused"]["score"], abs=1e-6)
+            ex = r["explanation"]
+            assert ex is not None and r["closest_sentence"] in sentences(patents[r["patent_id"]])
+            assert r["closest_sentence"] == ex["closest_sentence"]["text"]
+            if ex["matched_terms"]:
+                explained += 1
+                assert r["shared_terms"].startswith(ex["matched_terms"][0]["term"])
+            for key in ("open_licence", "price", "maturity", "offer_modes", "demand_modes", "compatible_modes"):
+                assert key in r
+        assert explained >= len(sl.rows) // 2
+
+
+def test_min_score_and_greedy(searcher: Searcher, chains: dict[str, Chain]) -> None:
+    chain = parse_chain({**chains["new_energy_vehicle"].model_dump(exclude={"source"}),
+                         "segments": [chains["new_energy_vehicle"].segments[0].model_dump()]}, "battery-only")
+    full = build_shortlist(searcher, chain, ShortlistOptions(per_demand=3, per_patent=2, explain=False))
+    floor = sorted(r["score"] for r in full.rows)[len(full.rows) // 2]
+    high = build_shortlist(searcher, chain, ShortlistOptions(per_demand=3, per_patent=2, min_score=floor,
+                                                             explain=False))
+    assert high.rows and all(r["score"] >= floor for r in high.rows) and len(high.rows) < len(full.rows)
+    cosine = sorted(r["dense_score"] for r in full.rows if r["dense_score"] is not None)[len(full.rows) // 2]
+    similar = build_shortlist(searcher, chain, ShortlistOptions(per_demand=3, per_patent=2, min_similarity=cosine,
+                                                                explain=False))
+    assert similar.rows and all(r["dense_score"] >= cosine for r in similar.rows)
+    assert len(similar.rows) < len(full.rows)
+    greedy = build_shortlist(searcher, chain, ShortlistOptions(per_demand=3, per_patent=2, method="greedy",
+                                                               explain=False))
+    assert greedy.summary["total_score"] <= full.summary["total_score"] + 1e-9
+    assert greedy.summary["total_score"] >= 0.5 * full.summary["total_score"]
+
+
+def test_holder_cap_binds_on_nvidia(searcher: Searcher, chains: dict[str, Chain]) -> None:
+    nev = chains["new_energy_vehicle"]
+    connected = next(s for s in nev.segments if s.id == "connected")
+    chain = parse_chain({"name": "智能网联", "segments": [connected.model_dump()]}, "connected-only")
+    free = build_shortlist(searcher, chain, ShortlistOptions(per_demand=5, per_patent=3, explain=False))
+    nvidia = [r for r in free.rows if "NVIDIA" in r["holder"]]
+    assert len(nvidia) >= 2, "the segment should draw on NVIDIA's autonomous-driving patents"
+    capped = build_shortlist(searcher, chain, ShortlistOptions(per_demand=5, per_patent=3, per_holder=1,
+                                                               explain=False))
+    assert len([r for r in capped.rows if "NVIDIA" in r["holder"]]) == 1
+    # a patent with no applicant is its own holder: under --per-holder 1 it serves one demand at most
+    assert max(Counter(r["patent_id"] for r in capped.rows if not r["holder"]).values()) == 1
+    # exact: the capped optimum is worth at least what the uncapped one kept without NVIDIA
+    kept = sum(r["score"] for r in free.rows if "NVIDIA" not in r["holder"] and
+               Counter(x["patent_id"] for x in free.rows)[r["patent_id"]] == 1)
+    assert capped.summary["total_score"] >= kept - 1e-6
+
+
+def test_chinese_keywords_match_verbatim(searcher: Searcher) -> None:
+    snap = searcher.snapshot("patents")
+    matcher = KeywordMatcher(searcher, snap)
+    allowed = snap.facets.patent_mask(PatentFilters())
+    records = searcher.store.get_many("patents", snap.bm25.ids)
+    texts = {i: re.sub(r"\s+", "", snap.bm25.analyzer.normalize(document_text(r))) for i, r in records.items()}
+    for keyword in ("铝合金", "充电桩", "机器视觉", "锂离子电池", "电池"):
+        mask = matcher.mask(keyword, allowed)
+        found = {snap.bm25.ids[p] for p in mask.nonzero()[0]}
+        truth = {i for i, text in texts.items() if keyword in text and allowed[snap.bm25.position(i)]}
+        assert found and found == truth, (keyword, found ^ truth)  # the BM25 prefilter loses nothing
+    assert not matcher.mask("没有这个词汇xyzzy", allowed).any()
+
+
+def test_duplicate_groups_and_modes() -> None:
+    import numpy as np
+
+    vectors = np.eye(4, dtype=np.float32)
+    vectors[3] = vectors[2] * 0.999 + 0.01
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    groups = duplicate_groups(["一种电池", "一种 电池!", "Robot", "other"], vectors, 0.95)
+    assert groups[0] == groups[1] and groups[2] == groups[3] and groups[0] != groups[2]
+    assert compatible_modes(["完全转让", "技术入股"], ["技术转让", "委托开发"]) == ["技术转让"]
+    assert compatible_modes(["许可转让"], ["技术转让"]) == []
+    assert compatible_modes(["其他"], ["技术转让"]) is None and compatible_modes([], ["技术许可"]) is None
+
+
+def test_exports_round_trip(tmp_path: Path, shortlists: dict[str, Shortlist]) -> None:
+    sl = shortlists["new_energy_vehicle"]
+    table = shortlist_table(sl, "zh")
+    book = load_workbook(write(table, tmp_path / "nev.xlsx"), read_only=True)
+    assert book.sheetnames == [s.name for s in sl.chain.segments] + ["运行信息"]
+    for seg in sl.chain.segments:
+        rows = list(book[seg.name].iter_rows(values_only=True))
+        assert rows[0][:3] == ("产业链", "产业链环节", "推荐序号")
+        assert all(re.search(r"[\u4e00-\u9fff]", h) for h in rows[0] if h not in ("BM25",))
+        assert len(rows) - 1 == len(sl.segment_rows(seg.id))
+        if len(rows) > 1:
+            header = list(rows[0])
+            assert rows[1][header.index("需求编号")] == sl.segment_rows(seg.id)[0]["demand_id"]
+    info = dict(book["运行信息"].iter_rows(values_only=True))
+    assert info["产业链"] == sl.chain.name and info["分配方法"] == "exact" and info["每个需求最多推荐专利数"] == 3
+    assert info["权利人规则"].startswith("第一申请人")
+
+    en = load_workbook(write(shortlist_table(sl, "en"), tmp_path / "nev_en.xlsx", "en"), read_only=True)
+    assert en.sheetnames == [s.name_en for s in sl.chain.segments] + ["Run info"]
+    assert sheet_title("Up: a/b [c]*?" + "x" * 40, set()) == ("Up_ a_b _c___" + "x" * 40)[:31]
+    taken: set[str] = set()
+    assert [sheet_title(n, taken) for n in ("电池", "电池", "电池")] == ["电池", "电池 (2)", "电池 (3)"]
+    assert next(en[en.sheetnames[0]].iter_rows(values_only=True))[:3] == ("Chain", "Segment", "Rank")
+    assert dict(en["Run info"].iter_rows(values_only=True))["per_demand"] == 3
+
+    with write(table, tmp_path / "nev.csv").open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(sl.rows) and rows[0]["专利/成果编号"] == sl.rows[0]["patent_id"]
+    assert rows[0]["综合得分"] == str(sl.rows[0]["score"])
+
+    doc = json.loads(write(table, tmp_path / "nev.json").read_text("utf-8"))
+    assert len(doc["rows"]) == len(sl.rows) and doc["rows"][0]["explanation"]["closest_sentence"]
+    assert doc["summary"]["segments"][0]["id"] == sl.chain.segments[0].id
+    with pytest.raises(ValueError, match="unknown output format"):
+        write(table, tmp_path / "nev.txt")
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_push_on_nvidia(searcher: Searcher, tmp_path: Path) -> None:
+    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=5, per_enterprise=2, per_patent=10))
+    assert push.portfolio and push.enterprises and push.rows
+    assert len(push.enterprises) <= 5
+    for ent in push.enterprises:
+        assert 1 <= len(ent.demands) <= 2 and all(1 <= len(d["patents"]) <= 2 for d in ent.demands)
+    portfolio = set(push.portfolio)
+    for r in push.rows:
+        assert r["patent_id"] in portfolio and "NVIDIA" in r["holder"]
+        assert r["explanation"] is not None and r["closest_sentence"]
+        assert r["enterprise_key"] == f"(demand {r['demand_id']})"  # no enterprise names in the bundled demands
+    assert [r["enterprise_rank"] for r in push.rows] == sorted(r["enterprise_rank"] for r in push.rows)
+    book = load_workbook(write(push_table(push), tmp_path / "push.xlsx"), read_only=True)
+    assert book.sheetnames == ["推送清单", "运行信息"]
+    rows = list(book["推送清单"].iter_rows(values_only=True))
+    assert rows[0][0] == COLUMNS["enterprise_rank"][0] and len(rows) == len(push.rows) + 1
+
+
+# --- the commands -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cli() -> typer.Typer:
+    app = typer.Typer(pretty_exceptions_enable=False)
+    register(app)
+    return app
+
+
+def run(app: typer.Typer, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, " ".join((result.output + (result.stderr if result.stderr_bytes else "")).split())
+
+
+def test_cli_shortlist_and_errors(cli: typer.Typer, searcher: Searcher, tmp_path: Path) -> None:
+    home = str(searcher.workspace.home)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsegments:\n  - id: a\n    name: A\n    ipc: [X99]\n", encoding="utf-8")
+    code, out = run(cli, "shortlist", str(bad), "--home", home)
+    assert code == 2 and "bad.yaml: segments[0].ipc[0]: not an IPC/CPC code" in out and "Traceback" not in out
+    good = tmp_path / "charging.yaml"
+    good.write_text("name: 充电\nsegments:\n  - id: charging\n    name: 充换电\n    keywords: {zh: [充电桩, 充电]}\n",
+                    encoding="utf-8")
+    code, out = run(cli, "shortlist", str(good), "--out", str(tmp_path / "x.txt"), "--home", home)
+    assert code == 2 and "unknown output format" in out
+    code, out = run(cli, "shortlist", str(good), "--per-demand", "0", "--home", home)
+    assert code == 2
+    target = tmp_path / "out" / "charging.json"
+    code, out = run(cli, "shortlist", str(good), "--per-demand", "2", "--no-explain", "--out", str(target),
+                    "--home", home)
+    assert code == 0, out
+    assert json.loads(target.read_text("utf-8"))["rows"]
+    code, out = run(cli, "shortlist", str(good), "--home", str(tmp_path / "empty"))
+    assert code == 1 and "pmatch index build" in out
+
+
+def test_cli_push(cli: typer.Typer, searcher: Searcher, tmp_path: Path) -> None:
+    home = str(searcher.workspace.home)
+    assert run(cli, "push", "--home", home)[0] == 2
+    code, out = run(cli, "push", "--applicant", "no-such-company", "--home", home)
+    assert code == 1 and "no-such-company" in out
+    ids = tmp_path / "ids.txt"
+    nvidia = searcher.store.ids_with_value("patents", "applicants", "NVIDIA")[:3]
+    ids.write_text("\n".join(nvidia) + "\n", encoding="utf-8")
+    code, out = run(cli, "push", "--ids", str(ids), "--per-enterprise", "2", "--k", "3", "--out",
+                    str(tmp_path / "push.csv"), "--lang", "en", "--home", home)
+    assert code == 0, out
+    with (tmp_path / "push.csv").open(encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and set(r["Patent ID"] for r in rows) <= set(nvidia)
