@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.shortlist_cli import register as register_shortlist_commands
 from matcher.config import load_config
 from matcher.filters import DemandFilters, PatentFilters
 from matcher.indexing import NothingToIndex, build_snapshot
@@ -31,6 +32,8 @@ match_app = typer.Typer(help="Licensing matches: demand -> patents, patent -> de
 app.add_typer(match_app, name="match")
 eval_app = typer.Typer(help="Offline evaluation on labeled sets in the BEIR layout.")
 app.add_typer(eval_app, name="eval")
+keys_app = typer.Typer(help="API keys for the HTTP service's write endpoints.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
 err = Console(stderr=True)
 
@@ -549,6 +552,40 @@ def demo(
                   "[bold].venv/bin/pmatch match demand ZB-D-0001 --explain[/]  ·  [bold].venv/bin/pmatch stats[/]")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (127.0.0.1: this machine only)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (each loads the model)")] = 1,
+    reads_need_key: Annotated[bool, typer.Option("--reads-need-key", help="Require an API key for reads too")] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    home: HomeOpt = None,
+) -> None:
+    """Run the HTTP service on the workspace's store and indexes (interactive docs at /docs)."""
+    from api.app import ServiceSettings
+    from api.service import serve as run_server
+
+    settings = ServiceSettings.from_env()
+    if reads_need_key:
+        settings = settings.model_copy(update={"reads_need_key": True})
+    run_server(host, port, home, settings=settings, log_level=log_level, workers=workers)
+
+
+@keys_app.command("create")
+def keys_create_cmd(
+    name: Annotated[str, typer.Argument(help="Who or what uses the key (letters, digits, _.@-)")],
+    home: HomeOpt = None,
+) -> None:
+    """Create an API key. It is printed once; only a salted hash is stored."""
+    from api.service import keys_create
+
+    try:
+        key = keys_create(home, name)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    print(key)
+
+
 def _seed_vectors(ws: Workspace, model: str) -> None:
     """Load the shipped precomputed vectors of ``model`` into the vector cache (if made by this exact model)."""
     from indexes.embedders import load_embedder
@@ -567,6 +604,8 @@ def _seed_vectors(ws: Workspace, model: str) -> None:
             n = cache.import_npz(path, fingerprint)
             console.print(f"loaded {n} precomputed {model} vectors from {path.name}")
 
+
+register_shortlist_commands(app)
 
 if __name__ == "__main__":
     app()
