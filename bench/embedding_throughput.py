@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from machine import cpu_model  # noqa: E402  (bench/machine.py, beside this script)
+
 from indexes.embedders import BUILTIN_NAMES, Embedder, load_embedder, thread_count  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample" / "patents.jsonl.gz"
@@ -94,14 +96,7 @@ def machine_info() -> dict[str, object]:
     import sentence_transformers
     import torch
 
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

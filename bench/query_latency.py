@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -25,6 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from machine import machine  # bench/machine.py, beside this script
+
 from matcher.search import Searcher
 from matcher.workspace import Workspace
 
@@ -35,19 +36,6 @@ QUERIES = [
     "中药提取 黄酮 工艺", "low power neural network inference accelerator", "土壤重金属 修复",
     "高强度 铝合金 热处理", "server data center cooling", "无人机 巡检 图像识别", "LED 驱动电源",
 ]
-
-
-def machine() -> dict[str, object]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "load_average": os.getloadavg()}
 
 
 def summary(ms: list[float]) -> dict[str, float]:

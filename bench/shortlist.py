@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from machine import machine  # bench/machine.py, beside this script
+
 from matcher.chains import load_chain, parse_chain, shipped_chains
 from matcher.filters import DemandFilters, PatentFilters
 from matcher.matching import portfolio_ids
@@ -40,19 +41,6 @@ from matcher.push import PushOptions, build_push
 from matcher.search import Searcher
 from matcher.shortlist import SegmentPick, Selection, ShortlistOptions, build_shortlist
 from matcher.workspace import Workspace
-
-
-def machine() -> dict[str, object]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
 
 
 def everything(searcher: Searcher, limit: int | None) -> Selection:
