@@ -6,7 +6,9 @@ Steps, in order (the same for documents and queries, so they always meet):
 2. Traditional characters fold to simplified with OpenCC ``t2s`` (``鋰電池`` -> ``锂电池``).
 3. The text is cut into runs by script, and each run is analysed on its own, token by token:
    - CJK runs are segmented with jieba in search mode (long words plus their sub-words, so ``锂离子电池``
-     also yields ``离子`` / ``电池``), with a patent-domain user dictionary of human keyphrases.
+     also yields ``离子`` / ``电池``), with a patent-domain user dictionary of human keyphrases. The segmenter
+     is ``rjieba`` (jieba's algorithm and dictionary in Rust, ~10x faster) or the reference Python ``jieba``;
+     see ``AnalyzerConfig.segmenter``.
    - Latin runs are lower-cased. Words of letters only are stop-worded and stemmed (Snowball English);
      tokens that mix letters and digits (``LiFePO4``, ``H2O2``, ``5G``), chemical formulas (``SiC``, ``GaN``)
      and numbers (``3.5``, ``18650``) are kept whole and unstemmed: a stemmer would mangle them.
@@ -14,6 +16,16 @@ Steps, in order (the same for documents and queries, so they always meet):
 
 The configuration is data (``AnalyzerConfig``), saved in every index manifest, so an index is always
 queried with the analysis it was built with.
+
+Segmenters. ``rjieba`` (jieba-rs) ports jieba 0.42's algorithm and ships the same dictionary and HMM model.
+On the bundled sample (262,248 CJK runs, 2.67M characters) both give identical output on every run but one (a
+garbled OCR string of repeated characters, ``相相相...机机机``, where equal-probability paths are broken the
+other way), ~11x faster (1.1 s against 11.7 s). One difference is removed here: Python jieba treats only
+U+4E00-U+9FD5 as Han and emits any other CJK character (extension A/B, compatibility ideographs, U+9FD6-U+9FFF)
+as a word of its own, while jieba-rs feeds them to its HMM, which can glue two of them together; with rjieba such
+characters are split off before segmentation, as jieba does. The user dictionary is loaded through
+``add_word(word, freq, tag)`` (rjieba has no ``load_userdict``). Manifests written before the setting existed
+have no ``segmenter`` key and read as ``"jieba"``, so old indexes keep the segmenter they were built with.
 """
 
 from __future__ import annotations
@@ -32,6 +44,11 @@ from typing import Any
 import jieba
 import opencc
 import Stemmer
+
+try:
+    import rjieba
+except ImportError:  # pragma: no cover - rjieba is a declared dependency; jieba remains usable without it
+    rjieba = None
 
 ANALYZER_VERSION = 2
 jieba.setLogLevel(logging.WARNING)
@@ -60,6 +77,19 @@ _RUN = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<latin>{_WORD}(?:[.\-/]{_WORD})*)")
 _HAS_DIGIT = re.compile(r"\d")
 # Two or more element symbols, each with an optional count: SiC, GaN, NaCl, LiFePO4, CO2.
 _FORMULA = re.compile(r"^(?:[A-Z][a-z]?\d*(?:\.\d+)?){2,}$")
+# What Python jieba treats as Han (jieba.re_han_default without the Latin part, which our CJK runs never hold).
+_NOT_JIEBA_HAN = re.compile(r"[^\u4e00-\u9fd5]")
+_JIEBA_PIECES = re.compile(r"[\u4e00-\u9fd5]+|[^\u4e00-\u9fd5]")
+# jieba's user-dictionary line: word, optional frequency, optional part-of-speech tag.
+_USERDICT_LINE = re.compile(r"^(.+?)( [0-9]+)?( [a-z]+)?$")
+# (character, its NFKC form) for the compatibility characters that fill Chinese patent text.
+_NFKC_COMMON = tuple(
+    (c, unicodedata.normalize("NFKC", c)) for c in "，；：（）！？％～－＝\u3000\xa0℃\u2011"
+)
+_LATIN_SPLIT = re.compile(r"[.\-/]")
+_LATIN_CACHE_MAX = 200_000
+SEGMENTERS = ("jieba", "rjieba")
+LEGACY_SEGMENTER = "jieba"  # what a manifest without a segmenter setting was built with
 
 
 @dataclass(frozen=True)
@@ -72,6 +102,7 @@ class AnalyzerConfig:
     t2s: bool = True
     stem_language: str | None = "english"
     stopwords: bool = True
+    segmenter: str = "rjieba"  # "rjieba" (fast) or "jieba" (reference); same segmentation, see the module docs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,11 +113,13 @@ class AnalyzerConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown analyzer settings: {sorted(unknown)}")
-        config = cls(**data)
+        config = cls(**{"segmenter": LEGACY_SEGMENTER, **data})
         if config.version != ANALYZER_VERSION:
             raise ValueError(f"analyzer version {config.version} is not supported (this build: {ANALYZER_VERSION})")
         if config.cjk_mode not in ("search", "accurate"):
             raise ValueError(f"cjk_mode must be 'search' or 'accurate', not {config.cjk_mode!r}")
+        if config.segmenter not in SEGMENTERS:
+            raise ValueError(f"segmenter must be one of {SEGMENTERS}, not {config.segmenter!r}")
         return config
 
 
@@ -106,13 +139,31 @@ class Analyzer:
 
     def __init__(self, config: AnalyzerConfig | None = None) -> None:
         self.config = config or AnalyzerConfig()
-        self._jieba = jieba.Tokenizer()
-        self._jieba.initialize()
-        if self.config.user_dict:
-            self._jieba.load_userdict(str(user_dict_path(self.config.user_dict)))
+        if self.config.segmenter not in SEGMENTERS:
+            raise ValueError(f"segmenter must be one of {SEGMENTERS}, not {self.config.segmenter!r}")
+        self._segment: Callable[[str], Iterable[str]]
+        if self.config.segmenter == "rjieba":
+            if rjieba is None:
+                raise ImportError("the analyzer's segmenter is 'rjieba' but rjieba is not installed: "
+                                  "pip install rjieba (or use segmenter='jieba')")
+            self._rjieba = rjieba.Jieba()
+            if self.config.user_dict:
+                for word, freq, tag in read_user_dict(user_dict_path(self.config.user_dict)):
+                    self._rjieba.add_word(word, freq, tag)
+            cut = self._rjieba.cut_for_search if self.config.cjk_mode == "search" else self._rjieba.cut
+            self._segment = lambda run: _split_like_jieba(cut, run)
+        else:
+            self._jieba = jieba.Tokenizer()
+            self._jieba.initialize()
+            if self.config.user_dict:
+                self._jieba.load_userdict(str(user_dict_path(self.config.user_dict)))
+            self._segment = self._jieba.cut_for_search if self.config.cjk_mode == "search" else self._jieba.cut
         self._t2s = opencc.OpenCC("t2s") if self.config.t2s else None
         self._stemmer_lang = self.config.stem_language
         self._local = threading.local()  # PyStemmer objects are not thread-safe
+        # Latin token -> its terms. Words repeat (Zipf), and each costs two regex tests, a split and a stemmer
+        # call: profiling English abstracts showed that as ~30% of tokenization. Bounded: cleared when full.
+        self._latin_cache: dict[str, tuple[str, ...]] = {}
 
     def _stem(self, word: str) -> str:
         if not self._stemmer_lang:
@@ -124,7 +175,7 @@ class Analyzer:
 
     def normalize(self, text: str) -> str:
         """Full-width -> half-width (NFKC), traditional -> simplified."""
-        text = unicodedata.normalize("NFKC", text)
+        text = nfkc(text)
         if self._t2s is not None:
             text = self._t2s.convert(text)
         return text
@@ -133,13 +184,18 @@ class Analyzer:
         """The index terms of ``text``, in order, with repeats (BM25 counts them)."""
         terms: list[str] = []
         stop = self.config.stopwords
-        for match in _RUN.finditer(self.normalize(text)):
-            cjk = match.group("cjk")
-            if cjk is not None:
-                words = self._jieba.cut_for_search(cjk) if self.config.cjk_mode == "search" else self._jieba.cut(cjk)
-                terms.extend(w for w in words if not (stop and w in STOPWORDS_ZH))
+        for cjk, token in _RUN.findall(self.normalize(text)):
+            if cjk:
+                words = self._segment(cjk)
+                terms.extend([w for w in words if w not in STOPWORDS_ZH] if stop else words)
             else:
-                terms.extend(self._latin_terms(match.group("latin"), stop))
+                cached = self._latin_cache.get(token)
+                if cached is None:
+                    cached = tuple(self._latin_terms(token, stop))
+                    if len(self._latin_cache) >= _LATIN_CACHE_MAX:
+                        self._latin_cache.clear()
+                    self._latin_cache[token] = cached
+                terms.extend(cached)
         return terms
 
     def _latin_terms(self, token: str, stop: bool) -> Iterable[str]:
@@ -147,7 +203,7 @@ class Analyzer:
             # Numbers, model numbers, chemical formulas: whole, lower-cased, unstemmed.
             yield token.lower()
             return
-        for word in re.split(r"[.\-/]", token.lower()):
+        for word in _LATIN_SPLIT.split(token.lower()):
             if not word or (stop and word in STOPWORDS_EN):
                 continue
             if word.isascii():
@@ -167,6 +223,48 @@ class Analyzer:
         if progress is not None:
             progress(len(out))
         return out
+
+
+def nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, exactly, about twice as fast on Chinese patent text.
+
+    The commonest compatibility characters of Chinese text (full-width punctuation, ～, ％, ℃, no-break spaces) are
+    replaced first by what NFKC maps them to (none of them composes with a neighbour, so the result is exactly
+    NFKC's); a text with nothing else to fold then skips the full normalisation (``is_normalized`` is a quick
+    check). Profiling tokenization showed NFKC at ~14% of it.
+    """
+    for full, half in _NFKC_COMMON:
+        if full in text:
+            text = text.replace(full, half)
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+
+
+def read_user_dict(path: Path) -> list[tuple[str, int | None, str | None]]:
+    """(word, frequency or None, tag or None) per line of a jieba user dictionary, parsed as jieba parses it."""
+    entries: list[tuple[str, int | None, str | None]] = []
+    for line in path.read_text("utf-8").lstrip("\ufeff").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        match = _USERDICT_LINE.match(line)
+        if match is None:  # pragma: no cover - the pattern matches any non-empty line
+            continue
+        word, freq, tag = match.groups()
+        entries.append((word, int(freq) if freq is not None else None, tag.strip() if tag is not None else None))
+    return entries
+
+
+def _split_like_jieba(cut: Callable[[str], list[str]], run: str) -> list[str]:
+    """Segment a CJK run with ``cut`` the way Python jieba would: characters it does not treat as Han stand alone."""
+    if _NOT_JIEBA_HAN.search(run) is None:
+        return cut(run)
+    words: list[str] = []
+    for piece in _JIEBA_PIECES.findall(run):
+        if len(piece) == 1 and _NOT_JIEBA_HAN.match(piece):
+            words.append(piece)
+        else:
+            words.extend(cut(piece))
+    return words
 
 
 @lru_cache(maxsize=8)
