@@ -288,6 +288,7 @@ class DenseIndex:
         exact_below: int = 100_000,
         params: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        queries: np.ndarray | None = None,
     ) -> DenseIndex:
         """Build an index over ``vectors`` (n, dim), row i belonging to ``ids[i]``.
 
@@ -319,14 +320,18 @@ class DenseIndex:
         * hnsw: ``M`` (32), ``efConstruction`` (40), ``efSearch`` (None: calibrated), ``recall_target``,
           ``calibration_queries``, ``seed``.
 
-        Calibration: ``calibration_queries`` indexed vectors are used as queries (each one's own position
-        dropped from both result lists) and the smallest nprobe / efSearch on a ladder whose recall@10
-        against exact search reaches ``recall_target`` is kept; the measured figures go into the manifest
-        (``calibration``). The default target, 0.97, leaves a margin over the 0.95 wanted for the noise of a
-        256-query estimate and for queries less like the indexed vectors (on 3,000 real Chinese patent
-        titles, the self-query estimate was within 0.01 of recall measured with 200 held-out titles); pass
-        nprobe/efSearch to choose yourself. If no setting reaches the target (e.g. SQ8 rounding on
-        structureless data), the last one (nprobe = nlist, a full scan) is kept and ``reached`` is false.
+        Calibration: the smallest nprobe / efSearch on a ladder whose recall@10 against exact search reaches
+        ``recall_target`` is kept; the measured figures go into the manifest (``calibration``). The queries
+        are ``queries`` when given (vectors like the ones the index will be searched with, e.g. demand
+        vectors for a patent index; up to ``calibration_queries`` of them are sampled), else
+        ``calibration_queries`` indexed vectors, each one's own position dropped from both result lists.
+        Give ``queries`` when you have them: self-queries sit inside the data's clusters and can promise
+        far more than real queries get (1M synthetic patents, bench/scale.py: self-queries chose nprobe 4,
+        at which real demand vectors had recall@10 0.78; on 3,000 real Chinese patent titles the two
+        agreed within 0.01). The default target, 0.97, leaves a margin over the 0.95 wanted for the noise
+        of a 256-query estimate; pass nprobe/efSearch to choose yourself. If no setting reaches the target
+        (e.g. SQ8 rounding on structureless data), the last one (nprobe = nlist, a full scan) is kept and
+        ``reached`` is false.
         HNSW searches with ``efSearch * max(1, k / 10)`` so a larger k keeps the calibrated ef/k ratio; IVF
         keeps nprobe for any k. With a filter both are raised further (see ``search``).
 
@@ -355,7 +360,13 @@ class DenseIndex:
         else:
             raise ValueError(f"unknown kind {kind!r}: expected one of {', '.join(('auto', *KINDS))}")
         t0 = time.perf_counter()
-        index, resolved, calibration = _build_faiss(kind, x, checked)
+        q = None
+        if queries is not None:
+            q = np.asarray(queries, dtype=np.float32)
+            if q.ndim != 2 or q.shape[1] != x.shape[1]:
+                raise ValueError(f"calibration queries must be (m, {x.shape[1]}), got {q.shape}")
+            q = normalize_rows(q, "calibration queries") if q.shape[0] else None
+        index, resolved, calibration = _build_faiss(kind, x, checked, q)
         extra["build_seconds"] = round(time.perf_counter() - t0, 3)
         extra["faiss_version"] = faiss.__version__
         if calibration is not None:
@@ -504,6 +515,18 @@ class DenseIndex:
         else:
             scores, positions = self._faiss_search(q, want, mask, subset.size / n)
         short = np.flatnonzero((positions >= 0).sum(axis=1) < want)
+        if short.size and self._kind != "flat" and subset is not None:
+            # A filter that follows the data (a language mask: English documents sit in clusters of their own) is
+            # not spread evenly over IVF lists / the HNSW graph, so the lists nearest a Chinese query hold few
+            # English documents and the search comes back short. Widen it before paying for the exact fallback,
+            # which converts every allowed float16 vector (measured at 1M, demand queries, per-language search:
+            # 34% of searches short at nprobe 4, ~300 ms each; widening x8 then x64 leaves none).
+            for widen in (8.0, 64.0):
+                s2, p2 = self._faiss_search(q[short], want, mask, subset.size / n, widen)
+                scores[short], positions[short] = s2, p2
+                short = short[(p2 >= 0).sum(axis=1) < want]
+                if not short.size:
+                    break
         if short.size:  # approximate search came back short: redo those queries exactly
             scores[short], positions[short] = self._exact_search(q[short], want, subset)
         return _pad(scores, positions, k)
@@ -655,7 +678,7 @@ class DenseIndex:
         return scores.astype(np.float32), np.take_along_axis(p_all, cols, axis=1).astype(np.int64)
 
     def _faiss_search(
-        self, q: np.ndarray, k: int, mask: np.ndarray | None, fraction: float
+        self, q: np.ndarray, k: int, mask: np.ndarray | None, fraction: float, widen: float = 1.0
     ) -> tuple[np.ndarray, np.ndarray]:
         """faiss search, optionally restricted by a bitmap selector.
 
@@ -668,7 +691,7 @@ class DenseIndex:
         if mask is not None:
             bitmap = np.packbits(mask, bitorder="little")  # faiss: bit i&7 of byte i>>3
             sel = faiss.IDSelectorBitmap(mask.size, faiss.swig_ptr(bitmap))
-        boost = 1.0 / max(fraction, 1e-9)
+        boost = widen / max(fraction, 1e-9)
         params: faiss.SearchParameters | None
         if self._kind == "ivf_sq8":
             nprobe = min(int(self._params["nlist"]), math.ceil(int(self._params["nprobe"]) * boost))
@@ -758,7 +781,7 @@ class DenseIndex:
 
 
 def _build_faiss(
-    kind: str, x: np.ndarray, params: dict[str, Any]
+    kind: str, x: np.ndarray, params: dict[str, Any], queries: np.ndarray | None = None
 ) -> tuple[faiss.Index, dict[str, Any], dict[str, Any] | None]:
     n, dim = x.shape
     if kind == "flat":
@@ -784,7 +807,7 @@ def _build_faiss(
         resolved = {**params, "nlist": int(nlist), "train_size": int(train_size)}
         if params["nprobe"] is None:
             ladder = [p for p in _IVF_LADDER if p < nlist] + [nlist]
-            nprobe, calibration = _calibrate(x, resolved, ladder, _ivf_params, ivf, "nprobe")
+            nprobe, calibration = _calibrate(x, resolved, ladder, _ivf_params, ivf, "nprobe", queries)
             resolved["nprobe"] = nprobe
         else:
             resolved["nprobe"] = min(int(params["nprobe"]), nlist)
@@ -795,7 +818,7 @@ def _build_faiss(
     hnsw.add(x)
     resolved = dict(params)
     if params["efSearch"] is None:
-        ef, calibration = _calibrate(x, resolved, list(_EF_LADDER), _hnsw_params, hnsw, "efSearch")
+        ef, calibration = _calibrate(x, resolved, list(_EF_LADDER), _hnsw_params, hnsw, "efSearch", queries)
         resolved["efSearch"] = ef
     else:
         calibration = None
@@ -809,27 +832,43 @@ def _calibrate(
     make_params: Callable[[int], faiss.SearchParameters],
     index: faiss.Index,
     name: str,
+    given: np.ndarray | None = None,
 ) -> tuple[int, dict[str, Any] | None]:
-    """Smallest ladder value whose recall@10 (self-queries, self excluded) reaches the target."""
+    """Smallest ladder value whose recall@10 against exact search reaches the target.
+
+    Queries: a sample of ``given`` (query-like vectors) when there are any, else indexed vectors with each
+    one's own position excluded.
+    """
     n = x.shape[0]
     k = CALIBRATION_K
     if n <= k + 1:  # too few vectors to measure: take the first setting that can reach all of them
         return next((v for v in ladder if v >= n), ladder[-1]), None
-    sample = _sample(n, min(int(params["calibration_queries"]), n), int(params["seed"]) + 1)
-    queries = x[sample]
-    truth = _exact_truth(x, queries, k + 1)
+    wanted = int(params["calibration_queries"])
+    if given is not None and given.shape[0]:
+        sample = _sample(given.shape[0], min(wanted, given.shape[0]), int(params["seed"]) + 1)
+        queries, fetch, method = given[sample], k, "given query vectors, recall@10 vs exact"
+        self_pos = None
+    else:
+        sample = _sample(n, min(wanted, n), int(params["seed"]) + 1)
+        queries, fetch, method = x[sample], k + 1, "indexed vectors as queries, self excluded, recall@10 vs exact"
+        self_pos = sample
+    truth = _exact_truth(x, queries, fetch)
     target = float(params["recall_target"])
     curve: dict[str, float] = {}
     chosen = ladder[-1]
     for value in ladder:
-        _, found = index.search(queries, k + 1, params=make_params(value))
-        recall = _recall_excluding_self(found, truth, sample, k)
+        _, found = index.search(queries, fetch, params=make_params(value))
+        if self_pos is None:
+            recall = float(np.mean([len(set(f) & set(t)) / k for f, t in zip(found.tolist(), truth.tolist(),
+                                                                              strict=True)]))
+        else:
+            recall = _recall_excluding_self(found, truth, self_pos, k)
         curve[str(value)] = round(recall, 4)
         if recall >= target:
             chosen = value
             break
     return chosen, {
-        "method": "indexed vectors as queries, self excluded, recall@10 vs exact",
+        "method": method,
         "queries": int(sample.size),
         "target": target,
         "parameter": name,

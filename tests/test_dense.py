@@ -419,3 +419,67 @@ def test_real_vectors_flat_exact_and_ann_recall(real_vectors: tuple[np.ndarray, 
         report.append(f"{kind} 30% mask (faiss selector path) recall@10={masked_recall:.4f}")
         assert masked_recall >= 0.95, report[-1]
     print("\n" + "\n".join(report))  # visible with pytest -s
+
+
+# ------------------------------------------------------------------ calibration on query-like vectors, widening
+
+
+def _centres_and_members(seed: int = 3, n: int = 6_000, dim: int = 32, centres: int = 40):
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((centres, dim)).astype(np.float32)
+    labels = rng.integers(0, centres, n)
+    x = (c[labels] + 0.35 * rng.standard_normal((n, dim))).astype(np.float32)
+    return c, labels, x
+
+
+def _between_centres(c: np.ndarray, seed: int, m: int) -> np.ndarray:
+    """Queries unlike the indexed vectors: each mixes two centres (as a demand text mixes topics)."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, c.shape[0], m), rng.integers(0, c.shape[0], m)
+    return (c[a] + c[b] + 0.5 * rng.standard_normal((m, c.shape[1]))).astype(np.float32)
+
+
+def test_calibration_follows_given_query_vectors() -> None:
+    c, _, x = _centres_and_members()
+    ids = [f"d{i}" for i in range(x.shape[0])]
+    held_out = _between_centres(c, seed=11, m=300)
+    _, truth = _brute(x, held_out, 10)
+    by_self = DenseIndex.build(ids, x, kind="hnsw")
+    by_queries = DenseIndex.build(ids, x, kind="hnsw", queries=_between_centres(c, seed=10, m=300))
+    assert by_self.manifest["calibration"]["method"].startswith("indexed vectors")
+    calibration = by_queries.manifest["calibration"]
+    assert calibration["method"].startswith("given query vectors") and calibration["queries"] == 256
+    assert calibration["reached"]
+    assert by_queries.params["efSearch"] >= by_self.params["efSearch"]
+    _, found = by_queries.search_positions(held_out, 10)
+    assert _recall(found, truth) >= 0.93  # target 0.97 on the calibration sample, less the noise of 300 queries
+
+
+def test_calibration_queries_are_checked(data) -> None:
+    ids, x, _ = data
+    with pytest.raises(ValueError, match="calibration queries"):
+        DenseIndex.build(ids, x, kind="ivf_sq8", queries=np.ones((4, x.shape[1] + 1), np.float32))
+    with pytest.raises(ValueError, match="calibration queries"):
+        DenseIndex.build(ids, x, kind="ivf_sq8", queries=np.full((4, x.shape[1]), np.nan, np.float32))
+    empty = DenseIndex.build(ids, x, kind="ivf_sq8", queries=np.empty((0, x.shape[1]), np.float32))
+    assert empty.manifest["calibration"]["method"].startswith("indexed vectors")
+
+
+@pytest.mark.parametrize("kind", ["ivf_sq8", "hnsw"])
+def test_filter_following_clusters_is_widened_not_scanned(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filter that follows the data (a language) leaves the lists/graph region near the query nearly empty of
+    allowed vectors; the search widens nprobe/efSearch and stays approximate instead of scanning exactly."""
+    c, labels, x = _centres_and_members()
+    index = DenseIndex.build([f"d{i}" for i in range(x.shape[0])], x, kind=kind)
+    index.exact_allowed_max, index.exact_allowed_fraction = 0, 0.0  # route every mask to faiss
+    mask = np.isin(labels, [0, 1, 2, 3])
+    queries = c[10:30] + 0.1 * np.random.default_rng(5).standard_normal((20, c.shape[1])).astype(np.float32)
+
+    def no_exact(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fell back to the exact scan")
+
+    monkeypatch.setattr(index, "_exact_search", no_exact)
+    _, positions = index.search_positions(queries, 50, allowed=mask)
+    assert (positions >= 0).all() and mask[positions].all()
+    _, truth = _brute(x, queries, 50, mask)
+    assert _recall(positions, truth) >= 0.9
