@@ -38,7 +38,6 @@ import argparse
 import gzip
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -71,21 +70,10 @@ QUERY_SET = [  # bench/query_latency.py's queries
 
 # ------------------------------------------------------------------------------------------------- helpers
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    mem_total = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_total = round(int(line.split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem_total, "python": platform.python_version(),
-            "platform": platform.platform(), "load_average": [round(x, 2) for x in os.getloadavg()],
-            "versions": versions(), "git": git_state()}
+    """bench/machine.py's machine info (CPU, cores, memory, load), plus library versions and the git state."""
+    from bench.machine import machine as base
+
+    return {**base(), "versions": versions(), "git": git_state()}
 
 
 def versions() -> dict[str, str | None]:
@@ -520,6 +508,20 @@ def exact_truth(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(p_all, order, axis=1)
 
 
+def served_calibration_vectors(work: Path) -> np.ndarray:
+    """The query-like vectors ``build_snapshot`` calibrates a patent index with (from the vector cache)."""
+    from matcher.indexing import calibration_vectors
+    from matcher.workspace import Workspace
+
+    env_for(work)
+    ws = Workspace(home(work))
+    with ws.open_store() as store:
+        vectors = calibration_vectors(ws, store, "patents", "use-m3", 512)
+    if vectors is None:
+        raise SystemExit(f"no demands in {home(work)}: run the ingest stage first")
+    return vectors
+
+
 def stage_dense_kind(args: argparse.Namespace) -> dict[str, Any]:
     """One dense index kind (run in its own process so its peak RSS is its own)."""
     from indexes.dense import DenseIndex, normalize_rows
@@ -531,9 +533,13 @@ def stage_dense_kind(args: argparse.Namespace) -> dict[str, Any]:
     x = normalize_rows(np.asarray(raw, dtype=np.float32))
     n = x.shape[0]
     ids = [f"SYN-P-{i + 1:07d}" for i in range(n)]
+    calibration_queries = served_calibration_vectors(work)
+    out["calibration_queries"] = ("the served build's: use-m3 vectors of a seeded sample of the workspace's "
+                                  f"{len(calibration_queries)} (synthetic) demands (matcher.indexing."
+                                  "calibration_vectors); the recall queries below are the real demands, held out")
     out["rss_before_build_mib"] = rss_mib().get("VmRSS")
     with Timer() as t_build:
-        index = DenseIndex.build(ids, x, kind=kind)
+        index = DenseIndex.build(ids, x, kind=kind, queries=calibration_queries)
     out["build"] = {"wall_s": t_build.wall, "cpu_s": t_build.cpu, "params": index.params,
                     "calibration": index.manifest.get("calibration"), "peak_rss_mib": peak_rss_mib()}
     path = work / f"dense-{kind}"
@@ -626,7 +632,8 @@ def stage_build(args: argparse.Namespace) -> dict[str, Any]:
         out[kind] = {"wall_s": t.wall, "cpu_s": t.cpu, "documents": manifest["doc_count"],
                      "bm25_build_s": manifest["components"]["bm25"]["build_seconds"],
                      "dense_kind": dense.get("kind"), "dense_build_s": dense.get("build_seconds"),
-                     "dense_params": dense.get("params"), "snapshot_mib": dir_mib(path),
+                     "dense_params": dense.get("params"), "dense_calibration": dense.get("calibration"),
+                     "snapshot_mib": dir_mib(path),
                      "peak_rss_mib_so_far": peak_rss_mib(), "load_average": load()}
         log(f"build {kind}: {t.wall} s")
     out["peak_rss_mib"] = peak_rss_mib()
@@ -687,10 +694,6 @@ def stage_embed(args: argparse.Namespace) -> dict[str, Any]:
 
 def stage_shortlist(args: argparse.Namespace) -> dict[str, Any]:
     work: Path = args.work
-    needed = [ROOT / "matcher" / "shortlist.py", ROOT / "matcher" / "push.py", ROOT / "bench" / "shortlist.py"]
-    missing = [str(p.relative_to(ROOT)) for p in needed if not p.is_file()]
-    if missing:
-        return {"blocked": f"missing {', '.join(missing)} (being written by another engineer)"}
     threads = HYBRID_VARIANTS[args.shortlist_threads]
     env = {**os.environ, "PMATCH_VECTOR_CACHE": str(work / "vectors.sqlite"), **threads}
     cmd = [sys.executable, str(ROOT / "bench" / "shortlist.py"), "--home", str(home(work)), "--demands",

@@ -16,9 +16,11 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from indexes.analyzer import AnalyzerConfig
 from indexes.bm25 import BM25Index
@@ -27,10 +29,12 @@ from indexes.embedders import load_embedder
 from indexes.vector_cache import VectorCache
 from matcher.filters import DEMAND_FIELDS, PATENT_FIELDS, FacetIndex
 from matcher.records import Demand, Patent
-from matcher.store import Kind
+from matcher.store import Kind, Store
 from matcher.workspace import Workspace
 
 SNAPSHOT_FORMAT = 1
+EXACT_BELOW = 100_000  # documents: below this a dense index is exact (flat), above approximate
+CALIBRATION_SAMPLE = 256  # query-like vectors for calibrating an approximate dense index
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 _CLAIM_2 = re.compile(r"\n\s*2\s*[.、．]")
 
@@ -78,6 +82,23 @@ def embed_texts(workspace: Workspace, model: str, texts: Sequence[str], progress
     return embedder, vectors
 
 
+def calibration_vectors(workspace: Workspace, store: Store, kind: Kind, model: str, chars: int,
+                        size: int = CALIBRATION_SAMPLE, seed: int = 0) -> np.ndarray | None:
+    """Vectors like the queries an index of ``kind`` will get, for calibrating its approximate search: the other
+    side of the market (demands search patents, a patent is matched to demands), a seeded sample of up to
+    ``size`` records, embedded as documents through the vector cache. None when the other side is empty."""
+    other: Kind = "demands" if kind == "patents" else "patents"
+    ids = store.ids(other)
+    if not ids:
+        return None
+    rng = np.random.default_rng(seed)
+    picked = sorted(rng.choice(len(ids), size=min(size, len(ids)), replace=False).tolist())
+    found = store.get_many(other, [ids[i] for i in picked])
+    texts = [dense_text(record, chars) for record in found.values()]
+    _, vectors = embed_texts(workspace, model, texts, stage="calibrate")
+    return np.asarray(vectors, dtype=np.float32)
+
+
 def build_snapshot(
     workspace: Workspace,
     kind: Kind,
@@ -93,31 +114,50 @@ def build_snapshot(
     started = time.time()
     with workspace.open_store() as store:
         data_version = store.data_version
-        records = list(store.iter_records(kind))
-        if not records:
+        # One pass over the store: the records themselves are not kept (a million Patent objects are ~4 GB), only
+        # what the indexes need: ids, BM25 texts, dense texts and the facet columns.
+        ids: list[str] = []
+        texts: list[str] = []
+        dense_texts: list[str] = []
+
+        def walk() -> Iterator[Patent | Demand]:
+            for record in store.iter_records(kind):
+                ids.append(record.id)
+                texts.append(document_text(record))
+                if dense_model:
+                    dense_texts.append(dense_text(record, dense_text_chars))
+                yield record
+
+        facets = FacetIndex.build(PATENT_FIELDS if kind == "patents" else DEMAND_FIELDS, walk())
+        if not ids:
             raise NothingToIndex(f"no {kind} in {workspace.store_path}: ingest some first")
         root = workspace.index_root(kind)
         root.mkdir(parents=True, exist_ok=True)
         name = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-v{data_version}-{time.time_ns() % 10**6:06d}"
         tmp = root / f".building-{name}"
         try:
-            ids = [r.id for r in records]
-            total = len(records)
+            total = len(ids)
 
             def tick(done: int) -> None:
                 if progress:
                     progress("tokenize", done, total)
 
-            bm25 = BM25Index.build(ids, [document_text(r) for r in records], analyzer, bm25_params, progress=tick)
+            bm25 = BM25Index.build(ids, texts, analyzer, bm25_params, progress=tick)
+            texts.clear()
             bm25.save(tmp / "bm25")
-            FacetIndex.build(PATENT_FIELDS if kind == "patents" else DEMAND_FIELDS, records).save(tmp / "facets")
+            facets.save(tmp / "facets")
             components: dict[str, Any] = {"bm25": bm25.manifest}
+            del bm25
             if dense_model:
-                texts = [dense_text(r, dense_text_chars) for r in records]
-                embedder, vectors = embed_texts(workspace, dense_model, texts, progress)
+                embedder, vectors = embed_texts(workspace, dense_model, dense_texts, progress)
+                dense_texts.clear()
                 meta = {"model": dense_model, "fingerprint": embedder.fingerprint, "dim": embedder.dim,
                         "text_chars": dense_text_chars, "max_seq_length": embedder.max_seq_length}
-                dense = DenseIndex.build(ids, vectors, kind=dense_kind, metadata=meta)
+                queries = None
+                if dense_kind in ("ivf_sq8", "hnsw") or (dense_kind == "auto" and total >= EXACT_BELOW):
+                    queries = calibration_vectors(workspace, store, kind, dense_model, dense_text_chars)
+                dense = DenseIndex.build(ids, vectors, kind=dense_kind, exact_below=EXACT_BELOW, metadata=meta,
+                                         queries=queries)
                 dense.save(tmp / model_dir_name(dense_model))
                 components["dense"] = {"dir": model_dir_name(dense_model), **dense.manifest}
             manifest = {

@@ -16,13 +16,13 @@ import json
 import re
 import sqlite3
 import time
-import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from indexes.analyzer import nfkc
 from matcher.records import Demand, Patent
 
 SCHEMA_VERSION = 1
@@ -48,7 +48,7 @@ _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 
 def dedup_key(title: str, body: str) -> str:
     """Hash of the normalised title + body: case, width, spacing and punctuation do not count."""
-    text = unicodedata.normalize("NFKC", f"{title}\n{body}").lower()
+    text = nfkc(f"{title}\n{body}").lower()  # exactly NFKC, ~2x faster on Chinese text (indexes.analyzer)
     return hashlib.sha1(_PUNCT.sub("", text).encode("utf-8")).hexdigest()
 
 

@@ -207,3 +207,26 @@ def test_default_model_cross_lingual(tmp_path: Path, corpus: list[Patent], sampl
     assert len(zh_battery) >= 3, [(r.id, r.record.title) for r in results]
     assert all("abstained" in r.retrievers["bm25"] for r in zh_battery)
     searcher.close()
+
+
+def test_approximate_dense_index_is_calibrated_on_the_other_side(tmp_path: Path, corpus: list[Patent],
+                                                                 sample_demands: list[Demand]) -> None:
+    """Patents are searched with demands, demands with patents: each side's vectors calibrate the other's index."""
+    ws = Workspace(tmp_path / "home")
+    with Store(ws.store_path) as store:
+        store.write_batch("patents", corpus, "test")
+        built = build_snapshot(ws, "patents", dense_model="static-64", dense_kind="hnsw")
+        alone = json_manifest(built)["components"]["dense"]["calibration"]
+        assert alone["method"].startswith("indexed vectors")  # no demands yet: self-queries
+        store.write_batch("demands", sample_demands[:300], "test")
+    for kind, other_count in (("patents", 300), ("demands", len(corpus))):
+        path = build_snapshot(ws, kind, dense_model="static-64", dense_kind="hnsw")  # type: ignore[arg-type]
+        calibration = json_manifest(path)["components"]["dense"]["calibration"]
+        assert calibration["method"].startswith("given query vectors")
+        assert calibration["queries"] == min(256, other_count)
+
+
+def json_manifest(path: Path) -> dict:
+    import json
+
+    return json.loads((path / "manifest.json").read_text("utf-8"))
