@@ -40,7 +40,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import schemas as s
 from api.keys import KeyStore
-from api.service import Reindexer, thread_report
+from api.service import Reindexer
+from indexes.threads import thread_report
 from matcher.config import Mode, RankerConfig, load_config
 from matcher.filters import FacetIndex
 from matcher.ingest import IngestError, RowError, read_file

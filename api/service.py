@@ -2,8 +2,8 @@
 
 Threads. Each request runs in its own worker thread, so every numeric library must use one thread per call:
 OpenBLAS, OpenMP (torch, faiss), MKL and the embedder are limited here before a model loads (see
-``limit_threads``). With the defaults, N concurrent searches start N x cores threads on a 2-core machine and
-throughput collapses (measured: 15 -> 175 req/s).
+``indexes.threads.limit_threads``). With the defaults, N concurrent searches start N x cores threads on a 2-core
+machine and throughput collapses (measured: 15 -> 175 req/s).
 
 Rebuilds. bm25s has no incremental update (IDF is global), so a write is followed by a full rebuild of that
 kind's snapshot, as ``pmatch index build`` does; the vector cache means only new or changed texts are embedded.
@@ -29,65 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from indexes.threads import THREAD_ENV, limit_threads, thread_env
+
 if TYPE_CHECKING:
     from matcher.config import RankerConfig
     from matcher.store import Kind
     from matcher.workspace import Workspace
 
 log = logging.getLogger("pmatch.api")
-
-THREAD_ENV = {
-    "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1",
-    "VECLIB_MAXIMUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "PMATCH_EMBED_THREADS": "1",
-    "PMATCH_FAISS_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
-}
-
-
-def thread_env(threads: int = 1) -> dict[str, str]:
-    """The environment variables that cap every numeric library at ``threads`` threads."""
-    return {k: (v if not k.endswith(("THREADS", "MAXIMUM_THREADS")) else str(threads)) for k, v in THREAD_ENV.items()}
-
-
-def limit_threads(threads: int = 1) -> dict[str, Any]:
-    """Cap numeric threads for this process: environment defaults (effective for libraries not yet loaded) and
-    runtime limits for those already loaded (OpenBLAS via threadpoolctl, torch, faiss). Returns what applies."""
-    for key, value in thread_env(threads).items():
-        os.environ.setdefault(key, value)
-    applied: dict[str, Any] = {"env": {k: os.environ[k] for k in THREAD_ENV}}
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=threads)
-        applied["threadpoolctl"] = threads
-    except ImportError:  # pragma: no cover - threadpoolctl ships with the project's dependencies
-        pass
-    if "torch" in sys.modules or os.environ.get("PMATCH_LIMIT_TORCH", "1") == "1":
-        try:
-            import torch
-
-            torch.set_num_threads(threads)
-            torch.set_num_interop_threads(threads)
-        except (ImportError, RuntimeError):  # interop threads can only be set before torch starts work
-            pass
-    if "faiss" in sys.modules:
-        sys.modules["faiss"].omp_set_num_threads(threads)
-    return applied
-
-
-def thread_report() -> dict[str, Any]:
-    """The thread counts in force now (for /v1/stats)."""
-    out: dict[str, Any] = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                                            "PMATCH_EMBED_THREADS", "OMP_WAIT_POLICY")}
-    try:
-        from threadpoolctl import threadpool_info
-
-        out["blas"] = [{"api": i.get("internal_api"), "threads": i.get("num_threads")} for i in threadpool_info()]
-    except ImportError:  # pragma: no cover
-        pass
-    if "torch" in sys.modules:
-        out["torch"] = sys.modules["torch"].get_num_threads()
-    return out
-
 
 # --- background rebuilds --------------------------------------------------------------------------------
 @dataclass

@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from machine import cpu_model  # noqa: E402  (bench/machine.py, beside this script)
 
-from indexes.embedders import BUILTIN_NAMES, Embedder, load_embedder, thread_count  # noqa: E402
+from indexes.embedders import BUILTIN_NAMES, Embedder, load_embedder  # noqa: E402
+from indexes.threads import embed_threads  # noqa: E402
 
 SAMPLE = ROOT / "data" / "sample" / "patents.jsonl.gz"
 
@@ -100,7 +101,7 @@ def machine_info() -> dict[str, object]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "threads_used": thread_count(),
+        "threads_used": embed_threads(),
         "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "torch": torch.__version__,

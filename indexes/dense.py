@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from indexes.threads import faiss_threads
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import faiss  # after OMP_WAIT_POLICY on purpose
@@ -58,7 +60,6 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "KINDS", "DenseIndex"]
 FORMAT_NAME = "patent-match/dense-index"
 FORMAT_VERSION = 1
 KINDS = ("flat", "ivf_sq8", "hnsw")
-THREADS_ENV = "PMATCH_FAISS_THREADS"
 BLAS_THRESHOLD = 20
 
 MANIFEST = "manifest.json"
@@ -94,11 +95,9 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 def _configure_faiss() -> None:
-    raw = os.environ.get(THREADS_ENV, "").strip()
-    if raw:
-        if not raw.isdigit() or int(raw) < 1:
-            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {raw!r}")
-        faiss.omp_set_num_threads(int(raw))
+    threads = faiss_threads()
+    if threads:
+        faiss.omp_set_num_threads(threads)
     faiss.cvar.distance_compute_blas_threshold = BLAS_THRESHOLD
 
 

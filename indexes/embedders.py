@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from indexes.threads import embed_threads
+
 if TYPE_CHECKING:  # importing sentence_transformers loads torch: only when a model is loaded
     from sentence_transformers import SentenceTransformer
 
@@ -131,17 +133,6 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("PMATCH_CACHE") or Path.home() / ".cache" / "patent-match").expanduser()
 
 
-def thread_count() -> int:
-    """Env ``PMATCH_EMBED_THREADS`` if set, else the CPUs this process may run on."""
-    value = os.environ.get("PMATCH_EMBED_THREADS", "").strip()
-    if value:
-        return max(1, int(value))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def load_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
     """Load (once per process) ``"e5-small"``, ``"use-m3"``, ``"static-64"`` or a local sentence-transformers dir."""
     key = _cache_key(name, cache_dir)
@@ -168,7 +159,7 @@ def _cache_key(name: str, cache_dir: Path | None) -> tuple[str, str]:
 def _load(name: str, cache_dir: Path | None) -> Embedder:
     import torch
 
-    threads = thread_count()
+    threads = embed_threads()
     torch.set_num_threads(threads)
     if name == "e5-small":
         from indexes.e5_rebuild import rebuild_e5_small

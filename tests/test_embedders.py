@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from indexes import e5_rebuild
-from indexes.embedders import Embedder, clear_cache, load_embedder, thread_count
+from indexes.embedders import Embedder, clear_cache, load_embedder
 
 # Chinese / English translation pairs on unrelated topics (written for this test).
 PAIRS = [
@@ -319,10 +319,3 @@ def test_unknown_name_is_an_error(tmp_path: Path) -> None:
         load_embedder("e5-large")
     with pytest.raises(ValueError, match="unknown embedder"):
         load_embedder(str(tmp_path))  # a folder without modules.json
-
-
-def test_thread_count_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PMATCH_EMBED_THREADS", "1")
-    assert thread_count() == 1
-    monkeypatch.delenv("PMATCH_EMBED_THREADS")
-    assert thread_count() == len(os.sched_getaffinity(0))
