@@ -256,21 +256,6 @@ def _facet_counts(facets: FacetIndex, kind: Kind) -> dict[str, list[s.FacetValue
 
 
 # --- search helpers -------------------------------------------------------------------------------------
-class _Explainer:
-    """Explanations for the results of one query, by the searcher's own explainer (the CLI's ``--explain``), with
-    the query analysed and encoded once rather than once per result."""
-
-    def __init__(self, searcher: Searcher, snap: Snapshot, query: str) -> None:
-        self.searcher, self.snap, self.query = searcher, snap, query
-        self.terms = snap.bm25.query_terms(query)
-        self.embedder = searcher.embedder(snap) if snap.dense is not None else None
-        self.vector = self.embedder.encode_queries([query])[0] if self.embedder is not None else None
-
-    def __call__(self, record: Patent | Demand) -> s.Explanation:
-        out = self.searcher._explain(self.snap, self.terms, record, self.embedder, self.vector, self.query)
-        return s.Explanation.model_validate(out)
-
-
 def _ranked(service: Service, snap: Snapshot, query: str, mask: np.ndarray, mode: Mode, offset: int, limit: int,
             explain: bool) -> tuple[list[Result], s.Page, dict[str, s.Explanation]]:
     """One page of the query's ranked list (the top ``window``, computed identically for every page)."""
@@ -279,8 +264,8 @@ def _ranked(service: Service, snap: Snapshot, query: str, mask: np.ndarray, mode
     results = service.searcher.search(snap, query, need, mask, mode) if offset < window else []
     page = results[offset:]
     more = len(results) == offset + limit and offset + limit < window
-    explainer = _Explainer(service.searcher, snap, query) if explain else None
-    explanations = {r.id: explainer(r.record) for r in page} if explainer else {}
+    explainer = service.searcher.explainer(snap, query) if explain and page else None
+    explanations = {r.id: s.Explanation.model_validate(explainer(r.record)) for r in page} if explainer else {}
     return page, s.Page(offset=offset, limit=limit, window=window, next_offset=offset + limit if more else None), \
         explanations
 

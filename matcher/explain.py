@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,12 +155,14 @@ def sentences(record: Patent | Demand) -> list[str]:
     return out[:MAX_SENTENCES]
 
 
-def closest_sentence(query_vector: np.ndarray, record: Patent | Demand, embedder: Any) -> dict[str, Any] | None:
-    """The record's sentence whose embedding is nearest the query's, with its cosine similarity."""
+def closest_sentence(query_vector: np.ndarray, record: Patent | Demand,
+                     encode: Callable[[list[str]], np.ndarray]) -> dict[str, Any] | None:
+    """The record's sentence whose embedding (``encode``: texts -> normalised document vectors) is nearest the
+    query's, with its cosine similarity."""
     candidates = sentences(record)
     if not candidates:
         return None
-    vectors = embedder.encode_documents(candidates)
+    vectors = encode(candidates)
     sims = vectors @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
     best = int(np.argmax(sims))
     return {"text": candidates[best], "similarity": round(float(sims[best]), 4)}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,53 @@ class Result:
         return out
 
 
+class SentenceVectors:
+    """Embeddings of record sentences for "closest sentence", remembered per model (least recently used first
+    out): a patent explained for many demands (shortlists, pushes, result pages) is embedded once."""
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self.capacity = capacity
+        self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, embedder: Embedder, texts: list[str]) -> np.ndarray:
+        keys = [(embedder.fingerprint, t) for t in texts]
+        with self._lock:
+            known = {k: self._vectors[k] for k in keys if k in self._vectors}
+            for k in known:
+                self._vectors.move_to_end(k)
+        missing = [t for k, t in zip(keys, texts, strict=True) if k not in known]
+        if missing:
+            fresh = embedder.encode_documents(missing)
+            with self._lock:
+                for t, v in zip(missing, fresh, strict=True):
+                    known[(embedder.fingerprint, t)] = self._vectors[(embedder.fingerprint, t)] = v
+                while len(self._vectors) > self.capacity:
+                    self._vectors.popitem(last=False)
+        return np.stack([known[k] for k in keys])
+
+
+class QueryExplainer:
+    """Why each record matched one query: shared terms by field (idf-weighted, with highlighted snippets), the
+    record's sentence closest to the query by embedding, and the record's language. The query is analysed and
+    encoded once, however many records are explained."""
+
+    def __init__(self, snap: Snapshot, terms: list[str], embedder: Embedder | None, query_vector: np.ndarray | None,
+                 sentence_vectors: SentenceVectors) -> None:
+        self.snap, self.terms, self.embedder, self.query_vector = snap, terms, embedder, query_vector
+        self.idf = {t: snap.bm25.idf(t) for t in terms}
+        self._sentence_vectors = sentence_vectors
+
+    def __call__(self, record: Patent | Demand) -> dict[str, Any]:
+        out = matched_terms(self.snap.bm25.analyzer, self.terms, record, self.idf)
+        if self.embedder is not None and self.query_vector is not None:
+            embedder = self.embedder
+            out["closest_sentence"] = closest_sentence(self.query_vector, record,
+                                                       lambda texts: self._sentence_vectors(embedder, texts))
+        out["language"] = record.language
+        return out
+
+
 class Searcher:
     def __init__(self, workspace: Workspace, config: RankerConfig | None = None) -> None:
         self.workspace = workspace
@@ -116,6 +164,7 @@ class Searcher:
         self.store = workspace.open_store()
         self._snapshots: dict[Kind, Snapshot] = {}
         self._lock = threading.Lock()
+        self._sentences = SentenceVectors()
 
     def close(self) -> None:
         self.store.close()
@@ -217,6 +266,7 @@ class Searcher:
         bm25_ranks = {p: i for i, p in enumerate(c.bm25, 1)}
         dense_ranks = {p: i for i, p in enumerate(sorted(c.dense, key=lambda p: -c.dense[p]), 1)}
         results: list[Result] = []
+        explainer: QueryExplainer | None = None
         for (pos, score), doc_id in zip(ranked, ids, strict=True):
             record = records.get(doc_id)
             if record is None:  # deleted from the store after this snapshot was built
@@ -233,8 +283,8 @@ class Searcher:
                 retrievers["fused"] = {"method": self.config.fusion, "score": round(score, 6)}
             result = Result(doc_id, len(results) + 1, float(score), record, retrievers)
             if explain:
-                result.explanation = self._explain(snap, c.terms or snap.bm25.query_terms(query), record,
-                                                   c.embedder, c.query_vector, query)
+                explainer = explainer or self.explainer(snap, query, c)
+                result.explanation = explainer(record)
             results.append(result)
         return results
 
@@ -255,16 +305,18 @@ class Searcher:
                     run[int(p)] = float(s)
         return run
 
-    def _explain(self, snap: Snapshot, terms: list[str], record: Patent | Demand, embedder: Embedder | None,
-                 query_vector: np.ndarray | None, query: str) -> dict[str, Any]:
-        out = matched_terms(snap.bm25.analyzer, terms, record, {t: snap.bm25.idf(t) for t in terms})
+    def explainer(self, snap: Snapshot, query: str, candidates: Candidates | None = None) -> QueryExplainer:
+        """Explanations for ``query``'s results in ``snap`` (see ``QueryExplainer``); ``candidates`` from the same
+        query reuse its analysed terms and query vector."""
+        c = candidates
+        terms = c.terms if c is not None and c.terms else snap.bm25.query_terms(query)
+        embedder = c.embedder if c is not None else None
+        vector = c.query_vector if c is not None else None
         if embedder is None and snap.dense is not None:
             embedder = self.embedder(snap)
-            query_vector = embedder.encode_queries([query])[0]
-        if embedder is not None and query_vector is not None:
-            out["closest_sentence"] = closest_sentence(query_vector, record, embedder)
-        out["language"] = record.language
-        return out
+        if embedder is not None and vector is None:
+            vector = embedder.encode_queries([query])[0]
+        return QueryExplainer(snap, terms, embedder, vector, self._sentences)
 
 
 def _keyed(run: dict[int, float]) -> dict[str, float]:

@@ -230,3 +230,32 @@ def json_manifest(path: Path) -> dict:
     import json
 
     return json.loads((path / "manifest.json").read_text("utf-8"))
+
+
+def test_explaining_a_record_again_reuses_its_sentence_vectors(searcher: Searcher, corpus: list[Patent]) -> None:
+    """A patent explained for many queries (shortlists, pushes) has its sentences embedded once; the explanation
+    is the same as with fresh vectors."""
+    from matcher.search import SentenceVectors
+
+    snap = searcher.snapshot("patents")
+    embedder = searcher.embedder(snap)
+    encoded: list[int] = []
+
+    class Counting:
+        fingerprint = embedder.fingerprint
+
+        def encode_documents(self, texts: list[str]) -> np.ndarray:
+            encoded.append(len(texts))
+            return embedder.encode_documents(texts)
+
+    memo = SentenceVectors(capacity=1_000)
+    record = corpus[0]
+    first = memo(Counting(), sentences(record))  # type: ignore[arg-type]
+    again = memo(Counting(), sentences(record))  # type: ignore[arg-type]
+    assert encoded == [len(sentences(record))] and np.array_equal(first, again)
+    np.testing.assert_allclose(first, embedder.encode_documents(sentences(record)), atol=1e-6)
+    small = SentenceVectors(capacity=2)
+    small(Counting(), ["一二三四", "五六七八", "九十百千"])  # type: ignore[arg-type]
+    assert len(small._vectors) == 2  # least recently used dropped
+    explainer = searcher.explainer(snap, "锂离子电池 正极材料")
+    assert explainer(record) == explainer(record) == searcher.explainer(snap, "锂离子电池 正极材料")(record)
