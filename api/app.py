@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
 import numpy as np
@@ -274,16 +274,20 @@ def _retrievers(result: Result) -> dict[str, s.RetrieverScore]:
     return {name: s.RetrieverScore.model_validate(info) for name, info in result.retrievers.items()}
 
 
+HitT = TypeVar("HitT", bound=s.Hit)
+
+
+def _hits(results: list[Result], explanations: dict[str, s.Explanation], hit: type[HitT]) -> list[HitT]:
+    return [hit(rank=r.rank, id=r.id, score=r.score, language=r.record.language, retrievers=_retrievers(r),
+                record=r.record, explanation=explanations.get(r.id)) for r in results]
+
+
 def _patent_hits(results: list[Result], explanations: dict[str, s.Explanation]) -> list[s.PatentHit]:
-    return [s.PatentHit(rank=r.rank, id=r.id, score=r.score, language=r.record.language, retrievers=_retrievers(r),
-                        record=r.record, explanation=explanations.get(r.id)) for r in results
-            if isinstance(r.record, Patent)]
+    return _hits(results, explanations, s.PatentHit)
 
 
 def _demand_hits(results: list[Result], explanations: dict[str, s.Explanation]) -> list[s.DemandHit]:
-    return [s.DemandHit(rank=r.rank, id=r.id, score=r.score, language=r.record.language, retrievers=_retrievers(r),
-                        record=r.record, explanation=explanations.get(r.id)) for r in results
-            if isinstance(r.record, Demand)]
+    return _hits(results, explanations, s.DemandHit)
 
 
 def _ms(started: float) -> float:
@@ -422,12 +426,18 @@ ops = APIRouter(prefix="/v1", tags=["operations"])
 
 
 # --- search ---------------------------------------------------------------------------------------------
+def _search(service: Service, kind: Kind, req: s.PatentSearchRequest | s.DemandSearchRequest,
+            mask: Callable[[Snapshot], np.ndarray]) -> tuple[Snapshot, Mode, list[Result], s.Page,
+                                                              dict[str, s.Explanation]]:
+    snap = service.snapshot(kind)
+    mode = req.mode or service.config.mode
+    page, info, expl = _ranked(service, snap, req.query, mask(snap), mode, req.offset, req.limit, req.explain)
+    return snap, mode, page, info, expl
+
+
 def _search_patents(service: Service, req: s.PatentSearchRequest) -> s.PatentSearchResponse:
     started = time.perf_counter()
-    snap = service.snapshot("patents")
-    mode = req.mode or service.config.mode
-    page, info, expl = _ranked(service, snap, req.query, snap.facets.patent_mask(req.filters), mode, req.offset,
-                               req.limit, req.explain)
+    snap, mode, page, info, expl = _search(service, "patents", req, lambda sn: sn.facets.patent_mask(req.filters))
     return s.PatentSearchResponse(query=req.query, mode=mode, page=info, index=_index_ref(snap.manifest),
                                   results=_patent_hits(page, expl), took_ms=_ms(started))
 
@@ -452,10 +462,7 @@ def search_patents_get(service: ServiceDep, params: Annotated[s.PatentSearchQuer
 @read.post("/search/demands", tags=["search"], summary="Search demands by free text, with filters")
 def search_demands(service: ServiceDep, req: s.DemandSearchRequest) -> s.DemandSearchResponse:
     started = time.perf_counter()
-    snap = service.snapshot("demands")
-    mode = req.mode or service.config.mode
-    page, info, expl = _ranked(service, snap, req.query, snap.facets.demand_mask(req.filters), mode, req.offset,
-                               req.limit, req.explain)
+    snap, mode, page, info, expl = _search(service, "demands", req, lambda sn: sn.facets.demand_mask(req.filters))
     return s.DemandSearchResponse(query=req.query, mode=mode, page=info, index=_index_ref(snap.manifest),
                                   results=_demand_hits(page, expl), took_ms=_ms(started))
 

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.options import CooperationOpt, HomeOpt, IndustryOpt, ModeOpt, RegionOpt
 from api.shortlist_cli import register as register_shortlist_commands
 from matcher.config import load_config
 from matcher.filters import DemandFilters, PatentFilters
 from matcher.indexing import NothingToIndex, build_snapshot
 from matcher.ingest import IngestError, ingest_file
 from matcher.matching import UnknownRecord, match_demand, match_patent, match_portfolio, portfolio_ids
+from matcher.records import Demand, Patent
 from matcher.search import NotIndexed, Result, Searcher
 from matcher.store import KINDS, Kind
 from matcher.workspace import Workspace
@@ -41,7 +44,6 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 SAMPLE_DIR = DATA_DIR / "sample"
 VECTORS_DIR = DATA_DIR / "vectors"
 MODES = ("bm25", "dense", "hybrid")
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="Data folder (default $PMATCH_HOME or ./.pmatch).")]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -234,27 +236,41 @@ def _demand_filters(industry: list[str], region: list[str], cooperation: list[st
     return DemandFilters(industry=industry, region=region, cooperation_modes=cooperation)
 
 
+RecordT = TypeVar("RecordT", Patent, Demand)
+
+
+def _matched(home: Path | None,
+             run: Callable[[Searcher], tuple[RecordT, list[Result]]]) -> tuple[RecordT, list[Result]]:
+    """``run`` on a searcher over ``home``; a missing index or an unknown id is a clean CLI error."""
+    searcher = Searcher(Workspace(home))
+    try:
+        return run(searcher)
+    except (NotIndexed, UnknownRecord) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        searcher.close()
+
+
+def _print_match_json(key: str, record: Patent | Demand, results: list[Result]) -> None:
+    print(json.dumps({key: record.model_dump(mode="json"), "results": [r.to_dict() for r in results]},
+                     ensure_ascii=False))
+
+
 @match_app.command("demand")
 def match_demand_cmd(
     demand_id: Annotated[str, typer.Argument(help="A stored demand's id")],
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
     ipc: Annotated[list[str], typer.Option(help="IPC/CPC prefix (repeatable)")] = [],  # noqa: B006
-    mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid")] = None,
+    mode: ModeOpt = None,
     explain: Annotated[bool, typer.Option("--explain")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     home: HomeOpt = None,
 ) -> None:
     """Patents that answer a demand."""
-    searcher = Searcher(Workspace(home))
-    try:
-        demand, results = match_demand(searcher, demand_id, k, PatentFilters(ipc=ipc), mode, explain)  # type: ignore[arg-type]
-    except (NotIndexed, UnknownRecord) as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        searcher.close()
+    demand, results = _matched(home, lambda searcher: match_demand(searcher, demand_id, k, PatentFilters(ipc=ipc),
+                                                                    mode, explain))  # type: ignore[arg-type]
     if as_json:
-        print(json.dumps({"demand": demand.model_dump(mode="json"), "results": [r.to_dict() for r in results]},
-                         ensure_ascii=False))
+        _print_match_json("demand", demand, results)
         return
     console.print(f"[bold]{demand.id}[/] {demand.title}: {demand.description[:150]}", highlight=False)
     console.print(_results_table(results, f"patents for demand {demand.id}"))
@@ -265,26 +281,20 @@ def match_demand_cmd(
 def match_patent_cmd(
     patent_id: Annotated[str, typer.Argument(help="A stored patent's id")],
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
-    industry: Annotated[list[str], typer.Option(help="Part of the demand's industry (repeatable)")] = [],  # noqa: B006
-    region: Annotated[list[str], typer.Option(help="Part of the demand's region (repeatable)")] = [],  # noqa: B006
-    cooperation: Annotated[list[str], typer.Option(help="Cooperation mode (repeatable)")] = [],  # noqa: B006
-    mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid")] = None,
+    industry: IndustryOpt = [],  # noqa: B006
+    region: RegionOpt = [],  # noqa: B006
+    cooperation: CooperationOpt = [],  # noqa: B006
+    mode: ModeOpt = None,
     explain: Annotated[bool, typer.Option("--explain")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     home: HomeOpt = None,
 ) -> None:
     """Demands (enterprises) a patent could serve."""
-    searcher = Searcher(Workspace(home))
-    try:
-        patent, results = match_patent(searcher, patent_id, k, _demand_filters(industry, region, cooperation),
-                                       mode, explain)  # type: ignore[arg-type]
-    except (NotIndexed, UnknownRecord) as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        searcher.close()
+    filters = _demand_filters(industry, region, cooperation)
+    patent, results = _matched(home, lambda searcher: match_patent(searcher, patent_id, k, filters, mode,
+                                                                    explain))  # type: ignore[arg-type]
     if as_json:
-        print(json.dumps({"patent": patent.model_dump(mode="json"), "results": [r.to_dict() for r in results]},
-                         ensure_ascii=False))
+        _print_match_json("patent", patent, results)
         return
     console.print(f"[bold]{patent.id}[/] {patent.title or patent.abstract[:80]}", highlight=False)
     table = Table(title=f"demands for patent {patent.id}", title_justify="left")
@@ -303,9 +313,9 @@ def match_portfolio_cmd(
     ids: Annotated[Path | None, typer.Option(help="A file of patent ids, one per line")] = None,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
     per_patent: Annotated[int, typer.Option(min=1, max=200, help="Demands fetched per patent")] = 20,
-    industry: Annotated[list[str], typer.Option(help="Part of the demand's industry (repeatable)")] = [],  # noqa: B006
-    region: Annotated[list[str], typer.Option(help="Part of the demand's region (repeatable)")] = [],  # noqa: B006
-    mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid")] = None,
+    industry: IndustryOpt = [],  # noqa: B006
+    region: RegionOpt = [],  # noqa: B006
+    mode: ModeOpt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     home: HomeOpt = None,
 ) -> None:

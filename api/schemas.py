@@ -106,24 +106,23 @@ class Explanation(BaseModel):
     language: Language
 
 
-class PatentHit(BaseModel):
+class Hit(BaseModel):
+    """One ranked result; ``PatentHit`` and ``DemandHit`` add the record."""
+
     rank: int = Field(description="1-based rank in the whole ranked list (not in the page).")
     id: str
     score: float
     language: Language
     retrievers: dict[str, RetrieverScore]
+    explanation: Explanation | None = None
+
+
+class PatentHit(Hit):
     record: Patent
-    explanation: Explanation | None = None
 
 
-class DemandHit(BaseModel):
-    rank: int
-    id: str
-    score: float
-    language: Language
-    retrievers: dict[str, RetrieverScore]
+class DemandHit(Hit):
     record: Demand
-    explanation: Explanation | None = None
 
 
 class IndexRef(BaseModel):

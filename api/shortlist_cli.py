@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.options import CooperationOpt, HomeOpt, IndustryOpt, LangOpt, ModeOpt, OutOpt, RegionOpt
 from matcher.chains import ChainError, load_chain
 from matcher.export import output_format, push_table, shortlist_table, write
 from matcher.filters import DemandFilters
@@ -26,10 +27,6 @@ from matcher.workspace import Workspace
 
 console = Console()
 err = Console(stderr=True)
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="Data folder (default $PMATCH_HOME or ./.pmatch).")]
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write .xlsx, .csv or .json (format by extension).")]
-LangOpt = Annotated[str, typer.Option("--lang", help="Column and sheet names: zh or en.")]
-ModeOpt = Annotated[str | None, typer.Option(help="bm25, dense or hybrid (default: the ranker config's).")]
 STAGES = {"select": "selecting segments", "score": "scoring demands", "explain": "explaining pairs",
           "match": "matching portfolio"}
 
@@ -153,9 +150,9 @@ def push(
                                                                      "demand, at most")] = 5,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=10_000, help="Enterprises")] = 20,
     per_patent: Annotated[int, typer.Option(min=1, max=200, help="Demands fetched per patent")] = 20,
-    industry: Annotated[list[str], typer.Option(help="Part of the demand's industry (repeatable)")] = [],  # noqa: B006
-    region: Annotated[list[str], typer.Option(help="Part of the demand's region (repeatable)")] = [],  # noqa: B006
-    cooperation: Annotated[list[str], typer.Option(help="Cooperation mode (repeatable)")] = [],  # noqa: B006
+    industry: IndustryOpt = [],  # noqa: B006
+    region: RegionOpt = [],  # noqa: B006
+    cooperation: CooperationOpt = [],  # noqa: B006
     mode: ModeOpt = None,
     explain: Annotated[bool, typer.Option("--explain/--no-explain", help="Explain every row (slower)")] = True,
     out: OutOpt = None,

@@ -1,8 +1,7 @@
 """The ranker's settings, as data: ``matcher/ranker.json`` (shipped defaults), overridden by ``HOME/ranker.json``.
 
-The shipped fusion settings were chosen by ``pmatch eval tune`` on the dev splits of the four labeled sets
-(``eval/tune_dev.json`` holds the whole grid): a convex combination with BM25's weight 0.9 and full abstention
-credit had the best mean nDCG@10 (0.389, against 0.349 for BM25 alone and 0.181 for dense alone). The class
+The shipped fusion settings were chosen by ``pmatch eval tune`` on the dev splits of the labeled sets; the
+grid and its scores are in ``eval/tune_dev.json``, the test-split comparison in ``eval/RESULTS.md``. The class
 defaults below equal ``ranker.json`` (a test checks it).
 
 The evaluation's tuning command writes ``HOME/ranker.json`` (or a file named by ``PMATCH_RANKER_CONFIG``); the
