@@ -534,8 +534,8 @@ def stage_dense_kind(args: argparse.Namespace) -> dict[str, Any]:
     n = x.shape[0]
     ids = [f"SYN-P-{i + 1:07d}" for i in range(n)]
     calibration_queries = served_calibration_vectors(work)
-    out["calibration_queries"] = ("the served build's: use-m3 vectors of a seeded sample of the workspace's "
-                                  f"{len(calibration_queries)} (synthetic) demands (matcher.indexing."
+    out["calibration_queries"] = (f"the served build's: use-m3 vectors of {len(calibration_queries)} of the "
+                                  "workspace's (synthetic) demands, a seeded sample (matcher.indexing."
                                   "calibration_vectors); the recall queries below are the real demands, held out")
     out["rss_before_build_mib"] = rss_mib().get("VmRSS")
     with Timer() as t_build:
