@@ -13,6 +13,7 @@ import pytest
 
 from indexes import dense
 from indexes.dense import FORMAT_VERSION, DenseIndex
+from indexes.threads import FAISS_THREADS_ENV
 
 faiss = dense.faiss  # imported through indexes.dense, which sets OMP_WAIT_POLICY before faiss loads OpenMP
 
@@ -373,14 +374,14 @@ def test_rebuild_from_stored_vectors(built: dict[str, DenseIndex], data, tmp_pat
 def test_faiss_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert faiss.cvar.distance_compute_blas_threshold == dense.BLAS_THRESHOLD
     before = faiss.omp_get_max_threads()
-    monkeypatch.setenv(dense.THREADS_ENV, "1")
+    monkeypatch.setenv(FAISS_THREADS_ENV, "1")
     try:
         dense._configure_faiss()
         assert faiss.omp_get_max_threads() == 1
     finally:
         faiss.omp_set_num_threads(before)
-    monkeypatch.setenv(dense.THREADS_ENV, "many")
-    with pytest.raises(ValueError, match=dense.THREADS_ENV):
+    monkeypatch.setenv(FAISS_THREADS_ENV, "many")
+    with pytest.raises(ValueError, match=FAISS_THREADS_ENV):
         dense._configure_faiss()
 
 
