@@ -55,6 +55,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from indexes.threads import thread_env  # noqa: E402  (after sys.path; imports nothing numeric)
+
 STAGES = ("ingest", "bm25", "rank_bm25", "dense", "build", "hybrid", "embed", "shortlist")
 DENSE_KINDS = ("flat", "ivf_sq8", "hnsw")
 BATCH = 10_000  # records per Store.write_batch transaction
@@ -647,7 +649,7 @@ def stage_hybrid(args: argparse.Namespace) -> dict[str, Any]:
 
     work: Path = args.work
     env_for(work)
-    out: dict[str, Any] = {"variant": args.kind, "env": HYBRID_VARIANTS.get(args.kind or "default", {}),
+    out: dict[str, Any] = {"variant": args.kind, "env": HYBRID_VARIANTS.get(args.kind or "served", {}),
                            "load_average_start": load(), "rss_at_start_mib": rss_mib()}
     with Timer() as t_open:
         searcher = Searcher(Workspace(home(work)))
@@ -708,11 +710,12 @@ def stage_shortlist(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ orchestration
-# The hybrid stage runs twice: as served (thread settings as the environment leaves them), and with one BLAS /
-# OpenMP thread for query encoding and faiss (the setting the shared infrastructure notes recommend for serving).
+# The hybrid stage runs twice: "served", with exactly the thread settings `pmatch serve` applies to itself (one
+# thread per request for BLAS, OpenMP, torch, faiss and the embedder: indexes.threads.thread_env(1)), and "default",
+# the library's defaults as a script using Searcher directly gets them (every library picks its own thread count).
 HYBRID_VARIANTS: dict[str, dict[str, str]] = {
+    "served": thread_env(1),
     "default": {},
-    "1thread": {"PMATCH_EMBED_THREADS": "1", "PMATCH_FAISS_THREADS": "1"},
 }
 
 
@@ -814,8 +817,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embed-models", default="use-m3,static-64")
     parser.add_argument("--embed-n", type=int, default=200)
     parser.add_argument("--push-patents", type=int, default=200)
-    parser.add_argument("--shortlist-threads", choices=tuple(HYBRID_VARIANTS), default="1thread",
-                        help="thread settings for the shortlist run (default: one BLAS/OpenMP thread, see hybrid)")
+    parser.add_argument("--shortlist-threads", choices=tuple(HYBRID_VARIANTS), default="served",
+                        help="thread settings for the shortlist run (default: as `pmatch serve` sets them, see hybrid)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--memory-floor", type=float, default=1536,
                         help="MiB of available memory below which a stage stops itself (shared machine)")

@@ -47,7 +47,7 @@ FIGURES += [
     ("build_snapshot peak RSS, MiB", ("build", "peak_rss_mib")),
     ("served dense kind", ("build", "patents", "dense_kind")),
 ]
-for _variant in ("default", "1thread"):
+for _variant in ("served", "default"):
     FIGURES += [
         (f"hybrid p50 / p99 ms ({_variant})", (f"hybrid-{_variant}", "latency", "hybrid")),
         (f"bm25 mode p50 / p99 ms ({_variant})", (f"hybrid-{_variant}", "latency", "bm25")),
@@ -72,7 +72,7 @@ PER_RECORD: list[tuple[str, Path_, str, float]] = [
     ("HNSW build", ("dense-hnsw", "build", "wall_s"), "µs", 1e6),
     ("build_snapshot patents, wall", ("build", "patents", "wall_s"), "µs", 1e6),
     ("build_snapshot peak RSS", ("build", "peak_rss_mib"), "KiB", 1024),
-    ("loaded service RSS (1 thread)", ("hybrid-1thread", "service_memory_mib", "VmRSS"), "KiB", 1024),
+    ("loaded service RSS (served)", ("hybrid-served", "service_memory_mib", "VmRSS"), "KiB", 1024),
 ]
 
 

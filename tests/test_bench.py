@@ -146,11 +146,12 @@ def test_scale_build_hybrid_embed_shortlist(scale: dict[str, Any]) -> None:
     stages = scale["stages"]
     assert stages["build"]["patents"]["documents"] == stages["ingest"]["patents"]["inserted"]
     assert stages["build"]["patents"]["dense_kind"] == "flat"  # auto: exact below 100k
-    for variant in ("default", "1thread"):
+    for variant in ("served", "default"):
         hybrid = stages["hybrid"][variant]
         assert set(hybrid["latency"]) == {"hybrid", "bm25", "dense"}
         assert hybrid["latency"]["hybrid"]["n"] == 12 and hybrid["service_memory_mib"]["VmRSS"] > 0
-    assert stages["hybrid"]["1thread"]["env"] == {"PMATCH_EMBED_THREADS": "1", "PMATCH_FAISS_THREADS": "1"}
+    served = stages["hybrid"]["served"]["env"]
+    assert served["PMATCH_EMBED_THREADS"] == served["PMATCH_FAISS_THREADS"] == served["OMP_NUM_THREADS"] == "1"
     assert stages["embed"]["models"]["static-64"]["docs_per_second"] > 0
     shortlist = stages["shortlist"]
     assert "blocked" not in shortlist, shortlist
@@ -166,7 +167,7 @@ def test_scale_table_renders_the_run(scale: dict[str, Any]) -> None:
     assert table.startswith(f"| figure | {inserted:,} | {inserted:,} |")
     rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines() if line.startswith("| ")}
     assert f"| {inserted:,} | {inserted:,} |" in rows["documents stored (after exact-duplicate drop)"]
-    assert "–" not in rows["hybrid p50 / p99 ms (1thread)"] and "KiB" in rows["store size"]
+    assert "–" not in rows["hybrid p50 / p99 ms (served)"] and "KiB" in rows["store size"]
     with pytest.raises(AssertionError, match="no results"):
         run([str(BENCH / "scale_table.py"), str(work / "nowhere")])
 
