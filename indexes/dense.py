@@ -27,7 +27,8 @@ Process-wide faiss settings applied when this module is imported:
   contention OpenMP spin-waiting made 2-thread searches 2-20x slower here. It only takes effect if no
   OpenMP runtime was loaded earlier in the process.
 * ``faiss.omp_set_num_threads(N)`` when ``PMATCH_FAISS_THREADS=N`` is set (otherwise OpenMP's own default,
-  which honours ``OMP_NUM_THREADS``).
+  which honours ``OMP_NUM_THREADS``). Whatever it is, an IVF/HNSW search of at most ``SMALL_QUERY_BATCH``
+  queries runs with one thread (``one_omp_thread``).
 * ``faiss.cvar.distance_compute_blas_threshold = 20``: faiss's default (128000) means a flat search only uses
   BLAS (sgemm) for batches of >= 128000 queries, i.e. practically never; batched matching then runs the
   one-query-at-a-time kernel. Measured at 1M x 384, batch 64: 45 ms -> 6.9 ms per query (6.5x). The global
@@ -43,7 +44,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,7 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "KINDS", "DenseIndex"]
 FORMAT_NAME = "patent-match/dense-index"
 FORMAT_VERSION = 1
 KINDS = ("flat", "ivf_sq8", "hnsw")
+SMALL_QUERY_BATCH = 8  # queries: an approximate search of at most this many runs with one OpenMP thread
 BLAS_THRESHOLD = 20
 
 MANIFEST = "manifest.json"
@@ -92,6 +95,26 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 0,
     },
 }
+
+
+@contextmanager
+def one_omp_thread() -> Iterator[None]:
+    """Run faiss with one OpenMP thread in this block, in the calling thread only (OpenMP keeps the thread count
+    per calling thread), then restore it.
+
+    An IVF or HNSW search of a few queries has nothing to share between threads (faiss parallelises over queries),
+    but a second thread still has to be woken: at 1M (bench/scale.py, 600 hybrid queries) that made single-query
+    dense searches take 120-280 ms now and then, against <= 20 ms with one thread.
+    """
+    before = faiss.omp_get_max_threads()
+    if before == 1:
+        yield
+        return
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def _configure_faiss() -> None:
@@ -703,7 +726,11 @@ class DenseIndex:
             params = faiss.SearchParameters() if sel is not None else None
         if params is not None and sel is not None:
             params.sel = sel
-        scores, positions = self._index.search(q, k, params=params)
+        if self._kind != "flat" and q.shape[0] <= SMALL_QUERY_BATCH:
+            with one_omp_thread():
+                scores, positions = self._index.search(q, k, params=params)
+        else:
+            scores, positions = self._index.search(q, k, params=params)
         del bitmap  # kept alive until the search returned: the selector only holds a raw pointer to it
         scores = scores.astype(np.float32, copy=False)
         positions = positions.astype(np.int64, copy=False)

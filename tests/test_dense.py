@@ -484,3 +484,34 @@ def test_filter_following_clusters_is_widened_not_scanned(kind: str, monkeypatch
     assert (positions >= 0).all() and mask[positions].all()
     _, truth = _brute(x, queries, 50, mask)
     assert _recall(positions, truth) >= 0.9
+
+
+def test_small_approximate_searches_use_one_omp_thread_and_restore_it(data, monkeypatch: pytest.MonkeyPatch) -> None:
+    ids, x, q = data
+    index = DenseIndex.build(ids, x, kind="ivf_sq8")
+    seen: list[int] = []
+    real_search = index._index.search
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(faiss.omp_get_max_threads())
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(index, "_index", _Wrapped(index._index, spy))
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        one = index.search_positions(q[:1], 10)
+        many = index.search_positions(q[:20], 10)
+        assert faiss.omp_get_max_threads() == 2  # restored
+    finally:
+        faiss.omp_set_num_threads(before)
+    assert seen == [1, 2]
+    np.testing.assert_array_equal(one[1][0], many[1][0])
+
+
+class _Wrapped:
+    def __init__(self, inner: object, search: object) -> None:
+        self._inner, self.search = inner, search
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
