@@ -480,5 +480,6 @@ class StatsResponse(BaseModel):
     ranker: dict[str, Any]
     limits: dict[str, int]
     threads: dict[str, Any]
+    index_in_memory: bool = Field(description="Indexes read into memory (true) or memory-mapped (false).")
     api_keys: int
     reads_need_key: bool

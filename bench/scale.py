@@ -651,8 +651,10 @@ def stage_hybrid(args: argparse.Namespace) -> dict[str, Any]:
     env_for(work)
     out: dict[str, Any] = {"variant": args.kind, "env": HYBRID_VARIANTS.get(args.kind or "served", {}),
                            "load_average_start": load(), "rss_at_start_mib": rss_mib()}
+    in_memory = args.kind == "served"  # pmatch serve reads the indexes in (api.app.ServiceSettings.index_in_memory)
+    out["index_in_memory"] = in_memory
     with Timer() as t_open:
-        searcher = Searcher(Workspace(home(work)))
+        searcher = Searcher(Workspace(home(work)), mmap=not in_memory)
         snap = searcher.snapshot("patents")
         searcher.search_patents("锂离子电池 正极材料", K)  # loads the model and touches the index files
     out["open_and_first_query_s"] = t_open.wall
@@ -710,9 +712,10 @@ def stage_shortlist(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ orchestration
-# The hybrid stage runs twice: "served", with exactly the thread settings `pmatch serve` applies to itself (one
-# thread per request for BLAS, OpenMP, torch, faiss and the embedder: indexes.threads.thread_env(1)), and "default",
-# the library's defaults as a script using Searcher directly gets them (every library picks its own thread count).
+# The hybrid stage runs twice: "served", as `pmatch serve` runs: the thread settings it applies to itself (one thread
+# per request for BLAS, OpenMP, torch, faiss and the embedder: indexes.threads.thread_env(1)) and the indexes read
+# into memory; and "default", as a script using Searcher directly gets it: every library's own thread count, and
+# the indexes memory-mapped.
 HYBRID_VARIANTS: dict[str, dict[str, str]] = {
     "served": thread_env(1),
     "default": {},

@@ -66,15 +66,16 @@ class Snapshot:
     language_masks: dict[str, np.ndarray]  # language -> positions in it (computed once, used every query)
 
     @classmethod
-    def open(cls, kind: Kind, path: Path) -> Snapshot:
+    def open(cls, kind: Kind, path: Path, mmap: bool = True) -> Snapshot:
+        """Open a published snapshot; ``mmap`` memory-maps the BM25 and dense indexes (else reads them in)."""
         manifest = json.loads((path / "manifest.json").read_text("utf-8"))
         dense_info = manifest["components"].get("dense")
-        dense = DenseIndex.load(path / dense_info["dir"]) if dense_info else None
+        dense = DenseIndex.load(path / dense_info["dir"], mmap=mmap) if dense_info else None
         facets = FacetIndex.load(path / "facets")
         vocab = np.array(facets.vocabs["language"] + ["?"], dtype=object)
         codes = np.asarray(facets.arrays["language"])
         masks = {lang: codes == i for i, lang in enumerate(facets.vocabs["language"])}
-        return cls(kind, path, manifest, BM25Index.load(path / "bm25"), facets, dense, vocab[codes], masks)
+        return cls(kind, path, manifest, BM25Index.load(path / "bm25", mmap=mmap), facets, dense, vocab[codes], masks)
 
 
 @dataclass
@@ -158,8 +159,12 @@ class QueryExplainer:
 
 
 class Searcher:
-    def __init__(self, workspace: Workspace, config: RankerConfig | None = None) -> None:
+    """Searches over a workspace's current snapshots. ``mmap`` (default) memory-maps the indexes: instant to open,
+    right for one-off commands; a long-running service reads them into memory (see ``api.app.ServiceSettings``)."""
+
+    def __init__(self, workspace: Workspace, config: RankerConfig | None = None, mmap: bool = True) -> None:
         self.workspace = workspace
+        self.mmap = mmap
         self.config = config or load_config(workspace.home)
         self.store = workspace.open_store()
         self._snapshots: dict[Kind, Snapshot] = {}
@@ -177,7 +182,7 @@ class Searcher:
         with self._lock:
             snap = self._snapshots.get(kind)
             if snap is None or snap.path != path:
-                snap = self._snapshots[kind] = Snapshot.open(kind, path)
+                snap = self._snapshots[kind] = Snapshot.open(kind, path, self.mmap)
             return snap
 
     def embedder(self, snap: Snapshot) -> Embedder:

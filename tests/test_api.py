@@ -174,6 +174,7 @@ def test_health_ready_stats(client: httpx.Client, data: dict[str, Any]) -> None:
     assert stats["ranker"]["candidates"] == RANKER["candidates"]
     assert stats["limits"]["max_upload_bytes"] == UPLOAD_CAP_MB * 2**20
     assert stats["threads"]["OPENBLAS_NUM_THREADS"] == "1"
+    assert stats["index_in_memory"] is True  # the service reads its indexes in (PMATCH_API_MMAP=1 maps them)
     assert stats["api_keys"] == 1
 
 
@@ -546,3 +547,12 @@ def test_reads_can_be_closed(server: tuple[ApiServer, str]) -> None:
         assert local.get("/v1/search/patents", params={"q": QUERY}, headers={"X-API-Key": server[1]}).status_code == 200
         assert local.get("/v1/health").status_code == 200 and local.get("/v1/ready").status_code == 200
         assert local.get("/v1/stats", headers={"Authorization": f"Bearer {server[1]}"}).json()["reads_need_key"]
+
+
+def test_mmap_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.app import ServiceSettings
+
+    monkeypatch.delenv("PMATCH_API_MMAP", raising=False)
+    assert ServiceSettings.from_env().index_in_memory is True
+    monkeypatch.setenv("PMATCH_API_MMAP", "1")
+    assert ServiceSettings.from_env().index_in_memory is False

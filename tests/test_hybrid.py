@@ -259,3 +259,18 @@ def test_explaining_a_record_again_reuses_its_sentence_vectors(searcher: Searche
     assert len(small._vectors) == 2  # least recently used dropped
     explainer = searcher.explainer(snap, "锂离子电池 正极材料")
     assert explainer(record) == explainer(record) == searcher.explainer(snap, "锂离子电池 正极材料")(record)
+
+
+def test_indexes_read_into_memory_answer_like_memory_maps(searcher: Searcher) -> None:
+    """The service reads the indexes in (mapped pages can be evicted and re-read mid-query); same answers."""
+    in_memory = Searcher(searcher.workspace, searcher.config, mmap=False)
+    try:
+        snap = in_memory.snapshot("patents")
+        assert not isinstance(snap.dense.vectors, np.memmap)
+        assert isinstance(searcher.snapshot("patents").dense.vectors, np.memmap)
+        for query in ("锂离子电池 正极材料", "graphics processor thread scheduling"):
+            a = [(r.id, round(r.score, 5)) for r in searcher.search_patents(query, k=10)]
+            b = [(r.id, round(r.score, 5)) for r in in_memory.search_patents(query, k=10)]
+            assert a == b and a
+    finally:
+        in_memory.close()
