@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 DASH = "–"
-Path_ = tuple[str, ...]
+Path_ = tuple[str | int, ...]
 
 FIGURES: list[tuple[str, Path_]] = [
     ("documents stored (after exact-duplicate drop)", ("ingest", "patents", "inserted")),
@@ -55,9 +55,16 @@ for _variant in ("served", "default"):
         (f"query encoding p50 / p99 ms ({_variant})", (f"hybrid-{_variant}", "query_encoding")),
         (f"service RSS / peak, MiB ({_variant})", (f"hybrid-{_variant}", "service_memory_mib")),
     ]
+_RUN: Path_ = ("shortlist", "runs", 0)
 FIGURES += [
-    ("shortlist: demands", ("shortlist", "demands")),
-    ("shortlist: wall s", ("shortlist", "wall_s")),
+    ("shortlist, all pairs: demands", (*_RUN, "all_pairs", "demands")),
+    ("shortlist, all pairs: scoring ms a demand", (*_RUN, "all_pairs", "score_ms_per_demand")),
+    ("shortlist, all pairs: exact assignment s", (*_RUN, "all_pairs", "timings", "assign_s")),
+    ("shortlist, all pairs: total s", (*_RUN, "all_pairs", "timings", "total_s")),
+    ("shortlist, explained rows: ms a row", (*_RUN, "explain_sample", "explain_ms_per_row")),
+    ("portfolio push: patents", (*_RUN, "push", "patents")),
+    ("portfolio push: total s (explained)", (*_RUN, "push", "timings", "total_s")),
+    ("shortlist process peak RSS, MiB", ("shortlist", "peak_rss_mib")),
 ]
 
 # (label, path, unit, scale): figure / documents * scale
@@ -86,7 +93,10 @@ def load_results(work: Path) -> dict[str, Any]:
 def get(results: dict[str, Any], path: Path_) -> Any:
     value: Any = results
     for key in path:
-        if not isinstance(value, dict) or key not in value:
+        if isinstance(key, int):
+            if not isinstance(value, list) or not -len(value) <= key < len(value):
+                return None
+        elif not isinstance(value, dict) or key not in value:
             return None
         value = value[key]
     return value
