@@ -537,21 +537,27 @@ def match_portfolio_endpoint(service: ServiceDep, req: s.PortfolioRequest) -> s.
 
 
 # --- records and facets ---------------------------------------------------------------------------------
+RecordT = TypeVar("RecordT", s.PatentRecord, s.DemandRecord)
+
+
+def _stored(service: Service, kind: Kind, record_id: str, answer: type[RecordT]) -> RecordT:
+    """The stored record of ``kind`` by id or alias, or a 404 naming the id."""
+    record = service.searcher.store.get(kind, record_id)
+    if record is None:
+        noun = kind[:-1]
+        raise ApiError(404, "not_found", f"no {noun} with id {record_id!r}", f"{noun}_id")
+    return answer(id=record.id, requested_id=record_id, record=record)
+
+
 @read.get("/patents/{patent_id}", tags=["records"], summary="A patent by id")
 def get_patent(service: ServiceDep, patent_id: RecordId) -> s.PatentRecord:
     """An exact duplicate's id (an alias) resolves to the stored record."""
-    record = service.searcher.store.get("patents", patent_id)
-    if not isinstance(record, Patent):
-        raise ApiError(404, "not_found", f"no patent with id {patent_id!r}", "patent_id")
-    return s.PatentRecord(id=record.id, requested_id=patent_id, record=record)
+    return _stored(service, "patents", patent_id, s.PatentRecord)
 
 
 @read.get("/demands/{demand_id}", tags=["records"], summary="A demand by id")
 def get_demand(service: ServiceDep, demand_id: RecordId) -> s.DemandRecord:
-    record = service.searcher.store.get("demands", demand_id)
-    if not isinstance(record, Demand):
-        raise ApiError(404, "not_found", f"no demand with id {demand_id!r}", "demand_id")
-    return s.DemandRecord(id=record.id, requested_id=demand_id, record=record)
+    return _stored(service, "demands", demand_id, s.DemandRecord)
 
 
 @read.get("/facets/patents", tags=["facets"], summary="Patent filter values with counts")

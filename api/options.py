@@ -14,3 +14,4 @@ ModeOpt = Annotated[str | None, typer.Option(help="bm25, dense or hybrid (defaul
 IndustryOpt = Annotated[list[str], typer.Option(help="Part of the demand's industry (repeatable)")]
 RegionOpt = Annotated[list[str], typer.Option(help="Part of the demand's region (repeatable)")]
 CooperationOpt = Annotated[list[str], typer.Option(help="Cooperation mode (repeatable)")]
+ExplainRowsOpt = Annotated[bool, typer.Option("--explain/--no-explain", help="Explain every row (slower)")]

@@ -141,13 +141,18 @@ class Page(BaseModel):
 
 
 # --- search ---------------------------------------------------------------------------------------------
-class PatentSearchRequest(_Strict):
-    query: QueryText = Field(description=f"Free text, Chinese or English, at most {MAX_QUERY_CHARS} characters.")
-    filters: PatentFilters = Field(default_factory=PatentFilters)
+class _RankedPage(_Strict):
+    """What every ranked request has: the ranking mode, one page of the ranked list, and whether to explain."""
+
     mode: ModeField = None
     offset: Offset = 0
     limit: Limit = 10
     explain: bool = Field(default=False, description="Say why each result matched (slower: per-result work).")
+
+
+class PatentSearchRequest(_RankedPage):
+    query: QueryText = Field(description=f"Free text, Chinese or English, at most {MAX_QUERY_CHARS} characters.")
+    filters: PatentFilters = Field(default_factory=PatentFilters)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"query": "锂离子电池 正极材料", "filters": {"ipc": ["H01M"], "applicant_type": ["university"]},
@@ -157,14 +162,10 @@ class PatentSearchRequest(_Strict):
     ]})
 
 
-class PatentSearchQuery(_Strict):
+class PatentSearchQuery(_RankedPage):
     """The GET form of a patent search: the filters as query parameters (lists repeat: ``ipc=H01M&ipc=G06F``)."""
 
     q: QueryText = Field(description="Free text, Chinese or English.", examples=["石墨烯 散热膜", "memory controller"])
-    mode: ModeField = None
-    offset: Offset = 0
-    limit: Limit = 10
-    explain: bool = False
     ipc: list[str] = Field(default_factory=list, description="IPC/CPC prefixes (any of).", examples=[["H01M"]])
     applicant_type: list[ApplicantType] = Field(default_factory=list)
     applicant: Annotated[str, StringConstraints(max_length=200)] | None = Field(
@@ -191,13 +192,9 @@ class PatentSearchQuery(_Strict):
                                    limit=self.limit, explain=self.explain)
 
 
-class DemandSearchRequest(_Strict):
+class DemandSearchRequest(_RankedPage):
     query: QueryText
     filters: DemandFilters = Field(default_factory=DemandFilters)
-    mode: ModeField = None
-    offset: Offset = 0
-    limit: Limit = 10
-    explain: bool = False
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"query": "污水处理 膜分离", "filters": {"region": ["浙江"]}, "limit": 10},
@@ -205,35 +202,32 @@ class DemandSearchRequest(_Strict):
     ]})
 
 
-class PatentSearchResponse(BaseModel):
-    query: str
+class _RankedResponse(BaseModel):
+    """What every ranked answer has: the mode used, the page, the snapshot that answered, and the time taken."""
+
     mode: Mode
     page: Page
     index: IndexRef
+    took_ms: float
+
+
+class PatentSearchResponse(_RankedResponse):
+    query: str
     results: list[PatentHit]
-    took_ms: float
 
 
-class DemandSearchResponse(BaseModel):
+class DemandSearchResponse(_RankedResponse):
     query: str
-    mode: Mode
-    page: Page
-    index: IndexRef
     results: list[DemandHit]
-    took_ms: float
 
 
 # --- matching -------------------------------------------------------------------------------------------
-class MatchDemandRequest(_Strict):
+class MatchDemandRequest(_RankedPage):
     """Patents for a demand: a stored demand by ``demand_id``, or one posted inline as ``demand``."""
 
     demand_id: RecordId | None = None
     demand: Demand | None = None
     filters: PatentFilters = Field(default_factory=PatentFilters)
-    mode: ModeField = None
-    offset: Offset = 0
-    limit: Limit = 10
-    explain: bool = False
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"demand_id": "ZB-D-0001", "limit": 10},
@@ -246,15 +240,11 @@ class MatchDemandRequest(_Strict):
     ]})
 
 
-class MatchPatentRequest(_Strict):
+class MatchPatentRequest(_RankedPage):
     """Demands (enterprises) a stored patent could serve."""
 
     patent_id: RecordId
     filters: DemandFilters = Field(default_factory=DemandFilters)
-    mode: ModeField = None
-    offset: Offset = 0
-    limit: Limit = 10
-    explain: bool = False
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"patent_id": "CN113914863A", "filters": {"industry": ["制造业"]}, "limit": 10},
@@ -279,22 +269,14 @@ class PortfolioRequest(_Strict):
     ]})
 
 
-class PatentMatchResponse(BaseModel):
+class PatentMatchResponse(_RankedResponse):
     demand: Demand
-    mode: Mode
-    page: Page
-    index: IndexRef
     results: list[PatentHit]
-    took_ms: float
 
 
-class DemandMatchResponse(BaseModel):
+class DemandMatchResponse(_RankedResponse):
     patent: Patent
-    mode: Mode
-    page: Page
-    index: IndexRef
     results: list[DemandHit]
-    took_ms: float
 
 
 class SupportingPatent(BaseModel):
@@ -329,15 +311,16 @@ class PortfolioResponse(BaseModel):
 
 
 # --- records --------------------------------------------------------------------------------------------
-class PatentRecord(BaseModel):
+class StoredRecord(BaseModel):
     id: str = Field(description="The stored id.")
     requested_id: str = Field(description="The id asked for: an exact duplicate's id resolves to the stored one.")
+
+
+class PatentRecord(StoredRecord):
     record: Patent
 
 
-class DemandRecord(BaseModel):
-    id: str
-    requested_id: str
+class DemandRecord(StoredRecord):
     record: Demand
 
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.options import CooperationOpt, HomeOpt, IndustryOpt, LangOpt, ModeOpt, OutOpt, RegionOpt
+from api.options import CooperationOpt, ExplainRowsOpt, HomeOpt, IndustryOpt, LangOpt, ModeOpt, OutOpt, RegionOpt
 from matcher.chains import ChainError, load_chain
 from matcher.export import output_format, push_table, shortlist_table, write
 from matcher.filters import DemandFilters
@@ -85,7 +85,7 @@ def shortlist(
                                                                                "near-duplicates")] = 0.95,
     method: Annotated[str, typer.Option(help="exact (optimal under every cap) or greedy (>= 1/2 of it)")] = "exact",
     mode: ModeOpt = None,
-    explain: Annotated[bool, typer.Option("--explain/--no-explain", help="Explain every row (slower)")] = True,
+    explain: ExplainRowsOpt = True,
     out: OutOpt = None,
     lang: LangOpt = "zh",
     home: HomeOpt = None,
@@ -154,7 +154,7 @@ def push(
     region: RegionOpt = [],  # noqa: B006
     cooperation: CooperationOpt = [],  # noqa: B006
     mode: ModeOpt = None,
-    explain: Annotated[bool, typer.Option("--explain/--no-explain", help="Explain every row (slower)")] = True,
+    explain: ExplainRowsOpt = True,
     out: OutOpt = None,
     lang: LangOpt = "zh",
     home: HomeOpt = None,
