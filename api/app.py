@@ -42,6 +42,7 @@ from api import schemas as s
 from api.keys import KeyStore
 from api.service import Reindexer
 from indexes.threads import thread_report
+from indexes.vector_cache import VectorCache
 from matcher.config import Mode, RankerConfig, load_config
 from matcher.filters import FacetIndex
 from matcher.ingest import IngestError, RowError, read_file
@@ -121,10 +122,14 @@ class _PinnedSearcher(Searcher):
 
     def __init__(self, base: Searcher, pinned: dict[Kind, Snapshot]) -> None:  # shares base's store and caches
         self.__dict__.update(base.__dict__)
+        self._base = base
         self._pinned = pinned
 
     def snapshot(self, kind: Kind) -> Snapshot:
         return self._pinned[kind] if kind in self._pinned else super().snapshot(kind)
+
+    def vector_cache(self) -> VectorCache:
+        return self._base.vector_cache()  # opened once, by the base, and closed with it
 
 
 class Service:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import numpy as np
 from indexes.bm25 import BM25Index, top_k
 from indexes.dense import DenseIndex
 from indexes.embedders import Embedder, load_embedder
+from indexes.vector_cache import VectorCache
 from matcher.config import Mode, RankerConfig, load_config
 from matcher.explain import closest_sentence, matched_terms
 from matcher.filters import DemandFilters, FacetIndex, PatentFilters
@@ -111,49 +112,20 @@ class Result:
         return out
 
 
-class SentenceVectors:
-    """Embeddings of record sentences for "closest sentence", remembered per model (least recently used first
-    out): a patent explained for many demands (shortlists, pushes, result pages) is embedded once."""
-
-    def __init__(self, capacity: int = 20_000) -> None:
-        self.capacity = capacity
-        self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __call__(self, embedder: Embedder, texts: list[str]) -> np.ndarray:
-        keys = [(embedder.fingerprint, t) for t in texts]
-        with self._lock:
-            known = {k: self._vectors[k] for k in keys if k in self._vectors}
-            for k in known:
-                self._vectors.move_to_end(k)
-        missing = [t for k, t in zip(keys, texts, strict=True) if k not in known]
-        if missing:
-            fresh = embedder.encode_documents(missing)
-            with self._lock:
-                for t, v in zip(missing, fresh, strict=True):
-                    known[(embedder.fingerprint, t)] = self._vectors[(embedder.fingerprint, t)] = v
-                while len(self._vectors) > self.capacity:
-                    self._vectors.popitem(last=False)
-        return np.stack([known[k] for k in keys])
-
-
 class QueryExplainer:
     """Why each record matched one query: shared terms by field (idf-weighted, with highlighted snippets), the
     record's sentence closest to the query by embedding, and the record's language. The query is analysed and
     encoded once, however many records are explained."""
 
-    def __init__(self, snap: Snapshot, terms: list[str], embedder: Embedder | None, query_vector: np.ndarray | None,
-                 sentence_vectors: SentenceVectors) -> None:
-        self.snap, self.terms, self.embedder, self.query_vector = snap, terms, embedder, query_vector
+    def __init__(self, snap: Snapshot, terms: list[str], query_vector: np.ndarray | None,
+                 encode_sentences: Callable[[list[str]], np.ndarray] | None) -> None:
+        self.snap, self.terms, self.query_vector, self.encode_sentences = snap, terms, query_vector, encode_sentences
         self.idf = {t: snap.bm25.idf(t) for t in terms}
-        self._sentence_vectors = sentence_vectors
 
     def __call__(self, record: Patent | Demand) -> dict[str, Any]:
         out = matched_terms(self.snap.bm25.analyzer, self.terms, record, self.idf)
-        if self.embedder is not None and self.query_vector is not None:
-            embedder = self.embedder
-            out["closest_sentence"] = closest_sentence(self.query_vector, record,
-                                                       lambda texts: self._sentence_vectors(embedder, texts))
+        if self.encode_sentences is not None and self.query_vector is not None:
+            out["closest_sentence"] = closest_sentence(self.query_vector, record, self.encode_sentences)
         out["language"] = record.language
         return out
 
@@ -169,10 +141,19 @@ class Searcher:
         self.store = workspace.open_store()
         self._snapshots: dict[Kind, Snapshot] = {}
         self._lock = threading.Lock()
-        self._sentences = SentenceVectors()
+        self._vector_cache: VectorCache | None = None
 
     def close(self) -> None:
         self.store.close()
+        if self._vector_cache is not None:
+            self._vector_cache.close()
+
+    def vector_cache(self) -> VectorCache:
+        """The workspace's vector cache, opened on first use (explanations embed record sentences through it)."""
+        with self._lock:
+            if self._vector_cache is None:
+                self._vector_cache = VectorCache(self.workspace.vector_cache_path)
+            return self._vector_cache
 
     def snapshot(self, kind: Kind) -> Snapshot:
         """The current snapshot of ``kind``; a newly published one is picked up on the next call."""
@@ -319,9 +300,15 @@ class Searcher:
         vector = c.query_vector if c is not None else None
         if embedder is None and snap.dense is not None:
             embedder = self.embedder(snap)
-        if embedder is not None and vector is None:
+        if embedder is None:
+            return QueryExplainer(snap, terms, None, None)
+        if vector is None:
             vector = embedder.encode_queries([query])[0]
-        return QueryExplainer(snap, terms, embedder, vector, self._sentences)
+        model, cache = embedder, self.vector_cache()
+        # sentence vectors go through the vector cache: a patent explained for many demands (shortlists, pushes,
+        # result pages, later runs) is embedded once
+        return QueryExplainer(snap, terms, vector,
+                              lambda texts: cache.embed(model.fingerprint, texts, model.encode_documents))
 
 
 def _keyed(run: dict[int, float]) -> dict[str, float]:
