@@ -62,6 +62,7 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "KINDS", "DenseIndex"]
 FORMAT_NAME = "patent-match/dense-index"
 FORMAT_VERSION = 1
 KINDS = ("flat", "ivf_sq8", "hnsw")
+EXACT_BELOW = 100_000  # vectors: "auto" builds an exact (flat) index below this, ivf_sq8 from it on
 SMALL_QUERY_BATCH = 8  # queries: an approximate search of at most this many runs with one OpenMP thread
 BLAS_THRESHOLD = 20
 
@@ -95,6 +96,11 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 0,
     },
 }
+
+
+def auto_kind(n: int, exact_below: int = EXACT_BELOW) -> str:
+    """The kind ``"auto"`` resolves to for ``n`` vectors."""
+    return "flat" if n < exact_below else "ivf_sq8"
 
 
 @contextmanager
@@ -223,11 +229,14 @@ def _exact_truth(x: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(p_all, cols, axis=1)
 
 
-def _recall_excluding_self(found: np.ndarray, truth: np.ndarray, self_pos: np.ndarray, k: int) -> float:
+def _recall(found: np.ndarray, truth: np.ndarray, k: int, self_pos: np.ndarray | None = None) -> float:
+    """Mean recall@k of ``found`` against ``truth``; with ``self_pos``, each row's own position is dropped from
+    both lists first (indexed vectors used as queries)."""
     hits = 0
     for row in range(found.shape[0]):
-        f = [p for p in found[row] if p >= 0 and p != self_pos[row]][:k]
-        t = [p for p in truth[row] if p != self_pos[row]][:k]
+        own = -1 if self_pos is None else self_pos[row]
+        f = [p for p in found[row] if p >= 0 and p != own][:k]
+        t = [p for p in truth[row] if p != own][:k]
         hits += len(set(f) & set(t))
     return hits / (k * found.shape[0])
 
@@ -307,7 +316,7 @@ class DenseIndex:
         vectors: np.ndarray,
         *,
         kind: str = "auto",
-        exact_below: int = 100_000,
+        exact_below: int = EXACT_BELOW,
         params: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         queries: np.ndarray | None = None,
@@ -372,7 +381,7 @@ class DenseIndex:
             # params given with "auto" are for its approximate kind: checked always, unused (and recorded
             # as such) when the collection is small enough for flat.
             checked = _check_params("ivf_sq8", params)
-            kind = "flat" if x.shape[0] < exact_below else "ivf_sq8"
+            kind = auto_kind(x.shape[0], exact_below)
             if kind == "flat":
                 checked = _check_params("flat", None)
                 if params:
@@ -884,11 +893,7 @@ def _calibrate(
     chosen = ladder[-1]
     for value in ladder:
         _, found = index.search(queries, fetch, params=make_params(value))
-        if self_pos is None:
-            recall = float(np.mean([len(set(f) & set(t)) / k for f, t in zip(found.tolist(), truth.tolist(),
-                                                                              strict=True)]))
-        else:
-            recall = _recall_excluding_self(found, truth, self_pos, k)
+        recall = _recall(found, truth, k, self_pos)
         curve[str(value)] = round(recall, 4)
         if recall >= target:
             chosen = value

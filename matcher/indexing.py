@@ -24,7 +24,7 @@ import numpy as np
 
 from indexes.analyzer import AnalyzerConfig
 from indexes.bm25 import BM25Index
-from indexes.dense import DenseIndex
+from indexes.dense import DenseIndex, auto_kind
 from indexes.embedders import load_embedder
 from indexes.vector_cache import VectorCache
 from matcher.filters import DEMAND_FIELDS, PATENT_FIELDS, FacetIndex
@@ -33,7 +33,6 @@ from matcher.store import Kind, Store
 from matcher.workspace import Workspace
 
 SNAPSHOT_FORMAT = 1
-EXACT_BELOW = 100_000  # documents: below this a dense index is exact (flat), above approximate
 CALIBRATION_SAMPLE = 256  # query-like vectors for calibrating an approximate dense index
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 _CLAIM_2 = re.compile(r"\n\s*2\s*[.、．]")
@@ -153,11 +152,10 @@ def build_snapshot(
                 dense_texts.clear()
                 meta = {"model": dense_model, "fingerprint": embedder.fingerprint, "dim": embedder.dim,
                         "text_chars": dense_text_chars, "max_seq_length": embedder.max_seq_length}
-                queries = None
-                if dense_kind in ("ivf_sq8", "hnsw") or (dense_kind == "auto" and total >= EXACT_BELOW):
-                    queries = calibration_vectors(workspace, store, kind, dense_model, dense_text_chars)
-                dense = DenseIndex.build(ids, vectors, kind=dense_kind, exact_below=EXACT_BELOW, metadata=meta,
-                                         queries=queries)
+                approximate = (auto_kind(total) if dense_kind == "auto" else dense_kind) != "flat"
+                queries = calibration_vectors(workspace, store, kind, dense_model, dense_text_chars) \
+                    if approximate else None  # flat is exact: nothing to calibrate
+                dense = DenseIndex.build(ids, vectors, kind=dense_kind, metadata=meta, queries=queries)
                 dense.save(tmp / model_dir_name(dense_model))
                 components["dense"] = {"dir": model_dir_name(dense_model), **dense.manifest}
             manifest = {
