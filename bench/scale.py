@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before faiss/torch load (see shared infrastructure notes)
 
@@ -649,12 +649,11 @@ def stage_hybrid(args: argparse.Namespace) -> dict[str, Any]:
 
     work: Path = args.work
     env_for(work)
-    out: dict[str, Any] = {"variant": args.kind, "env": HYBRID_VARIANTS.get(args.kind or "served", {}),
+    variant = HYBRID_VARIANTS[args.kind or "served"]
+    out: dict[str, Any] = {"variant": args.kind, "env": variant.env, "index_in_memory": variant.index_in_memory,
                            "load_average_start": load(), "rss_at_start_mib": rss_mib()}
-    in_memory = args.kind == "served"  # pmatch serve reads the indexes in (api.app.ServiceSettings.index_in_memory)
-    out["index_in_memory"] = in_memory
     with Timer() as t_open:
-        searcher = Searcher(Workspace(home(work)), mmap=not in_memory)
+        searcher = Searcher(Workspace(home(work)), mmap=not variant.index_in_memory)
         snap = searcher.snapshot("patents")
         searcher.search_patents("锂离子电池 正极材料", K)  # loads the model and touches the index files
     out["open_and_first_query_s"] = t_open.wall
@@ -698,7 +697,7 @@ def stage_embed(args: argparse.Namespace) -> dict[str, Any]:
 
 def stage_shortlist(args: argparse.Namespace) -> dict[str, Any]:
     work: Path = args.work
-    threads = HYBRID_VARIANTS[args.shortlist_threads]
+    threads = HYBRID_VARIANTS[args.shortlist_threads].env
     env = {**os.environ, "PMATCH_VECTOR_CACHE": str(work / "vectors.sqlite"), **threads}
     cmd = [sys.executable, str(ROOT / "bench" / "shortlist.py"), "--home", str(home(work)), "--demands",
            str(args.demands), "--push-patents", str(args.push_patents), "--explain-sample", "20"]
@@ -716,9 +715,14 @@ def stage_shortlist(args: argparse.Namespace) -> dict[str, Any]:
 # per request for BLAS, OpenMP, torch, faiss and the embedder: indexes.threads.thread_env(1)) and the indexes read
 # into memory; and "default", as a script using Searcher directly gets it: every library's own thread count, and
 # the indexes memory-mapped.
-HYBRID_VARIANTS: dict[str, dict[str, str]] = {
-    "served": thread_env(1),
-    "default": {},
+class Variant(NamedTuple):
+    env: dict[str, str]  # added to the child's environment
+    index_in_memory: bool  # Searcher(mmap=not index_in_memory)
+
+
+HYBRID_VARIANTS: dict[str, Variant] = {
+    "served": Variant(thread_env(1), index_in_memory=True),  # as api.app.ServiceSettings runs the service
+    "default": Variant({}, index_in_memory=False),
 }
 
 
@@ -846,8 +850,8 @@ def main(argv: list[str] | None = None) -> None:
             for kind in filter(None, args.dense_kinds.split(",")):
                 run_child(args, "dense", ["--kind", kind])
         elif stage == "hybrid":
-            for variant, env in HYBRID_VARIANTS.items():
-                run_child(args, "hybrid", ["--kind", variant], env)
+            for name, variant in HYBRID_VARIANTS.items():
+                run_child(args, "hybrid", ["--kind", name], variant.env)
         else:
             run_child(args, stage)
     report = assemble(args)
