@@ -166,7 +166,9 @@ class Reindexer:
         with self._cond:
             if self._stopping:
                 return "failed", "server stopping"
-            child = ctx.Process(target=_build_job, name=f"pmatch-build-{kind}", daemon=True,
+            # Not daemonic: a daemonic process may not start children, and the BM25 build tokenizes with a
+            # process pool once a kind has PARALLEL_MIN_DOCS texts. ``stop`` terminates the child instead.
+            child = ctx.Process(target=_build_job, name=f"pmatch-build-{kind}", daemon=False,
                                 args=(str(self.workspace.home), kind, self.config.model_dump_json(), self.threads,
                                       self.nice, send))
             child.start()
