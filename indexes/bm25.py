@@ -397,6 +397,14 @@ class BM25Index:
         df = int(indptr[token + 1] - indptr[token])
         return float(np.log((len(self.ids) + 1) / df)) if df else 0.0
 
+    def specificity(self, text: str) -> float:
+        """How specific ``text`` is in this index: the smallest idf of its analysed terms, 0 if any term is absent
+        (the index cannot match it as a whole). Query translation keeps the candidates with a positive value."""
+        terms = self.analyzer.tokenize(text)
+        if not terms:
+            return 0.0
+        return min(self.idf(t) for t in terms)
+
     def position(self, doc_id: str) -> int | None:
         return self._position.get(doc_id)
 

@@ -1,0 +1,61 @@
+"""Query translation speed: dictionary load time and queries per second, both directions, with and without the
+index-vocabulary filter.
+
+    python bench/translation.py [--repeat 5]
+
+Queries are the hand-written needs of ``eval/datasets/crosslingual`` (both languages), each rendered for the other
+language. The vocabulary filter uses a BM25 index over the bundled sample (``data/sample/patents.jsonl.gz``, built
+here first; its build time is not counted). Prints one JSON object (machine and load included) on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from machine import machine  # noqa: E402  (bench/machine.py, beside this script)
+
+from indexes import translate as tr  # noqa: E402
+from indexes.bm25 import BM25Index  # noqa: E402
+
+QUERIES = ROOT / "eval" / "datasets" / "crosslingual" / "queries.jsonl"
+SAMPLE = ROOT / "data" / "sample" / "patents.jsonl.gz"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--repeat", type=int, default=5, help="passes over the queries")
+    args = parser.parse_args(argv)
+    queries = [json.loads(line)["text"] for line in QUERIES.read_text("utf-8").splitlines() if line.strip()]
+    load_avg = os.getloadavg()[0]
+    started = time.perf_counter()
+    tr.dictionary()
+    load_s = time.perf_counter() - started
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    index = BM25Index.build([r["id"] for r in rows],
+                            ["\n".join(p for p in (r.get("title"), r.get("abstract")) if p) for r in rows], workers=1)
+    out: dict[str, object] = {"machine": {**machine(), "load_avg_1m_at_start": round(load_avg, 2)},
+                              "dictionary_load_seconds": round(load_s, 2), "queries": len(queries),
+                              "repeat": args.repeat}
+    for label, weight in (("plain", None), ("vocabulary_filtered", index.specificity)):
+        started = time.perf_counter()
+        for _ in range(args.repeat):
+            for q in queries:
+                target = "en" if tr.language_of(q) == "zh" else "zh"
+                tr.render_query(q, target, weight)
+        elapsed = time.perf_counter() - started
+        out[f"{label}_queries_per_second"] = round(args.repeat * len(queries) / elapsed, 1)
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

