@@ -40,7 +40,7 @@ MAIN = ("chain", "segment", "enterprise_rank", "demand_rank", "rank", "demand_id
         "patent_kind", "open_licence", "price", "maturity", "offer_modes", "compatible_modes", "why",
         "near_duplicates")
 # The ranker's internals, on a separate sheet (评分明细 / details), keyed by the pair.
-DETAILS = ("demand_id", "patent_id", "enterprise_key", "enterprise_score", "demand_score", "score", "fusion",
+DETAILS = ("demand_id", "patent_id", "enterprise_key", "enterprise_score", "demand_score", "fit", "score", "fusion",
            "bm25_rank", "bm25_score", "dense_rank", "dense_score", "shared_terms", "snippet", "closest_sentence",
            "closest_similarity", "patent_language", "demand_selected_by", "patent_selected_by")
 # Shown as 未提供 / "not provided" when empty: a reader must see that the data has none, not a blank.

@@ -385,14 +385,14 @@ def _iso(value: Any) -> str:
     return value.isoformat() if value is not None else ""
 
 
-def explain_pairs(searcher: Searcher, kind: Kind, query: str, positions: list[int],
-                  mode: Mode | None) -> dict[str, dict[str, Any] | None]:
-    """The searcher's explanation of each of ``positions`` for ``query`` (a search restricted to exactly them)."""
-    snap = searcher.snapshot(kind)
-    mask = np.zeros(snap.facets.size, dtype=bool)
-    mask[positions] = True
-    results = searcher.search(snap, query, len(positions), mask, mode, explain=True)
-    return {r.id: r.explanation for r in results}
+def explain_records(searcher: Searcher, kind: Kind, query: str,
+                    records: list[Patent | Demand]) -> dict[str, dict[str, Any] | None]:
+    """The searcher's explanation of each already-scored record for ``query``: the query is analysed and encoded
+    once (``Searcher.explainer``), no search is run again."""
+    if not records:
+        return {}
+    explainer = searcher.explainer(searcher.snapshot(kind), query)
+    return {r.id: explainer(r) for r in records}
 
 
 # --- the whole run ----------------------------------------------------------------------------------------
@@ -485,8 +485,8 @@ def _rows(searcher: Searcher, selection: Selection, demands: dict[int, Demand], 
         picked.sort(key=lambda c: (-c.score, c.patent_pos))
         explanations: dict[str, dict[str, Any] | None] = {}
         if options.explain:
-            explanations = explain_pairs(searcher, "patents", demand_query(demand), [c.patent_pos for c in picked],
-                                         options.mode)
+            explanations = explain_records(searcher, "patents", demand_query(demand),
+                                           [patents[psnap.bm25.ids[c.patent_pos]] for c in picked])
         for rank, c in enumerate(picked, 1):
             pid = psnap.bm25.ids[c.patent_pos]
             seg = chain.segments[c.segment]

@@ -256,7 +256,8 @@ def test_exports_round_trip(tmp_path: Path, shortlists: dict[str, Shortlist]) ->
 
 
 def test_push_on_nvidia(searcher: Searcher, tmp_path: Path) -> None:
-    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=5, per_enterprise=2, per_patent=10))
+    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=5, per_enterprise=2, per_patent=10,
+                                                                        min_fit=None))
     assert push.portfolio and push.enterprises and push.rows
     assert len(push.enterprises) <= 5
     for ent in push.enterprises:
@@ -272,6 +273,28 @@ def test_push_on_nvidia(searcher: Searcher, tmp_path: Path) -> None:
     rows = list(book["推送清单"].iter_rows(values_only=True))
     assert rows[0][0] == "企业排名" and len(rows) == len(push.rows) + 1
     assert rows[1][rows[0].index("需求企业")] == "未提供"  # the bundled demands name no enterprise
+
+
+def test_push_orders_by_fit_and_evidence_never_by_id(searcher: Searcher) -> None:
+    """Issue 14: 200 of 1,405 enterprises tied at exactly 1.75 (normalised scores), so the top 20 were the
+    lowest demand ids. Fits are absolute: ties are rare, and a tie is broken by evidence before the name."""
+    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_fit=None,
+                                                                        explain=False))
+    ents = push.enterprises
+    assert len(ents) == 60
+    keys = [(round(e.score, 9), *e.evidence) for e in ents]
+    assert keys == sorted(keys, reverse=True)  # score, then best fit, pairs, fused: never the id first
+    assert len({k[0] for k in keys}) >= 40, "scores should hardly tie"
+    by_id = sorted(ents, key=lambda e: e.enterprise)
+    assert [e.enterprise for e in ents] != [e.enterprise for e in by_id]
+    for e in ents:  # the score is the weighted best fits, each fit the pair's dense cosine
+        fits = sorted((p["score"] for d in e.demands for p in d["patents"]), reverse=True)
+        assert e.evidence[0] == fits[0]
+        assert all(p["score"] == p["retrievers"]["dense"]["score"] for d in e.demands for p in d["patents"])
+    floor = sorted(k[1] for k in keys)[len(keys) // 2]
+    strict = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_fit=floor,
+                                                                          explain=False))
+    assert strict.rows and all(r["fit"] >= floor for r in strict.rows)
 
 
 # --- the commands -----------------------------------------------------------------------------------------
