@@ -166,3 +166,27 @@ def closest_sentence(query_vector: np.ndarray, record: Patent | Demand,
     sims = vectors @ np.asarray(query_vector, dtype=np.float32).reshape(-1)
     best = int(np.argmax(sims))
     return {"text": candidates[best], "similarity": round(float(sims[best]), 4)}
+
+
+# Words jieba's search mode emits that say nothing about the technology (besides the analyzer's stop words).
+GENERIC_TERMS = frozenset(
+    """提高 提供 达到 实现 方法 装置 系统 设备 技术 产品 生产 工艺 问题 解决 研发 开发 应用 领域 方面
+    要求 性能 效果 作用
+    结构 材料 部件 组件 单元 模块 过程 方式 部分 工作 企业 公司 行业 市场 成本 质量 效率 具体 一般 相应 以上 以下 同时
+    目的 基础 有效 能力 条件 利用 得到 形成 设置 连接 相对 位于 设有 固定 安装 控制 处理 改进 优化 降低 增加 减少 满足
+    method apparatus system device use base provid includ compris configur perform""".split())
+
+
+def display_terms(matched: list[dict[str, Any]], limit: int = 8) -> list[str]:
+    """The shared terms a person would call shared: no field labels, no digits or single characters, no generic
+    words, and no fragment of a longer shared term (jieba's search mode also emits 子产 from 电子产品)."""
+    terms = [str(t["term"]) for t in matched]
+    kept: list[str] = []
+    for term in terms:
+        cjk = bool(_CJK.search(term))
+        if (cjk and len(term) < 2) or (not cjk and (len(term) < 3 or not term.isalpha())):
+            continue
+        if term in GENERIC_TERMS or any(term != other and term in other for other in terms):
+            continue
+        kept.append(term)
+    return kept[:limit]

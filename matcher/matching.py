@@ -4,12 +4,14 @@ A demand is matched with its title and description as the query. A patent is mat
 dense vector is made from (title, abstract, first claim). A portfolio is every patent of an applicant, or a
 list of ids; each patent is matched to demands, and the demands are grouped per enterprise (a demand with no
 enterprise stands alone). An enterprise's score is the sum of its best three supporting (patent, demand)
-scores weighted 1, 1/2, 1/4: one excellent match outranks several weak ones, but breadth still counts.
+fits weighted 1, 1/2, 1/4: one excellent match outranks several weak ones, but breadth still counts. A fit is
+absolute (``pair_fit``), so a portfolio's enterprises do not all tie at the top as normalised scores would.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +62,7 @@ class EnterpriseMatch:
     enterprise: str
     score: float
     demands: list[dict[str, Any]] = field(default_factory=list)
+    evidence: tuple[float, ...] = ()  # tie-breakers: best fit, supporting pairs, best fused score
 
     def to_dict(self) -> dict[str, Any]:
         return {"enterprise": self.enterprise, "score": round(self.score, 6), "demands": self.demands}
@@ -83,33 +86,56 @@ def portfolio_ids(searcher: Searcher, applicant: str | None = None, ids: list[st
     raise ValueError("a portfolio needs an applicant or a list of patent ids")
 
 
+def pair_fit(result: Result) -> float:
+    """How well a found record answers the query, on a scale that means the same for every query: the dense
+    cosine when the dense model scored it (hybrid and dense modes), else the raw BM25 score (bm25 mode). The
+    fused score cannot serve: convex fusion normalises each query's candidates, so every query's best is ~1.
+    A hybrid result the dense retriever did not reach has fit 0. (Until the ranker has a calibrated relevance.)"""
+    dense = result.retrievers.get("dense")
+    if dense is not None:
+        return float(dense.get("score") or 0.0)
+    return float(result.score)
+
+
 def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_patent: int = 20,
                     per_enterprise: int = 5, filters: DemandFilters | None = None,
-                    mode: Mode | None = None) -> list[EnterpriseMatch]:
-    """Enterprises ranked for a portfolio, each with its demands and the patents that support each demand."""
-    support: dict[str, list[tuple[float, str, Result]]] = defaultdict(list)  # demand id -> (score, patent, result)
+                    mode: Mode | None = None, min_fit: float | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> list[EnterpriseMatch]:
+    """Enterprises ranked for a portfolio, each with its demands and the patents that support each demand.
+
+    Scores are fits (``pair_fit``), so they compare across patents and enterprises; a pair below ``min_fit`` is
+    not support at all. Enterprises with equal scores are ordered by evidence (their best fit, then how many
+    pairs support them, then the best fused score), and only then by name. ``progress(done, total)`` is called
+    after each patent's search."""
+    support: dict[str, list[tuple[float, float, str, Result]]] = defaultdict(list)  # demand -> (fit, fused, ...)
     titles: dict[str, str] = {}
-    for patent_id in patent_ids:
+    for n, patent_id in enumerate(patent_ids, 1):
         patent, results = match_patent(searcher, patent_id, per_patent, filters, mode)
         titles[patent_id] = patent.title or patent.abstract[:60]
         for r in results:
-            support[r.id].append((r.score, patent_id, r))
+            fit = pair_fit(r)
+            if min_fit is None or fit >= min_fit:
+                support[r.id].append((fit, r.score, patent_id, r))
+        if progress:
+            progress(n, len(patent_ids))
     by_enterprise: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for demand_id, rows in support.items():
-        rows.sort(key=lambda row: (-row[0], row[1]))
-        demand = rows[0][2].record
+        rows.sort(key=lambda row: (-row[0], -row[1], row[2]))
+        demand = rows[0][3].record
         assert isinstance(demand, Demand)
         key = demand.enterprise or f"(demand {demand_id})"
         by_enterprise[key].append({
             "demand_id": demand_id, "title": demand.title, "score": round(rows[0][0], 6),
-            "patents": [{"patent_id": pid, "title": titles[pid], "score": round(s, 6), "retrievers": r.retrievers}
-                        for s, pid, r in rows[:per_enterprise]],
+            "patents": [{"patent_id": pid, "title": titles[pid], "score": round(fit, 6), "fused": round(fused, 6),
+                         "retrievers": r.retrievers} for fit, fused, pid, r in rows[:per_enterprise]],
         })
     matches = []
     for enterprise, demands in by_enterprise.items():
-        demands.sort(key=lambda d: (-d["score"], d["demand_id"]))
-        scores = sorted((p["score"] for d in demands for p in d["patents"]), reverse=True)
+        demands.sort(key=lambda d: (-d["score"], -d["patents"][0]["fused"], d["demand_id"]))
+        pairs = [p for d in demands for p in d["patents"]]
+        scores = sorted((p["score"] for p in pairs), reverse=True)
         total = sum(w * s for w, s in zip(SUPPORT_WEIGHTS, scores, strict=False))
-        matches.append(EnterpriseMatch(enterprise, total, demands[:per_enterprise]))
-    matches.sort(key=lambda m: (-m.score, m.enterprise))
+        evidence = (scores[0], len(pairs), max(p["fused"] for p in pairs))
+        matches.append(EnterpriseMatch(enterprise, total, demands[:per_enterprise], evidence))
+    matches.sort(key=lambda m: (-round(m.score, 9), *(-e for e in m.evidence), m.enterprise))
     return matches[:k]

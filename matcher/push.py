@@ -2,10 +2,12 @@
 each with the patents behind it, why they match, and the licence terms on both sides.
 
 Built on ``matcher.matching``: ``portfolio_ids`` resolves the portfolio and ``match_portfolio`` ranks the
-enterprises (best three supporting scores weighted 1, 1/2, 1/4) and caps demands per enterprise and patents per
-demand at ``per_enterprise``. This module only adds the rows: for each supporting (demand, patent) pair the
-searcher's explanation (the demand was found with the patent's text as the query, so the shared terms, snippet
-and closest sentence are the demand's) and the pair's licence terms (``matcher.shortlist.pair_fields``).
+enterprises by fit (best three supporting fits weighted 1, 1/2, 1/4; ties broken by evidence, never by id),
+drops pairs below ``min_fit``, and caps demands per enterprise and patents per demand at ``per_enterprise``.
+This module only adds the rows: for each supporting (demand, patent) pair the searcher's explanation (the demand
+was found with the patent's text as the query, so the shared terms, snippet and closest sentence are the
+demand's; ``Searcher.explainer``, no second search) and the pair's licence terms
+(``matcher.shortlist.pair_fields``).
 A demand with no enterprise (all demands of the bundled data) stands alone as its own "enterprise".
 """
 
@@ -14,14 +16,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from matcher.config import Mode
 from matcher.filters import DemandFilters
 from matcher.matching import EnterpriseMatch, match_portfolio, patent_query, portfolio_ids
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
-from matcher.shortlist import explain_pairs, pair_fields
+from matcher.shortlist import explain_records, pair_fields
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -34,6 +36,9 @@ class PushOptions:
     filters: DemandFilters = field(default_factory=DemandFilters)
     mode: Mode | None = None
     explain: bool = True
+    # a pair whose fit (``matching.pair_fit``: the dense cosine in hybrid mode) is below this is not pushed; 0.45
+    # with the shipped use-m3 model (the judged set in eval/datasets/shortlist_pairs/); None pushes every pair
+    min_fit: float | None = 0.45
 
 
 @dataclass
@@ -57,18 +62,18 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
     options = options or PushOptions()
     started = time.perf_counter()
     portfolio = portfolio_ids(searcher, applicant, ids)
-    counting = cast(Searcher, _Counting(searcher, len(portfolio), progress))
-    enterprises = match_portfolio(counting, portfolio, options.k, options.per_patent, options.per_enterprise,
-                                  options.filters, options.mode)
     if progress:
-        progress("match", len(portfolio), len(portfolio))
+        progress("match", 0, len(portfolio))
+    enterprises = match_portfolio(searcher, portfolio, options.k, options.per_patent, options.per_enterprise,
+                                  options.filters, options.mode, options.min_fit,
+                                  (lambda done, total: progress("match", done, total)) if progress else None)
     matched_s = time.perf_counter() - started
 
     t = time.perf_counter()
     pairs = [(d["demand_id"], p["patent_id"]) for e in enterprises for d in e.demands for p in d["patents"]]
     demands = searcher.store.get_many("demands", sorted({d for d, _ in pairs}))
     patents = searcher.store.get_many("patents", sorted({p for _, p in pairs}))
-    explanations = _explanations(searcher, pairs, patents, options, progress) if options.explain else {}
+    explanations = _explanations(searcher, pairs, patents, demands, progress) if options.explain else {}
     rows: list[dict[str, Any]] = []
     for rank, ent in enumerate(enterprises, 1):
         for d_rank, d in enumerate(ent.demands, 1):
@@ -80,7 +85,8 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
                 rows.append({
                     "enterprise_rank": rank, "enterprise_key": ent.enterprise,
                     "enterprise_score": round(ent.score, 6), "demand_rank": d_rank, "demand_score": d["score"],
-                    **pair_fields(demand, patent, p["score"], p["retrievers"],
+                    "fit": p["score"],
+                    **pair_fields(demand, patent, p["fused"], p["retrievers"],
                                   explanations.get((demand.id, patent.id))),
                 })
     summary = {
@@ -88,36 +94,16 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
         "enterprises": len(enterprises), "demands": len({r["demand_id"] for r in rows}),
         "supporting_patents": len({r["patent_id"] for r in rows}), "rows": len(rows),
         "enterprise_rule": "a demand with no enterprise stands alone, keyed '(demand ID)'",
+        "min_fit": options.min_fit,
         "timings": {"match_s": round(matched_s, 3), "explain_s": round(time.perf_counter() - t, 3),
                     "total_s": round(time.perf_counter() - started, 3)},
     }
     return Push(portfolio, applicant or f"{len(portfolio)} patents", options, enterprises, rows, summary)
 
 
-class _Counting:
-    """The searcher, reporting progress as ``match_portfolio`` searches demands once per patent (a big portfolio
-    takes minutes; ``match_portfolio`` itself takes no progress callback)."""
-
-    def __init__(self, searcher: Searcher, total: int, progress: ProgressFn | None) -> None:
-        self._searcher, self._total, self._progress, self._done = searcher, total, progress, 0
-        if progress:
-            progress("match", 0, total)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._searcher, name)
-
-    def search_demands(self, *args: Any, **kwargs: Any) -> Any:
-        results = self._searcher.search_demands(*args, **kwargs)
-        self._done += 1
-        if self._progress:
-            self._progress("match", min(self._done, self._total), self._total)
-        return results
-
-
-def _explanations(searcher: Searcher, pairs: list[tuple[str, str]], patents: dict[str, Any], options: PushOptions,
-                  progress: ProgressFn | None) -> dict[tuple[str, str], dict[str, Any] | None]:
-    """Per patent, one search over exactly its supporting demands, with explanations."""
-    snap = searcher.snapshot("demands")
+def _explanations(searcher: Searcher, pairs: list[tuple[str, str]], patents: dict[str, Any],
+                  demands: dict[str, Any], progress: ProgressFn | None) -> dict[tuple[str, str], dict[str, Any] | None]:
+    """Per patent, its query explained against exactly its supporting demands (no second search)."""
     by_patent: dict[str, list[str]] = {}
     for demand_id, patent_id in pairs:
         by_patent.setdefault(patent_id, []).append(demand_id)
@@ -125,11 +111,11 @@ def _explanations(searcher: Searcher, pairs: list[tuple[str, str]], patents: dic
     for n, (patent_id, demand_ids) in enumerate(sorted(by_patent.items())):
         if progress:
             progress("explain", n, len(by_patent))
-        positions = [pos for d in demand_ids if (pos := snap.bm25.position(d)) is not None]
-        if not positions or patent_id not in patents:
+        if patent_id not in patents:
             continue
         query = patent_query(patents[patent_id], searcher.config.dense_text_chars)
-        for demand_id, ex in explain_pairs(searcher, "demands", query, positions, options.mode).items():
+        records = [demands[d] for d in demand_ids if d in demands]
+        for demand_id, ex in explain_records(searcher, "demands", query, records).items():
             out[(demand_id, patent_id)] = ex
     if progress:
         progress("explain", len(by_patent), len(by_patent))

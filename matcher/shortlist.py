@@ -38,7 +38,7 @@ import numpy as np
 from matcher.assignment import Caps, Edges, Method, solve, solve_greedy, total
 from matcher.chains import Chain, Segment
 from matcher.config import Mode
-from matcher.explain import snippet
+from matcher.explain import display_terms, snippet
 from matcher.indexing import document_text
 from matcher.matching import demand_query
 from matcher.records import Demand, Patent
@@ -334,7 +334,7 @@ def _retriever_fields(retrievers: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def _explanation_fields(ex: dict[str, Any] | None) -> dict[str, Any]:
     if not ex:
         return {"shared_terms": "", "snippet": "", "closest_sentence": "", "closest_similarity": None}
-    terms = "; ".join(f"{t['term']} ({'/'.join(t['fields'])})" for t in ex.get("matched_terms", []))
+    terms = "; ".join(display_terms(ex.get("matched_terms", [])))
     snip = ""
     snippets = ex.get("snippets", {})
     for name in ("abstract", "description", "title", "claims"):
@@ -355,7 +355,11 @@ def pair_fields(demand: Demand, patent: Patent, score: float, retrievers: dict[s
         "demand_id": demand.id, "demand_title": demand.title, "demand_industry": demand.industry or "",
         "enterprise": demand.enterprise or "", "demand_modes": "、".join(demand.cooperation_modes),
         "patent_id": patent.id, "patent_title": patent.title or patent.abstract[:80],
-        "patent_language": patent.language, "patent_kind": patent.kind or "", "holder": holder_name(patent) or "",
+        "patent_abstract": excerpt(patent.abstract), "patent_language": patent.language,
+        "patent_kind": patent.kind or "", "holder": holder_name(patent) or "",
+        "applicant_type": patent.applicant_type, "legal_status": patent.legal_status, "ipc": list(patent.ipc[:5]),
+        "application_date": _iso(patent.application_date), "publication_date": _iso(patent.publication_date),
+        **{k: getattr(patent, k) for k in DERIVED if getattr(patent, k, None) is not None},
         "score": round(score, 6), **_retriever_fields(retrievers), **_explanation_fields(explanation),
         "open_licence": patent.open_licence, "price": patent.price or "", "maturity": patent.maturity or "",
         "offer_modes": "、".join(patent.cooperation_modes),
@@ -364,14 +368,31 @@ def pair_fields(demand: Demand, patent: Patent, score: float, retrievers: dict[s
     }
 
 
-def explain_pairs(searcher: Searcher, kind: Kind, query: str, positions: list[int],
-                  mode: Mode | None) -> dict[str, dict[str, Any] | None]:
-    """The searcher's explanation of each of ``positions`` for ``query`` (a search restricted to exactly them)."""
-    snap = searcher.snapshot(kind)
-    mask = np.zeros(snap.facets.size, dtype=bool)
-    mask[positions] = True
-    results = searcher.search(snap, query, len(positions), mask, mode, explain=True)
-    return {r.id: r.explanation for r in results}
+# derived numbers a record may carry (issue 15: inferred from the data), shown when present
+DERIVED = ("granted", "filing_year")
+
+
+def excerpt(text: str, chars: int = 160) -> str:
+    """The first ``chars`` characters of ``text`` on one line, cut at a sentence end when one is near."""
+    flat = " ".join(text.split())
+    if len(flat) <= chars:
+        return flat
+    cut = max(flat.rfind(p, chars // 2, chars) for p in "。；;. ")
+    return flat[: cut + 1 if cut > 0 else chars].rstrip() + "…"
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def explain_records(searcher: Searcher, kind: Kind, query: str,
+                    records: list[Patent | Demand]) -> dict[str, dict[str, Any] | None]:
+    """The searcher's explanation of each already-scored record for ``query``: the query is analysed and encoded
+    once (``Searcher.explainer``), no search is run again."""
+    if not records:
+        return {}
+    explainer = searcher.explainer(searcher.snapshot(kind), query)
+    return {r.id: explainer(r) for r in records}
 
 
 # --- the whole run ----------------------------------------------------------------------------------------
@@ -433,6 +454,7 @@ def build_shortlist(searcher: Searcher, chain: Chain, options: ShortlistOptions 
     timings["explain_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - started
     summary = _summary(selection, candidates, rows, options, total(edges, chosen), greedy_total, timings)
+    summary["mode"] = options.mode or searcher.config.mode
     return Shortlist(chain, options, selection, rows, summary)
 
 
@@ -463,8 +485,8 @@ def _rows(searcher: Searcher, selection: Selection, demands: dict[int, Demand], 
         picked.sort(key=lambda c: (-c.score, c.patent_pos))
         explanations: dict[str, dict[str, Any] | None] = {}
         if options.explain:
-            explanations = explain_pairs(searcher, "patents", demand_query(demand), [c.patent_pos for c in picked],
-                                         options.mode)
+            explanations = explain_records(searcher, "patents", demand_query(demand),
+                                           [patents[psnap.bm25.ids[c.patent_pos]] for c in picked])
         for rank, c in enumerate(picked, 1):
             pid = psnap.bm25.ids[c.patent_pos]
             seg = chain.segments[c.segment]

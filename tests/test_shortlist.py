@@ -17,7 +17,7 @@ from api.shortlist_cli import register
 from matcher.chains import Chain, load_chain, parse_chain, shipped_chains
 from matcher.config import RankerConfig
 from matcher.explain import sentences
-from matcher.export import COLUMNS, push_table, sheet_title, shortlist_table, write
+from matcher.export import DETAILS, MAIN, header, push_table, sheet_title, shortlist_table, write
 from matcher.filters import PatentFilters
 from matcher.indexing import build_snapshot, document_text
 from matcher.push import PushOptions, build_push
@@ -133,7 +133,9 @@ def test_rows_carry_explanations_and_terms(searcher: Searcher, shortlists: dict[
             assert r["closest_sentence"] == ex["closest_sentence"]["text"]
             if ex["matched_terms"]:
                 explained += 1
-                assert r["shared_terms"].startswith(ex["matched_terms"][0]["term"])
+                terms = [t["term"] for t in ex["matched_terms"]]
+                assert all(t in terms for t in r["shared_terms"].split("; ") if t)  # a subset, cleaned
+                assert "(" not in r["shared_terms"]  # no field labels
             for key in ("open_licence", "price", "maturity", "offer_modes", "demand_modes", "compatible_modes"):
                 assert key in r
         assert explained >= len(sl.rows) // 2
@@ -207,21 +209,33 @@ def test_exports_round_trip(tmp_path: Path, shortlists: dict[str, Shortlist]) ->
     sl = shortlists["new_energy_vehicle"]
     table = shortlist_table(sl, "zh")
     book = load_workbook(write(table, tmp_path / "nev.xlsx"), read_only=True)
-    assert book.sheetnames == [s.name for s in sl.chain.segments] + ["运行信息"]
+    assert book.sheetnames == [s.name for s in sl.chain.segments] + ["评分明细", "运行信息"]
+    internal = {header(k, "zh") for k in DETAILS if k not in MAIN}
     for seg in sl.chain.segments:
         rows = list(book[seg.name].iter_rows(values_only=True))
         assert rows[0][:3] == ("产业链", "产业链环节", "推荐序号")
-        assert all(re.search(r"[\u4e00-\u9fff]", h) for h in rows[0] if h not in ("BM25",))
+        assert all(re.search(r"[\u4e00-\u9fff]", h) for h in rows[0] if h not in ("IPC分类号",))
+        assert not internal & set(rows[0]), internal & set(rows[0])  # no ranker internals on a main sheet
+        for name in ("需求企业", "摘要(节选)", "法律状态", "IPC分类号", "申请日", "价格", "成熟度", "匹配理由"):
+            assert name in rows[0], name
         assert len(rows) - 1 == len(sl.segment_rows(seg.id))
         if len(rows) > 1:
-            header = list(rows[0])
-            assert rows[1][header.index("需求编号")] == sl.segment_rows(seg.id)[0]["demand_id"]
+            head = list(rows[0])
+            first = sl.segment_rows(seg.id)[0]
+            assert rows[1][head.index("需求编号")] == first["demand_id"]
+            assert rows[1][head.index("需求企业")] == (first["enterprise"] or "未提供")
+            reason = rows[1][head.index("匹配理由")]
+            assert "最相近的一句" in reason and "/" not in reason.split("“")[0]  # sentences, no field labels
+            assert rows[1][head.index("法律状态")] in ("有效", "审中", "失效", "未提供")
+    details = list(book["评分明细"].iter_rows(values_only=True))
+    assert {"融合方法", "关键词检索得分", "语义检索排名"} <= set(details[0]) and len(details) == len(sl.rows) + 1
     info = dict(book["运行信息"].iter_rows(values_only=True))
     assert info["产业链"] == sl.chain.name and info["分配方法"] == "exact" and info["每个需求最多推荐专利数"] == 3
-    assert info["权利人规则"].startswith("第一申请人")
+    assert info["权利人规则"].startswith("第一申请人") and info["检索模式"] not in (None, "", "None")
+    assert not [k for k in info if str(k).startswith("segment ")]  # segment lines in Chinese too
 
     en = load_workbook(write(shortlist_table(sl, "en"), tmp_path / "nev_en.xlsx", "en"), read_only=True)
-    assert en.sheetnames == [s.name_en for s in sl.chain.segments] + ["Run info"]
+    assert en.sheetnames == [s.name_en for s in sl.chain.segments] + ["details", "Run info"]
     assert sheet_title("Up: a/b [c]*?" + "x" * 40, set()) == ("Up_ a_b _c___" + "x" * 40)[:31]
     taken: set[str] = set()
     assert [sheet_title(n, taken) for n in ("电池", "电池", "电池")] == ["电池", "电池 (2)", "电池 (3)"]
@@ -231,7 +245,7 @@ def test_exports_round_trip(tmp_path: Path, shortlists: dict[str, Shortlist]) ->
     with write(table, tmp_path / "nev.csv").open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(sl.rows) and rows[0]["专利/成果编号"] == sl.rows[0]["patent_id"]
-    assert rows[0]["综合得分"] == str(sl.rows[0]["score"])
+    assert "综合得分" not in rows[0] and rows[0]["技术需求"] == sl.rows[0]["demand_title"]
 
     doc = json.loads(write(table, tmp_path / "nev.json").read_text("utf-8"))
     assert len(doc["rows"]) == len(sl.rows) and doc["rows"][0]["explanation"]["closest_sentence"]
@@ -242,7 +256,8 @@ def test_exports_round_trip(tmp_path: Path, shortlists: dict[str, Shortlist]) ->
 
 
 def test_push_on_nvidia(searcher: Searcher, tmp_path: Path) -> None:
-    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=5, per_enterprise=2, per_patent=10))
+    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=5, per_enterprise=2, per_patent=10,
+                                                                        min_fit=None))
     assert push.portfolio and push.enterprises and push.rows
     assert len(push.enterprises) <= 5
     for ent in push.enterprises:
@@ -254,9 +269,32 @@ def test_push_on_nvidia(searcher: Searcher, tmp_path: Path) -> None:
         assert r["enterprise_key"] == f"(demand {r['demand_id']})"  # no enterprise names in the bundled demands
     assert [r["enterprise_rank"] for r in push.rows] == sorted(r["enterprise_rank"] for r in push.rows)
     book = load_workbook(write(push_table(push), tmp_path / "push.xlsx"), read_only=True)
-    assert book.sheetnames == ["推送清单", "运行信息"]
+    assert book.sheetnames == ["推送清单", "评分明细", "运行信息"]
     rows = list(book["推送清单"].iter_rows(values_only=True))
-    assert rows[0][0] == COLUMNS["enterprise_rank"][0] and len(rows) == len(push.rows) + 1
+    assert rows[0][0] == "企业排名" and len(rows) == len(push.rows) + 1
+    assert rows[1][rows[0].index("需求企业")] == "未提供"  # the bundled demands name no enterprise
+
+
+def test_push_orders_by_fit_and_evidence_never_by_id(searcher: Searcher) -> None:
+    """Issue 14: 200 of 1,405 enterprises tied at exactly 1.75 (normalised scores), so the top 20 were the
+    lowest demand ids. Fits are absolute: ties are rare, and a tie is broken by evidence before the name."""
+    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_fit=None,
+                                                                        explain=False))
+    ents = push.enterprises
+    assert len(ents) == 60
+    keys = [(round(e.score, 9), *e.evidence) for e in ents]
+    assert keys == sorted(keys, reverse=True)  # score, then best fit, pairs, fused: never the id first
+    assert len({k[0] for k in keys}) >= 40, "scores should hardly tie"
+    by_id = sorted(ents, key=lambda e: e.enterprise)
+    assert [e.enterprise for e in ents] != [e.enterprise for e in by_id]
+    for e in ents:  # the score is the weighted best fits, each fit the pair's dense cosine
+        fits = sorted((p["score"] for d in e.demands for p in d["patents"]), reverse=True)
+        assert e.evidence[0] == fits[0]
+        assert all(p["score"] == p["retrievers"]["dense"]["score"] for d in e.demands for p in d["patents"])
+    floor = sorted(k[1] for k in keys)[len(keys) // 2]
+    strict = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_fit=floor,
+                                                                          explain=False))
+    assert strict.rows and all(r["fit"] >= floor for r in strict.rows)
 
 
 # --- the commands -----------------------------------------------------------------------------------------
@@ -308,3 +346,27 @@ def test_cli_push(cli: typer.Typer, searcher: Searcher, tmp_path: Path) -> None:
     with (tmp_path / "push.csv").open(encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     assert rows and set(r["Patent ID"] for r in rows) <= set(nvidia)
+
+
+def test_exports_never_hold_live_formulas(searcher: Searcher, shortlists: dict[str, Shortlist],
+                                          tmp_path: Path) -> None:
+    """Issue 11: a title ``=HYPERLINK(...)`` or an applicant ``=cmd|' /C calc'!A0`` became a live formula."""
+    import copy
+
+    hostile = ["=HYPERLINK(\"http://x.example\",\"click\")", "=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)",
+               "\t=1", "\r=1"]
+    sl = copy.deepcopy(shortlists["new_energy_vehicle"])
+    for i, r in enumerate(sl.rows):
+        r["patent_title"] = hostile[i % len(hostile)]
+        r["holder"] = hostile[(i + 1) % len(hostile)]
+        r["demand_title"] = hostile[(i + 2) % len(hostile)]
+    path = write(shortlist_table(sl, "zh"), tmp_path / "hostile.xlsx")
+    book = load_workbook(path)  # not read-only: data_type is what Excel would see
+    formulas = [c.coordinate for ws in book.worksheets for row in ws.iter_rows() for c in row if c.data_type == "f"]
+    assert formulas == []
+    texts = {c.value for ws in book.worksheets for row in ws.iter_rows() for c in row}
+    assert set(hostile) <= texts  # kept as written, as text
+    with write(shortlist_table(sl, "zh"), tmp_path / "hostile.csv").open(encoding="utf-8-sig", newline="") as f:
+        cells = [v for row in csv.reader(f) for v in row]
+    assert not [v for v in cells if v[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert "'=cmd|' /C calc'!A0" in cells and "'+1+1" in cells

@@ -1,0 +1,77 @@
+"""The rows a person judges for issue 14's before/after check: the top row of 30 demands of each shipped chain's
+shortlist, and the first 40 push rows for NVIDIA's portfolio (the best pair of each of the top 40 enterprises).
+
+Only ``build_shortlist`` / ``build_push`` and the row keys every version has are used, so the same script runs on
+an old checkout (``PYTHONPATH=OLD_TREE python eval/judged_rows.py --home H --out old.jsonl``). The 30 demands of a
+chain are drawn with a fixed seed from those its shortlist serves; a row carries both texts, so it can be judged
+without the store.
+
+    python eval/judged_rows.py --home .pmatch --out rows.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+from matcher.chains import load_chain, shipped_chains
+from matcher.push import PushOptions, build_push
+from matcher.records import Demand, Patent
+from matcher.search import Searcher
+from matcher.shortlist import ShortlistOptions, build_shortlist
+from matcher.workspace import Workspace
+
+PER_CHAIN = 30
+PUSH_ROWS = 40
+SEED = 14
+
+
+def _texts(searcher: Searcher, demand_id: str, patent_id: str) -> dict[str, str]:
+    d = searcher.store.get("demands", demand_id)
+    p = searcher.store.get("patents", patent_id)
+    assert isinstance(d, Demand) and isinstance(p, Patent)
+    return {"demand": f"{d.title} | {d.description[:240]}", "patent": f"{p.title} | {p.abstract[:240]}"}
+
+
+def rows(searcher: Searcher) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for path in shipped_chains():
+        chain = load_chain(path)
+        sl = build_shortlist(searcher, chain, ShortlistOptions(explain=False))
+        top: dict[str, dict] = {}
+        for r in sl.rows:
+            if r["rank"] == 1 and r["demand_id"] not in top:
+                top[r["demand_id"]] = r
+        picked = sorted(top)
+        random.Random(SEED).shuffle(picked)
+        for demand_id in sorted(picked[:PER_CHAIN]):
+            r = top[demand_id]
+            out.append({"set": "shortlist", "chain": path.stem, "segment": r["segment_id"], "demand_id": demand_id,
+                        "patent_id": r["patent_id"], **_texts(searcher, demand_id, r["patent_id"])})
+    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=PUSH_ROWS, per_enterprise=1,
+                                                                        explain=False))
+    for r in push.rows[:PUSH_ROWS]:
+        out.append({"set": "push", "chain": "nvidia", "segment": "", "demand_id": r["demand_id"],
+                    "patent_id": r["patent_id"], "enterprise_rank": r["enterprise_rank"],
+                    **_texts(searcher, r["demand_id"], r["patent_id"])})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--home", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    searcher = Searcher(Workspace(args.home))
+    try:
+        with args.out.open("w", encoding="utf-8") as f:
+            for row in rows(searcher):
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    finally:
+        searcher.close()
+
+
+if __name__ == "__main__":
+    main()
