@@ -13,7 +13,7 @@ import typer
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from api.shortlist_cli import register
+from api.cli.shortlist import push, shortlist
 from matcher.chains import Chain, load_chain, parse_chain, shipped_chains
 from matcher.config import RankerConfig
 from matcher.explain import sentences
@@ -263,7 +263,8 @@ def test_push_on_nvidia(searcher: Searcher, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def cli() -> typer.Typer:
     app = typer.Typer(pretty_exceptions_enable=False)
-    register(app)
+    app.command()(shortlist)
+    app.command()(push)
     return app
 
 
