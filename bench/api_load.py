@@ -10,7 +10,7 @@ run: it stays low if searches never block the event loop. Only ever targets 127.
 
 Prints one JSON object on stdout: per client count, requests/s, latency p50/p95/p99, errors, and machine info
 (``load_avg`` included: the machine is shared, compare runs with that in mind). With ``--home``, the server is
-started with ``python -m api.service serve`` on a free port (reads only: the workspace is not modified).
+started with ``python -m api.cli serve`` on a free port (reads only: the workspace is not modified).
 """
 
 from __future__ import annotations
@@ -78,10 +78,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def own_server(home: Path, ranker_config: Path | None, workers: int = 1) -> Iterator[str]:
-    """``python -m api.service serve`` on a free 127.0.0.1 port, until the block ends."""
+    """``python -m api.cli serve`` on a free 127.0.0.1 port, until the block ends."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "api.service", "serve", "--home", str(home), "--port", str(port), "--no-access-log",
+    cmd = [sys.executable, "-m", "api.cli", "serve", "--home", str(home), "--port", str(port), "--no-access-log",
            "--log-level", "warning", "--workers", str(workers)]
     if ranker_config:
         cmd += ["--ranker-config", str(ranker_config)]

@@ -721,7 +721,7 @@ class Variant(NamedTuple):
 
 
 HYBRID_VARIANTS: dict[str, Variant] = {
-    "served": Variant(thread_env(1), index_in_memory=True),  # as api.app.ServiceSettings runs the service
+    "served": Variant(thread_env(1), index_in_memory=True),  # as api.http.settings.ServiceSettings runs the service
     "default": Variant({}, index_in_memory=False),
 }
 

@@ -6,7 +6,7 @@
 * ``limit_threads(n)``: cap every numeric library in this process at ``n`` threads: environment defaults for
   libraries not loaded yet, runtime limits (threadpoolctl, torch, faiss) for those already loaded. A server
   answering each request in its own thread wants 1: N concurrent searches each starting ``cores`` threads on a
-  2-core machine collapsed throughput (api/service.py measured 15 vs 175 req/s).
+  2-core machine collapsed throughput (api/http/server.py measured 15 vs 175 req/s).
 """
 
 from __future__ import annotations

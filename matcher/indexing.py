@@ -12,11 +12,13 @@ uses them as queries.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +111,29 @@ def build_snapshot(
     progress: Progress | None = None,
 ) -> Path:
     """Build BM25 + facets (+ a dense index with ``dense_model``) for every stored record of ``kind`` into a new
-    snapshot folder, then publish it atomically."""
+    snapshot folder, then publish it atomically. Builds of one workspace run one at a time (a file lock), whether
+    the CLI or a server's background rebuild started them."""
+    with build_lock(workspace):
+        return _build_snapshot(workspace, kind, dense_model, dense_text_chars, dense_kind, analyzer, bm25_params,
+                               progress)
+
+
+@contextmanager
+def build_lock(workspace: Workspace) -> Iterator[None]:
+    """Hold the workspace's build lock (``indexes/.build.lock``, an exclusive ``flock``) for the block."""
+    path = workspace.home / "indexes" / ".build.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build_snapshot(workspace: Workspace, kind: Kind, dense_model: str | None, dense_text_chars: int,
+                    dense_kind: str, analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None,
+                    progress: Progress | None) -> Path:
     started = time.time()
     with workspace.open_store() as store:
         data_version = store.data_version
@@ -171,6 +195,5 @@ def build_snapshot(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        workspace.publish(kind, final)
-        store.record_index(kind, str(final), manifest)
+    workspace.publish(kind, final)
     return final

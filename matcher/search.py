@@ -132,7 +132,7 @@ class QueryExplainer:
 
 class Searcher:
     """Searches over a workspace's current snapshots. ``mmap`` (default) memory-maps the indexes: instant to open,
-    right for one-off commands; a long-running service reads them into memory (see ``api.app.ServiceSettings``)."""
+    right for one-off commands; a long-running service reads them into memory (its ``index_in_memory`` setting)."""
 
     def __init__(self, workspace: Workspace, config: RankerConfig | None = None, mmap: bool = True) -> None:
         self.workspace = workspace

@@ -86,8 +86,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ingest_batches (
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, file TEXT NOT NULL, started_at TEXT NOT NULL,
     finished_at TEXT NOT NULL, report TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS index_manifests (
-    name TEXT PRIMARY KEY, path TEXT NOT NULL, built_at TEXT NOT NULL, manifest TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS record_values (
     kind TEXT NOT NULL, rid INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, pos INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS record_values_by_rid ON record_values (kind, rid);
@@ -319,17 +317,6 @@ class Store:
     def batches(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT report FROM ingest_batches ORDER BY id DESC LIMIT ?", (limit,))
         return [json.loads(r[0]) for r in rows]
-
-    def record_index(self, name: str, path: str, manifest: dict[str, Any]) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO index_manifests (name, path, built_at, manifest) VALUES (?,?,?,?)",
-                (name, path, manifest.get("built_at", _now()), json.dumps(manifest, ensure_ascii=False)),
-            )
-
-    def index_manifests(self) -> dict[str, dict[str, Any]]:
-        rows = self._db.execute("SELECT name, path, manifest FROM index_manifests ORDER BY name")
-        return {name: {"path": path, **json.loads(m)} for name, path, m in rows}
 
 
 def _column_value(value: object) -> object:

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.service import keys_create
+from api.http.keys import keys_create
 from matcher.indexing import build_snapshot
 from matcher.records import Demand, Patent
 from matcher.store import Store
@@ -67,13 +67,13 @@ def free_port() -> int:
 
 
 class ApiServer:
-    """``python -m api.service serve`` in a subprocess; stopped by ``stop``."""
+    """``python -m api.cli serve`` (``pmatch serve``) in a subprocess; stopped by ``stop``."""
 
     def __init__(self, home: Path, ranker_file: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home.parent / f"server-{self.port}.log"
-        cmd = [sys.executable, "-m", "api.service", "serve", "--home", str(home), "--port", str(self.port),
+        cmd = [sys.executable, "-m", "api.cli", "serve", "--home", str(home), "--port", str(self.port),
                "--ranker-config", str(ranker_file), "--no-access-log", "--log-level", "warning"]
         self._log_file = self.log.open("w")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log_file, stderr=subprocess.STDOUT,
@@ -535,7 +535,8 @@ def test_reads_can_be_closed(server: tuple[ApiServer, str]) -> None:
     """``reads_need_key`` closes every endpoint but health and readiness (in-process app on the same workspace)."""
     from fastapi.testclient import TestClient
 
-    from api.app import ServiceSettings, create_app
+    from api.http.app import create_app
+    from api.http.settings import ServiceSettings
     from matcher.config import RankerConfig
 
     settings = ServiceSettings(reads_need_key=True, ranker=RankerConfig(**RANKER), warm=False)
@@ -550,9 +551,9 @@ def test_reads_can_be_closed(server: tuple[ApiServer, str]) -> None:
 
 
 def test_mmap_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from api.app import ServiceSettings
+    from api.http.settings import ServiceSettings
 
     monkeypatch.delenv("PMATCH_API_MMAP", raising=False)
-    assert ServiceSettings.from_env().index_in_memory is True
+    assert ServiceSettings().index_in_memory is True
     monkeypatch.setenv("PMATCH_API_MMAP", "1")
-    assert ServiceSettings.from_env().index_in_memory is False
+    assert ServiceSettings().index_in_memory is False

@@ -13,7 +13,7 @@ import typer
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from api.shortlist_cli import register
+from api.cli.shortlist import push, shortlist
 from matcher.chains import Chain, load_chain, parse_chain, shipped_chains
 from matcher.config import RankerConfig
 from matcher.explain import sentences
@@ -301,7 +301,8 @@ def test_push_orders_by_fit_and_evidence_never_by_id(searcher: Searcher) -> None
 @pytest.fixture(scope="module")
 def cli() -> typer.Typer:
     app = typer.Typer(pretty_exceptions_enable=False)
-    register(app)
+    app.command()(shortlist)
+    app.command()(push)
     return app
 
 

@@ -1,6 +1,6 @@
 """``pmatch shortlist`` (industrial-chain matchmaking shortlists) and ``pmatch push`` (portfolio push lists).
 
-Registered on the main app in ``api/cli.py``. Exit codes: 0 done, 1 the run failed (no index, unknown applicant,
+Registered on the main app in ``api/cli/main.py``. Exit codes: 0 done, 1 the run failed (no index, unknown applicant,
 cannot write the output), 2 bad input (an invalid chain file, an option out of range, an unknown output format).
 """
 
@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.options import CooperationOpt, ExplainRowsOpt, HomeOpt, IndustryOpt, LangOpt, ModeOpt, OutOpt, RegionOpt
+from api.cli.options import CooperationOpt, ExplainRowsOpt, HomeOpt, IndustryOpt, LangOpt, ModeOpt, OutOpt, RegionOpt
 from matcher.chains import ChainError, load_chain
 from matcher.export import output_format, push_table, shortlist_table, write
 from matcher.filters import DemandFilters
@@ -194,9 +194,3 @@ def push(
     console.print(table)
     if out is not None:
         _write(push_table(result, lang), out, lang)  # type: ignore[arg-type]
-
-
-def register(app: typer.Typer) -> None:
-    """Add both commands to ``app`` (the main ``pmatch`` app)."""
-    app.command()(shortlist)
-    app.command()(push)

@@ -1,44 +1,36 @@
-"""Running the HTTP service: thread limits, background index rebuilds, ``serve`` and ``keys_create``.
+"""Background index rebuilds for a long-running service: ``Reindexer`` and its ``BuildStatus`` per kind.
 
-Threads. Each request runs in its own worker thread, so every numeric library must use one thread per call:
-OpenBLAS, OpenMP (torch, faiss), MKL and the embedder are limited here before a model loads (see
-``indexes.threads.limit_threads``). With the defaults, N concurrent searches start N x cores threads on a 2-core
-machine and throughput collapses (measured: 15 -> 175 req/s).
-
-Rebuilds. bm25s has no incremental update (IDF is global), so a write is followed by a full rebuild of that
-kind's snapshot, as ``pmatch index build`` does; the vector cache means only new or changed texts are embedded.
-``Reindexer`` runs one build at a time from a background thread, each in its own process (forked from a
-forkserver that imported the heavy modules once) at lower CPU priority, so tokenising and embedding neither hold
-the server's GIL nor starve searches, and the build's memory is returned when it ends. Requests that arrive
-while a build runs are coalesced into one more build. The child publishes the
-snapshot with ``matcher.indexing.build_snapshot`` (atomic ``os.replace`` of ``CURRENT``), and the server's
-``Searcher`` switches to it on its next call: a search sees the old snapshot or the new one, never a mix.
-A file lock (``indexes/.build.lock``) also serialises builds started by other server processes.
+bm25s has no incremental update (IDF is global), so a write is followed by a full rebuild of that kind's snapshot,
+as ``pmatch index build`` does; the vector cache means only new or changed texts are embedded. ``Reindexer`` runs
+one build at a time from a background thread, each in its own process (forked from a forkserver that imported the
+heavy modules once) at lower CPU priority, so tokenising and embedding neither hold the server's GIL nor starve
+searches, and the build's memory is returned when it ends. Requests that arrive while a build runs are coalesced
+into one more build. The child publishes the snapshot with ``matcher.indexing.build_snapshot`` (atomic
+``os.replace`` of ``CURRENT``), and the server's ``Searcher`` switches to it on its next call: a search sees the
+old snapshot or the new one, never a mix. ``build_snapshot`` takes the workspace's build lock
+(``indexes/.build.lock``), so builds of other server processes and of the CLI are serialised too.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from indexes.threads import THREAD_ENV, limit_threads, thread_env
+from indexes.threads import limit_threads
 
 if TYPE_CHECKING:
     from matcher.config import RankerConfig
     from matcher.store import Kind
     from matcher.workspace import Workspace
 
-log = logging.getLogger("pmatch.api")
+log = logging.getLogger("pmatch.reindex")
 
-# --- background rebuilds --------------------------------------------------------------------------------
+
 @dataclass
 class BuildStatus:
     state: str = "idle"  # idle | queued | building | published | failed | empty
@@ -190,7 +182,7 @@ class Reindexer:
                 self._child = None
 
 
-_PRELOAD = ["api.service", "matcher.indexing", "indexes.embedders", "sentence_transformers"]
+_PRELOAD = ["matcher.reindex", "matcher.indexing", "indexes.embedders", "sentence_transformers"]
 
 
 def _build_context() -> Any:
@@ -205,8 +197,6 @@ def _build_context() -> Any:
 
 def _build_job(home: str, kind: Kind, config_json: str, threads: int, nice: int, reply: Any) -> None:
     """In a build process: build and publish one snapshot of ``kind``; reply (state, detail)."""
-    import fcntl
-
     from matcher.config import RankerConfig
     from matcher.indexing import NothingToIndex, build_snapshot
     from matcher.workspace import Workspace
@@ -217,12 +207,9 @@ def _build_job(home: str, kind: Kind, config_json: str, threads: int, nice: int,
         os.environ["PMATCH_EMBED_THREADS"] = str(threads)
         limit_threads(threads)
         config = RankerConfig.model_validate_json(config_json)
-        ws = Workspace(home)
-        lock_path = ws.home / "indexes" / ".build.lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with lock_path.open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time per workspace, across server processes
-            path = build_snapshot(ws, kind, dense_model=config.dense_model, dense_text_chars=config.dense_text_chars)
+        # build_snapshot takes the workspace's build lock: one build at a time, CLI and servers alike
+        path = build_snapshot(Workspace(home), kind, dense_model=config.dense_model,
+                              dense_text_chars=config.dense_text_chars)
         reply.send(("published", path.name))
     except NothingToIndex as exc:
         reply.send(("empty", str(exc)))
@@ -231,131 +218,3 @@ def _build_job(home: str, kind: Kind, config_json: str, threads: int, nice: int,
         reply.send(("failed", f"{type(exc).__name__}: {exc}"))
     finally:
         reply.close()
-
-
-# --- entry points ---------------------------------------------------------------------------------------
-def keys_create(home: str | Path | None, name: str) -> str:
-    """Create an API key called ``name`` in the workspace at ``home``; returns the plain key (shown once)."""
-    from api.keys import KeyStore
-    from matcher.workspace import Workspace
-
-    with KeyStore(Workspace(home).store_path) as keys:
-        return keys.create(name)
-
-
-def keys_revoke(home: str | Path | None, name: str) -> bool:
-    from api.keys import KeyStore
-    from matcher.workspace import Workspace
-
-    with KeyStore(Workspace(home).store_path) as keys:
-        return keys.revoke(name)
-
-
-def keys_list(home: str | Path | None) -> list[dict[str, Any]]:
-    from api.keys import KeyStore
-    from matcher.workspace import Workspace
-
-    with KeyStore(Workspace(home).store_path) as keys:
-        return [vars(k) for k in keys.list()]
-
-
-SETTINGS_ENV = "PMATCH_API_SETTINGS"  # ServiceSettings as JSON, for a re-executed server or its worker processes
-_NUMERIC = ("numpy", "torch", "faiss")
-
-
-def _settings_from_env() -> Any:
-    from api.app import ServiceSettings
-
-    raw = os.environ.get(SETTINGS_ENV)
-    return ServiceSettings.model_validate_json(raw) if raw else ServiceSettings.from_env()
-
-
-def app_factory() -> Any:
-    """The application for a uvicorn worker process: home from ``$PMATCH_HOME``, settings from the environment."""
-    from api.app import create_app
-    from matcher.workspace import Workspace
-
-    limit_threads(1)
-    return create_app(Workspace(), _settings_from_env())
-
-
-def serve(host: str = "127.0.0.1", port: int = 8000, home: str | Path | None = None,
-          settings: Any = None, config: RankerConfig | None = None, log_level: str = "info",
-          access_log: bool = True, workers: int = 1) -> None:
-    """Run the service with uvicorn until interrupted. One process by default (requests run in its thread pool);
-    ``workers`` > 1 starts that many processes, each with its own model and searcher (more throughput when the
-    GIL is the limit, more memory), sharing the port, the store and the index files.
-
-    OpenMP reads its thread settings once, when the library loads: if numpy, torch or faiss is already imported
-    here (as by the ``pmatch`` CLI), this process re-executes itself as ``python -m api.service serve`` with the
-    thread limits in its environment (same pid, same arguments)."""
-    if config is not None and settings is None:
-        settings = _settings_from_env()
-    if config is not None:
-        settings = settings.model_copy(update={"ranker": config})
-    unset = [key for key in THREAD_ENV if key not in os.environ]
-    if unset and any(name in sys.modules for name in _NUMERIC) and not os.environ.get("PMATCH_API_REEXEC"):
-        env = {**thread_env(1), **os.environ, "PMATCH_API_REEXEC": "1"}
-        if settings is not None:
-            env[SETTINGS_ENV] = settings.model_dump_json()
-        argv = [sys.executable, "-m", "api.service", "serve", "--host", host, "--port", str(port),
-                "--log-level", log_level, "--workers", str(workers)]
-        argv += ["--home", str(Path(home).resolve())] if home is not None else []
-        argv += [] if access_log else ["--no-access-log"]
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execve(sys.executable, argv, env)
-    applied = limit_threads(1)
-    import uvicorn
-
-    from api.app import create_app
-    from matcher.workspace import Workspace
-
-    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.info("thread limits: %s", applied["env"])
-    settings = settings or _settings_from_env()
-    print(f"patent-match API on http://{host}:{port} (workspace {Workspace(home).home.resolve()})\n"
-          f"  interactive docs: http://{host}:{port}/docs   ·   stop with Ctrl-C", flush=True)
-    options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "access_log": access_log,
-                               "timeout_keep_alive": 30, "timeout_graceful_shutdown": 10}
-    if workers > 1:
-        os.environ["PMATCH_HOME"] = str(Workspace(home).home.resolve())
-        os.environ[SETTINGS_ENV] = settings.model_dump_json()
-        uvicorn.run("api.service:app_factory", factory=True, workers=workers, **options)
-    else:
-        uvicorn.run(create_app(Workspace(home), settings), **options)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m api.service", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_serve = sub.add_parser("serve", help="run the HTTP service")
-    p_serve.add_argument("--host", default="127.0.0.1")
-    p_serve.add_argument("--port", type=int, default=8000)
-    p_serve.add_argument("--home", default=None)
-    p_serve.add_argument("--ranker-config", default=None, help="JSON file with RankerConfig overrides")
-    p_serve.add_argument("--log-level", default="info")
-    p_serve.add_argument("--no-access-log", action="store_true")
-    p_serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
-    p_keys = sub.add_parser("keys-create", help="create an API key and print it")
-    p_keys.add_argument("name")
-    p_keys.add_argument("--home", default=None)
-    args = parser.parse_args(argv)
-    if args.command == "keys-create":
-        print(keys_create(args.home, args.name))
-        return 0
-    config = None
-    if args.ranker_config:
-        from matcher.config import RankerConfig
-
-        config = RankerConfig.model_validate_json(Path(args.ranker_config).read_text("utf-8"))
-    serve(args.host, args.port, args.home, config=config, log_level=args.log_level,
-          access_log=not args.no_access_log, workers=args.workers)
-    return 0
-
-
-if __name__ == "__main__":
-    for _key, _value in THREAD_ENV.items():  # before numpy/torch load: they read these once, at import
-        os.environ.setdefault(_key, _value)
-    sys.exit(main())

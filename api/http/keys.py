@@ -118,3 +118,25 @@ class KeyStore:
     def active_count(self) -> int:
         rows = self._rows("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
         return int(str(rows[0][0])) if rows else 0
+
+
+def keys_create(home: str | Path | None, name: str) -> str:
+    """Create an API key called ``name`` in the workspace at ``home``; returns the plain key (shown once)."""
+    from matcher.workspace import Workspace
+
+    with KeyStore(Workspace(home).store_path) as keys:
+        return keys.create(name)
+
+
+def keys_revoke(home: str | Path | None, name: str) -> bool:
+    from matcher.workspace import Workspace
+
+    with KeyStore(Workspace(home).store_path) as keys:
+        return keys.revoke(name)
+
+
+def keys_list(home: str | Path | None) -> list[dict[str, object]]:
+    from matcher.workspace import Workspace
+
+    with KeyStore(Workspace(home).store_path) as keys:
+        return [vars(k) for k in keys.list()]

@@ -1,0 +1,76 @@
+"""``pmatch demo``: load the bundled real sample, build the indexes and run example searches (the quick start)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.common import SAMPLE_DIR, VECTORS_DIR, console
+from api.cli.index import index_build
+from api.cli.ingest import ingest
+from api.cli.options import HomeOpt
+from api.cli.search import search
+from matcher.config import load_config
+from matcher.store import KINDS
+from matcher.workspace import Workspace
+
+
+def demo(
+    home: HomeOpt = None,
+    sample: Annotated[Path, typer.Option(help="Folder with patents.jsonl.gz and demands.jsonl.gz")] = SAMPLE_DIR,
+) -> None:
+    """Load the bundled real sample data, build the indexes and run example searches (the quick start)."""
+    import gzip
+    import shutil
+    import tempfile
+
+    ws = Workspace(home)
+    with ws.open_store() as store:
+        empty = store.count("patents") == 0
+    if empty:
+        for k in KINDS:
+            source = sample / f"{k}.jsonl.gz"
+            with tempfile.TemporaryDirectory() as tmp:
+                plain = Path(tmp) / f"{k}.jsonl"
+                with gzip.open(source, "rb") as src, plain.open("wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                console.print(f"loading bundled {k} from {source.name}")
+                ingest(k, plain, home=ws.home)
+    else:
+        console.print(f"store {ws.store_path} already has data: not reloading the sample")
+    config = load_config(ws.home)
+    _seed_vectors(ws, config.dense_model)
+    with ws.open_store() as store:
+        version = store.data_version
+    for k in KINDS:
+        manifest = ws.current_manifest(k) or {}
+        dense = manifest.get("components", {}).get("dense", {}).get("metadata", {}).get("model")
+        if manifest.get("data_version") != version or dense != config.dense_model:
+            index_build(k, home=ws.home)
+    examples = [("锂离子电池 正极材料", None), ("graphics processor thread scheduling", None),
+                ("A method for preparing cathode material for lithium batteries", "hybrid")]
+    for query, mode in examples:
+        search(query, k=5, mode=mode, home=ws.home)
+    console.print("\nTry: [bold].venv/bin/pmatch search \"石墨烯 散热膜\" --explain[/]  ·  "
+                  "[bold].venv/bin/pmatch match demand ZB-D-0001 --explain[/]  ·  [bold].venv/bin/pmatch stats[/]")
+
+
+def _seed_vectors(ws: Workspace, model: str) -> None:
+    """Load the shipped precomputed vectors of ``model`` into the vector cache (if made by this exact model)."""
+    from indexes.embedders import load_embedder
+    from indexes.vector_cache import VectorCache, npz_header
+
+    files = sorted(VECTORS_DIR.glob(f"{model}.*.npz"))
+    if not files:
+        return
+    fingerprint = load_embedder(model).fingerprint
+    with VectorCache(ws.vector_cache_path) as cache:
+        for path in files:
+            if npz_header(path).get("fingerprint") != fingerprint:
+                console.print(f"[yellow]{path.name} was made by another build of {model}: documents will be "
+                              "embedded here instead (slower)[/]")
+                continue
+            n = cache.import_npz(path, fingerprint)
+            console.print(f"loaded {n} precomputed {model} vectors from {path.name}")

@@ -1,0 +1,162 @@
+"""``pmatch eval``, ``eval tune``, ``eval ablation``: offline evaluation on labeled sets in the BEIR layout.
+
+The only module of ``api`` that imports ``eval``, and only inside the commands, so other commands never load it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from api.cli.common import MODES, console, fail, progress
+from api.cli.options import HomeOpt
+from matcher.config import load_config
+from matcher.workspace import Workspace
+
+
+def _eval_progress(bar: Progress) -> Any:
+    tasks: dict[str, Any] = {}
+
+    def tick(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+        if done >= total:
+            bar.remove_task(tasks.pop(stage))
+
+    return tick
+
+
+def _load_sets(data: list[Path], split: str | None) -> list[Any]:
+    from eval.beir import DatasetError, load_dataset
+
+    try:
+        return [load_dataset(d, split) for d in data]
+    except DatasetError as exc:
+        raise fail(str(exc)) from None
+
+
+def eval_cmd(
+    ctx: typer.Context,
+    data: Annotated[Path | None, typer.Option(help="A BEIR folder: corpus.jsonl(.gz), queries.jsonl, qrels/")] = None,
+    split: Annotated[str | None, typer.Option(help="qrels/<split>.tsv (default: test)")] = None,
+    mode: Annotated[str | None, typer.Option(help="bm25, dense, hybrid or rank-bm25 (default: what search serves)")]
+    = None,
+    model: Annotated[str | None, typer.Option(help="Dense model (e5-small, use-m3, or a folder)")] = None,
+    fusion: Annotated[str | None, typer.Option(help="rrf or convex")] = None,
+    weight: Annotated[float | None, typer.Option(help="Convex fusion: BM25's weight (0..1)")] = None,
+    rrf_k: Annotated[int | None, typer.Option(help="RRF's k")] = None,
+    per_language: Annotated[bool | None, typer.Option("--per-language/--global-pool",
+                                                      help="Fetch dense candidates per document language")] = None,
+    out: Annotated[Path | None, typer.Option(help="results.json: aggregate and per-query metrics")] = None,
+    run_out: Annotated[Path | None, typer.Option(help="TREC run file of the top 100 per query")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Evaluate one configuration on one set (no flags: exactly what `pmatch search` serves)."""
+    if ctx.invoked_subcommand:
+        return
+    if data is None:
+        raise fail("give --data DIR (a BEIR folder), or a subcommand: tune, ablation", 2)
+    from eval.beir import DatasetError
+    from eval.evaluate import evaluate_config
+    from eval.runner import EvalConfig, Workspaces
+    from eval.trec import write_run
+
+    if mode is not None and mode not in (*MODES, "rank-bm25"):
+        raise fail("--mode must be bm25, dense, hybrid or rank-bm25", 2)
+    (dataset,) = _load_sets([data], split)
+    config = EvalConfig(mode=mode, model=model, fusion=fusion, weight=weight, rrf_k=rrf_k, per_language=per_language)
+    workspaces = Workspaces()
+    try:
+        with progress() as bar:
+            result, run = evaluate_config(dataset, config, workspaces, home or Workspace(None).home,
+                                          _eval_progress(bar))
+    except (DatasetError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        workspaces.close()
+    table = Table(title=f"{dataset.name} ({dataset.split}, {result['queries']} queries): {result['label']}",
+                  title_justify="left")
+    for name in result["metrics"]:
+        table.add_column(name, justify="right")
+    table.add_row(*(f"{v:.4f}" for v in result["metrics"].values()))
+    console.print(table)
+    if out:
+        out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+        console.print(f"wrote {out}")
+    if run_out:
+        write_run(run, run_out, result["label"])
+        console.print(f"wrote {run_out}")
+
+
+def eval_tune(
+    data: Annotated[list[Path], typer.Option(help="BEIR folders with a dev split (repeatable)")],
+    config_out: Annotated[Path | None, typer.Option(help="Where to write the ranker config (default HOME/ranker.json)")]
+    = None,
+    report: Annotated[Path | None, typer.Option(help="Write the whole grid as JSON")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Pick RRF's k and the convex weight on the dev splits; write the winner to the ranker config."""
+    from eval.runner import Workspaces
+    from eval.tune import apply, tune, tuned_config_path
+
+    ws = Workspace(home)
+    datasets = _load_sets(data, "dev")
+    workspaces = Workspaces()
+    try:
+        with progress() as bar:
+            result = tune(datasets, workspaces, ws.home, _eval_progress(bar))
+    finally:
+        workspaces.close()
+    table = Table(title=f"dev nDCG@10, dense model {result['model']} (the 12 best settings and the references)",
+                  title_justify="left")
+    for col in ("fusion", "param", "abstain credit", *[d.name for d in datasets], "mean"):
+        table.add_column(col)
+    for name, ref in result["references"].items():
+        table.add_row(f"{name} alone", "", "", *(f"{ref[d.name]:.4f}" for d in datasets), f"{ref['mean']:.4f}")
+    for row in sorted(result["grid"], key=lambda r: -r["mean_ndcg@10"])[:12]:
+        param = f"k={row['param']}" if row["fusion"] == "rrf" else f"w_bm25={row['param']}"
+        table.add_row(row["fusion"], param, f"{row['abstain_credit']:g}",
+                      *(f"{row['ndcg@10'][d.name]:.4f}" for d in datasets), f"{row['mean_ndcg@10']:.4f}")
+    console.print(table)
+    target = config_out or tuned_config_path(ws.home)
+    config = apply(result["best"], load_config(ws.home), target)
+    console.print(f"[green]wrote[/] {target}: fusion={config.fusion} rrf_k={config.rrf_k} "
+                  f"convex_weight_bm25={config.convex_weight_bm25} abstain_credit={config.abstain_credit}")
+    if report:
+        report.write_text(json.dumps(result, indent=1), encoding="utf-8")
+
+
+def eval_ablation(
+    data: Annotated[list[Path], typer.Option(help="BEIR folders (repeatable)")],
+    split: Annotated[str, typer.Option(help="Which qrels split")] = "test",
+    markdown_out: Annotated[Path, typer.Option(help="Markdown table")] = Path("eval/RESULTS.md"),
+    json_out: Annotated[Path, typer.Option(help="Everything, per query included")] = Path("eval/results.json"),
+    extra_model: Annotated[list[str], typer.Option(help="Also a hybrid RRF row with this dense model")] = [],  # noqa: B006
+    home: HomeOpt = None,
+) -> None:
+    """Every set x every ranker (rank-bm25, bm25, dense e5-small, dense use-m3, hybrid rrf, hybrid convex)."""
+    import shlex
+    import sys
+
+    from eval.ablation import markdown, run_ablation
+    from eval.runner import Workspaces
+
+    ws = Workspace(home)
+    datasets = _load_sets(data, split)
+    workspaces = Workspaces()
+    try:
+        with progress() as bar:
+            result = run_ablation(datasets, workspaces, ws.home, _eval_progress(bar), tuple(extra_model))
+    finally:
+        workspaces.close()
+    command = "pmatch " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    markdown_out.write_text(markdown(result, command), encoding="utf-8")
+    json_out.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+    console.print(markdown(result, command), highlight=False)
+    console.print(f"wrote {markdown_out} and {json_out}")

@@ -1,0 +1,135 @@
+"""``pmatch match demand|patent|portfolio``: licensing matches both ways, and enterprises for a portfolio."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.table import Table
+
+from api.cli.common import console, fail
+from api.cli.options import CooperationOpt, HomeOpt, IndustryOpt, ModeOpt, RegionOpt
+from api.cli.render import print_explanations, results_table
+from matcher.filters import DemandFilters, PatentFilters
+from matcher.matching import UnknownRecord, match_demand, match_patent, match_portfolio, portfolio_ids
+from matcher.records import Demand, Patent
+from matcher.search import NotIndexed, Result, Searcher
+from matcher.workspace import Workspace
+
+
+def _demand_filters(industry: list[str], region: list[str], cooperation: list[str]) -> DemandFilters:
+    return DemandFilters(industry=industry, region=region, cooperation_modes=cooperation)
+
+
+RecordT = TypeVar("RecordT", Patent, Demand)
+
+
+def _matched(home: Path | None,
+             run: Callable[[Searcher], tuple[RecordT, list[Result]]]) -> tuple[RecordT, list[Result]]:
+    """``run`` on a searcher over ``home``; a missing index or an unknown id is a clean CLI error."""
+    searcher = Searcher(Workspace(home))
+    try:
+        return run(searcher)
+    except (NotIndexed, UnknownRecord) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        searcher.close()
+
+
+def _print_match_json(key: str, record: Patent | Demand, results: list[Result]) -> None:
+    print(json.dumps({key: record.model_dump(mode="json"), "results": [r.to_dict() for r in results]},
+                     ensure_ascii=False))
+
+
+def match_demand_cmd(
+    demand_id: Annotated[str, typer.Argument(help="A stored demand's id")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
+    ipc: Annotated[list[str], typer.Option(help="IPC/CPC prefix (repeatable)")] = [],  # noqa: B006
+    mode: ModeOpt = None,
+    explain: Annotated[bool, typer.Option("--explain")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Patents that answer a demand."""
+    demand, results = _matched(home, lambda searcher: match_demand(searcher, demand_id, k, PatentFilters(ipc=ipc),
+                                                                    mode, explain))  # type: ignore[arg-type]
+    if as_json:
+        _print_match_json("demand", demand, results)
+        return
+    console.print(f"[bold]{demand.id}[/] {demand.title}: {demand.description[:150]}", highlight=False)
+    console.print(results_table(results, f"patents for demand {demand.id}"))
+    print_explanations(results)
+
+
+def match_patent_cmd(
+    patent_id: Annotated[str, typer.Argument(help="A stored patent's id")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
+    industry: IndustryOpt = [],  # noqa: B006
+    region: RegionOpt = [],  # noqa: B006
+    cooperation: CooperationOpt = [],  # noqa: B006
+    mode: ModeOpt = None,
+    explain: Annotated[bool, typer.Option("--explain")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Demands (enterprises) a patent could serve."""
+    filters = _demand_filters(industry, region, cooperation)
+    patent, results = _matched(home, lambda searcher: match_patent(searcher, patent_id, k, filters, mode,
+                                                                    explain))  # type: ignore[arg-type]
+    if as_json:
+        _print_match_json("patent", patent, results)
+        return
+    console.print(f"[bold]{patent.id}[/] {patent.title or patent.abstract[:80]}", highlight=False)
+    table = Table(title=f"demands for patent {patent.id}", title_justify="left")
+    for col in ("#", "demand", "title", "industry", "score"):
+        table.add_column(col)
+    for r in results:
+        d = r.record
+        table.add_row(str(r.rank), r.id, d.title, getattr(d, "industry", None) or "", f"{r.score:.4f}")
+    console.print(table)
+    print_explanations(results)
+
+
+def match_portfolio_cmd(
+    applicant: Annotated[str | None, typer.Option(help="Every patent of this applicant (part of the name)")] = None,
+    ids: Annotated[Path | None, typer.Option(help="A file of patent ids, one per line")] = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
+    per_patent: Annotated[int, typer.Option(min=1, max=200, help="Demands fetched per patent")] = 20,
+    industry: IndustryOpt = [],  # noqa: B006
+    region: RegionOpt = [],  # noqa: B006
+    mode: ModeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Enterprises whose demands fit a portfolio, with the patents behind each match."""
+    if not applicant and not ids:
+        raise fail("give --applicant NAME or --ids FILE", 2)
+    id_list = None
+    if ids:
+        if not ids.is_file():
+            raise fail(f"{ids}: no such file", 2)
+        id_list = [line.strip() for line in ids.read_text("utf-8").splitlines() if line.strip()]
+    searcher = Searcher(Workspace(home))
+    try:
+        patents = portfolio_ids(searcher, applicant, id_list)
+        with console.status(f"matching {len(patents)} patents ..."):
+            matches = match_portfolio(searcher, patents, k, per_patent, filters=_demand_filters(industry, region, []),
+                                      mode=mode)  # type: ignore[arg-type]
+    except (NotIndexed, UnknownRecord, ValueError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        searcher.close()
+    if as_json:
+        print(json.dumps({"patents": patents, "enterprises": [m.to_dict() for m in matches]}, ensure_ascii=False))
+        return
+    table = Table(title=f"enterprises for a portfolio of {len(patents)} patents", title_justify="left")
+    for col in ("#", "enterprise", "score", "best demand", "supporting patents"):
+        table.add_column(col)
+    for i, m in enumerate(matches, 1):
+        best = m.demands[0]
+        table.add_row(str(i), m.enterprise, f"{m.score:.4f}", f"{best['demand_id']} {best['title']}",
+                      ", ".join(p["patent_id"] for p in best["patents"][:3]))
+    console.print(table)

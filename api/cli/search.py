@@ -1,0 +1,67 @@
+"""``pmatch search``: patents by free text (Chinese or English), with filters."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from api.cli.common import MODES, console, fail
+from api.cli.options import HomeOpt
+from api.cli.render import print_explanations, results_table
+from matcher.filters import PatentFilters
+from matcher.search import NotIndexed, Searcher
+from matcher.workspace import Workspace
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="Free text, Chinese or English")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
+    ipc: Annotated[list[str], typer.Option(help="IPC/CPC prefix (repeatable: any of)")] = [],  # noqa: B006
+    applicant_type: Annotated[list[str], typer.Option(help="university/institute/company/individual")] = [],  # noqa: B006
+    applicant: Annotated[str | None, typer.Option(help="Part of an applicant name")] = None,
+    legal_status: Annotated[list[str], typer.Option(help="valid/pending/invalid/unknown (default: valid+unknown)")]
+    = [],  # noqa: B006
+    open_licence: Annotated[bool, typer.Option("--open-licence", help="Open-licence patents only")] = False,
+    date_from: Annotated[str | None, typer.Option("--from", help="Applied/published from (YYYY-MM-DD)")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="... to (YYYY-MM-DD)")] = None,
+    maturity: Annotated[list[str], typer.Option(help="Maturity (repeatable)")] = [],  # noqa: B006
+    kind: Annotated[list[str], typer.Option(help="Record kind, e.g. 发明专利 (repeatable)")] = [],  # noqa: B006
+    language: Annotated[list[str], typer.Option(help="zh/en (repeatable)")] = [],  # noqa: B006
+    mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid (default: the ranker config's)")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Say why each result matched")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Search patents by free text (Chinese or English), with filters."""
+    if mode is not None and mode not in MODES:
+        raise fail(f"--mode must be one of {', '.join(MODES)}", 2)
+    try:
+        filters = PatentFilters(
+            ipc=ipc, applicant_type=applicant_type, applicant=applicant, legal_status=legal_status or None,
+            open_licence_only=open_licence, date_from=date.fromisoformat(date_from) if date_from else None,
+            date_to=date.fromisoformat(date_to) if date_to else None, maturity=maturity, kind=kind, language=language,
+        )
+    except ValueError as exc:
+        raise fail(f"invalid filter: {exc}", 2) from None
+    searcher = Searcher(Workspace(home))
+    try:
+        started = time.perf_counter()
+        results = searcher.search_patents(query, k, filters, mode, explain)  # type: ignore[arg-type]
+        elapsed = time.perf_counter() - started
+    except NotIndexed as exc:
+        raise fail(str(exc)) from None
+    finally:
+        searcher.close()
+    if as_json:
+        print(json.dumps({"query": query, "results": [r.to_dict() for r in results]}, ensure_ascii=False))
+        return
+    if not results:
+        console.print(f"no patents match {query!r} with these filters")
+        return
+    used = mode or searcher.config.mode
+    console.print(results_table(results, f"{query}  ({used}: {len(results)} results, {elapsed * 1000:.0f} ms)"))
+    print_explanations(results)

@@ -1,0 +1,34 @@
+"""``pmatch stats``: record counts, facets and index versions of the workspace."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from api.cli.common import console
+from api.cli.options import HomeOpt
+from matcher.store import KINDS
+from matcher.workspace import Workspace
+
+
+def stats(home: HomeOpt = None) -> None:
+    """Record counts, facets, recent batches and index versions."""
+    ws = Workspace(home)
+    with ws.open_store() as store:
+        table = Table(title=f"patent-match store {ws.store_path}", title_justify="left")
+        table.add_column("what")
+        table.add_column("value")
+        table.add_row("data version", str(store.data_version))
+        for k in KINDS:
+            table.add_row(k, str(store.count(k)))
+        for field in ("language", "kind", "applicant_type", "legal_status"):
+            counts = store.facet_counts("patents", field, limit=6)
+            table.add_row(f"patents by {field}", ", ".join(f"{v} {n}" for v, n in counts) or "-")
+        for k in KINDS:
+            manifest = ws.current_manifest(k)
+            if manifest is None:
+                table.add_row(f"{k} index", "[yellow]not built[/]")
+            else:
+                stale = "" if manifest["data_version"] == store.data_version else " [yellow](stale: rebuild)[/]"
+                table.add_row(f"{k} index", f"{manifest['name']}: {manifest['doc_count']} docs, "
+                                            f"built {manifest['built_at']}{stale}")
+        console.print(table)

@@ -1,0 +1,86 @@
+"""The HTTP service: ``create_app(workspace, settings)`` returns the FastAPI application.
+
+Every endpoint is under ``/v1``; the OpenAPI document (``/openapi.json``, browsable at ``/docs``) is the contract.
+Searching and matching endpoints are plain ``def`` functions: FastAPI runs them in its thread pool, so encoding a
+query never blocks the event loop, and ``/v1/health`` (``async``) answers while searches run.
+
+Writes (ingest, delete, rebuild) need an API key (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); reads are
+open unless ``ServiceSettings.reads_need_key``. A write is followed by a background rebuild of that kind's index
+(see ``matcher.reindex.Reindexer``); ``wait=true`` answers only once searches see the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, FastAPI
+
+from api.http.errors import add_error_handlers
+from api.http.middleware import BodyLimit, RequestId
+from api.http.routes import ingest, match, ops, records, search
+from api.http.settings import ServiceSettings
+from api.http.state import Service
+from matcher.workspace import Workspace
+
+DESCRIPTION = """
+Bilingual (Chinese/English) patent supply–demand matching: search stock patents, match enterprise demands
+(技术需求) to patents and patents to demands, rank enterprises for a portfolio, and load records.
+
+* **Reads** are open unless the service is started with reads closed. **Writes** need an API key:
+  `Authorization: Bearer KEY` or `X-API-Key: KEY` (create one with `pmatch keys create NAME`).
+* **Errors** always have the shape `{"error": {"code", "message", "field", "details"}}`.
+* **Pages**: `offset`/`limit` (≤ 200) over one ranked list of at most `window` results; `next_offset` is null on
+  the last page. Queries are at most 2,000 characters.
+* **Writes and the index**: a write is followed by a background rebuild (one at a time); searches switch to the
+  new snapshot atomically. Pass `wait=true` to answer once searches see the change.
+"""
+
+READS = (search.read, match.read, records.read, ops.read)
+WRITES = (ingest.write, ops.write)
+
+
+def create_app(workspace: Workspace, settings: ServiceSettings | None = None) -> FastAPI:
+    """The application over ``workspace``; the searcher, model and indexes load at startup (see /v1/ready)."""
+    service = Service(workspace, settings or ServiceSettings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = service.settings.request_threads
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(title="patent-match", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.service = service
+    add_error_handlers(app)
+    app.add_middleware(BodyLimit, limit=service.settings.max_upload_bytes)
+    app.add_middleware(RequestId)
+    for router in (*READS, *WRITES, ops.ops):
+        app.include_router(router)
+    _document_open_reads(app, WRITES, service.settings.reads_need_key)
+    return app
+
+
+def _document_open_reads(app: FastAPI, writes: tuple[APIRouter, ...], reads_need_key: bool) -> None:
+    """Reads take a key only when closed: when open, their OpenAPI operations list no security requirement."""
+    generate = app.openapi
+    write_ops = {(route.path, method.lower()) for router in writes for route in router.routes
+                 for method in getattr(route, "methods", ())}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            if not reads_need_key:
+                for path, operations in schema.get("paths", {}).items():
+                    for method, operation in operations.items():
+                        if (path, method) not in write_ops:
+                            operation.pop("security", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,52 @@
+"""One page of a ranked list as hits: what search and match endpoints answer with."""
+
+from __future__ import annotations
+
+import time
+from typing import TypeVar
+
+import numpy as np
+
+from api.http import schemas as s
+from api.http.state import Service
+from matcher.config import Mode
+from matcher.search import Result, Snapshot
+
+
+def ranked_page(service: Service, snap: Snapshot, query: str, mask: np.ndarray, mode: Mode, offset: int, limit: int,
+                explain: bool) -> tuple[list[Result], s.Page, dict[str, s.Explanation]]:
+    """One page of the query's ranked list (the top ``window``, computed identically for every page)."""
+    window = service.window
+    need = min(offset + limit, window)
+    results = service.searcher.search(snap, query, need, mask, mode) if offset < window else []
+    page = results[offset:]
+    more = len(results) == offset + limit and offset + limit < window
+    explainer = service.searcher.explainer(snap, query) if explain and page else None
+    explanations = {r.id: s.Explanation.model_validate(explainer(r.record)) for r in page} if explainer else {}
+    return page, s.Page(offset=offset, limit=limit, window=window, next_offset=offset + limit if more else None), \
+        explanations
+
+
+def _retrievers(result: Result) -> dict[str, s.RetrieverScore]:
+    return {name: s.RetrieverScore.model_validate(info) for name, info in result.retrievers.items()}
+
+
+HitT = TypeVar("HitT", bound=s.Hit)
+
+
+def _hits(results: list[Result], explanations: dict[str, s.Explanation], hit: type[HitT]) -> list[HitT]:
+    return [hit(rank=r.rank, id=r.id, score=r.score, language=r.record.language, retrievers=_retrievers(r),
+                record=r.record, explanation=explanations.get(r.id)) for r in results]
+
+
+def patent_hits(results: list[Result], explanations: dict[str, s.Explanation]) -> list[s.PatentHit]:
+    return _hits(results, explanations, s.PatentHit)
+
+
+def demand_hits(results: list[Result], explanations: dict[str, s.Explanation]) -> list[s.DemandHit]:
+    return _hits(results, explanations, s.DemandHit)
+
+
+def ms(started: float) -> float:
+    """Milliseconds since ``started`` (a ``time.perf_counter()``), for ``took_ms``."""
+    return round((time.perf_counter() - started) * 1000, 2)

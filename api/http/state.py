@@ -1,0 +1,168 @@
+"""What the endpoints share: ``Service`` (one searcher, the API keys, the background reindexer) and its dependency.
+
+The searcher, its snapshots and the embedder are loaded once at startup and shared by all requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Depends, Request
+
+from api.http import schemas as s
+from api.http.errors import ApiError
+from api.http.keys import KeyStore
+from api.http.settings import ServiceSettings
+from indexes.vector_cache import VectorCache
+from matcher.config import Mode, load_config
+from matcher.facets import facet_counts
+from matcher.reindex import Reindexer
+from matcher.search import NotIndexed, Searcher, Snapshot
+from matcher.store import KINDS, Kind
+from matcher.workspace import Workspace
+
+log = logging.getLogger("pmatch.api")
+
+
+class _PinnedSearcher(Searcher):
+    """A view of a Searcher that answers every call from fixed snapshots: one consistent index per request."""
+
+    def __init__(self, base: Searcher, pinned: dict[Kind, Snapshot]) -> None:  # shares base's store and caches
+        self.__dict__.update(base.__dict__)
+        self._base = base
+        self._pinned = pinned
+
+    def snapshot(self, kind: Kind) -> Snapshot:
+        return self._pinned[kind] if kind in self._pinned else super().snapshot(kind)
+
+    def vector_cache(self) -> VectorCache:
+        return self._base.vector_cache()  # opened once, by the base, and closed with it
+
+
+def index_ref(manifest: dict[str, Any]) -> s.IndexRef:
+    return s.IndexRef(name=manifest["name"], data_version=manifest["data_version"], doc_count=manifest["doc_count"])
+
+
+class Service:
+    """What the endpoints share: one searcher (snapshots, store connection, embedder), the keys, the reindexer."""
+
+    def __init__(self, workspace: Workspace, settings: ServiceSettings) -> None:
+        self.workspace = workspace
+        self.settings = settings
+        self.config = settings.ranker or load_config(workspace.home)
+        self.searcher = Searcher(workspace, self.config, mmap=not settings.index_in_memory)
+        self.keys = KeyStore(workspace.store_path)
+        self.reindexer = Reindexer(workspace, self.config, threads=settings.build_threads, nice=settings.build_nice,
+                                   on_publish=lambda kind: self.warm())
+        self.write_lock = threading.Lock()  # one writer at a time in this process (SQLite allows one anyway)
+        self.ready = False
+        self.ready_message: str | None = "starting"
+        self._facets: dict[tuple[str, str], dict[str, list[s.FacetValue]]] = {}
+        self._facet_lock = threading.Lock()
+
+    @property
+    def window(self) -> int:
+        return self.config.candidates
+
+    def start(self) -> None:
+        self.reindexer.start()
+        if self.settings.warm:
+            threading.Thread(target=self.warm, name="pmatch-warm", daemon=True).start()
+        else:
+            self.ready, self.ready_message = True, None
+
+    def stop(self) -> None:
+        self.reindexer.stop()
+        self.keys.close()
+        self.searcher.close()
+
+    def warm(self) -> None:
+        """Open the served snapshots and load and exercise the embedder, so the first request is not slow."""
+        missing = []
+        try:
+            for kind in KINDS:
+                try:
+                    snap = self.snapshot(kind)
+                except NotIndexed:
+                    if self.searcher.store.count(kind):
+                        missing.append(kind)
+                    continue
+                mode: Mode = "hybrid" if snap.dense is not None else "bm25"
+                mask = np.ones(len(snap.bm25), dtype=bool)
+                self.searcher.search(snap, "锂电池 正极 battery cathode", 10, mask, mode)
+        except Exception as exc:
+            log.exception("warming the searcher failed")
+            message = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+            self.ready, self.ready_message = False, f"warm-up failed: {message}"
+            return
+        if missing:
+            self.ready, self.ready_message = False, f"no index for {', '.join(missing)}: rebuild it"
+        else:
+            self.ready, self.ready_message = True, None
+
+    def snapshot(self, kind: Kind) -> Snapshot:
+        """The served snapshot; one that cannot be opened (e.g. built by an older analyzer) is a 503, not a 500."""
+        try:
+            return self.searcher.snapshot(kind)
+        except NotIndexed:
+            raise
+        except Exception as exc:
+            log.warning("opening the %s index failed: %s", kind, exc)
+            raise ApiError(503, "index_unusable", f"the {kind} index cannot be opened ({exc}): rebuild it "
+                                                  "(`pmatch index build` or POST /v1/index/rebuild)") from None
+
+    def pinned(self, kinds: tuple[Kind, ...]) -> Searcher:
+        """A searcher answering from the snapshots served now: every search of one request sees one index."""
+        return _PinnedSearcher(self.searcher, {kind: self.snapshot(kind) for kind in kinds})
+
+    def served(self, kind: Kind) -> s.IndexRef | None:
+        manifest = self.workspace.current_manifest(kind)
+        return None if manifest is None else index_ref(manifest)
+
+    def check_key(self, key: str | None) -> str:
+        if not key:
+            raise ApiError(401, "unauthorized", "an API key is required: send 'Authorization: Bearer KEY' or "
+                                                "'X-API-Key: KEY' (create one with `pmatch keys create NAME`)",
+                           headers={"WWW-Authenticate": "Bearer"})
+        name = self.keys.verify(key)
+        if name is None:
+            raise ApiError(401, "unauthorized", "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        return name
+
+    def facets(self, kind: Kind, limit: int) -> tuple[s.IndexRef, dict[str, list[s.FacetValue]]]:
+        """Facet counts of the served snapshot (computed once per snapshot), each list cut to ``limit``."""
+        snap = self.snapshot(kind)
+        key = (kind, snap.path.name)
+        with self._facet_lock:
+            counts = self._facets.get(key)
+        if counts is None:
+            counts = {field: [s.FacetValue(value=v, count=n) for v, n in pairs]
+                      for field, pairs in facet_counts(snap.facets, kind).items()}
+            with self._facet_lock:
+                self._facets = {k: v for k, v in self._facets.items() if k[0] != kind}
+                self._facets[key] = counts
+        return index_ref(snap.manifest), {field: values[:limit] for field, values in counts.items()}
+
+    def reindex(self, kinds: list[Kind], run: bool, wait: bool, changed: bool = True) -> s.ReindexInfo:
+        """Request a background rebuild of ``kinds`` after a write (``run``), and wait for it if ``wait``."""
+        if not changed:
+            return s.ReindexInfo(state="idle", kinds=kinds, message="nothing changed: no rebuild needed")
+        if not run:
+            return s.ReindexInfo(state="disabled", kinds=kinds,
+                                 message="not rebuilt: POST /v1/index/rebuild when ready")
+        tickets = self.reindexer.request(kinds)
+        if not wait:
+            return s.ReindexInfo(state="queued", kinds=kinds, message="a background rebuild will publish the change")
+        ok, error = self.reindexer.wait(tickets, self.settings.reindex_wait_seconds)
+        return s.ReindexInfo(state="published" if ok else "failed", kinds=kinds, message=error)
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
