@@ -398,7 +398,11 @@ number.
 
 The judged demand set, `demands/` (real Zhibei enterprise demands, candidates pooled from several rankers and
 graded 0/1/2 by reading them, see `demands/JUDGING.md`), is built from human judgments by its own script,
-`demands/build.py`, not by the build below; it uses the same bundled corpus.
+`demands/build.py`, not by the build below; it uses the same bundled corpus. So is the judged needs set,
+`needs/` (300 company needs written for this project, 150 in Chinese and 150 in English, each half answered half
+in its own language and half in the other; pooled from four retrievers including BM25 on the translated query and
+graded 0/1/2 by reading, split train/dev/test by id hash, see [`needs/CARD.md`](needs/CARD.md)), built by
+`needs/build.py`.
 
 ## Layout
 

@@ -240,12 +240,13 @@ def card(info: dict[str, Any], data: dict[str, Any], here: Path) -> str:
                         f"{'characters' if lang == 'zh' else 'words'}" for lang, v in info["lengths"].items())
     notes = sorted(p.name for p in here.glob("NOTES_*.md"))
     lines += ["", "## How the queries were written", "",
-              "Each labeller drew seed documents at random with a fixed seed (`make_pool.py seeds`: bundled "
-              "documents of the answer language with an abstract of at least 80 characters, so title-only records "
-              "are never seeds; none that is already a `crosslingual/` target), read the seed's title and abstract, "
-              "and wrote the need a company with that problem would post: its product and trouble, in its own "
-              "words, without copying the title; some long and specific, some one line. A seed the writer could "
-              "not turn into a need was skipped (listed in the notes). "
+              "Each labeller drew seed documents at random with a fixed seed (the Chinese-written half with "
+              "`make_pool.py seeds`, the English-written half with its own script and seed, see its notes): "
+              "bundled documents of the answer language with an abstract of at least 80 characters, so title-only "
+              "records are never seeds, and none that is already a `crosslingual/` target. The labeller read the "
+              "seed's title and abstract and wrote the need a company with that problem would post: its product "
+              "and trouble, in its own words, without copying the title; some long and specific, some one line. "
+              "A seed the writer could not turn into a need was skipped (listed in the notes). "
               f"Query length: {lengths}.",
               "",
               "Per-half notes by the labellers: " + (", ".join(f"[`{n}`]({n})" for n in notes) if notes else
@@ -253,8 +254,9 @@ def card(info: dict[str, Any], data: dict[str, Any], here: Path) -> str:
               "", "## How the pool was built", "",
               f"`make_pool.py pool`: per query, the union of the seed and the top 5 of each retriever over all "
               f"bundled documents (no legal-status filter) in a workspace built by `pmatch demo`: BM25, dense "
-              f"(USE-m3), the served hybrid, and BM25 on the query translated into the other language when "
-              f"`indexes/translate.py` exists. Pool size per query: median {fmt(info['pool']['median'])}, "
+              f"(USE-m3), the served hybrid, and BM25 on the query translated into the other language "
+              f"(`indexes.translate.translate`, keeping the terms the BM25 index can match). Pool size per "
+              f"query: median {fmt(info['pool']['median'])}, "
               f"min {info['pool']['min']}, max {info['pool']['max']}. The judge reads `pool_<L>_blind.jsonl` "
               "(sorted by id; nothing says which retriever found a candidate or which is the seed); "
               "`pool_<L>.jsonl` keeps `found_by` for the analysis below.", ""]
@@ -283,7 +285,8 @@ def card(info: dict[str, Any], data: dict[str, Any], here: Path) -> str:
               "would forward it to that company as answering (most of) the need; 1 = same product or field and "
               "solves part of it or a neighbouring problem; 0 = shares words, not the problem.",
               "- Title-only candidates (the `cn_ipc_titles` records have no abstract) get 1 only if the title "
-              "itself names the need's product *and* its problem; a title naming only the product is 0.",
+              "itself names the need's product *and* its problem; a title naming only the product is 0. Each "
+              "half's notes give examples of where its labeller drew the 1/2 and 0/1 lines.",
               "- Exact-text twins (same title and abstract under two ids) get the same grade.",
               "- The seed is pooled and judged like any other candidate; it is not relevant by construction.",
               "", "## Biases: read before trusting a number", "",
@@ -296,10 +299,12 @@ def card(info: dict[str, Any], data: dict[str, Any], here: Path) -> str:
               "- **Pool depth 5 per retriever.** A relevant document no retriever put in its top 5 is unjudged and "
               "counts as non-relevant: recall is overestimated, and a new retriever that surfaces unjudged "
               "documents is underrated. Judge its new top-10 documents before claiming a win.",
-              "- **Topic worlds differ by direction.** English documents are all NVIDIA patents (computing, "
-              "graphics, autonomous driving), so cross-language needs written in Chinese are about computing, "
-              "while same-language Chinese needs cover every field of the Chinese sample (machinery, chemistry, "
-              "agriculture, medicine, software). Report the halves separately.",
+              "- **Topic worlds differ by answer language.** English documents are all NVIDIA patents (computing, "
+              "graphics, autonomous driving), so needs answered in English are about computing whichever "
+              "language they are written in, while needs answered in Chinese cover every field of the Chinese "
+              "sample (machinery, chemistry, agriculture, medicine, software). Report the halves separately.",
+              "- **Two labellers, one per query language**, each judging only their own half: grades are "
+              "consistent within a half, less so across halves (no pair was judged twice).",
               f"- **Small.** With {info['splits']['test']['queries']} evaluated test queries, a metric near 0.5 has "
               f"a 95% interval of about +/-{0.98 / max(info['splits']['test']['queries'], 1) ** 0.5:.2f}; compare "
               "systems with the harness's paired test, and each half on its own.",

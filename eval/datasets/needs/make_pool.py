@@ -10,8 +10,8 @@ skip one it cannot turn into a need (too garbled, or no product in it); the skip
 
 `pool`: for every query of `queries_<lang>.jsonl`, the union of its seed and the top DEPTH of each retriever over
 all bundled patents (no legal-status filter): BM25, dense, the served hybrid, and BM25 on the query translated
-into the other language (`indexes/translate.py`, when that module exists; otherwise the run says so and the
-retriever is left out). Written twice: `pool_<lang>_blind.jsonl` for the judges (sorted by id, nothing says who
+into the other language (`indexes.translate.translate`, keeping the candidate terms the BM25 index can match).
+Written twice: `pool_<lang>_blind.jsonl` for the judges (sorted by id, nothing says who
 found what) and `pool_<lang>.jsonl` with `found_by` for analysis. Candidates are shown with the first 600
 characters of the abstract. A re-run only ADDS to an existing pool (a new retriever, new queries): candidates
 already pooled, and so perhaps judged, are kept with their `found_by`; only the new pairs need judging.
@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import importlib.util
 import json
 import random
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -58,19 +55,6 @@ def seed_candidates(answer_lang: str) -> list[dict]:
     return eligible
 
 
-def load_translator() -> Callable[[str, str], str] | None:
-    """``translate(text, target_lang)`` from indexes/translate.py, or None while that module does not exist."""
-    if importlib.util.find_spec("indexes.translate") is None:
-        return None
-    from indexes import translate as t
-
-    for name in ("translate_query", "translate"):
-        fn = getattr(t, name, None)
-        if callable(fn):
-            return fn  # type: ignore[no-any-return]
-    raise SystemExit("indexes/translate.py has no translate(text, target) function this script knows")
-
-
 def candidate(record: object) -> dict:
     return {"id": record.id, "title": record.title,  # type: ignore[attr-defined]
             "abstract": (record.abstract or "")[:ABSTRACT_CHARS],  # type: ignore[attr-defined]
@@ -78,15 +62,13 @@ def candidate(record: object) -> dict:
 
 
 def pool(home: Path, lang: str, depth: int) -> None:
+    from indexes.translate import translate
     from matcher.filters import PatentFilters
     from matcher.search import Searcher
     from matcher.workspace import Workspace
 
     other = "en" if lang == "zh" else "zh"
     queries = [json.loads(x) for x in (HERE / f"queries_{lang}.jsonl").read_text("utf-8").splitlines() if x.strip()]
-    translate = load_translator()
-    if translate is None:
-        print("indexes/translate.py not found: pooling WITHOUT translated BM25", file=sys.stderr)
     previous: dict[str, dict] = {}
     if (HERE / f"pool_{lang}.jsonl").exists():
         for line in (HERE / f"pool_{lang}.jsonl").read_text("utf-8").splitlines():
@@ -94,6 +76,7 @@ def pool(home: Path, lang: str, depth: int) -> None:
                 row = json.loads(line)
                 previous[row["_id"]] = row
     searcher = Searcher(Workspace(home))
+    specificity = searcher.snapshot("patents").bm25.specificity  # keep translations the index can match
     everything = PatentFilters(legal_status=["valid", "pending", "invalid", "unknown"])
     rows = []
     for q in sorted(queries, key=lambda q: q["_id"]):
@@ -102,9 +85,8 @@ def pool(home: Path, lang: str, depth: int) -> None:
             raise SystemExit(f"queries_{lang}.jsonl: {q['_id']}: text: changed since it was pooled (and judged); "
                              "give the new text a new id")
         pooled: dict[str, dict] = {c["id"]: c for c in old["candidates"]} if old else {}
-        runs: list[tuple[str, str, str]] = [(mode, mode, q["text"]) for mode in MODES]
-        if translate is not None:
-            runs.append(("bm25_translated", "bm25", translate(q["text"], other)))
+        runs = [(mode, mode, q["text"]) for mode in MODES]
+        runs.append(("bm25_translated", "bm25", translate(q["text"], other, specificity)))
         for name, mode, text in runs:
             for r in searcher.search_patents(text, k=depth, filters=everything, mode=mode):  # type: ignore[arg-type]
                 found = pooled.setdefault(r.id, {**candidate(r.record), "found_by": []})["found_by"]
@@ -132,8 +114,8 @@ def pool(home: Path, lang: str, depth: int) -> None:
                      "candidates": [{k: v for k, v in c.items() if k != "found_by"} for c in row["candidates"]]}
             out.write(json.dumps(blind, ensure_ascii=False) + "\n")
     sizes = [len(r["candidates"]) for r in rows]
-    print(json.dumps({"queries": len(rows), "pairs": sum(sizes), "translated": translate is not None,
-                      "depth": depth, "pool_min": min(sizes), "pool_max": max(sizes)}))
+    print(json.dumps({"queries": len(rows), "pairs": sum(sizes), "depth": depth, "pool_min": min(sizes),
+                      "pool_max": max(sizes)}))
 
 
 def main() -> None:
