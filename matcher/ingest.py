@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from matcher.derive import derive
 from matcher.records import Demand, Patent
 from matcher.store import MODELS, BatchReport, Kind, Store
 
@@ -56,6 +57,9 @@ ALIASES: dict[Kind, dict[str, str]] = {
         "tech_area": "tech_area", "技术领域": "tech_area",
         "keywords": "keywords", "关键词": "keywords",
         "language": "language", "语言": "language", "source": "source", "来源": "source",
+        # fields matcher/derive.py fills (a record exported by patent-match carries them; derive re-derives them)
+        "application_numbers": "application_numbers", "patent_type": "patent_type", "granted": "granted",
+        "filing_year": "filing_year", "derived": "derived", "inferred": "inferred",
     },
     "demands": {
         "id": "id", "需求编号": "id", "编号": "id",
@@ -336,7 +340,8 @@ def _to_record(kind: Kind, row: dict[str, Any], colmap: dict[str, str | None], t
         text = " ".join(str(values.get(f) or "") for f in ("title", "abstract", "description"))
         values["language"] = "zh" if _CJK.search(text) else "en"
     try:
-        return MODELS[kind].model_validate(values)
+        record = MODELS[kind].model_validate(values)
+        return derive(record) if isinstance(record, Patent) else record  # what the id, numbers and names imply
     except ValidationError as exc:
         errors = []
         for err in exc.errors():
