@@ -77,6 +77,12 @@ class Segment(_Strict):
                                                                    "starting with any of them belongs.")
     keywords: Keywords = Field(default_factory=Keywords)
     seeds: list[SeedId] = Field(default_factory=list, description="Patent ids always included.")
+    negative_keywords: Keywords = Field(default_factory=Keywords, description="A record containing any of these "
+                                        "(as whole words) is not in the segment, whatever selected it; seeds stay.")
+    keyword_similarity: float = Field(default=0.25, ge=-1.0, le=1.0, description=(
+        "A keyword hit counts only when the record's dense cosine to the description is at least this (use-m3)."))
+    semantic_similarity: float = Field(default=0.4, ge=-1.0, le=1.0, description=(
+        "The semantic expansion takes only records whose cosine to the description is at least this (use-m3)."))
     expand_patents: int = Field(default=20, ge=0, le=MAX_EXPAND,
                                 description="Also the N patents the hybrid ranker finds closest to the segment.")
     expand_demands: int = Field(default=10, ge=0, le=MAX_EXPAND,
@@ -194,7 +200,8 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
         ann = model.model_fields.get(part)
         if ann is None:
             return None
-        nested = {"segments": Segment, "keywords": Keywords, "patent_filters": PatentFilters,
+        nested = {"segments": Segment, "keywords": Keywords, "negative_keywords": Keywords,
+                  "patent_filters": PatentFilters,
                   "demand_filters": DemandFilters}.get(part)
         if nested is None:
             return None

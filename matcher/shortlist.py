@@ -1,18 +1,21 @@
 """Matchmaking shortlists for an industrial-chain event: select, score, assign, explain.
 
 1. **Select** (``select_chain``). Per segment, the patents that pass the chain's and segment's patent filters
-   and have an IPC/CPC code under one of the segment's prefixes, OR contain one of its keywords, OR are among
-   the ``expand_patents`` closest to the segment by the hybrid ranker; plus its seed patents (always, filters or
-   not: the organiser named them). Demands likewise, by keyword or ``expand_demands``, within the demand filters.
-   Keyword matching is exact and explainable: the BM25 index narrows to records holding every word of the
-   keyword, then a Chinese keyword must occur verbatim in the (normalised) text, because word segmentation
-   differs with context; an English keyword needs all its (stemmed) words, in any order.
+   and have an IPC/CPC code under one of the segment's prefixes, OR contain one of its keywords as whole words
+   in title/abstract AND are about the segment (dense cosine to its description >= ``keyword_similarity``), OR
+   are among the ``expand_patents`` closest to the segment by the hybrid ranker with cosine >=
+   ``semantic_similarity``; minus those containing a negative keyword; plus its seed patents (always, filters
+   or not: the organiser named them). Demands likewise (title/description), by keyword or ``expand_demands``.
+   Each record says why (``ipc:H01M``, ``kw:正极材料``, ``semantic``, ``seed``, and ``sim:0.43``, its cosine).
+   Keyword matching is explainable (``KeywordMatcher``): whole words of jieba's accurate segmentation, so 电池
+   is found in 锂离子电池 but not in 蓄电池; an English keyword needs all its (stemmed) words, in any order.
 2. **Score** (``score_pairs``). Each selected demand is matched, as ``match_demand`` does (title + description as
    the query), against the patents of every segment it belongs to (one search over their union), through
    ``Searcher.search`` restricted by a mask to those patents, ``candidates`` deep. The pair score is the ranker's
    fused score. It is relative to the demand (convex fusion, the default, min-max normalises each retriever per
    query, so 1.0 is the demand's best candidate on both; RRF is rank-based), so ``min_score`` is a relative floor;
-   ``min_similarity`` is an absolute one, on the dense cosine.
+   ``min_similarity`` (default 0.40) is an absolute one, on the dense cosine: a demand whose best candidate is
+   below it gets no row rather than a weak one.
 3. **Assign** (``matcher.assignment``): the exact maximum-total-score assignment under the per-demand,
    per-patent and per-holder caps, the minimum score and diversity. Diversity: per demand, the candidates are
    grouped into near-duplicates (same normalised title, or dense cosine >= ``duplicate_similarity``, joined
@@ -31,15 +34,16 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
 
+from indexes.analyzer import read_user_dict, user_dict_path
 from matcher.assignment import Caps, Edges, Method, solve, solve_greedy, total
 from matcher.chains import Chain, Segment
 from matcher.config import Mode
 from matcher.explain import display_terms, snippet
-from matcher.indexing import document_text
 from matcher.matching import demand_query
 from matcher.records import Demand, Patent
 from matcher.search import Searcher, Snapshot
@@ -62,7 +66,9 @@ class ShortlistOptions:
     per_patent: int = 3
     per_holder: int | None = None
     min_score: float = 0.0  # on the fused score (relative: normalised per demand by convex fusion)
-    min_similarity: float | None = None  # on the dense cosine (absolute); a pair dense did not retrieve fails it
+    # on the dense cosine (absolute); a pair dense did not retrieve fails it. 0.40 with the shipped use-m3 model:
+    # below it the best candidate of a demand is rarely a match (eval/datasets/shortlist_pairs/CARD.md); None: off
+    min_similarity: float | None = 0.40
     candidates: int | None = None  # patents scored per demand; default max(4 x per_demand, 20)
     duplicate_similarity: float = 0.95
     method: Method = "exact"
@@ -107,14 +113,39 @@ class Selection:
         return {d for pick in self.picks for d in pick.demands}
 
 
+@cache
+def _accurate_cut() -> Callable[[str], list[str]]:
+    """jieba's accurate mode with the patent dictionary: each character in exactly one word, so word boundaries
+    are where a keyword may start and end (search mode also emits the pieces of compounds)."""
+    import rjieba
+
+    cutter = rjieba.Jieba()
+    for word, freq, tag in read_user_dict(user_dict_path("patent_zh")):
+        cutter.add_word(word, freq, tag)
+    return cutter.cut
+
+
+def context_text(record: Patent | Demand) -> str:
+    """Where a segment keyword must occur: a patent's title and abstract, a demand's title and description (not
+    claims, whose boilerplate names every neighbouring technology)."""
+    if isinstance(record, Patent):
+        return "\n".join((record.title, record.abstract))
+    return "\n".join((record.title, record.description))
+
+
 class KeywordMatcher:
-    """Records of one snapshot that contain a keyword (see the module docstring for the rule)."""
+    """Records of one snapshot whose title/abstract (description) contain a keyword as whole words.
+
+    A Chinese keyword must occur, after full-width and traditional characters are folded, starting and ending
+    at word boundaries of jieba's accurate segmentation: 电池 matches 锂离子电池 (锂离子|电池) but not 蓄电池, a
+    word of its own. An English keyword needs all its stemmed words in the same text, in any order. The BM25
+    index narrows to records holding every word first, so only a few texts are read and segmented."""
 
     def __init__(self, searcher: Searcher, snap: Snapshot) -> None:
         self.searcher = searcher
         self.snap = snap
         self.analyzer = snap.bm25.analyzer
-        self._texts: dict[int, str] = {}
+        self._texts: dict[int, tuple[str, frozenset[int], frozenset[str]]] = {}
 
     def _fold(self, text: str) -> str:
         return re.sub(r"\s+", "", self.analyzer.normalize(text)).lower()
@@ -129,29 +160,51 @@ class KeywordMatcher:
         mask = allowed.copy()
         for word in atoms:
             mask &= self.snap.bm25.scores_for_terms([word]) > 0
+        positions = np.flatnonzero(mask)
+        texts = self._context(positions)
         needle = self._fold(keyword)
-        if _CJK.search(keyword) and atoms != [needle]:  # not a single word: it must occur as written
-            positions = np.flatnonzero(mask)
-            texts = self._folded_texts(positions)
-            for pos in positions:
-                mask[pos] = needle in texts.get(int(pos), "")
+        cjk = bool(_CJK.search(keyword))
+        for pos in positions:
+            text, bounds, terms = texts[int(pos)]
+            mask[pos] = _whole_word(text, bounds, needle) if cjk else all(w in terms for w in atoms)
         return mask
 
-    def _folded_texts(self, positions: np.ndarray) -> dict[int, str]:
+    def _context(self, positions: np.ndarray) -> dict[int, tuple[str, frozenset[int], frozenset[str]]]:
         missing = [int(p) for p in positions if int(p) not in self._texts]
         if missing:
             ids = [self.snap.bm25.ids[p] for p in missing]
             records = self.searcher.store.get_many(self.snap.kind, ids)
+            cut = _accurate_cut()
             for pos, doc_id in zip(missing, ids, strict=True):
                 record = records.get(doc_id)
-                self._texts[pos] = self._fold(document_text(record)) if record is not None else ""
+                raw = context_text(record) if record is not None else ""
+                folded = self._fold(raw)
+                bounds, at = {0}, 0
+                for word in cut(folded):
+                    at += len(word)
+                    bounds.add(at)
+                self._texts[pos] = (folded, frozenset(bounds), frozenset(self.analyzer.tokenize(raw)))
         return self._texts
+
+
+def _whole_word(text: str, bounds: frozenset[int], needle: str) -> bool:
+    start = text.find(needle)
+    while start != -1:
+        if start in bounds and start + len(needle) in bounds:
+            return True
+        start = text.find(needle, start + 1)
+    return False
 
 
 def _select(searcher: Searcher, snap: Snapshot, matcher: KeywordMatcher, segment: Segment, allowed: np.ndarray,
             ipc_mask: np.ndarray | None, expand: int, mode: Mode | None) -> tuple[dict[int, list[str]], dict[str, int]]:
+    """Positions -> reasons. IPC selects alone; a keyword hit also needs the record to be about the segment
+    (cosine to the segment's description >= ``keyword_similarity``), so 轻量化 in a GIS software demand does not
+    enter a materials segment; semantic expansion takes the ``expand`` closest records at or above
+    ``semantic_similarity``; a negative keyword removes a record whatever selected it."""
     reasons: dict[int, list[str]] = {}
     hits: dict[str, int] = {}
+    closeness = _closeness(searcher, snap, segment)
 
     def add(mask: np.ndarray, why: str) -> None:
         found = np.flatnonzero(mask)
@@ -161,17 +214,41 @@ def _select(searcher: Searcher, snap: Snapshot, matcher: KeywordMatcher, segment
 
     if ipc_mask is not None:
         add(allowed & ipc_mask, "ipc:" + "|".join(segment.ipc))
+    about = allowed if closeness is None else allowed & (closeness >= segment.keyword_similarity)
     for keyword in segment.keywords.all():
-        add(matcher.mask(keyword, allowed), f"kw:{keyword}")
+        found = matcher.mask(keyword, allowed)
+        off_topic = int((found & ~about).sum())
+        if off_topic:
+            hits[f"kw:{keyword} (off-topic)"] = off_topic
+        add(found & about, f"kw:{keyword}")
     if expand and allowed.any():
         results = searcher.search(snap, segment.query(), expand, allowed, mode)
         semantic = np.zeros_like(allowed)
         for r in results:
             pos = snap.bm25.position(r.id)
-            if pos is not None:
+            if pos is not None and (closeness is None or closeness[pos] >= segment.semantic_similarity):
                 semantic[pos] = True
         add(semantic, "semantic")
+    negative = np.zeros_like(allowed)
+    for keyword in segment.negative_keywords.all():
+        negative |= matcher.mask(keyword, allowed)
+    if negative.any():
+        hits["negative"] = sum(1 for pos in reasons if negative[pos])
+        reasons = {pos: why for pos, why in reasons.items() if not negative[pos]}
+    if closeness is not None:
+        for pos, why in reasons.items():
+            why.append(f"sim:{closeness[pos]:.2f}")
     return reasons, hits
+
+
+def _closeness(searcher: Searcher, snap: Snapshot, segment: Segment) -> np.ndarray | None:
+    """Every record's cosine to the segment's description (its keywords when it has none); None without a dense
+    index."""
+    if snap.dense is None:
+        return None
+    query = segment.description or segment.query()
+    vector = searcher.embedder(snap).encode_queries([query])[0]
+    return np.asarray(snap.dense.vectors, dtype=np.float32) @ np.asarray(vector, dtype=np.float32)
 
 
 def select_chain(searcher: Searcher, chain: Chain, mode: Mode | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 from collections import Counter
@@ -14,12 +15,13 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from api.cli.shortlist import push, shortlist
+from indexes.analyzer import user_dict_path
 from matcher.chains import Chain, load_chain, parse_chain, shipped_chains
 from matcher.config import RankerConfig
 from matcher.explain import sentences
 from matcher.export import DETAILS, MAIN, header, push_table, sheet_title, shortlist_table, write
 from matcher.filters import PatentFilters
-from matcher.indexing import build_snapshot, document_text
+from matcher.indexing import build_snapshot
 from matcher.push import PushOptions, build_push
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
@@ -29,9 +31,11 @@ from matcher.shortlist import (
     ShortlistOptions,
     build_shortlist,
     compatible_modes,
+    context_text,
     duplicate_groups,
     fold_title,
     holder_key,
+    select_chain,
 )
 from matcher.store import Store
 from matcher.workspace import Workspace
@@ -178,18 +182,70 @@ def test_holder_cap_binds_on_nvidia(searcher: Searcher, chains: dict[str, Chain]
     assert capped.summary["total_score"] >= kept - 1e-6
 
 
-def test_chinese_keywords_match_verbatim(searcher: Searcher) -> None:
+def test_chinese_keywords_match_whole_words(searcher: Searcher) -> None:
+    """The matcher against an independent truth: jieba's reference (Python) accurate segmentation of each
+    record's title + abstract, the keyword a run of whole words in it."""
+    import jieba
+
     snap = searcher.snapshot("patents")
     matcher = KeywordMatcher(searcher, snap)
     allowed = snap.facets.patent_mask(PatentFilters())
     records = searcher.store.get_many("patents", snap.bm25.ids)
-    texts = {i: re.sub(r"\s+", "", snap.bm25.analyzer.normalize(document_text(r))) for i, r in records.items()}
+    tok = jieba.Tokenizer()
+    tok.load_userdict(str(user_dict_path("patent_zh")))
+    texts = {i: re.sub(r"\s+", "", snap.bm25.analyzer.normalize(context_text(r))).lower()
+             for i, r in records.items()}
     for keyword in ("铝合金", "充电桩", "机器视觉", "锂离子电池", "电池"):
         mask = matcher.mask(keyword, allowed)
         found = {snap.bm25.ids[p] for p in mask.nonzero()[0]}
-        truth = {i for i, text in texts.items() if keyword in text and allowed[snap.bm25.position(i)]}
+        truth = set()
+        for i, text in texts.items():
+            if keyword not in text or not allowed[snap.bm25.position(i)]:
+                continue
+            words = list(tok.cut(text))
+            ends = {0, *itertools.accumulate(len(w) for w in words)}
+            starts = [m.start() for m in re.finditer(re.escape(keyword), text)]
+            if any(s in ends and s + len(keyword) in ends for s in starts):
+                truth.add(i)
         assert found and found == truth, (keyword, found ^ truth)  # the BM25 prefilter loses nothing
     assert not matcher.mask("没有这个词汇xyzzy", allowed).any()
+
+
+def test_segment_keyword_inside_an_unrelated_word_does_not_select(tmp_path: Path) -> None:
+    """电池 is not in 蓄电池 (a word of its own), 车身 not in 汽车身份; 轻量化 in a software demand is off-topic
+    for a materials segment (cosine to its description), and a negative keyword removes a record."""
+    ws = Workspace(tmp_path / "home")
+    patents = [Patent(id="P1", title="一种蓄电池外壳", abstract="蓄电池外壳的注塑工艺。"),
+               Patent(id="P2", title="锂离子电池正极材料", abstract="一种锂离子电池正极材料及其制备方法。"),
+               Patent(id="P3", title="基于汽车身份识别的停车系统", abstract="识别汽车身份并计费。"),
+               Patent(id="P4", title="车身用铝合金板材", abstract="车身轻量化铝合金板材及其轧制方法。"),
+               Patent(id="P5", title="铝合金车身软件仿真平台", abstract="车身结构的软件仿真。")]
+    demands = [Demand(id="D1", title="三维地理信息平台轻量化", description="GIS 三维模型轻量化显示的软件。"),
+               Demand(id="D2", title="铝合金车身轻量化", description="新能源汽车车身轻量化，铝合金压铸与成形。")]
+    with Store(ws.store_path) as store:
+        store.write_batch("patents", patents, "test")
+        store.write_batch("demands", demands, "test")
+    for kind in ("patents", "demands"):
+        build_snapshot(ws, kind, dense_model="static-64")  # type: ignore[arg-type]
+    s = Searcher(ws, RankerConfig(dense_model="static-64"))
+    try:
+        chain = parse_chain({"name": "t", "segments": [
+            {"id": "battery", "name": "电池", "keywords": {"zh": ["电池"]}, "keyword_similarity": -1,
+             "expand_patents": 0, "expand_demands": 0},
+            {"id": "body", "name": "车身", "description": "车身轻量化：铝合金板材、压铸与成形工艺。",
+             "keywords": {"zh": ["车身", "轻量化"]}, "negative_keywords": {"zh": ["软件"]},
+             "expand_patents": 0, "expand_demands": 0}]}, "t.yaml")
+        sel = select_chain(s, chain)
+        psnap, dsnap = s.snapshot("patents"), s.snapshot("demands")
+        battery, body = sel.picks
+        assert {psnap.bm25.ids[p] for p in battery.patents} == {"P2"}  # not P1's 蓄电池
+        assert {psnap.bm25.ids[p] for p in body.patents} == {"P4"}  # not P3's 汽车身份, not P5 (软件)
+        assert {dsnap.bm25.ids[p] for p in body.demands} == {"D2"}  # D1 is GIS software, not materials
+        assert body.hits["demands"]["negative"] >= 1 or body.hits["demands"]["kw:轻量化 (off-topic)"] >= 1
+        why = body.patents[psnap.bm25.position("P4")]
+        assert "kw:车身" in why and any(w.startswith("sim:") for w in why)
+    finally:
+        s.close()
 
 
 def test_duplicate_groups_and_modes() -> None:
