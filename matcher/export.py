@@ -25,7 +25,9 @@ from typing import Any, Literal
 
 from matcher.i18n import catalogue, text
 from matcher.push import Push
-from matcher.shortlist import Shortlist
+from matcher.records import Demand, Patent
+from matcher.search import Result
+from matcher.shortlist import DERIVED, Shortlist, excerpt
 
 Lang = Literal["zh", "en"]
 FORMATS = ("csv", "xlsx", "json")
@@ -42,7 +44,7 @@ MAIN = ("chain", "segment", "enterprise_rank", "demand_rank", "rank", "demand_id
 # The ranker's internals, on a separate sheet (评分明细 / details), keyed by the pair.
 DETAILS = ("demand_id", "patent_id", "enterprise_key", "enterprise_score", "demand_score", "fit", "score", "fusion",
            "bm25_rank", "bm25_score", "dense_rank", "dense_score", "shared_terms", "snippet", "closest_sentence",
-           "closest_similarity", "patent_language", "demand_selected_by", "patent_selected_by")
+           "closest_similarity", "title_coverage", "patent_language", "demand_selected_by", "patent_selected_by")
 # Shown as 未提供 / "not provided" when empty: a reader must see that the data has none, not a blank.
 _PROVIDED = {"enterprise", "holder", "legal_status", "price", "maturity", "demand_industry", "application_date",
              "patent_abstract"}
@@ -156,6 +158,35 @@ def push_table(push: Push, lang: Lang = "zh") -> Table:
                                      for k, v in push.summary["timings"].items())]
     return Table([(text("export.sheet.push", lang), rows)], _present(rows, MAIN), _localised(info, lang),
                  push.to_dict(), _present(rows, DETAILS))
+
+
+def record_fields(record: Patent | Demand) -> dict[str, Any]:
+    """The export columns of one record on its own (a search or match result, ``pmatch show``)."""
+    if isinstance(record, Demand):
+        return {"demand_id": record.id, "demand_title": record.title, "enterprise": record.enterprise or "",
+                "demand_industry": record.industry or "", "demand_modes": "、".join(record.cooperation_modes)}
+    return {"patent_id": record.id, "patent_title": record.title or record.abstract[:80],
+            "patent_abstract": excerpt(record.abstract), "holder": record.applicants[0] if record.applicants else "",
+            "applicant_type": record.applicant_type, "legal_status": record.legal_status,
+            **{k: getattr(record, k) for k in DERIVED if getattr(record, k, None) is not None},
+            "ipc": list(record.ipc[:5]), "application_date": record.application_date.isoformat()
+            if record.application_date else "", "publication_date": record.publication_date.isoformat()
+            if record.publication_date else "", "patent_kind": record.kind or "", "open_licence": record.open_licence,
+            "price": record.price or "", "maturity": record.maturity or "",
+            "offer_modes": "、".join(record.cooperation_modes), "patent_language": record.language}
+
+
+def results_export(title: str, results: list[Result], info: dict[str, Any], lang: Lang = "zh") -> Table:
+    """Search or match results as an export: one sheet of the records (ranked), the ranker's scores on the
+    details sheet, the query and options on the run-info sheet."""
+    rows = []
+    for r in results:
+        dense = r.retrievers.get("dense", {})
+        rows.append({"rank": r.rank, **record_fields(r.record), "score": round(r.score, 6),
+                     "dense_score": dense.get("score"), "fusion": r.retrievers.get("fused", {}).get("method", "")})
+    doc = {"title": title, **info, "results": [r.to_dict() for r in results]}
+    return Table([(title, rows)], _present(rows, MAIN), [(k, v) for k, v in info.items()], doc,
+                 [k for k in ("patent_id", "demand_id", "score", "dense_score", "fusion") if any(k in r for r in rows)])
 
 
 # --- writers ----------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from indexes.analyzer import read_user_dict, user_dict_path
 from matcher.assignment import Caps, Edges, Method, solve, solve_greedy, total
 from matcher.chains import Chain, Segment
 from matcher.config import Mode
-from matcher.explain import display_terms, snippet
+from matcher.explain import GENERIC_TERMS, display_terms, snippet
 from matcher.matching import demand_query
 from matcher.records import Demand, Patent
 from matcher.search import Searcher, Snapshot
@@ -69,6 +69,11 @@ class ShortlistOptions:
     # on the dense cosine (absolute); a pair dense did not retrieve fails it. 0.40 with the shipped use-m3 model:
     # below it the best candidate of a demand is rarely a match (eval/datasets/shortlist_pairs/CARD.md); None: off
     min_similarity: float | None = 0.40
+    # the share (idf-weighted) of the demand title's informative words the patent's title/abstract also has; a
+    # same-language pair below it gets no row (None: off). A pair across languages has no shared words: it needs
+    # a dense cosine of at least ``cross_lingual_similarity`` instead.
+    min_coverage: float | None = 0.5
+    cross_lingual_similarity: float = 0.5
     candidates: int | None = None  # patents scored per demand; default max(4 x per_demand, 20)
     duplicate_similarity: float = 0.95
     method: Method = "exact"
@@ -301,6 +306,23 @@ class Candidate:
     score: float
     retrievers: dict[str, dict[str, Any]]
     group: int = 0  # near-duplicate group among this demand's candidates
+    coverage: float | None = None  # ``title_coverage``; None when the two are in different languages
+
+
+def title_coverage(snap: Snapshot, demand: Demand, patent: Patent) -> float | None:
+    """How much of what the demand asks for, in its own words, the patent talks about: the idf-weighted share of
+    the demand title's informative words (two characters or more, not generic: ``explain.GENERIC_TERMS``) that
+    occur in the patent's title or abstract. None across languages (no words to share)."""
+    if demand.language != patent.language:
+        return None
+    analyzer = snap.bm25.analyzer
+    wanted = [t for t in dict.fromkeys(analyzer.tokenize(demand.title)) if len(t) >= 2 and t not in GENERIC_TERMS]
+    weights = {t: snap.bm25.idf(t) for t in wanted}
+    total = sum(weights.values())
+    if not total:
+        return None
+    have = set(analyzer.tokenize(context_text(patent)))
+    return sum(w for t, w in weights.items() if t in have) / total
 
 
 def fold_title(text: str) -> str:
@@ -361,7 +383,9 @@ def score_pairs(searcher: Searcher, selection: Selection, demands: dict[int, Dem
             if ppos is None:
                 continue
             seg = next(i for i in segs if ppos in selection.picks[i].patents)
-            mine.append(Candidate(dpos, ppos, seg, r.score, r.retrievers))
+            assert isinstance(r.record, Patent)
+            mine.append(Candidate(dpos, ppos, seg, r.score, r.retrievers,
+                                  coverage=title_coverage(psnap, demands[dpos], r.record)))
             titles.append(r.record.title)
         vectors = None
         if psnap.dense is not None and mine:
@@ -536,10 +560,16 @@ def build_shortlist(searcher: Searcher, chain: Chain, options: ShortlistOptions 
 
 
 def _similar_enough(c: Candidate, options: ShortlistOptions) -> bool:
-    if options.min_similarity is None:
-        return True
+    """The absolute evidence floor (until the ranker has a calibrated relevance): the dense cosine, and the demand
+    title's words in the patent (or, across languages, a higher cosine)."""
     cosine = c.retrievers.get("dense", {}).get("score")
-    return cosine is not None and cosine >= options.min_similarity
+    if options.min_similarity is not None and (cosine is None or cosine < options.min_similarity):
+        return False
+    if options.min_coverage is None:
+        return True
+    if c.coverage is None:
+        return cosine is not None and cosine >= options.cross_lingual_similarity
+    return c.coverage >= options.min_coverage
 
 
 def _rows(searcher: Searcher, selection: Selection, demands: dict[int, Demand], patents: dict[str, Patent],
@@ -575,6 +605,7 @@ def _rows(searcher: Searcher, selection: Selection, demands: dict[int, Demand], 
                 "demand_selected_by": "; ".join(pick.demands.get(dpos, [])),
                 "patent_selected_by": "; ".join(pick.patents.get(c.patent_pos, [])),
                 "near_duplicates": "; ".join(d for d in dups.get((dpos, c.group), []) if d != pid),
+                "title_coverage": None if c.coverage is None else round(c.coverage, 3),
             })
     if progress:
         progress("explain", len(by_demand), len(by_demand))

@@ -58,7 +58,8 @@ def chain_corpus(patents: list[Patent], demands: list[Demand]) -> tuple[list[Pat
     en = [p for p in patents if p.language == "en" and p.abstract]
     vehicle = [p for p in en if re.search(r"autonomous|vehicle|object detection", p.abstract)][:60]
     others = [p for p in patents if p.language == "zh" and p.abstract and p.id not in picked][:120]
-    for p in [*vehicle, *en[:60], *others]:
+    offers = [p for p in patents if p.price and p.maturity and p.cooperation_modes][:20]  # with licence terms
+    for p in [*vehicle, *en[:60], *others, *offers]:
         picked.setdefault(p.id, p)
     for d in demands[:60]:
         picked_demands.setdefault(d.id, d)
@@ -427,3 +428,67 @@ def test_exports_never_hold_live_formulas(searcher: Searcher, shortlists: dict[s
         cells = [v for row in csv.reader(f) for v in row]
     assert not [v for v in cells if v[:1] in ("=", "+", "-", "@", "\t", "\r")]
     assert "'=cmd|' /C calc'!A0" in cells and "'+1+1" in cells
+
+
+def test_show_prints_every_field_and_licence_terms(searcher: Searcher) -> None:
+    from api.cli.main import app
+
+    home = str(searcher.workspace.home)
+    snap = searcher.snapshot("patents")
+    records = searcher.store.get_many("patents", snap.bm25.ids)
+    offer = next(p for p in records.values() if isinstance(p, Patent) and p.price and p.maturity)
+    code, out = run(app, "show", "patent", offer.id, "--home", home, "-k", "2")
+    assert code == 0, out
+    assert "许可条件" in out and f"价格 {offer.price}" in out and f"成熟度 {offer.maturity}" in out
+    assert "法律状态" in out and "摘要" in out and "最匹配的技术需求" in out  # every field, then its matches
+    code, out = run(app, "show", "patent", offer.id, "--home", home, "--lang", "en", "-k", "0")
+    assert code == 0 and f"price {offer.price}" in out and "Licence terms" in out
+    demand = next(iter(searcher.store.get_many("demands", searcher.snapshot("demands").bm25.ids[:1]).values()))
+    code, out = run(app, "show", "demand", demand.id, "--home", home, "-k", "1")
+    assert code == 0 and demand.title[:8] in out and "许可条件" in out and "最匹配的专利/成果" in out
+    code, out = run(app, "show", "patent", "no-such-id", "--home", home)
+    assert code == 1 and "no-such-id" in out
+    assert run(app, "show", "thing", "x", "--home", home)[0] == 2
+
+
+def test_search_and_match_tables_and_out(searcher: Searcher, tmp_path: Path) -> None:
+    from api.cli.main import app
+
+    home = str(searcher.workspace.home)
+    code, out = run(app, "search", "锂离子电池", "--home", home, "-k", "3")
+    assert code == 0 and "法律状态" in out and "许可条件" in out
+    target = tmp_path / "search.xlsx"
+    code, out = run(app, "search", "锂离子电池", "--home", home, "-k", "5", "--out", str(target))
+    assert code == 0, out
+    book = load_workbook(target, read_only=True)
+    head = next(book.worksheets[0].iter_rows(values_only=True))
+    assert {"专利/成果编号", "法律状态", "价格", "成熟度", "摘要(节选)"} <= set(head) and "综合得分" not in head
+    assert len(list(book.worksheets[0].iter_rows())) == 6
+    demand_id = searcher.snapshot("demands").bm25.ids[0]
+    code, out = run(app, "match", "demand", demand_id, "--home", home, "-k", "3", "--out", str(tmp_path / "m.csv"),
+                    "--lang", "en")
+    assert code == 0, out
+    with (tmp_path / "m.csv").open(encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and "Legal status" in rows[0] and "Price" in rows[0]
+    assert run(app, "search", "x", "--home", home, "--out", str(tmp_path / "x.txt"))[0] == 2
+
+
+def test_progress_appears_on_a_long_push(searcher: Searcher) -> None:
+    """Checked as a user sees it: a subprocess whose stderr is a pipe gets plain progress lines with counts."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "COLUMNS": "200"}
+    result = subprocess.run([sys.executable, "-m", "api.cli", "push", "--applicant", "NVIDIA", "--home",
+                             str(searcher.workspace.home)], capture_output=True, text=True, env=env, cwd=root,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("匹配专利组合")]
+    n = len(searcher.store.ids_with_value("patents", "applicants", "NVIDIA"))
+    assert len(lines) >= 2, result.stderr
+    assert re.fullmatch(r"匹配专利组合：0/\d+（0%），已用 0s，预计剩余 未知", lines[0])
+    assert re.fullmatch(rf"匹配专利组合：{n}/{n}（100%），已用 \d+(m\d\ds|s)，预计剩余 0s", lines[-1])
+    assert any(line.startswith("生成匹配解释") for line in result.stderr.splitlines())

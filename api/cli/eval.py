@@ -10,26 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress
 from rich.table import Table
 
-from api.cli.common import MODES, console, fail, progress
+from api.cli.common import MODES, console, fail
 from api.cli.options import HomeOpt
+from api.cli.progress import StageProgress
 from matcher.config import load_config
 from matcher.workspace import Workspace
-
-
-def _eval_progress(bar: Progress) -> Any:
-    tasks: dict[str, Any] = {}
-
-    def tick(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
-        if done >= total:
-            bar.remove_task(tasks.pop(stage))
-
-    return tick
 
 
 def _load_sets(data: list[Path], split: str | None) -> list[Any]:
@@ -73,9 +60,9 @@ def eval_cmd(
     config = EvalConfig(mode=mode, model=model, fusion=fusion, weight=weight, rrf_k=rrf_k, per_language=per_language)
     workspaces = Workspaces()
     try:
-        with progress() as bar:
+        with StageProgress() as bar:
             result, run = evaluate_config(dataset, config, workspaces, home or Workspace(None).home,
-                                          _eval_progress(bar))
+                                          bar.tick)
     except (DatasetError, ValueError) as exc:
         raise fail(str(exc)) from None
     finally:
@@ -109,8 +96,8 @@ def eval_tune(
     datasets = _load_sets(data, "dev")
     workspaces = Workspaces()
     try:
-        with progress() as bar:
-            result = tune(datasets, workspaces, ws.home, _eval_progress(bar))
+        with StageProgress() as bar:
+            result = tune(datasets, workspaces, ws.home, bar.tick)
     finally:
         workspaces.close()
     table = Table(title=f"dev nDCG@10, dense model {result['model']} (the 12 best settings and the references)",
@@ -151,8 +138,8 @@ def eval_ablation(
     datasets = _load_sets(data, split)
     workspaces = Workspaces()
     try:
-        with progress() as bar:
-            result = run_ablation(datasets, workspaces, ws.home, _eval_progress(bar), tuple(extra_model))
+        with StageProgress() as bar:
+            result = run_ablation(datasets, workspaces, ws.home, bar.tick, tuple(extra_model))
     finally:
         workspaces.close()
     command = "pmatch " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -1,4 +1,4 @@
-"""The ``pmatch`` command line: ingest, index, search, match, shortlist, push, stats, eval, serve, keys, demo.
+"""The ``pmatch`` command line: ingest, index, search, show, match, shortlist, push, stats, eval, serve, keys, demo.
 
 Each command lives in its own module of ``api.cli``; this one only assembles them into the typer application.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import demo, eval, index, ingest, keys, match, search, serve, shortlist, stats
+from api.cli import demo, eval, index, ingest, keys, match, search, serve, shortlist, show, stats
 
 app = typer.Typer(help="patent-match: bilingual patent supply-demand matching.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -24,6 +24,7 @@ app.add_typer(keys_app, name="keys")
 app.command()(ingest.ingest)
 index_app.command("build")(index.index_build)
 app.command()(search.search)
+app.command()(show.show)
 match_app.command("demand")(match.match_demand_cmd)
 match_app.command("patent")(match.match_patent_cmd)
 match_app.command("portfolio")(match.match_portfolio_cmd)

@@ -11,9 +11,11 @@ import typer
 from rich.table import Table
 
 from api.cli.common import console, fail
-from api.cli.options import CooperationOpt, HomeOpt, IndustryOpt, ModeOpt, RegionOpt
-from api.cli.render import print_explanations, results_table
+from api.cli.options import CooperationOpt, HomeOpt, IndustryOpt, LangOpt, ModeOpt, OutOpt, RegionOpt
+from api.cli.progress import StageProgress
+from api.cli.render import check_out, legal_status, licence_terms, print_explanations, results_table, write_results
 from matcher.filters import DemandFilters, PatentFilters
+from matcher.i18n import DEFAULT_LANG, text
 from matcher.matching import UnknownRecord, match_demand, match_patent, match_portfolio, portfolio_ids
 from matcher.records import Demand, Patent
 from matcher.search import NotIndexed, Result, Searcher
@@ -51,16 +53,21 @@ def match_demand_cmd(
     mode: ModeOpt = None,
     explain: Annotated[bool, typer.Option("--explain")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    out: OutOpt = None,
+    lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:
     """Patents that answer a demand."""
+    check_out(out, lang)
     demand, results = _matched(home, lambda searcher: match_demand(searcher, demand_id, k, PatentFilters(ipc=ipc),
                                                                     mode, explain))  # type: ignore[arg-type]
+    if out is not None:
+        write_results(out, demand.title, results, {"demand_id": demand.id, "demand": demand.title}, lang)
     if as_json:
         _print_match_json("demand", demand, results)
         return
     console.print(f"[bold]{demand.id}[/] {demand.title}: {demand.description[:150]}", highlight=False)
-    console.print(results_table(results, f"patents for demand {demand.id}"))
+    console.print(results_table(results, f"patents for demand {demand.id}", lang))
     print_explanations(results)
 
 
@@ -73,22 +80,29 @@ def match_patent_cmd(
     mode: ModeOpt = None,
     explain: Annotated[bool, typer.Option("--explain")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    out: OutOpt = None,
+    lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:
     """Demands (enterprises) a patent could serve."""
+    check_out(out, lang)
     filters = _demand_filters(industry, region, cooperation)
     patent, results = _matched(home, lambda searcher: match_patent(searcher, patent_id, k, filters, mode,
                                                                     explain))  # type: ignore[arg-type]
+    if out is not None:
+        write_results(out, patent.title or patent.id, results, {"patent_id": patent.id, "patent": patent.title}, lang)
     if as_json:
         _print_match_json("patent", patent, results)
         return
-    console.print(f"[bold]{patent.id}[/] {patent.title or patent.abstract[:80]}", highlight=False)
+    console.print(f"[bold]{patent.id}[/] {patent.title or patent.abstract[:80]} · {legal_status(patent, lang)} · "
+                  f"{licence_terms(patent, lang)}", highlight=False)
     table = Table(title=f"demands for patent {patent.id}", title_justify="left")
-    for col in ("#", "demand", "title", "industry", "score"):
+    for col in ("#", "demand", "title", "industry", text("cli.col.licence", DEFAULT_LANG), "score"):
         table.add_column(col)
     for r in results:
         d = r.record
-        table.add_row(str(r.rank), r.id, d.title, getattr(d, "industry", None) or "", f"{r.score:.4f}")
+        table.add_row(str(r.rank), r.id, d.title, getattr(d, "industry", None) or "", licence_terms(d),
+                      f"{r.score:.4f}")
     console.print(table)
     print_explanations(results)
 
@@ -115,9 +129,9 @@ def match_portfolio_cmd(
     searcher = Searcher(Workspace(home))
     try:
         patents = portfolio_ids(searcher, applicant, id_list)
-        with console.status(f"matching {len(patents)} patents ..."):
+        with StageProgress() as bar:
             matches = match_portfolio(searcher, patents, k, per_patent, filters=_demand_filters(industry, region, []),
-                                      mode=mode)  # type: ignore[arg-type]
+                                      mode=mode, progress=lambda done, total: bar.tick("match", done, total))  # type: ignore[arg-type]
     except (NotIndexed, UnknownRecord, ValueError) as exc:
         raise fail(str(exc)) from None
     finally:

@@ -2,25 +2,59 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from rich.table import Table
 
-from api.cli.common import console
+from api.cli.common import console, err, fail
+from matcher.export import output_format, results_export, write
+from matcher.i18n import DEFAULT_LANG, LANGS, text
+from matcher.records import Demand, Patent
 from matcher.search import Result
 
 
-def results_table(results: list[Result], title: str) -> Table:
+def legal_status(patent: Patent, lang: str = DEFAULT_LANG) -> str:
+    if patent.legal_status is None:
+        return text("common.not_provided", lang)
+    return text(f"export.legal.{patent.legal_status}", lang)
+
+
+def licence_terms(record: Patent | Demand, lang: str = DEFAULT_LANG) -> str:
+    """A patent's licence terms on one line (open licence, price, maturity, cooperation modes); a demand's
+    cooperation modes and budget."""
+    parts = []
+    if isinstance(record, Patent):
+        if record.open_licence:
+            parts.append(text("cli.licence.open", lang))
+        if record.price:
+            parts.append(text("cli.licence.price", lang, value=record.price))
+        if record.maturity:
+            parts.append(text("cli.licence.maturity", lang, value=record.maturity))
+    elif record.budget:
+        parts.append(text("cli.licence.price", lang, value=record.budget))
+    if record.cooperation_modes:
+        parts.append(text("cli.licence.modes", lang, value="、".join(record.cooperation_modes)))
+    return " · ".join(parts) or text("cli.licence.none", lang)
+
+
+def results_table(results: list[Result], title: str, lang: str = DEFAULT_LANG) -> Table:
     table = Table(title=title, show_lines=False, title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("id", no_wrap=True)
     table.add_column("title")
     table.add_column("applicant / kind", max_width=28)
+    table.add_column(text("cli.col.legal_status", lang))
+    table.add_column(text("cli.col.licence", lang), max_width=36)
     table.add_column("lang")
     table.add_column("score", justify="right")
     for r in results:
         rec = r.record
-        name = rec.title or (rec.abstract[:60] + "…" if hasattr(rec, "abstract") else "")
+        name = rec.title or (rec.abstract[:60] + "…" if isinstance(rec, Patent) else "")
         who = ", ".join(getattr(rec, "applicants", [])[:2]) or (getattr(rec, "kind", None) or "")
-        table.add_row(str(r.rank), r.id, name, who, rec.language, f"{r.score:.4f}" if r.score < 1 else f"{r.score:.2f}")
+        status = legal_status(rec, lang) if isinstance(rec, Patent) else ""
+        table.add_row(str(r.rank), r.id, name, who, status, licence_terms(rec, lang), rec.language,
+                      f"{r.score:.4f}" if r.score < 1 else f"{r.score:.2f}")
     return table
 
 
@@ -57,3 +91,23 @@ def print_explanations(results: list[Result]) -> None:
 
 def _esc(text: str) -> str:
     return text.replace("[", "\\[")
+
+
+def check_out(out: Path | None, lang: str) -> None:
+    """Refuse a bad ``--out`` or ``--lang`` before any work (exit 2)."""
+    if lang not in LANGS:
+        raise fail(f"--lang must be zh or en, not {lang!r}", 2)
+    if out is not None:
+        try:
+            output_format(out)
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
+
+
+def write_results(out: Path, title: str, results: list[Result], info: dict[str, Any], lang: str) -> None:
+    """``--out``: the results as CSV, XLSX or JSON (``matcher.export``)."""
+    try:
+        write(results_export(title, results, info, lang), out, lang)  # type: ignore[arg-type]
+    except OSError as exc:
+        raise fail(f"cannot write {out}: {exc.strerror or exc}") from None
+    err.print(text("cli.wrote", lang, path=out), highlight=False)

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from api.cli.common import MODES, console, fail
-from api.cli.options import HomeOpt
-from api.cli.render import print_explanations, results_table
+from api.cli.options import HomeOpt, LangOpt, OutOpt
+from api.cli.render import check_out, print_explanations, results_table, write_results
 from matcher.filters import PatentFilters
 from matcher.search import NotIndexed, Searcher
 from matcher.workspace import Workspace
@@ -34,9 +34,12 @@ def search(
     mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid (default: the ranker config's)")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Say why each result matched")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+    out: OutOpt = None,
+    lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:
     """Search patents by free text (Chinese or English), with filters."""
+    check_out(out, lang)
     if mode is not None and mode not in MODES:
         raise fail(f"--mode must be one of {', '.join(MODES)}", 2)
     try:
@@ -56,6 +59,9 @@ def search(
         raise fail(str(exc)) from None
     finally:
         searcher.close()
+    if out is not None:
+        write_results(out, query, results, {"query": query, "mode": mode or searcher.config.mode,
+                                            "filters": filters.model_dump_json(exclude_defaults=True)}, lang)
     if as_json:
         print(json.dumps({"query": query, "results": [r.to_dict() for r in results]}, ensure_ascii=False))
         return
@@ -63,5 +69,6 @@ def search(
         console.print(f"no patents match {query!r} with these filters")
         return
     used = mode or searcher.config.mode
-    console.print(results_table(results, f"{query}  ({used}: {len(results)} results, {elapsed * 1000:.0f} ms)"))
+    console.print(results_table(results, f"{query}  ({used}: {len(results)} results, {elapsed * 1000:.0f} ms)",
+                                lang))
     print_explanations(results)

@@ -12,10 +12,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from api.cli.options import CooperationOpt, ExplainRowsOpt, HomeOpt, IndustryOpt, LangOpt, ModeOpt, OutOpt, RegionOpt
+from api.cli.progress import StageProgress
 from matcher.chains import ChainError, load_chain
 from matcher.export import output_format, push_table, shortlist_table, write
 from matcher.filters import DemandFilters
@@ -27,8 +27,6 @@ from matcher.workspace import Workspace
 
 console = Console()
 err = Console(stderr=True)
-STAGES = {"select": "selecting segments", "score": "scoring demands", "explain": "explaining pairs",
-          "match": "matching portfolio"}
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -48,19 +46,6 @@ def _check_common(out: Path | None, lang: str, mode: str | None) -> None:
             raise _fail(str(exc), 2) from None
 
 
-def _bar() -> tuple[Progress, Any]:
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=err, transient=True)
-    tasks: dict[str, Any] = {}
-
-    def tick(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(STAGES.get(stage, stage), total=total or None)
-        bar.update(tasks[stage], completed=done, total=total or None)
-
-    return bar, tick
-
-
 def _write(table: Any, out: Path, lang: str) -> None:
     try:
         write(table, out, lang)  # type: ignore[arg-type]
@@ -77,8 +62,12 @@ def shortlist(
                                                                 "patent with no applicant is its own holder")] = None,
     min_score: Annotated[float, typer.Option(min=0.0, help="Minimum fused score of a pair (relative to the demand: "
                                                            "convex fusion gives its best candidate ~1)")] = 0.0,
-    min_similarity: Annotated[float | None, typer.Option(min=-1.0, max=1.0, help="Minimum dense cosine of a pair "
-                                                                                 "(absolute)")] = None,
+    min_similarity: Annotated[float, typer.Option(min=-1.0, max=1.0, help="Minimum dense cosine of a pair "
+                                                                          "(absolute; -1 turns it off)")]
+    = ShortlistOptions.min_similarity or -1.0,
+    min_coverage: Annotated[float, typer.Option(min=0.0, max=1.0, help="Minimum share of the demand title's words "
+                                                                       "in the patent (0 turns it off)")]
+    = ShortlistOptions.min_coverage or 0.0,
     candidates: Annotated[int | None, typer.Option(min=1, max=1000, help="Patents scored per demand "
                                                                          "(default max(4 x per-demand, 20))")] = None,
     duplicate_similarity: Annotated[float, typer.Option(min=0.0, max=1.0, help="Cosine at which two patents are "
@@ -99,14 +88,14 @@ def shortlist(
     except ChainError as exc:
         raise _fail(str(exc), 2) from None
     options = ShortlistOptions(per_demand=per_demand, per_patent=per_patent, per_holder=per_holder,
-                               min_score=min_score, min_similarity=min_similarity, candidates=candidates,
+                               min_score=min_score, min_similarity=min_similarity if min_similarity > -1 else None,
+                               min_coverage=min_coverage or None, candidates=candidates,
                                duplicate_similarity=duplicate_similarity, method=method,  # type: ignore[arg-type]
                                mode=mode, explain=explain)  # type: ignore[arg-type]
     searcher = Searcher(Workspace(home))
-    bar, tick = _bar()
     try:
-        with bar:
-            result = build_shortlist(searcher, chain, options, tick)
+        with StageProgress(lang) as bar:
+            result = build_shortlist(searcher, chain, options, bar.tick)
     except NotIndexed as exc:
         raise _fail(str(exc)) from None
     finally:
@@ -174,11 +163,10 @@ def push(
                           filters=DemandFilters(industry=industry, region=region, cooperation_modes=cooperation),
                           explain=explain)
     searcher = Searcher(Workspace(home))
-    bar, tick = _bar()
     started = time.perf_counter()
     try:
-        with bar:
-            result = build_push(searcher, applicant, id_list, options, tick)
+        with StageProgress(lang) as bar:
+            result = build_push(searcher, applicant, id_list, options, bar.tick)
     except (NotIndexed, UnknownRecord) as exc:
         raise _fail(str(exc)) from None
     finally:

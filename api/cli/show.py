@@ -1,0 +1,87 @@
+"""``pmatch show patent ID`` / ``pmatch show demand ID``: one record, every field, its licence terms, and its
+best matches (the demands a patent could serve, the patents that answer a demand)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from api.cli.common import console, fail
+from api.cli.options import HomeOpt, LangOpt, ModeOpt
+from api.cli.render import licence_terms, results_table
+from matcher.i18n import LANGS, catalogue, text
+from matcher.matching import UnknownRecord, match_demand, match_patent
+from matcher.records import Patent
+from matcher.search import NotIndexed, Searcher
+from matcher.workspace import Workspace
+
+KindArg = Annotated[str, typer.Argument(help="patent or demand")]
+
+
+def show(
+    kind: KindArg,
+    record_id: Annotated[str, typer.Argument(help="The record's id (an alias resolves)")],
+    k: Annotated[int, typer.Option("--k", "-k", min=0, max=100, help="Best matches to list (0: none)")] = 5,
+    mode: ModeOpt = None,
+    lang: LangOpt = "zh",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Show one patent or demand: every field, its licence terms, and its best matches."""
+    if kind not in ("patent", "demand"):
+        raise fail(f"show takes patent or demand, not {kind!r}", 2)
+    if lang not in LANGS:
+        raise fail(f"--lang must be zh or en, not {lang!r}", 2)
+    collection = "patents" if kind == "patent" else "demands"
+    what = text(f"cli.show.{kind}", lang)
+    searcher = Searcher(Workspace(home))
+    try:
+        canonical = searcher.store.resolve(collection, record_id)
+        record = searcher.store.get(collection, canonical) if canonical else None
+        if record is None:
+            raise fail(text("cli.show.unknown", lang, id=record_id, what=what))
+        results = []
+        if k:
+            try:
+                if isinstance(record, Patent):
+                    results = match_patent(searcher, record.id, k, mode=mode)[1]  # type: ignore[arg-type]
+                else:
+                    results = match_demand(searcher, record, k, mode=mode)[1]  # type: ignore[arg-type]
+            except NotIndexed as exc:
+                raise fail(str(exc)) from None
+    except UnknownRecord as exc:
+        raise fail(str(exc)) from None
+    finally:
+        searcher.close()
+    if as_json:
+        print(json.dumps({kind: record.model_dump(mode="json"), "licence_terms": licence_terms(record, lang),
+                          "matches": [r.to_dict() for r in results]}, ensure_ascii=False))
+        return
+    table = Table(title=f"{what} {record.id}", title_justify="left", show_header=True)
+    table.add_column(text("cli.show.field", lang), no_wrap=True)
+    table.add_column(text("cli.show.value", lang))
+    for field, value in record.model_dump(mode="json").items():
+        if field == "legal_status" and value:
+            value = text(f"export.legal.{value}", lang)
+        elif value in (None, "", []):
+            value = text("common.not_provided", lang)
+        elif isinstance(value, list):
+            value = "、".join(map(str, value))
+        elif isinstance(value, bool):
+            value = text("common.yes" if value else "common.no", lang)
+        label = f"cli.field.{field}"
+        table.add_row(text(label, lang) if label in catalogue() else field, str(value).replace("[", "\\["))
+    table.add_row(text("cli.show.licence", lang), licence_terms(record, lang), style="bold")
+    console.print(table)
+    if k:
+        other = text("cli.show.demands" if isinstance(record, Patent) else "cli.show.patents", lang)
+        if results:
+            console.print(results_table(results, text("cli.show.best_matches", lang, what=other, k=k), lang))
+        else:
+            console.print(text("cli.show.none", lang))
+
+
+
