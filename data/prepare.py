@@ -44,6 +44,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # `python data/prepare.py` puts data/ first on the path, not the repo
     sys.path.insert(0, str(REPO_ROOT))
 
+from matcher.derive import derive  # noqa: E402
 from matcher.records import Demand, Patent, is_valid_code, normalize_code  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------------
@@ -115,15 +116,6 @@ _WS = re.compile(r"\s+")
 _ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})")
 _CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df]")
 
-# CNIPA kind codes (WIPO ST.16 as used by CNIPA): the letter after the number.
-CN_KIND = {
-    "A": "发明专利申请",  # published invention application (not yet granted)
-    "B": "发明专利",  # granted invention patent
-    "C": "发明专利",  # granted invention patent (before 2010)
-    "U": "实用新型专利",  # utility model
-    "Y": "实用新型专利",  # utility model (before 2010)
-    "S": "外观专利",  # design
-}
 # Zhibei offers: cooperationMethod concatenates these values without separators (every value seen in the data).
 OFFER_COOPERATION_VOCAB = ("完全转让", "许可转让", "技术入股", "合作生产", "其他")
 # PatentsView assignee_type (2-9; 12-19 are the same with "part interest"): organisations and people.
@@ -184,11 +176,6 @@ def split_by_vocab(value: str, vocab: Iterable[str]) -> list[str]:
     return out
 
 
-def cn_kind(pubno: str) -> str | None:
-    match = re.match(r"^CN\d+([A-Z])", pubno)
-    return CN_KIND.get(match.group(1)) if match else None
-
-
 def clean_tac(raw_abstract: str, raw_claims: str) -> tuple[str, str]:
     """Abstract and claims of a KPPatent TAC record, with the PDF page artifacts removed.
 
@@ -215,7 +202,7 @@ def parse_date(value: str) -> date | None:
 
 def compact(record: Patent | Demand) -> dict[str, Any]:
     """JSON-ready dict without unknown fields (None, "" and [] are the schema's "unknown")."""
-    return {k: v for k, v in record.model_dump(mode="json").items() if v is not None and v != "" and v != []}
+    return {k: v for k, v in record.model_dump(mode="json").items() if v not in (None, "", [], {})}
 
 
 def sha256(path: Path) -> str:
@@ -261,6 +248,8 @@ class Collector:
 
     def add(self, source: str, record: Patent | Demand, *, has_publication_number: bool) -> None:
         stats = self.stats[source]
+        if isinstance(record, Patent):  # what the id, numbers and names imply: the same code as ingest
+            record = derive(record)
         if record.id in self.records:
             raise ValueError(f"duplicate id {record.id!r} ({source} and {self.origin[record.id]})")
         text = record.abstract if isinstance(record, Patent) else record.description
@@ -301,7 +290,6 @@ def convert_kppatent(shared: Path, col: Collector) -> list[str]:
                 "title": match.group("title").strip(),
                 "abstract": abstract,
                 "claims": claims,
-                "kind": cn_kind(record_id) if numbers else None,
                 "keywords": keywords,
                 "language": "zh",
                 "source": f"{KP_TAC}#{i}",
@@ -362,7 +350,6 @@ def convert_cn_ipc(shared: Path, col: Collector, merges: list[dict[str, Any]]) -
                 "id": pubno,
                 "title": row["patent_title"].strip(),
                 "ipc": codes,
-                "kind": cn_kind(pubno),
                 "language": "zh",
                 "source": source,
             }
@@ -454,6 +441,7 @@ def convert_uspto(shared: Path, col: Collector) -> None:
                 "applicant_type": applicant_type,
                 # A grant says nothing about the current status; a patent withdrawn from issue never took effect.
                 "legal_status": "invalid" if withdrawn else None,
+                "granted": False if withdrawn else None,  # else derived from the kind code (B1, B2, S1, E1)
                 "publication_date": row["patent_date"].strip(),
                 "kind": f"US {row['patent_type'].strip()} patent {row['wipo_kind'].strip()}",
                 "language": "en",
@@ -566,6 +554,9 @@ def build_report(col: Collector, shared: Path, dumped: dict[str, dict[str, Any]]
             "kinds": dict(sorted(kinds.items())),
         }
     patents = [r for r in col.records.values() if isinstance(r, Patent)]
+    derived: Counter[tuple[str, str]] = Counter()
+    for r in patents:
+        derived.update(r.derived.items())
     return {
         "generated_by": "data/prepare.py",
         "order": "each file sorted by id (Unicode code point order)",
@@ -582,6 +573,11 @@ def build_report(col: Collector, shared: Path, dumped: dict[str, dict[str, Any]]
             "demands": len(col.records) - len(patents),
             "patent_kinds": dict(sorted(Counter(r.kind or "(none)" for r in patents).items())),
             "patent_languages": dict(sorted(Counter(r.language for r in patents).items())),
+            "derived": {f"{field} <- {rule}": n for (field, rule), n in sorted(derived.items())},
+            "inferred": dict(sorted(Counter(f for r in patents for f in r.inferred).items())),
+            "applicant_types": dict(sorted(Counter(
+                r.applicant_type + (" (inferred)" if "applicant_type" in r.inferred else "")
+                for r in patents if r.applicant_type).items())),
         },
     }
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from matcher.derive import derive
 from matcher.records import Demand, Patent
 from matcher.store import MODELS, BatchReport, Kind, Store
 
@@ -336,7 +337,8 @@ def _to_record(kind: Kind, row: dict[str, Any], colmap: dict[str, str | None], t
         text = " ".join(str(values.get(f) or "") for f in ("title", "abstract", "description"))
         values["language"] = "zh" if _CJK.search(text) else "en"
     try:
-        return MODELS[kind].model_validate(values)
+        record = MODELS[kind].model_validate(values)
+        return derive(record) if isinstance(record, Patent) else record  # what the id, numbers and names imply
     except ValidationError as exc:
         errors = []
         for err in exc.errors():

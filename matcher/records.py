@@ -22,6 +22,8 @@ MAX_LIST = 200
 ApplicantType = Literal["university", "institute", "company", "individual"]
 LegalStatus = Literal["valid", "pending", "invalid"]
 Language = Literal["zh", "en"]
+PatentType = Literal["invention", "utility_model", "design"]
+DERIVABLE = ("kind", "granted", "patent_type", "filing_year", "application_numbers", "applicants", "applicant_type")
 
 RecordId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID, pattern=r"^[^\s/\\]+$")
@@ -88,6 +90,34 @@ class Patent(_Record):
     language: Language = "zh"
     source: Short | None = Field(default=None,
                                  description="Where the record came from, e.g. kppatent_zh/test_data_TAC.json#12")
+    # What patent-match derived from the record itself (matcher/derive.py): never given by a source column.
+    application_numbers: list[Short] = Field(default_factory=list, max_length=MAX_LIST,
+                                             description="CNIPA application numbers named by the record, normalised "
+                                                         "(CN201720001285.X).")
+    patent_type: PatentType | None = Field(default=None, description="invention / utility_model / design.")
+    granted: bool | None = Field(default=None, description="True: the publication number is a grant's. Granted is "
+                                                           "not valid: the patent may have lapsed since.")
+    filing_year: int | None = Field(default=None, ge=1985, le=2099, description="Year of the application (申请年).")
+    derived: dict[str, Short] = Field(default_factory=dict, description="Field -> the rule patent-match derived its "
+                                                                         "value by (the source did not give it).")
+    inferred: list[str] = Field(default_factory=list, description="Derived fields whose value is a guess (an "
+                                                                  "applicant type from a name), not a reading.")
+
+    @field_validator("derived")
+    @classmethod
+    def _check_derived(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(DERIVABLE))
+        if unknown:
+            raise ValueError(f"not a derivable field: {', '.join(unknown)} (derivable: {', '.join(DERIVABLE)})")
+        return value
+
+    @field_validator("inferred")
+    @classmethod
+    def _check_inferred(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(DERIVABLE))
+        if unknown:
+            raise ValueError(f"not a derivable field: {', '.join(unknown)}")
+        return value
 
     @field_validator("ipc")
     @classmethod

@@ -228,3 +228,18 @@ def test_prepare_reproduces_the_shipped_files(tmp_path: Path) -> None:
     for rel in shipped:
         assert (out / rel).read_bytes() == (SAMPLE / rel).read_bytes(), f"{rel} differs from a fresh run"
     assert userdict.read_bytes() == USERDICT.read_bytes()
+
+
+def test_notice_gives_every_derived_count(rows: dict[str, list[dict[str, Any]]]) -> None:
+    notice = NOTICE.read_text(encoding="utf-8")
+    derived = REPORT["totals"]["derived"]
+    counted: Counter[str] = Counter()
+    for row in rows["patents.jsonl.gz"]:
+        counted.update(f"{f} <- {rule}" for f, rule in row.get("derived", {}).items())
+    assert dict(counted) == derived
+    by_field: Counter[str] = Counter()
+    for key, n in derived.items():
+        field, rule = key.split(" <- ")
+        by_field[f"{field} <- {rule.split(':')[0]}"] += n
+    for key, n in by_field.items():
+        assert f"{n:,}" in notice, f"NOTICE.md does not give the count of {key} ({n:,})"
