@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -25,12 +26,14 @@ _NO_DAY = np.iinfo(np.int32).min
 _EPOCH = date(1970, 1, 1).toordinal()
 _CODE_PREFIX = re.compile(r"^[A-H](\d{1,2}([A-Z](\d{1,4}(/\d{0,6})?)?)?)?$")
 
-# field -> how it is stored: "cat" one value, "multi" a list, "day" a date, "bool" a tri-state flag.
+# field -> how it is stored: "cat" one value, "multi" a list, "day" a date, "bool" a tri-state flag, "int" a number.
 PATENT_FIELDS: dict[str, str] = {
     "language": "cat", "applicant_type": "cat", "legal_status": "cat", "maturity": "cat", "kind": "cat",
     "industry": "cat", "tech_area": "cat", "open_licence": "bool", "application_date": "day",
     "publication_date": "day", "ipc": "multi", "applicants": "multi", "cooperation_modes": "multi",
+    "granted": "bool", "patent_type": "cat", "filing_year": "int", "inferred": "multi",
 }
+_NO_INT = np.iinfo(np.int32).min
 DEMAND_FIELDS: dict[str, str] = {
     "language": "cat", "industry": "cat", "region": "cat", "enterprise": "cat", "posted_date": "day",
     "expiry_date": "day", "cooperation_modes": "multi",
@@ -54,6 +57,13 @@ class PatentFilters(BaseModel):
     maturity: list[str] = Field(default_factory=list)
     kind: list[str] = Field(default_factory=list, description="发明专利, 非专利技术, US utility patent B2 ...")
     language: list[Literal["zh", "en"]] = Field(default_factory=list)
+    patent_type: list[Literal["invention", "utility_model", "design"]] = Field(
+        default_factory=list, description="From the patent's numbers (derived).")
+    granted_only: bool = Field(default=False, description="Only patents whose number is a grant's. Granted is not "
+                                                          "valid: a granted patent may have lapsed since.")
+    include_inferred: bool = Field(default=True, description="Count values patent-match inferred (an applicant type "
+                                                             "from a name, a holder read from an offer's text); "
+                                                             "false: only values the source states.")
 
     @field_validator("ipc")
     @classmethod
@@ -83,6 +93,28 @@ def _day(value: date | None) -> int:
     return _NO_DAY if value is None else value.toordinal() - _EPOCH
 
 
+def _day_of_year_start(years: np.ndarray) -> np.ndarray:
+    """Day number of 1 January of each year (vectorised; positions without a year get 1970's)."""
+    y = np.where(years == _NO_INT, 1970, years).astype(np.int64)
+    return (y - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
+
+
+def _day_of_year_end(years: np.ndarray) -> np.ndarray:
+    return _day_of_year_start(np.where(years == _NO_INT, years, years + 1)) - 1
+
+
+@dataclass
+class FilterMask:
+    """One active filter over an index: its name and value as the user gave them, the records it keeps, and which
+    field's missing values explain it (``date``: no date and no filing year). ``default``: not asked for."""
+
+    name: str
+    value: str
+    mask: np.ndarray
+    field: str
+    default: bool = False
+
+
 class FacetIndex:
     """Per-position field values of indexed records, and the masks filters make of them."""
 
@@ -110,6 +142,8 @@ class FacetIndex:
                     cols[field].append(-1 if value is None else int(bool(value)))
                 elif kind == "day":
                     cols[field].append(_day(value))
+                elif kind == "int":
+                    cols[field].append(_NO_INT if value is None else int(value))
                 else:
                     for v in value:
                         cols[field].append(vocab_maps[field].setdefault(str(v), len(vocab_maps[field])))
@@ -140,38 +174,103 @@ class FacetIndex:
     def _vocab_accept(self, field: str, predicate: Any) -> list[bool]:
         return [bool(predicate(v)) for v in self.vocabs[field]]
 
-    def patent_mask(self, f: PatentFilters) -> np.ndarray:
-        mask = np.ones(self.size, dtype=bool)
+    def _column(self, field: str) -> np.ndarray | None:
+        """A field's array, or None when this index predates the field (every record then has no value)."""
+        return self.arrays.get(field) if field in self.spec else None
+
+    def _cat(self, field: str, predicate: Any, unknown: bool = False) -> np.ndarray:
+        if self._column(field) is None:
+            return np.full(self.size, unknown, dtype=bool)
+        return self._cat_mask(field, self._vocab_accept(field, predicate), unknown)
+
+    def _multi(self, field: str, predicate: Any) -> np.ndarray:
+        if self._column(field) is None:
+            return np.zeros(self.size, dtype=bool)
+        return self._multi_mask(field, self._vocab_accept(field, predicate))
+
+    def missing(self, field: str) -> np.ndarray:
+        """Records with no value for ``field`` (no list entries, for a list field)."""
+        column = self._column(field)
+        if column is None:
+            return np.ones(self.size, dtype=bool)
+        kind = self.spec[field]
+        if kind == "multi":
+            return np.diff(self.arrays[f"{field}.offsets"]) == 0
+        return column == {"cat": -1, "bool": -1, "day": _NO_DAY, "int": _NO_INT}[kind]
+
+    def patent_masks(self, f: PatentFilters) -> list[FilterMask]:
+        """One mask per active filter, in a fixed order, each with the records that have no value for its field.
+        Their conjunction is ``patent_mask``; ``matcher.filter_report`` says which of them emptied a search."""
+        out: list[FilterMask] = []
+        excluded = {}
+        if not f.include_inferred:
+            excluded = {field: self._multi("inferred", lambda v, fl=field: v == fl)
+                        for field in ("applicant_type", "applicants")}
         if f.ipc:
             prefixes = tuple(f.ipc)
-            mask &= self._multi_mask("ipc", self._vocab_accept("ipc", lambda v: v.startswith(prefixes)))
+            out.append(FilterMask("ipc", ",".join(f.ipc), self._multi("ipc", lambda v: v.startswith(prefixes)),
+                                  "ipc"))
         if f.applicant_type:
-            mask &= self._cat_mask("applicant_type", self._vocab_accept("applicant_type",
-                                                                        lambda v: v in f.applicant_type))
+            mask = self._cat("applicant_type", lambda v: v in f.applicant_type)
+            if "applicant_type" in excluded:
+                mask &= ~excluded["applicant_type"]
+            out.append(FilterMask("applicant_type", ",".join(f.applicant_type), mask, "applicant_type"))
         if f.applicant:
             needle = f.applicant.casefold()
-            mask &= self._multi_mask("applicants", self._vocab_accept("applicants", lambda v: needle in v.casefold()))
+            mask = self._multi("applicants", lambda v: needle in v.casefold())
+            if "applicants" in excluded:
+                mask &= ~excluded["applicants"]
+            out.append(FilterMask("applicant", f.applicant, mask, "applicants"))
         statuses = f.legal_status if f.legal_status is not None else ["valid", "unknown"]
         if set(statuses) != {"valid", "pending", "invalid", "unknown"}:
-            mask &= self._cat_mask("legal_status", self._vocab_accept("legal_status", lambda v: v in statuses),
-                                   unknown="unknown" in statuses)
+            mask = self._cat("legal_status", lambda v: v in statuses, unknown="unknown" in statuses)
+            out.append(FilterMask("legal_status", ",".join(statuses), mask, "legal_status",
+                                  default=f.legal_status is None))
         if f.open_licence_only:
-            mask &= self.arrays["open_licence"] == 1
+            column = self._column("open_licence")
+            mask = np.zeros(self.size, dtype=bool) if column is None else column == 1
+            out.append(FilterMask("open_licence", "true", mask, "open_licence"))
+        if f.granted_only:
+            column = self._column("granted")
+            mask = np.zeros(self.size, dtype=bool) if column is None else column == 1
+            out.append(FilterMask("granted", "true", mask, "granted"))
         if f.date_from or f.date_to:
-            days = np.where(self.arrays["application_date"] != _NO_DAY, self.arrays["application_date"],
-                            self.arrays["publication_date"])
-            known = days != _NO_DAY
-            if f.date_from:
-                known &= days >= _day(f.date_from)
-            if f.date_to:
-                known &= days <= _day(f.date_to)
-            mask &= known
-        for field in ("maturity", "kind"):
+            out.append(FilterMask("date", f"{f.date_from or ''}..{f.date_to or ''}", self._date_mask(f), "date"))
+        for field in ("maturity", "kind", "patent_type", "language"):
             wanted = getattr(f, field)
             if wanted:
-                mask &= self._cat_mask(field, self._vocab_accept(field, lambda v, w=wanted: v in w))
-        if f.language:
-            mask &= self._cat_mask("language", self._vocab_accept("language", lambda v: v in f.language))
+                out.append(FilterMask(field, ",".join(wanted), self._cat(field, lambda v, w=wanted: v in w), field))
+        return out
+
+    def _date_mask(self, f: PatentFilters) -> np.ndarray:
+        """Application date, else publication date; else a filing year, if the whole year lies in the range."""
+        app, pub = self.arrays["application_date"], self.arrays["publication_date"]
+        days = np.where(app != _NO_DAY, app, pub)
+        known = days != _NO_DAY
+        ok = known.copy()
+        if f.date_from:
+            ok &= days >= _day(f.date_from)
+        if f.date_to:
+            ok &= days <= _day(f.date_to)
+        years = self._column("filing_year")
+        if years is not None:
+            by_year = (~known) & (years != _NO_INT)
+            if f.date_from:
+                by_year &= _day_of_year_start(years) >= _day(f.date_from)
+            if f.date_to:
+                by_year &= _day_of_year_end(years) <= _day(f.date_to)
+            ok |= by_year
+        return ok
+
+    def date_missing(self) -> np.ndarray:
+        missing = (self.arrays["application_date"] == _NO_DAY) & (self.arrays["publication_date"] == _NO_DAY)
+        years = self._column("filing_year")
+        return missing if years is None else missing & (years == _NO_INT)
+
+    def patent_mask(self, f: PatentFilters) -> np.ndarray:
+        mask = np.ones(self.size, dtype=bool)
+        for part in self.patent_masks(f):
+            mask &= part.mask
         return mask
 
     def demand_mask(self, f: DemandFilters) -> np.ndarray:
@@ -200,6 +299,10 @@ class FacetIndex:
         elif kind == "bool":
             pairs = [(label, int((values == v).sum())) for label, v in (("true", 1), ("false", 0))
                      if (values == v).any()]
+        elif kind == "int":
+            known = values[values != _NO_INT]
+            uniq, n = np.unique(known, return_counts=True)
+            pairs = [(str(int(u)), int(c)) for u, c in zip(uniq, n, strict=True)]
         else:
             raise ValueError(f"{field} is a date: no counts")
         return sorted(pairs, key=lambda p: (-p[1], p[0]))

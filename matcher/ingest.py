@@ -57,6 +57,9 @@ ALIASES: dict[Kind, dict[str, str]] = {
         "tech_area": "tech_area", "技术领域": "tech_area",
         "keywords": "keywords", "关键词": "keywords",
         "language": "language", "语言": "language", "source": "source", "来源": "source",
+        # fields matcher/derive.py fills (a record exported by patent-match carries them; derive re-derives them)
+        "application_numbers": "application_numbers", "patent_type": "patent_type", "granted": "granted",
+        "filing_year": "filing_year", "derived": "derived", "inferred": "inferred",
     },
     "demands": {
         "id": "id", "需求编号": "id", "编号": "id",
