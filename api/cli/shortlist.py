@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli.common import existing_workspace
 from api.cli.options import CooperationOpt, ExplainRowsOpt, HomeOpt, IndustryOpt, LangOpt, ModeOpt, OutOpt, RegionOpt
 from matcher.chains import ChainError, load_chain
 from matcher.export import output_format, push_table, shortlist_table, write
@@ -23,7 +24,6 @@ from matcher.matching import UnknownRecord
 from matcher.push import PushOptions, build_push
 from matcher.search import NotIndexed, Searcher
 from matcher.shortlist import ShortlistOptions, build_shortlist
-from matcher.workspace import Workspace
 
 console = Console()
 err = Console(stderr=True)
@@ -102,7 +102,7 @@ def shortlist(
                                min_score=min_score, min_similarity=min_similarity, candidates=candidates,
                                duplicate_similarity=duplicate_similarity, method=method,  # type: ignore[arg-type]
                                mode=mode, explain=explain)  # type: ignore[arg-type]
-    searcher = Searcher(Workspace(home))
+    searcher = Searcher(existing_workspace(home))
     bar, tick = _bar()
     try:
         with bar:
@@ -173,7 +173,7 @@ def push(
     options = PushOptions(k=k, per_enterprise=per_enterprise, per_patent=per_patent, mode=mode,  # type: ignore[arg-type]
                           filters=DemandFilters(industry=industry, region=region, cooperation_modes=cooperation),
                           explain=explain)
-    searcher = Searcher(Workspace(home))
+    searcher = Searcher(existing_workspace(home))
     bar, tick = _bar()
     started = time.perf_counter()
     try:
