@@ -29,6 +29,7 @@ from indexes.embedders import Embedder, load_embedder
 from indexes.vector_cache import VectorCache
 from matcher.config import Mode, RankerConfig, load_config
 from matcher.explain import closest_sentence, matched_terms
+from matcher.filter_report import FilterReport, report
 from matcher.filters import DemandFilters, FacetIndex, PatentFilters
 from matcher.fusion import convex_fusion, rrf_fusion
 from matcher.records import Demand, Patent
@@ -187,6 +188,10 @@ class Searcher:
                        explain: bool = False) -> list[Result]:
         snap = self.snapshot("demands")
         return self.search(snap, query, k, snap.facets.demand_mask(filters or DemandFilters()), mode, explain)
+
+    def patent_filter_report(self, filters: PatentFilters | None, found: int, k: int) -> FilterReport:
+        """Why a patent search with ``filters`` returned ``found`` of ``k``: see ``matcher.filter_report``."""
+        return report(self.snapshot("patents").facets, filters or PatentFilters(), found, k)
 
     # --- the ranker -----------------------------------------------------------------------------------
     def candidates(self, snap: Snapshot, query: str, mask: np.ndarray, mode: Mode, depth: int) -> Candidates:

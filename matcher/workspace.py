@@ -41,6 +41,10 @@ class Workspace:
         env = os.environ.get("PMATCH_VECTOR_CACHE")
         return Path(env) if env else default_cache_dir() / "vectors.sqlite"
 
+    def exists(self) -> bool:
+        """Whether HOME holds a workspace (a store). Read commands refuse one that does not, rather than create it."""
+        return self.store_path.is_file()
+
     def open_store(self) -> Store:
         return Store(self.store_path)
 

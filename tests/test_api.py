@@ -210,6 +210,23 @@ def test_search_each_mode(client: httpx.Client, mode: str) -> None:
         assert BATTERY.search(first["record"]["title"] + first["record"]["abstract"])
 
 
+def test_an_emptied_search_says_why(client: httpx.Client) -> None:
+    body = client.post("/v1/search/patents", json={"query": QUERY, "limit": 10,
+                                                   "filters": {"applicant_type": ["university"]}}).json()
+    report = body["filter_report"]
+    assert body["results"] == [] and report["emptied_by"] == "applicant_type" and report["found"] == 0
+    counts = {f["filter"]: f for f in report["filters"]}
+    assert counts["applicant_type"]["keeps"] == 0 and counts["applicant_type"]["missing"] > 0
+    assert counts["legal_status"]["default"] is True
+    assert report["messages"]["en"][0] == "No results: the filter applicant_type=university left no patents."
+    assert report["messages"]["zh"][0].startswith("没有结果")
+    full = client.post("/v1/search/patents", json={"query": QUERY, "limit": 10}).json()
+    assert len(full["results"]) == 10 and full["filter_report"] is None
+    granted = client.get("/v1/search/patents", params={"q": "graphics processor", "granted_only": "true",
+                                                       "limit": 5}).json()
+    assert granted["results"] and all(h["record"]["granted"] is True for h in granted["results"])
+
+
 def test_get_and_post_search_agree(client: httpx.Client) -> None:
     post = client.post("/v1/search/patents", json={"query": "processor memory", "limit": 15,
                                                    "filters": {"language": ["en"], "ipc": ["G06F", "G06T"]}})

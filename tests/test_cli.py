@@ -90,3 +90,38 @@ def test_reindex_after_ingest_is_seen_by_search(home: Path, tmp_path: Path) -> N
     assert "CN-TEST-1" not in [r["id"] for r in search_json(home, "超导量子比特读出谐振腔")]
     pmatch(home, "index", "build", "--kind", "patents")
     assert search_json(home, "超导量子比特读出谐振腔")[0]["id"] == "CN-TEST-1"
+
+
+def test_empty_filtered_search_says_which_filter_emptied_it(home: Path) -> None:
+    out = json.loads(pmatch(home, "search", "电池", "--applicant-type", "university", "--json").stdout)
+    report = out["filter_report"]
+    assert out["results"] == [] and report["emptied_by"] == "applicant_type"
+    counts = {f["filter"]: f for f in report["filters"]}
+    total = report["total"]
+    assert counts["applicant_type"]["keeps"] == 0 and 0 < counts["applicant_type"]["missing"] < total
+    text = pmatch(home, "search", "电池", "--applicant-type", "university", "--lang", "en").stdout
+    assert "No results: the filter applicant_type=university left no patents." in text
+    assert (f"applicant_type=university: 0 of {total:,} patents have this value "
+            f"({counts['applicant_type']['missing']:,} have no applicant type)") in " ".join(text.split())
+    zh = pmatch(home, "search", "电池", "--applicant-type", "university").stdout
+    assert "没有结果：筛选条件 applicant_type=university" in zh
+    full = json.loads(pmatch(home, "search", "graphics processor", "--k", "3", "--json").stdout)
+    assert len(full["results"]) == 3 and "filter_report" not in full  # a full page needs no explaining
+    granted = search_json(home, "graphics processor", "--granted", "--k", "5")
+    assert granted and all(r["record"]["granted"] is True for r in granted)
+
+
+def test_read_commands_refuse_a_home_without_a_workspace(tmp_path: Path) -> None:
+    empty = tmp_path / "not-a-workspace"
+    for args in (["search", "电池"], ["stats"], ["match", "demand", "ZB-D-0001"], ["match", "patent", "X"],
+                 ["push", "--applicant", "大学"]):
+        result = pmatch(empty, *args, check=False)
+        assert result.returncode == 1, args
+        assert "holds no patent-match workspace" in result.stderr and "Traceback" not in result.stderr
+    assert not (empty / "store.sqlite").exists()  # nothing was created
+
+
+def test_empty_query_is_refused(home: Path) -> None:
+    for query in ("", "   "):
+        result = pmatch(home, "search", query, check=False)
+        assert result.returncode == 2 and "query: required, but empty" in result.stderr

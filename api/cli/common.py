@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from matcher.store import KINDS, Kind
+from matcher.workspace import Workspace
 
 console = Console()
 err = Console(stderr=True)
@@ -23,6 +24,22 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` on stderr; returns the ``typer.Exit`` to raise (1 the run failed, 2 bad input)."""
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
+
+
+def existing_workspace(home: Path | None) -> Workspace:
+    """The workspace at ``home`` for a read command; a folder with no store is refused, not turned into an empty one."""
+    ws = Workspace(home)
+    if not ws.exists():
+        raise fail(f"{ws.home} holds no patent-match workspace (no {ws.store_path.name}): give the --home you ingested "
+                   "into (or set PMATCH_HOME), or load data first with `pmatch ingest` or `pmatch demo`", 1)
+    return ws
+
+
+def check_query(query: str) -> str:
+    """A search query must have text, as the HTTP API requires."""
+    if not query.strip():
+        raise fail("query: required, but empty (give the text to search for)", 2)
+    return query
 
 
 def check_kind(value: str) -> Kind:

@@ -10,7 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
-from api.cli.common import console, fail
+from api.cli.common import console, existing_workspace, fail
 from api.cli.options import CooperationOpt, HomeOpt, IndustryOpt, LangOpt, ModeOpt, OutOpt, RegionOpt
 from api.cli.progress import StageProgress
 from api.cli.render import check_out, legal_status, licence_terms, print_explanations, results_table, write_results
@@ -19,7 +19,6 @@ from matcher.i18n import DEFAULT_LANG, text
 from matcher.matching import UnknownRecord, match_demand, match_patent, match_portfolio, portfolio_ids
 from matcher.records import Demand, Patent
 from matcher.search import NotIndexed, Result, Searcher
-from matcher.workspace import Workspace
 
 
 def _demand_filters(industry: list[str], region: list[str], cooperation: list[str]) -> DemandFilters:
@@ -32,7 +31,7 @@ RecordT = TypeVar("RecordT", Patent, Demand)
 def _matched(home: Path | None,
              run: Callable[[Searcher], tuple[RecordT, list[Result]]]) -> tuple[RecordT, list[Result]]:
     """``run`` on a searcher over ``home``; a missing index or an unknown id is a clean CLI error."""
-    searcher = Searcher(Workspace(home))
+    searcher = Searcher(existing_workspace(home))
     try:
         return run(searcher)
     except (NotIndexed, UnknownRecord) as exc:
@@ -126,7 +125,7 @@ def match_portfolio_cmd(
         if not ids.is_file():
             raise fail(f"{ids}: no such file", 2)
         id_list = [line.strip() for line in ids.read_text("utf-8").splitlines() if line.strip()]
-    searcher = Searcher(Workspace(home))
+    searcher = Searcher(existing_workspace(home))
     try:
         patents = portfolio_ids(searcher, applicant, id_list)
         with StageProgress() as bar:

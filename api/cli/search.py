@@ -9,12 +9,11 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import MODES, console, fail
+from api.cli.common import MODES, check_query, console, existing_workspace, fail
 from api.cli.options import HomeOpt, LangOpt, OutOpt
 from api.cli.render import check_out, print_explanations, results_table, write_results
 from matcher.filters import PatentFilters
 from matcher.search import NotIndexed, Searcher
-from matcher.workspace import Workspace
 
 
 def search(
@@ -31,6 +30,13 @@ def search(
     maturity: Annotated[list[str], typer.Option(help="Maturity (repeatable)")] = [],  # noqa: B006
     kind: Annotated[list[str], typer.Option(help="Record kind, e.g. 发明专利 (repeatable)")] = [],  # noqa: B006
     language: Annotated[list[str], typer.Option(help="zh/en (repeatable)")] = [],  # noqa: B006
+    patent_type: Annotated[list[str], typer.Option(help="invention/utility_model/design, from the patent's numbers "
+                                                        "(repeatable)")] = [],  # noqa: B006
+    granted: Annotated[bool, typer.Option("--granted", help="Only patents whose number is a grant's (granted is not "
+                                                            "valid: it may have lapsed since)")] = False,
+    inferred: Annotated[bool, typer.Option("--inferred/--no-inferred", help="Count values inferred from names and "
+                                                                            "texts (an applicant type from a name)")]
+    = True,
     mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid (default: the ranker config's)")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Say why each result matched")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
@@ -39,22 +45,27 @@ def search(
     home: HomeOpt = None,
 ) -> None:
     """Search patents by free text (Chinese or English), with filters."""
+    check_query(query)
     check_out(out, lang)
     if mode is not None and mode not in MODES:
         raise fail(f"--mode must be one of {', '.join(MODES)}", 2)
+    if lang not in ("zh", "en"):
+        raise fail("--lang must be zh or en", 2)
     try:
         filters = PatentFilters(
             ipc=ipc, applicant_type=applicant_type, applicant=applicant, legal_status=legal_status or None,
             open_licence_only=open_licence, date_from=date.fromisoformat(date_from) if date_from else None,
             date_to=date.fromisoformat(date_to) if date_to else None, maturity=maturity, kind=kind, language=language,
+            patent_type=patent_type, granted_only=granted, include_inferred=inferred,
         )
     except ValueError as exc:
         raise fail(f"invalid filter: {exc}", 2) from None
-    searcher = Searcher(Workspace(home))
+    searcher = Searcher(existing_workspace(home))
     try:
         started = time.perf_counter()
         results = searcher.search_patents(query, k, filters, mode, explain)  # type: ignore[arg-type]
         elapsed = time.perf_counter() - started
+        short = searcher.patent_filter_report(filters, len(results), k) if len(results) < k else None
     except NotIndexed as exc:
         raise fail(str(exc)) from None
     finally:
@@ -63,12 +74,19 @@ def search(
         write_results(out, query, results, {"query": query, "mode": mode or searcher.config.mode,
                                             "filters": filters.model_dump_json(exclude_defaults=True)}, lang)
     if as_json:
-        print(json.dumps({"query": query, "results": [r.to_dict() for r in results]}, ensure_ascii=False))
+        payload = {"query": query, "results": [r.to_dict() for r in results]}
+        if short is not None:
+            payload["filter_report"] = short.to_dict()
+        print(json.dumps(payload, ensure_ascii=False))
         return
-    if not results:
+    if not results and short is None:
         console.print(f"no patents match {query!r} with these filters")
         return
-    used = mode or searcher.config.mode
-    console.print(results_table(results, f"{query}  ({used}: {len(results)} results, {elapsed * 1000:.0f} ms)",
-                                lang))
-    print_explanations(results)
+    if results:
+        used = mode or searcher.config.mode
+        console.print(results_table(results, f"{query}  ({used}: {len(results)} results, {elapsed * 1000:.0f} ms)",
+                                    lang))
+        print_explanations(results)
+    if short is not None:
+        for line in short.lines(lang):
+            console.print(line, highlight=False, markup=False)

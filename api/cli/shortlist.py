@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.cli.common import existing_workspace
 from api.cli.options import CooperationOpt, ExplainRowsOpt, HomeOpt, IndustryOpt, LangOpt, ModeOpt, OutOpt, RegionOpt
 from api.cli.progress import StageProgress
 from matcher.chains import ChainError, load_chain
@@ -23,7 +24,6 @@ from matcher.matching import UnknownRecord
 from matcher.push import PushOptions, build_push
 from matcher.search import NotIndexed, Searcher
 from matcher.shortlist import ShortlistOptions, build_shortlist
-from matcher.workspace import Workspace
 
 console = Console()
 err = Console(stderr=True)
@@ -92,7 +92,7 @@ def shortlist(
                                min_coverage=min_coverage or None, candidates=candidates,
                                duplicate_similarity=duplicate_similarity, method=method,  # type: ignore[arg-type]
                                mode=mode, explain=explain)  # type: ignore[arg-type]
-    searcher = Searcher(Workspace(home))
+    searcher = Searcher(existing_workspace(home))
     try:
         with StageProgress(lang) as bar:
             result = build_shortlist(searcher, chain, options, bar.tick)
@@ -162,7 +162,7 @@ def push(
     options = PushOptions(k=k, per_enterprise=per_enterprise, per_patent=per_patent, mode=mode,  # type: ignore[arg-type]
                           filters=DemandFilters(industry=industry, region=region, cooperation_modes=cooperation),
                           explain=explain)
-    searcher = Searcher(Workspace(home))
+    searcher = Searcher(existing_workspace(home))
     started = time.perf_counter()
     try:
         with StageProgress(lang) as bar:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from api.cli.common import console
+from api.cli.common import console, existing_workspace
 from api.cli.options import HomeOpt
 from matcher.store import KINDS
-from matcher.workspace import Workspace
 
 
 def stats(home: HomeOpt = None) -> None:
     """Record counts, facets, recent batches and index versions."""
-    ws = Workspace(home)
+    ws = existing_workspace(home)
     with ws.open_store() as store:
         table = Table(title=f"patent-match store {ws.store_path}", title_justify="left")
         table.add_column("what")

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from matcher.config import Mode
 from matcher.filters import DemandFilters, PatentFilters
-from matcher.records import ApplicantType, Demand, Language, LegalStatus, Patent, RecordId
+from matcher.records import ApplicantType, Demand, Language, LegalStatus, Patent, PatentType, RecordId
 
 MAX_QUERY_CHARS = 2_000
 MAX_LIMIT = 200
@@ -178,13 +178,17 @@ class PatentSearchQuery(_RankedPage):
     maturity: list[str] = Field(default_factory=list)
     kind: list[str] = Field(default_factory=list, examples=[["发明专利"]])
     language: list[Language] = Field(default_factory=list)
+    patent_type: list[PatentType] = Field(default_factory=list, description="From the patent's numbers (derived).")
+    granted_only: bool = Field(default=False, description="Only grants (granted is not valid: it may have lapsed).")
+    include_inferred: bool = Field(default=True, description="false: leave out values inferred from names and texts.")
 
     def filters(self) -> PatentFilters:
         return PatentFilters(
             ipc=self.ipc, applicant_type=self.applicant_type, applicant=self.applicant,
             legal_status=self.legal_status or None, open_licence_only=self.open_licence_only,
             date_from=self.date_from, date_to=self.date_to, maturity=self.maturity, kind=self.kind,
-            language=self.language,
+            language=self.language, patent_type=self.patent_type, granted_only=self.granted_only,
+            include_inferred=self.include_inferred,
         )
 
     def request(self) -> PatentSearchRequest:
@@ -211,9 +215,34 @@ class _RankedResponse(BaseModel):
     took_ms: float
 
 
+class FilterCount(BaseModel):
+    """One active filter, counted over the whole index on its own."""
+
+    filter: str = Field(description="The filter's name, e.g. applicant_type.")
+    value: str = Field(description="What it asked for, e.g. university (several: comma-separated).")
+    keeps: int = Field(description="Records this filter alone keeps.")
+    missing: int = Field(description="Records with no value at all for its field (no applicant type, no date ...).")
+    default: bool = Field(description="A default filter (legal status valid or unknown), not asked for.")
+
+
+class FilterReport(BaseModel):
+    """Why the first page holds fewer results than asked for: which filter emptied the list, what each keeps."""
+
+    total: int = Field(description="Records in the index.")
+    kept_by_filters: int = Field(description="Records all filters together keep.")
+    found: int = Field(description="Results the search returned.")
+    requested: int
+    emptied_by: str | None = Field(description="A filter no record passes, else the one after which none is left.")
+    filters: list[FilterCount]
+    messages: dict[Language, list[str]] = Field(description="The same facts as sentences, Chinese and English.")
+
+
 class PatentSearchResponse(_RankedResponse):
     query: str
     results: list[PatentHit]
+    filter_report: FilterReport | None = Field(
+        default=None, description="Present when the page holds fewer results than `limit` (a filter emptied it, or "
+                                  "the filters and the query leave few): the facts a user needs to widen the search.")
 
 
 class DemandSearchResponse(_RankedResponse):

@@ -16,6 +16,8 @@ from api.http.pages import demand_hits, ms, patent_hits, ranked_page
 from api.http.security import read_router
 from api.http.state import Service, ServiceDep, index_ref
 from matcher.config import Mode
+from matcher.filter_report import report
+from matcher.i18n import LANGS
 from matcher.search import Result, Snapshot
 from matcher.store import Kind
 
@@ -34,8 +36,13 @@ def _search(service: Service, kind: Kind, req: s.PatentSearchRequest | s.DemandS
 def _search_patents(service: Service, req: s.PatentSearchRequest) -> s.PatentSearchResponse:
     started = time.perf_counter()
     snap, mode, page, info, expl = _search(service, "patents", req, lambda sn: sn.facets.patent_mask(req.filters))
+    short = None
+    if len(page) < req.limit and (page or req.offset == 0):  # a short page, not a page past the end
+        found = req.offset + len(page)
+        facts = report(snap.facets, req.filters, found, req.offset + req.limit)
+        short = s.FilterReport(**facts.to_dict(), messages={lang: facts.lines(lang) for lang in LANGS})
     return s.PatentSearchResponse(query=req.query, mode=mode, page=info, index=index_ref(snap.manifest),
-                                  results=patent_hits(page, expl), took_ms=ms(started))
+                                  results=patent_hits(page, expl), took_ms=ms(started), filter_report=short)
 
 
 @read.post("/search/patents", tags=["search"], summary="Search patents by free text, with filters")
