@@ -1,4 +1,4 @@
-"""The ``pmatch`` command line: ingest, index, search, match, shortlist, push, stats, eval, serve, keys, demo.
+"""The ``pmatch`` command line: ingest, index, search, match, shortlist, push, stats, show, eval, serve, keys, demo.
 
 Each command lives in its own module of ``api.cli``; this one only assembles them into the typer application.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import demo, eval, index, ingest, keys, match, search, serve, shortlist, stats
+from api.cli import demo, eval, index, ingest, keys, match, search, serve, shortlist, show, stats
 
 app = typer.Typer(help="patent-match: bilingual patent supply-demand matching.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -28,6 +28,7 @@ match_app.command("demand")(match.match_demand_cmd)
 match_app.command("patent")(match.match_patent_cmd)
 match_app.command("portfolio")(match.match_portfolio_cmd)
 app.command()(stats.stats)
+app.command()(show.show)
 eval_app.callback(invoke_without_command=True)(eval.eval_cmd)
 eval_app.command("tune")(eval.eval_tune)
 eval_app.command("ablation")(eval.eval_ablation)
