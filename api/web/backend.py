@@ -1,0 +1,17 @@
+"""The JSON API's own functions and state, as the pages use them: one search path, one ingest path.
+
+The pages never call the service over HTTP: they take the ``Service`` from the application state and call the
+functions behind ``/v1/search/patents``, ``/v1/match/*``, ``/v1/patents/{id}`` and ``/v1/ingest/*/file``, so a
+page shows exactly what the JSON API answers. This module is the one place that knows where those live.
+"""
+
+from __future__ import annotations
+
+from api.app import ApiError, Service, _ingest_bytes, _search_patents, _stored, get_service, match_demand, match_patent
+
+__all__ = ["ApiError", "Service", "get_service", "ingest_bytes", "match_demand", "match_patent", "search_patents",
+           "stored"]
+
+search_patents = _search_patents
+stored = _stored
+ingest_bytes = _ingest_bytes

@@ -1,0 +1,61 @@
+"""Reading a posted form: the CSRF check, bounded integers and numbers, and an uploaded file's bytes (the
+application's body limit, ``ServiceSettings.max_upload_bytes``, applies before any of this runs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from starlette.datastructures import FormData, UploadFile
+
+from api.web.security import CSRF_FIELD, check_csrf
+
+
+@dataclass
+class Posted:
+    form: FormData
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def text(self, name: str, limit: int = 2000) -> str:
+        value = self.form.get(name)
+        return value.strip()[:limit] if isinstance(value, str) else ""
+
+    def integer(self, name: str, default: int | None, low: int, high: int, message: str) -> int | None:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            self.errors[name] = message
+            return default
+        return value
+
+    def number(self, name: str, default: float, low: float, high: float, message: str) -> float:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            self.errors[name] = message
+            return default
+        return value
+
+    async def file(self, name: str) -> tuple[str, bytes] | None:
+        """(filename, bytes) of an uploaded file, or None when the field is empty."""
+        upload = self.form.get(name)
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            return None
+        return upload.filename, await upload.read()
+
+
+async def posted(request: Request) -> Posted:
+    """The form of a POST, after its CSRF token is checked (``CsrfError`` otherwise)."""
+    form = await request.form(max_files=2, max_fields=200)
+    check_csrf(request, form.get(CSRF_FIELD))
+    return Posted(form)
