@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint clean
+.PHONY: setup browser demo test lint clean
 
 setup: $(STAMP)
 
@@ -23,8 +23,15 @@ demo: setup
 	$(VENV)/bin/pmatch demo
 	$(VENV)/bin/pmatch serve --host 127.0.0.1 --port $${PMATCH_PORT:-8000}
 
+# The page's browser tests drive Debian's headless Chromium with Playwright (nothing is downloaded by a test tool);
+# a CJK font so that its screenshots show Chinese, not boxes.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	test -x /usr/bin/chromium -a -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || \
+	  ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver fonts-wqy-microhei)
+
 # Models rebuilt by the tests (e5-small, ~470 MB) are kept in .cache/ so they are built once per clone.
-test: setup
+test: setup browser
 	PMATCH_CACHE=$${PMATCH_CACHE:-$(CURDIR)/.cache} OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q
 
 lint: setup
