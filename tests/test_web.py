@@ -14,24 +14,25 @@ from html import unescape
 import httpx
 import pytest
 from openpyxl import load_workbook
-from test_api import QUERY, corpus
-from web_helpers import HOSTILE, HOSTILE_APPLICANT, HOSTILE_TITLE, PageServer, page_server
+from test_api import QUERY, ApiServer, corpus
+from web_helpers import HOSTILE, HOSTILE_APPLICANT, HOSTILE_TITLE, page_server
 
 from api.web.render import CSP
+from matcher.export import header
 from matcher.i18n import text
 from matcher.records import Demand, Patent
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Patent],
-           sample_demands: list[Demand]) -> Iterator[tuple[PageServer, str]]:
+           sample_demands: list[Demand]) -> Iterator[tuple[ApiServer, str]]:
     indexed, _ = corpus(sample_patents)
     with page_server(tmp_path_factory.mktemp("web"), indexed, sample_demands[:120]) as s:
         yield s
 
 
 @pytest.fixture()
-def client(served: tuple[PageServer, str]) -> Iterator[httpx.Client]:
+def client(served: tuple[ApiServer, str]) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=served[0].url, timeout=120, follow_redirects=True) as c:
         yield c
 
@@ -102,7 +103,7 @@ def test_stored_text_is_escaped_everywhere(client: httpx.Client) -> None:
     assert unescape(HOSTILE_APPLICANT) in unescape(detail.text) and HOSTILE_TITLE not in detail.text
 
 
-def test_patent_and_demand_pages(client: httpx.Client, served: tuple[PageServer, str]) -> None:
+def test_patent_and_demand_pages(client: httpx.Client, served: tuple[ApiServer, str]) -> None:
     hit = client.get("/v1/search/patents", params={"q": QUERY, "limit": 1}).json()["results"][0]
     page = client.get(f"/patents/{hit['id']}")
     assert page.status_code == 200 and hit["record"]["title"] in unescape(page.text)
@@ -122,14 +123,14 @@ def test_demand_matching_by_text_and_export(client: httpx.Client) -> None:
     xlsx = client.get("/match/export.xlsx", params={"need": "动力电池正极材料\n寻求高镍三元正极材料的合成工艺"})
     sheet = load_workbook(io.BytesIO(xlsx.content)).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:3] == ("推荐序号", "专利/成果编号", "专利/成果名称") and len(rows) > 10
+    assert rows[0][:3] == tuple(header(k, "zh") for k in ("rank", "patent_id", "patent_title")) and len(rows) > 10
 
 
 def test_search_export_csv_has_the_ranked_window(client: httpx.Client) -> None:
     csv = client.get("/export.csv", params={"q": QUERY, "lang": "en"})
     assert csv.status_code == 200 and csv.content.startswith("\ufeff".encode())
     lines = csv.content.decode("utf-8-sig").splitlines()
-    assert lines[0].startswith("Rank,Patent ID") and len(lines) > 20
+    assert lines[0].startswith(f'{header("rank", "en")},{header("patent_id", "en")}') and len(lines) > 20
 
 
 def test_posting_without_the_csrf_token_is_refused(client: httpx.Client) -> None:
@@ -173,7 +174,7 @@ def test_uploaded_chain_errors_are_listed_per_key_path(client: httpx.Client) -> 
 
 
 def test_upload_needs_the_key_validates_and_becomes_searchable(client: httpx.Client,
-                                                              served: tuple[PageServer, str]) -> None:
+                                                              served: tuple[ApiServer, str]) -> None:
     page = client.get("/upload")
     assert 'type="password"' in page.text and 'name="file"' not in page.text
     wrong = client.post("/login", data={"api_key": "pmk_wrong", "csrf": csrf(page)})
@@ -200,7 +201,7 @@ def test_upload_needs_the_key_validates_and_becomes_searchable(client: httpx.Cli
     assert "CN-WEB-1" in client.get("/", params={"q": "石墨烯散热膜"}).text
 
 
-def test_upload_size_limit_applies(client: httpx.Client, served: tuple[PageServer, str]) -> None:
+def test_upload_size_limit_applies(client: httpx.Client, served: tuple[ApiServer, str]) -> None:
     page = client.get("/upload")
     client.post("/login", data={"api_key": served[1], "csrf": csrf(page)})
     huge = client.post("/upload", data={"kind": "patents", "csrf": csrf(page)},

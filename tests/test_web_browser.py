@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 import pytest
 from openpyxl import load_workbook
-from test_api import QUERY, corpus
-from web_helpers import HOSTILE, HOSTILE_APPLICANT, PageServer, page_server
+from test_api import QUERY, ApiServer, corpus
+from web_helpers import HOSTILE, HOSTILE_APPLICANT, page_server
 
+from matcher.export import header
 from matcher.i18n import text
 from matcher.records import Demand, Patent
 
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Patent],
-           sample_demands: list[Demand]) -> Iterator[tuple[PageServer, str]]:
+           sample_demands: list[Demand]) -> Iterator[tuple[ApiServer, str]]:
     indexed, _ = corpus(sample_patents)
     with page_server(tmp_path_factory.mktemp("browser"), indexed, sample_demands[:120]) as s:
         yield s
@@ -55,7 +56,7 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture()
-def page(browser_context: Any, served: tuple[PageServer, str]) -> Iterator[Any]:
+def page(browser_context: Any, served: tuple[ApiServer, str]) -> Iterator[Any]:
     tab = browser_context.new_page()
     tab.problems = []  # page errors and console errors (a CSP violation is one)
     tab.on("pageerror", lambda exc: tab.problems.append(f"pageerror: {exc}"))
@@ -122,7 +123,7 @@ def test_detail_page_from_a_result(page: Any) -> None:
     assert page.problems == []
 
 
-def test_filter_to_nothing_says_why(page: Any, served: tuple[PageServer, str]) -> None:
+def test_filter_to_nothing_says_why(page: Any, served: tuple[ApiServer, str]) -> None:
     api = served[0].url + "/v1/search/patents"
     assert httpx.get(api, params={"q": QUERY, "ipc": "H01M", "language": "en"}).json()["results"] == []
     page.goto(page.base + "/?q=" + QUERY)
@@ -169,11 +170,12 @@ def test_event_shortlist_and_xlsx(page: Any, tmp_path: Path) -> None:
     path = tmp_path / "shortlist.xlsx"
     download.value.save_as(path)
     book = load_workbook(path)
-    assert book.sheetnames[-1] == "Run info"
-    rows = [r for sheet in book.worksheets[:-1] for r in list(sheet.iter_rows(values_only=True))[1:]]
-    header = next(book.worksheets[0].iter_rows(values_only=True))
-    score = header.index("Fused score")
-    assert rows and all(r[score] >= 0.1 for r in rows)
+    assert book.sheetnames[-1] == text("export.sheet.info", "en")
+    details = list(book.worksheets[-2].iter_rows(values_only=True))  # the ranker's numbers, one row per pair
+    score = details[0].index(header("score", "en"))
+    assert len(details) > 1 and all(r[score] >= 0.1 for r in details[1:])
+    main_rows = [r for sheet in book.worksheets[:-2] for r in list(sheet.iter_rows(values_only=True))[1:]]
+    assert len(main_rows) == len(details) - 1
     assert page.problems == []
 
 
@@ -204,7 +206,7 @@ def test_push_a_portfolio(page: Any) -> None:
     assert page.problems == []
 
 
-def test_upload_a_bad_file_and_see_its_errors(page: Any, served: tuple[PageServer, str], tmp_path: Path) -> None:
+def test_upload_a_bad_file_and_see_its_errors(page: Any, served: tuple[ApiServer, str], tmp_path: Path) -> None:
     bad = tmp_path / "patents.csv"
     bad.write_text("id,title,ipc,legal_status\nCN-B-1,好的记录,H01M,valid\nCN-B-2,坏的记录,NOT-IPC,valid\n"
                    "CN-B-3,,,\n", "utf-8")

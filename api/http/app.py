@@ -23,6 +23,7 @@ from api.http.middleware import BodyLimit, RequestId
 from api.http.routes import ingest, match, ops, records, search
 from api.http.settings import ServiceSettings
 from api.http.state import Service
+from api.web import mount as mount_pages
 from matcher.workspace import Workspace
 
 DESCRIPTION = """
@@ -62,6 +63,7 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.add_middleware(RequestId)
     for router in (*READS, *WRITES, ops.ops):
         app.include_router(router)
+    mount_pages(app)
     _document_open_reads(app, WRITES, service.settings.reads_need_key)
     return app
 

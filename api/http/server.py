@@ -68,8 +68,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, home: str | Path | None = N
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("thread limits: %s", applied["env"])
-    print(f"patent-match API on http://{host}:{port} (workspace {Workspace(home).home.resolve()})\n"
-          f"  interactive docs: http://{host}:{port}/docs   ·   stop with Ctrl-C", flush=True)
+    print(f"patent-match page: http://{host}:{port}/   (workspace {Workspace(home).home.resolve()})\n"
+          f"  API docs: http://{host}:{port}/docs   ·   stop with Ctrl-C", flush=True)
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "access_log": access_log,
                                "timeout_keep_alive": 30, "timeout_graceful_shutdown": 10}
     if workers > 1:

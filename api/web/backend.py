@@ -7,7 +7,12 @@ page shows exactly what the JSON API answers. This module is the one place that 
 
 from __future__ import annotations
 
-from api.app import ApiError, Service, _ingest_bytes, _search_patents, _stored, get_service, match_demand, match_patent
+from api.http.errors import ApiError
+from api.http.routes.ingest import _ingest_bytes
+from api.http.routes.match import match_demand, match_patent
+from api.http.routes.records import _stored
+from api.http.routes.search import _search_patents
+from api.http.state import Service, get_service
 
 __all__ = ["ApiError", "Service", "get_service", "ingest_bytes", "match_demand", "match_patent", "search_patents",
            "stored"]

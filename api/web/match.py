@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import ValidationError
 
-from api import schemas as s
+from api.http import schemas as s
 from api.web.backend import ApiError, Service, get_service, match_demand
 from api.web.downloads import Format
 from api.web.render import page_lang, render

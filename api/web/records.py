@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from api import schemas as s
+from api.http import schemas as s
 from api.web.backend import ApiError, Service, get_service, match_demand, match_patent, stored
 from api.web.render import page_lang, render
 from matcher.i18n import text

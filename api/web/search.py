@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import ValidationError
 from starlette.datastructures import QueryParams
 
-from api import schemas as s
+from api.http import schemas as s
 from api.web.backend import ApiError, Service, get_service, search_patents
 from api.web.downloads import Format, table_download
 from api.web.render import page_lang, render
@@ -29,6 +29,7 @@ from matcher.filters import PatentFilters
 from matcher.i18n import Lang, text
 from matcher.records import Patent
 from matcher.search import NotIndexed, Snapshot
+from matcher.shortlist import excerpt, holder_name
 
 router = APIRouter(include_in_schema=False)
 ServiceDep = Annotated[Service, Depends(get_service)]
@@ -92,6 +93,10 @@ class SearchForm:
 
     def active_filters(self) -> list[str]:
         return [name for name in FILTER_ORDER if self.values.get(name)]
+
+
+def _iso(day: date | None) -> str:
+    return day.isoformat() if day else ""
 
 
 def _date_key(patent: Patent) -> int:
@@ -159,8 +164,10 @@ def search_page(request: Request, service: ServiceDep) -> HTMLResponse:
     return render(request, "search.html", status=status, **context)
 
 
-EXPORT_COLUMNS = ("rank", "patent_id", "patent_title", "holder", "patent_kind", "patent_language", "score",
-                  "open_licence", "price", "maturity", "offer_modes")
+EXPORT_COLUMNS = ("rank", "patent_id", "patent_title", "patent_abstract", "holder", "applicant_type", "legal_status",
+                  "ipc", "application_date", "publication_date", "patent_kind", "open_licence", "price", "maturity",
+                  "offer_modes")
+EXPORT_DETAILS = ("patent_id", "score", "patent_language")
 
 
 @router.get("/export.{fmt}")
@@ -182,9 +189,13 @@ def hits_file(hits: list[s.PatentHit], fmt: Format, lang: Lang, info: list[tuple
               name: str) -> FileResponse:
     """Ranked patents as a CSV or XLSX download (``matcher.export``'s writers and column names)."""
     rows = [{"rank": n, "patent_id": h.id, "patent_title": h.record.title or h.record.abstract[:80],
-             "holder": "; ".join(h.record.applicants), "patent_kind": h.record.kind or "",
-             "patent_language": h.record.language, "score": round(h.score, 6), "open_licence": h.record.open_licence,
-             "price": h.record.price or "", "maturity": h.record.maturity or "",
-             "offer_modes": "、".join(h.record.cooperation_modes)} for n, h in enumerate(hits, 1)]
-    table = Table([(text("web.export.sheet", lang), rows)], list(EXPORT_COLUMNS), info, {"info": info, "rows": rows})
+             "patent_abstract": excerpt(h.record.abstract), "holder": holder_name(h.record) or "",
+             "applicant_type": h.record.applicant_type, "legal_status": h.record.legal_status,
+             "ipc": list(h.record.ipc[:5]), "application_date": _iso(h.record.application_date),
+             "publication_date": _iso(h.record.publication_date), "patent_kind": h.record.kind or "",
+             "open_licence": h.record.open_licence, "price": h.record.price or "", "maturity": h.record.maturity or "",
+             "offer_modes": "、".join(h.record.cooperation_modes), "score": round(h.score, 6),
+             "patent_language": h.record.language} for n, h in enumerate(hits, 1)]
+    table = Table([(text("web.export.sheet", lang), rows)], list(EXPORT_COLUMNS), info, {"info": info, "rows": rows},
+                  list(EXPORT_DETAILS))
     return table_download(table, name, fmt, lang)

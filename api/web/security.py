@@ -26,6 +26,10 @@ class CsrfError(Exception):
     """A form posted without the page's token (a stale page, or a cross-site request)."""
 
 
+class KeyNeeded(Exception):
+    """Reads are closed (``ServiceSettings.reads_need_key``) and this browser has not given a valid key."""
+
+
 def _cookie(request: Request, response: Response, name: str, value: str) -> None:
     response.set_cookie(name, value, httponly=True, samesite="strict", secure=request.url.scheme == "https",
                         path="/")
@@ -66,3 +70,13 @@ def store_key(request: Request, response: Response, key: str) -> None:
 
 def forget_key(response: Response) -> None:
     response.delete_cookie(KEY_COOKIE, path="/")
+
+
+def read_access(request: Request) -> None:
+    """The pages' counterpart of the API's read dependency: when reads need a key, the browser's key cookie must
+    hold a valid one (the sign-in form on ``/upload`` sets it)."""
+    service = request.app.state.service
+    if service.settings.reads_need_key:
+        key = presented_key(request)
+        if key is None or service.keys.verify(key) is None:
+            raise KeyNeeded
