@@ -7,14 +7,17 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from html import unescape
+from pathlib import Path
 
 import httpx
 import pytest
 from openpyxl import load_workbook
-from test_api import QUERY, ApiServer, corpus
+from test_api import QUERY, ROOT, ApiServer, corpus
 from web_helpers import HOSTILE, HOSTILE_APPLICANT, HOSTILE_TITLE, page_server
 
 from api.web.render import CSP
@@ -225,3 +228,25 @@ def test_portfolio_push_runs_and_lists_enterprises(client: httpx.Client) -> None
     assert unknown.status_code == 422 and "NO-SUCH" in unknown.text
 
 
+
+
+def test_page_latency_bench_runs(served: tuple[ApiServer, str]) -> None:
+    """bench/page_latency.py keeps working (a tiny run; the figures live in bench/README.md, not in a test)."""
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "page_latency.py"), "--url", served[0].url,
+                          "--rounds", "1", "--queries", "2"], capture_output=True, text=True, timeout=300, check=True)
+    report = json.loads(out.stdout)
+    assert report["page"]["requests"] == report["api"]["requests"] == 2
+    assert report["page"]["p95_ms"] > 0 and report["api"]["p95_ms"] > 0 and "cpu" in report["machine"]
+
+
+def test_closed_reads_close_the_pages_too(tmp_path: Path, sample_patents: list[Patent],
+                                          sample_demands: list[Demand]) -> None:
+    indexed, _ = corpus(sample_patents)
+    with page_server(tmp_path, indexed[:60], sample_demands[:20], {"PMATCH_API_READS_NEED_KEY": "1"}) as served, \
+            httpx.Client(base_url=served[0].url, timeout=120, follow_redirects=True) as client:
+        page = client.get("/", params={"q": QUERY})
+        assert page.status_code == 401 and 'type="password"' in page.text and not titles(page)
+        assert client.get(f"/patents/{HOSTILE.id}").status_code == 401
+        assert client.get("/export.csv", params={"q": QUERY}).status_code == 401
+        client.post("/login", data={"api_key": served[1], "csrf": csrf(page)})
+        assert titles(client.get("/", params={"q": QUERY}))
