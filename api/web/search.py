@@ -4,7 +4,7 @@ The query string is the JSON API's (``GET /v1/search/patents``): ``q``, ``ipc``,
 ``legal_status``, ``open_licence_only``, ``maturity``, ``kind``, ``language``, ``date_from``, ``date_to``,
 ``applicant``; plus ``page``, ``sort`` (``relevance`` or ``date``) and ``lang``. Every view is a shareable URL
 rendered on the server. When the filters leave nothing, the page says which filter emptied the list and how many
-results each filter alone would give.
+records each filter keeps alone (``matcher.filter_report``, as the CLI prints it).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import ValidationError
@@ -25,17 +24,17 @@ from api.web.backend import ApiError, Service, get_service, search_patents
 from api.web.downloads import Format, table_download
 from api.web.render import page_lang, render
 from matcher.export import Table
-from matcher.filters import PatentFilters
+from matcher.filter_report import report
 from matcher.i18n import Lang, text
 from matcher.records import Patent
-from matcher.search import NotIndexed, Snapshot
+from matcher.search import NotIndexed
 from matcher.shortlist import excerpt, holder_name
 
 router = APIRouter(include_in_schema=False)
 ServiceDep = Annotated[Service, Depends(get_service)]
 PAGE_SIZE = 10
 LIST_FIELDS = ("applicant_type", "legal_status", "maturity", "kind", "language")
-# The filters in the order the form shows them (the order "which filter emptied the list" is judged in).
+# The filters the form can set (an empty result is explained only when one is set).
 FILTER_ORDER = ("ipc", "applicant_type", "applicant", "legal_status", "open_licence_only", "maturity", "kind",
                 "language", "date_from", "date_to")
 Sort = Literal["relevance", "date"]
@@ -125,24 +124,6 @@ def run_search(service: Service, form: SearchForm) -> tuple[s.PatentSearchRespon
     return everything.model_copy(update={"results": page, "page": info}), len(ordered)
 
 
-def filter_counts(snap: Snapshot, query: s.PatentSearchQuery, active: list[str], window: int) -> dict[str, Any]:
-    """Why the filters left nothing: the first filter (in form order) after which no record passes, and how many
-    results each active filter alone would give (at most ``window``, the length of a ranked list)."""
-    full = query.filters()
-    base = PatentFilters(legal_status=full.legal_status)  # the default status filter applies to every count
-    alone: dict[str, int] = {}
-    emptied_by = None
-    cumulative: dict[str, Any] = {}
-    for name in active:
-        one = base.model_copy(update={name: getattr(full, name)})
-        alone[name] = min(int(np.count_nonzero(snap.facets.patent_mask(one))), window)
-        cumulative[name] = getattr(full, name)
-        if emptied_by is None and not snap.facets.patent_mask(base.model_copy(update=cumulative)).any():
-            emptied_by = name
-    return {"emptied_by": emptied_by, "alone": alone,
-            "unfiltered": min(int(np.count_nonzero(snap.facets.patent_mask(base))), window)}
-
-
 @router.get("/", response_class=HTMLResponse)
 def search_page(request: Request, service: ServiceDep) -> HTMLResponse:
     form = SearchForm.parse(request.query_params)
@@ -154,8 +135,8 @@ def search_page(request: Request, service: ServiceDep) -> HTMLResponse:
             response, total = run_search(service, form)
             context["response"], context["total"] = response, total
             if not response.results and form.page == 1 and form.active_filters():
-                context["empty"] = filter_counts(service.snapshot("patents"), form.query, form.active_filters(),
-                                                 service.window)
+                why = report(service.snapshot("patents").facets, form.query.filters(), 0, PAGE_SIZE)
+                context["empty"] = why.lines(page_lang(request))
     except NotIndexed:
         context["problem"] = text("web.error.not_indexed", page_lang(request))
     except ApiError as exc:
