@@ -44,7 +44,8 @@ def portfolio_page(request: Request, service: ServiceDep) -> HTMLResponse:
 async def start_push(request: Request, service: ServiceDep) -> Response:
     lang = page_lang(request)
     form = await posted(request)
-    values = {k: form.text(k, 20_000) for k in ("applicant", "patent_ids", "k", "per_enterprise")}
+    values = {k: form.text(k, 20_000) for k in ("applicant", "patent_ids")}
+    values.update({k: form.text(k) or default for k, default in (("k", "20"), ("per_enterprise", "5"))})
     k = form.integer("k", 20, 1, 200, text("web.portfolio.bad_k", lang)) or 20
     per_enterprise = form.integer("per_enterprise", 5, 1, 50, text("web.portfolio.bad_k", lang)) or 5
     typed = values["patent_ids"]
