@@ -196,7 +196,7 @@ def test_binary_garbage(store: Store, tmp_path: Path) -> None:
     before = fingerprint(store)
     path = tmp_path / "garbage.csv"
     path.write_bytes(bytes(range(256)) * 40)
-    with pytest.raises(IngestError, match=r"garbage\.csv: binary data"):
+    with pytest.raises(IngestError, match=r"garbage\.csv(:1)?: binary data"):
         ingest_file(store, path, "patents")
     fake = tmp_path / "fake.xlsx"
     fake.write_bytes(b"PK\x03\x04 this is not really a workbook" * 10)
