@@ -39,7 +39,7 @@ import yaml
 from pydantic import ValidationError
 
 from matcher.ipc import split_codes
-from matcher.records import INVISIBLE, Demand, Patent
+from matcher.records import INVISIBLE, Demand, Patent, without_invisible
 from matcher.store import MODELS, BatchReport, Kind, Store
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -472,9 +472,15 @@ _DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T].*)?|(\
 
 
 def _cell(field_name: str, value: Any, tabular: bool, vocab: Vocabulary) -> Any:
-    """Turn a cell into what the record model expects (lists split, Chinese labels mapped, dates parsed)."""
+    """Turn a cell into what the record model expects (lists split, Chinese labels mapped, dates parsed, invisible
+    characters out of text: see ``matcher.records.INVISIBLE``; an id keeps them, to be refused)."""
     if value is None:
         return None
+    if field_name != "id":
+        if isinstance(value, str):
+            value = without_invisible(value)
+        elif isinstance(value, list):
+            value = [without_invisible(v) for v in value]
     if isinstance(value, datetime):
         return value.date()
     if field_name == "ipc" and isinstance(value, str) and tabular:
@@ -502,15 +508,15 @@ def _reason(err: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def _normalised(values: dict[str, Any], colmap: dict[str, str | None], name: str, line: int) -> list[RowError]:
-    """What validation will normalise in text fields (control and zero-width characters), for the report."""
+def _normalised(row: dict[str, Any], colmap: dict[str, str | None], name: str, line: int) -> list[RowError]:
+    """What ``_cell`` normalised in text fields (control and zero-width characters), for the report."""
     out = []
-    for target, value in values.items():
+    for column, value in row.items():
+        target = colmap.get(column)
         items = value if isinstance(value, list) else [value]
         found = sorted({f"U+{ord(ch):04X}" for item in items if isinstance(item, str)
                         for ch in INVISIBLE.findall(item)})
-        if found and target != "id":  # an id is refused instead (matcher.records)
-            column = next((c for c, t in colmap.items() if t == target), target)
+        if found and target not in (None, "id"):  # an id is refused instead (matcher.records)
             out.append(RowError(name, line, column, f"removed invisible or control characters ({', '.join(found)})"))
     return out
 
@@ -536,7 +542,7 @@ def _to_record(kind: Kind, row: dict[str, Any], colmap: dict[str, str | None], t
             column = next((c for c, t in colmap.items() if t == field_name), field_name)
             errors.append(RowError(name, line, column, _reason(err)))
         return errors, []
-    return record, _normalised(values, colmap, name, line)
+    return record, _normalised(row, colmap, name, line)
 
 
 def _records(rows: Rows, kind: Kind, name: str, tabular: bool, mapping: dict[str, str] | None,

@@ -14,7 +14,6 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -39,9 +38,9 @@ __all__ = ["Demand", "Patent", "Record", "is_valid_code", "normalize_code"]  # I
 
 # Characters that make lookalike ids and invisible titles: C0/C1 controls (NUL, ESC, DEL ...) and invisible format
 # characters (zero-width space/joiners, soft hyphen, BOM, bidi overrides). An id holding one is refused (it would
-# be a second id that prints like the first). In text they are normalised: a control character becomes a space
-# (``Al-Zn\x02Mg`` -> ``Al-Zn Mg``), a format character is dropped; tabs and line breaks stay. Ingest reports
-# each normalised field (``matcher.ingest``).
+# be a second id that prints like the first). In text, ingest normalises them with ``without_invisible`` and
+# reports each field it changed (``matcher.ingest``): a control character becomes a space (``Al-Zn\x02Mg`` ->
+# ``Al-Zn Mg``), a format character is dropped; tabs and line breaks stay.
 INVISIBLE = re.compile(
     r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
     r"\ufff9-\ufffb]"
@@ -71,10 +70,9 @@ RecordId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID, pattern=r"^[^\s/\\]+$"),
     AfterValidator(_usable_id),
 ]
-Visible = BeforeValidator(without_invisible)
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE), Visible]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT), Visible]
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SHORT), Visible]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SHORT)]
 
 
 
@@ -98,7 +96,7 @@ class Patent(_Record):
 
     id: RecordId = Field(description="Publication number where one exists (CN113914863A, US10001996B2), "
                                      "else a source id.")
-    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TITLE), Visible] = Field(
+    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TITLE)] = Field(
         default="", description="May be empty only when there is an abstract (some sources publish abstracts alone)."
     )
     abstract: Text = ""
