@@ -249,7 +249,7 @@ def _json_depth_at(text: str) -> int | None:
     return None
 
 
-def _parse_json(text: str) -> tuple[Any, tuple[int, int, str] | None]:
+def parse_json(text: str) -> tuple[Any, tuple[int, int, str] | None]:
     """(value, None), or (None, (line, column, reason)) for text that is not JSON a record file may hold."""
     deep = _json_depth_at(text)
     if deep is not None:
@@ -289,7 +289,7 @@ def _rows_jsonl(text: str, name: str) -> Iterator[tuple[int, dict[str, Any] | Ro
         if len(line) > MAX_LINE_CHARS:
             yield line_no, RowError(name, line_no, None, f"line longer than {MAX_LINE_CHARS:,} characters")
             continue
-        obj, problem = _parse_json(line)
+        obj, problem = parse_json(line)
         if problem:
             yield line_no, RowError(name, line_no, None, f"invalid JSON ({problem[2]} at column {problem[1]})")
             continue
@@ -297,7 +297,7 @@ def _rows_jsonl(text: str, name: str) -> Iterator[tuple[int, dict[str, Any] | Ro
 
 
 def _rows_json(text: str, name: str) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    data, problem = _parse_json(text)
+    data, problem = parse_json(text)
     if problem:
         yield problem[0], RowError(name, problem[0], None, f"invalid JSON ({problem[2]} at column {problem[1]})")
         return

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api import cli
+from api.cli import app
+from api.cli.common import err
 from matcher.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +47,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("bad") / "home"
     seed = home.parent / "seed.jsonl"
     seed.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in SEED), "utf-8")
-    result = CliRunner().invoke(cli.app, ["ingest", "patents", str(seed), "--home", str(home)])
+    result = CliRunner().invoke(app, ["ingest", "patents", str(seed), "--home", str(home)])
     assert result.exit_code == 0, result.output
     with Store(home / "store.sqlite") as store:
         assert store.count("patents") == 2
@@ -65,8 +66,8 @@ def test_bad_input_gets_its_message_and_changes_nothing(home: Path, name: str,
     case = EXPECTED[name]
     path = BAD / name
     before = store_fingerprint(home / "store.sqlite")
-    monkeypatch.setattr(cli.err, "width", 100_000)  # one message, one line: no wrapping inside the path
-    result = CliRunner().invoke(cli.app, ["ingest", case["kind"], str(path), "--home", str(home)])
+    monkeypatch.setattr(err, "width", 100_000)  # one message, one line: no wrapping inside the path
+    result = CliRunner().invoke(app, ["ingest", case["kind"], str(path), "--home", str(home)])
     assert result.exit_code == 1, result.output
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
     assert re.search(re.escape(f"error: {path}") + case["message"], result.output), result.output
