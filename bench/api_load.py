@@ -2,11 +2,15 @@
 
     python bench/api_load.py --url http://127.0.0.1:8000 --clients 1 8 32 --seconds 10
     python bench/api_load.py --home /tmp/demo2 --clients 1 8 32 --seconds 10   # starts its own server
+    python bench/api_load.py --home /tmp/demo2 --clients 50 --seconds 60 --code-root /tmp/old --code-root .
+        # the same load on servers run from two checkouts, one after the other in one run (before/after figures)
 
 The query mix is Chinese and English patent searches (default mode: the server's ranker config) and matches of
 stored demands to patents. Each client sends its next request as soon as the previous one answers (a closed loop),
-so requests/s is the service's throughput at that concurrency. A probe measures ``/v1/health`` latency during each
-run: it stays low if searches never block the event loop. Only ever targets 127.0.0.1 (or localhost / ::1).
+so requests/s is the service's throughput at that concurrency. A probe in a process of its own (so the load
+generator's own event loop does not count) measures ``/v1/health`` and ``/v1/ready`` latency during each run: it
+stays low if searches never block the event loop. A 503 answer with ``Retry-After`` (the server shedding load)
+is counted as ``shed``, apart from errors. Only ever targets 127.0.0.1 (or localhost / ::1).
 
 Prints one JSON object on stdout: per client count, requests/s, latency p50/p95/p99, errors, and machine info
 (``load_avg`` included: the machine is shared, compare runs with that in mind). With ``--home``, the server is
@@ -19,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -77,15 +82,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def own_server(home: Path, ranker_config: Path | None, workers: int = 1) -> Iterator[str]:
-    """``python -m api.cli serve`` on a free 127.0.0.1 port, until the block ends."""
+def own_server(home: Path, ranker_config: Path | None, workers: int = 1, code_root: Path = ROOT) -> Iterator[str]:
+    """``python -m api.cli serve`` of the code under ``code_root`` on a free 127.0.0.1 port, until the block ends."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "api.cli", "serve", "--home", str(home), "--port", str(port), "--no-access-log",
            "--log-level", "warning", "--workers", str(workers)]
     if ranker_config:
         cmd += ["--ranker-config", str(ranker_config)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "PYTHONPATH": str(code_root.resolve())}
+    proc = subprocess.Popen(cmd, cwd=code_root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env)
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -123,11 +130,32 @@ def request_mix(demand_ids: list[str], mode: str | None, limit: int) -> list[tup
     return mix
 
 
+def _probe(url: str, seconds: float, out: Any) -> None:
+    """In its own process: GET /v1/health and /v1/ready every 0.25 s for ``seconds``; latencies (ms) to ``out``."""
+    found: dict[str, list[float]] = {"health": [], "ready": []}
+    failed = 0
+    stop_at = time.perf_counter() + seconds
+    with httpx.Client(base_url=url, timeout=30) as http:
+        while time.perf_counter() < stop_at:
+            for name in ("health", "ready"):
+                started = time.perf_counter()
+                try:
+                    ok = http.get(f"/v1/{name}").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    found[name].append((time.perf_counter() - started) * 1000)
+                else:
+                    failed += 1
+            time.sleep(0.25)
+    out.put({**found, "failed": failed})
+
+
 async def run_clients(url: str, clients: int, seconds: float, mix: list[tuple[str, str, dict[str, Any]]],
                       seed: int) -> dict[str, Any]:
     latencies: dict[str, list[float]] = {}
     errors: dict[str, int] = {}
-    health: list[float] = []
+    shed: dict[str, int] = {}
     stop_at = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients + 1, max_keepalive_connections=clients + 1)
 
@@ -140,34 +168,40 @@ async def run_clients(url: str, clients: int, seconds: float, mix: list[tuple[st
                 started = time.perf_counter()
                 try:
                     response = await http.post(path, json=body)
-                    ok = response.status_code == 200
+                    status = response.status_code
+                    retry_after = response.headers.get("retry-after")
                 except httpx.HTTPError:
-                    ok = False
-                if ok:
+                    status, retry_after = 0, None
+                if status == 200:
                     latencies.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+                elif status == 503 and retry_after:
+                    shed[kind] = shed.get(kind, 0) + 1
+                    await asyncio.sleep(min(float(retry_after), 1.0) * rng.random())  # a client that honours it
                 else:
                     errors[kind] = errors.get(kind, 0) + 1
 
-        async def probe() -> None:
-            while time.perf_counter() < stop_at:
-                started = time.perf_counter()
-                with contextlib.suppress(httpx.HTTPError):
-                    await http.get("/v1/health")
-                    health.append((time.perf_counter() - started) * 1000)
-                await asyncio.sleep(0.25)
-
+        results: Any = multiprocessing.get_context("spawn").Queue()
+        prober = multiprocessing.get_context("spawn").Process(target=_probe, args=(url, seconds, results))
+        prober.start()
         began = time.perf_counter()
-        await asyncio.gather(probe(), *(client(i) for i in range(clients)))
+        await asyncio.gather(*(client(i) for i in range(clients)))
         elapsed = time.perf_counter() - began
+        probe = results.get(timeout=seconds + 60)
+        prober.join(30)
     every = [x for values in latencies.values() for x in values]
+    health, ready = probe["health"], probe["ready"]
     return {
         "clients": clients, "seconds": round(elapsed, 2), "requests": len(every),
-        "requests_per_s": round(len(every) / elapsed, 2), "errors": sum(errors.values()),
+        "requests_per_s": round(len(every) / elapsed, 2), "errors": sum(errors.values()), "shed": sum(shed.values()),
         "latency_ms": {"p50": percentile(every, 50), "p95": percentile(every, 95), "p99": percentile(every, 99),
                        "max": round(max(every), 2) if every else None},
         "by_kind": {k: {"requests": len(v), "p50_ms": percentile(v, 50), "p95_ms": percentile(v, 95),
                         "errors": errors.get(k, 0)} for k, v in sorted(latencies.items())},
-        "health_ms_while_loaded": {"p50": percentile(health, 50), "max": round(max(health), 2) if health else None},
+        "health_ms_while_loaded": {"p50": percentile(health, 50), "p99": percentile(health, 99),
+                                   "max": round(max(health), 2) if health else None},
+        "ready_ms_while_loaded": {"p50": percentile(ready, 50), "p99": percentile(ready, 99),
+                                  "max": round(max(ready), 2) if ready else None},
+        "probe_failures": probe["failed"],
         "load_avg_after": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -208,14 +242,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--mode", choices=["bm25", "dense", "hybrid"], default=None)
     parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--code-root", type=Path, action="append", default=[], help=(
+        "With --home: run the server from this checkout (repeat: each in turn, same load, one JSON per root)"))
     args = parser.parse_args(argv)
     if not 0 < args.seconds <= 120 or not all(0 < n <= 256 for n in args.clients):
         parser.error("--seconds must be in (0, 120] and --clients in 1..256")
     if args.url:
-        result = bench(check_loopback(args.url), args)
-    else:
+        result: Any = bench(check_loopback(args.url), args)
+    elif not args.code_root:
         with own_server(args.home, args.ranker_config, args.workers) as url:
             result = bench(url, args)
+    else:
+        result = {"benchmark": "api_load side by side", "roots": []}
+        for root in args.code_root:
+            with own_server(args.home, args.ranker_config, args.workers, root) as url:
+                print(f"server from {root} ...", file=sys.stderr, flush=True)
+                result["roots"].append({"code_root": str(root.resolve()), **bench(url, args)})
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0
 

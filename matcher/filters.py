@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
 
 from matcher.records import Demand, Patent, normalize_code
 
@@ -40,25 +40,38 @@ DEMAND_FIELDS: dict[str, str] = {
 }
 
 
+MAX_FILTER_VALUES = 100  # values of one list filter: each costs a pass over a vocabulary (100,000 took 4.8 s)
+MAX_FILTER_TEXT = 200
+_IPC_PREFIX_SCHEMA = r"^ *[A-Ha-h]( *[0-9]{1,2}( *[A-Za-z]( *[0-9]{1,4}( */ *[0-9]{0,6})?)?)?)? *$"
+FilterText = Annotated[str, StringConstraints(max_length=MAX_FILTER_TEXT)]
+IpcPrefix = Annotated[str, StringConstraints(max_length=40), WithJsonSchema(
+    {"type": "string", "maxLength": 40, "pattern": _IPC_PREFIX_SCHEMA,
+     "description": "An IPC/CPC code or prefix: H01M, G06F 9/48 (full-width forms are read too)."})]
+
+
 class PatentFilters(BaseModel):
     """Which patents may be returned. Empty lists and None mean "no restriction" (except legal status)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    ipc: list[str] = Field(default_factory=list, description="IPC/CPC prefixes; a patent passes if any code starts "
-                                                             "with any of them (H01M, G06F9/48).")
-    applicant_type: list[Literal["university", "institute", "company", "individual"]] = Field(default_factory=list)
-    applicant: str | None = Field(default=None, description="Part of an applicant's name, e.g. 浙江大学.")
+    ipc: list[IpcPrefix] = Field(default_factory=list, max_length=MAX_FILTER_VALUES,
+                                 description="IPC/CPC prefixes; a patent passes if any code starts with any of them "
+                                             "(H01M, G06F9/48).")
+    applicant_type: list[Literal["university", "institute", "company", "individual"]] = Field(
+        default_factory=list, max_length=MAX_FILTER_VALUES)
+    applicant: FilterText | None = Field(default=None, description="Part of an applicant's name, e.g. 浙江大学.")
     legal_status: list[Literal["valid", "pending", "invalid", "unknown"]] | None = Field(
-        default=None, description="Default: valid, or unknown where the source has no status.")
+        default=None, max_length=MAX_FILTER_VALUES, description="Default: valid, or unknown where the source has no "
+                                                                "status.")
     open_licence_only: bool = False
     date_from: date | None = Field(default=None, description="Application date (else publication date) on/after.")
     date_to: date | None = None
-    maturity: list[str] = Field(default_factory=list)
-    kind: list[str] = Field(default_factory=list, description="发明专利, 非专利技术, US utility patent B2 ...")
-    language: list[Literal["zh", "en"]] = Field(default_factory=list)
+    maturity: list[FilterText] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
+    kind: list[FilterText] = Field(default_factory=list, max_length=MAX_FILTER_VALUES,
+                                   description="发明专利, 非专利技术, US utility patent B2 ...")
+    language: list[Literal["zh", "en"]] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
     patent_type: list[Literal["invention", "utility_model", "design"]] = Field(
-        default_factory=list, description="From the patent's numbers (derived).")
+        default_factory=list, max_length=MAX_FILTER_VALUES, description="From the patent's numbers (derived).")
     granted_only: bool = Field(default=False, description="Only patents whose number is a grant's. Granted is not "
                                                           "valid: a granted patent may have lapsed since.")
     include_inferred: bool = Field(default=True, description="Count values patent-match inferred (an applicant type "
@@ -82,10 +95,13 @@ class DemandFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    industry: list[str] = Field(default_factory=list, description="Part of the industry name, e.g. 制造业.")
-    region: list[str] = Field(default_factory=list, description="Part of the region name, e.g. 浙江.")
-    cooperation_modes: list[str] = Field(default_factory=list, description="Any of these modes, e.g. 技术许可.")
-    language: list[Literal["zh", "en"]] = Field(default_factory=list)
+    industry: list[FilterText] = Field(default_factory=list, max_length=MAX_FILTER_VALUES,
+                                       description="Part of the industry name, e.g. 制造业.")
+    region: list[FilterText] = Field(default_factory=list, max_length=MAX_FILTER_VALUES,
+                                     description="Part of the region name, e.g. 浙江.")
+    cooperation_modes: list[FilterText] = Field(default_factory=list, max_length=MAX_FILTER_VALUES,
+                                                description="Any of these modes, e.g. 技术许可.")
+    language: list[Literal["zh", "en"]] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
     active_on: date | None = Field(default=None, description="Only demands not expired on this date.")
 
 

@@ -156,8 +156,9 @@ def _build_snapshot(workspace: Workspace, kind: Kind, dense_model: str | None, d
             raise NothingToIndex(f"no {kind} in {workspace.store_path}: ingest some first")
         root = workspace.index_root(kind)
         root.mkdir(parents=True, exist_ok=True)
+        workspace.prune_leftovers(kind)
         name = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-v{data_version}-{time.time_ns() % 10**6:06d}"
-        tmp = root / f".building-{name}"
+        tmp = workspace.building_dir(kind, name)
         try:
             total = len(ids)
 

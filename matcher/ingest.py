@@ -7,6 +7,17 @@ is written) unless ``skip_invalid`` is set; then the bad rows go to a rejects fi
 Foreign column headers are mapped to field names: Chinese headers such as 申请号, 名称, 摘要, 申请人, 主分类号
 and 法律状态 map out of the box, and ``mapping`` adds more (``{"Patent No.": "id", "Notes": ""}``, where an
 empty target means "ignore this column"). An unknown column is an error: it would otherwise be lost.
+The header names and cell labels (有效 -> valid, 高校 -> university ...) are data: ``vocabulary/ingest.yaml``,
+which an operator extends with a file of the same shape named by ``$PMATCH_INGEST_VOCABULARY``.
+
+What is refused and what is normalised (each refusal names file, line and field):
+- refused: bytes that are not UTF-8/GB18030 text (binary, NUL bytes anywhere, UTF-16, Shift-JIS or Big5 that
+  would read as GB18030 mojibake); invalid JSON, including duplicate keys in one object, nesting deeper than
+  ``MAX_JSON_DEPTH`` and integers longer than Python reads; a CSV quote never closed; ids with invisible or
+  control characters, or ``.``/``..``; ``.txt`` files (say ``.csv`` or ``.tsv``); XLSX formulas without a
+  cached value.
+- normalised, and reported in the batch (``BatchReport.normalised``): control and zero-width characters in
+  text fields (see ``matcher.records``); IPC codes in every printed form (see ``matcher.ipc``).
 """
 
 from __future__ import annotations
@@ -14,90 +25,91 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from matcher.derive import derive
-from matcher.records import Demand, Patent
+from matcher.ipc import split_codes
+from matcher.records import INVISIBLE, Demand, Patent, without_invisible
 from matcher.store import MODELS, BatchReport, Kind, Store
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_LINE_CHARS = 2_000_000
 MAX_ERRORS_SHOWN = 20
+MAX_JSON_DEPTH = 64  # a record is flat: two levels; anything deeper is not a record file
+MAX_NOTICES = 100
+VOCABULARY = Path(__file__).with_name("vocabulary") / "ingest.yaml"
+SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".xlsx")
+csv.field_size_limit(MAX_LINE_CHARS)  # the record model's limits apply, not the csv module's own 131,072
 
-# Header aliases (lower-cased, spaces removed) -> field. Same for both kinds where the field exists.
-ALIASES: dict[Kind, dict[str, str]] = {
-    "patents": {
-        "id": "id", "申请号": "id", "公开号": "id", "公告号": "id", "公开(公告)号": "id", "专利号": "id",
-        "publicationnumber": "id", "patentnumber": "id",
-        "title": "title", "名称": "title", "专利名称": "title", "发明名称": "title", "标题": "title",
-        "abstract": "abstract", "摘要": "abstract",
-        "claims": "claims", "权利要求": "claims", "权利要求书": "claims", "主权项": "claims",
-        "ipc": "ipc", "cpc": "ipc", "主分类号": "ipc", "分类号": "ipc", "ipc分类号": "ipc", "ipc主分类号": "ipc",
-        "applicants": "applicants", "applicant": "applicants", "申请人": "applicants", "专利权人": "applicants",
-        "申请(专利权)人": "applicants",
-        "applicant_type": "applicant_type", "申请人类型": "applicant_type",
-        "legal_status": "legal_status", "法律状态": "legal_status",
-        "application_date": "application_date", "申请日": "application_date",
-        "publication_date": "publication_date", "公开日": "publication_date", "公告日": "publication_date",
-        "公开(公告)日": "publication_date",
-        "open_licence": "open_licence", "open_license": "open_licence", "开放许可": "open_licence",
-        "price": "price", "价格": "price", "许可费": "price", "交易价格": "price",
-        "maturity": "maturity", "成熟度": "maturity", "技术成熟度": "maturity",
-        "cooperation_modes": "cooperation_modes", "合作方式": "cooperation_modes",
-        "kind": "kind", "专利类型": "kind", "类型": "kind",
-        "industry": "industry", "行业": "industry", "所属行业": "industry",
-        "tech_area": "tech_area", "技术领域": "tech_area",
-        "keywords": "keywords", "关键词": "keywords",
-        "language": "language", "语言": "language", "source": "source", "来源": "source",
-        # fields matcher/derive.py fills (a record exported by patent-match carries them; derive re-derives them)
-        "application_numbers": "application_numbers", "patent_type": "patent_type", "granted": "granted",
-        "filing_year": "filing_year", "derived": "derived", "inferred": "inferred",
-    },
-    "demands": {
-        "id": "id", "需求编号": "id", "编号": "id",
-        "title": "title", "需求名称": "title", "名称": "title", "标题": "title",
-        "description": "description", "需求描述": "description", "描述": "description", "需求内容": "description",
-        "内容": "description",
-        "enterprise": "enterprise", "企业": "enterprise", "企业名称": "enterprise", "需求方": "enterprise",
-        "industry": "industry", "行业": "industry", "所属行业": "industry",
-        "region": "region", "地区": "region", "所在地区": "region", "省份": "region",
-        "cooperation_modes": "cooperation_modes", "合作方式": "cooperation_modes",
-        "budget": "budget", "预算": "budget", "投入资金": "budget",
-        "posted_date": "posted_date", "发布日期": "posted_date", "发布时间": "posted_date",
-        "expiry_date": "expiry_date", "截止日期": "expiry_date", "有效期至": "expiry_date",
-        "language": "language", "语言": "language", "source": "source", "来源": "source",
-    },
-}
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Column names per kind (normalised name -> field) and cell labels per field (label -> stored value)."""
+
+    headers: dict[str, dict[str, str]]
+    values: dict[str, dict[str, Any]]
+
+
+def _alias_key(header: str) -> str:
+    return re.sub(r"\s+", "", header).lower()
+
+
+def _merge_vocabulary(into: Vocabulary, data: Any, source: str) -> None:
+    if not isinstance(data, dict) or data.get("format_version") != 1:
+        raise ValueError(f"{source}: an ingest vocabulary is a YAML mapping with format_version: 1")
+    for kind, fields in (data.get("headers") or {}).items():
+        if kind not in MODELS:
+            raise ValueError(f"{source}: headers: unknown kind {kind!r} (patents, demands)")
+        known = set(MODELS[kind].model_fields)
+        for target, names in fields.items():
+            if target not in known:
+                raise ValueError(f"{source}: headers.{kind}.{target}: not a field of {kind}")
+            for name in names:
+                key = _alias_key(str(name))
+                if into.headers[kind].setdefault(key, target) != target:
+                    raise ValueError(f"{source}: headers.{kind}: {name!r} already means {into.headers[kind][key]!r}")
+    for field_name, values in (data.get("values") or {}).items():
+        table = into.values.setdefault(field_name, {})
+        for stored, labels in values.items():
+            value: Any = {"true": True, "false": False}.get(stored, stored) if field_name == "open_licence" else stored
+            for label in labels:
+                key = str(label).strip().lower()
+                if table.setdefault(key, value) != value:
+                    raise ValueError(f"{source}: values.{field_name}: {label!r} already means {table[key]!r}")
+
+
+@cache
+def _vocabulary(extra: str | None) -> Vocabulary:
+    vocabulary = Vocabulary(headers={kind: {} for kind in MODELS}, values={})
+    _merge_vocabulary(vocabulary, yaml.safe_load(VOCABULARY.read_text("utf-8")), str(VOCABULARY))
+    if extra:
+        _merge_vocabulary(vocabulary, yaml.safe_load(Path(extra).read_text("utf-8")), extra)
+    return vocabulary
+
+
+def vocabulary() -> Vocabulary:
+    """The shipped vocabulary plus the operator's (``$PMATCH_INGEST_VOCABULARY``), read once per file name."""
+    return _vocabulary(os.environ.get("PMATCH_INGEST_VOCABULARY") or None)
+
+
 LIST_FIELDS = {"ipc", "applicants", "cooperation_modes", "keywords"}
 DATE_FIELDS = {"application_date", "publication_date", "posted_date", "expiry_date"}
 _LIST_SPLIT = {
-    "ipc": re.compile(r"[;；,，|\s]+"),
     "applicants": re.compile(r"[;；|]+"),
     "cooperation_modes": re.compile(r"[;；,，、|/]+"),
     "keywords": re.compile(r"[;；,，、|]+"),
-}
-_LEGAL = {
-    "有效": "valid", "授权": "valid", "专利权维持": "valid", "valid": "valid", "active": "valid", "granted": "valid",
-    "审中": "pending", "实审": "pending", "公开": "pending", "实质审查": "pending", "pending": "pending",
-    "失效": "invalid", "无效": "invalid", "驳回": "invalid", "撤回": "invalid", "届满": "invalid",
-    "未缴年费": "invalid", "invalid": "invalid", "expired": "invalid", "lapsed": "invalid",
-}
-_APPLICANT_TYPE = {
-    "高校": "university", "大学": "university", "院校": "university", "university": "university",
-    "科研院所": "institute", "研究所": "institute", "研究院": "institute", "institute": "institute",
-    "企业": "company", "公司": "company", "company": "company", "个人": "individual", "individual": "individual",
-}
-_BOOL = {"是": True, "否": False, "yes": True, "no": False, "true": True, "false": False, "y": True, "n": False,
-         "1": True, "0": False}
-_LANGUAGE = {"中文": "zh", "zh": "zh", "chinese": "zh", "英文": "en", "en": "en", "english": "en"}
+}  # IPC cells are read by matcher.ipc.split_codes: "G06F 21/10" is one code
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -131,12 +143,47 @@ class ParsedFile:
     errors: list[RowError]
     rejects: list[dict[str, Any]]
     encoding: str | None
+    notices: list[RowError] = field(default_factory=list)  # what was normalised, where
+
+
+def _refuse(name: str, line: int | None, reason: str, field_name: str | None = None) -> IngestError:
+    return IngestError([RowError(name, line, field_name, reason)])
 
 
 # --- reading raw rows -------------------------------------------------------------------------------------
+def _line_of(data: bytes, offset: int) -> int:
+    return data[:offset].count(b"\n") + 1
+
+
+def _looks_utf16(data: bytes) -> bool:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    head = data[:4096]
+    return len(head) >= 8 and (head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4)
+
+
+def _gb2312_share(text: str) -> float:
+    """Share of the non-ASCII characters that are common simplified Chinese (GB2312): ~1.0 for Chinese text,
+    ~0 for Japanese or Big5 bytes read as GB18030."""
+    wide = [ch for ch in text[:65536] if ord(ch) > 127]
+    if len(wide) < 8:
+        return 1.0
+    common = 0
+    for ch in wide:
+        try:
+            ch.encode("gb2312")
+            common += 1
+        except UnicodeEncodeError:
+            pass
+    return common / len(wide)
+
+
 def _decode(data: bytes, name: str) -> tuple[str, str]:
-    if b"\x00" in data[:65536]:
-        raise IngestError([RowError(name, None, None, "binary data (NUL bytes): not a text file")])
+    if _looks_utf16(data):
+        raise _refuse(name, None, "UTF-16 text: save it as UTF-8 (or GB18030) and try again")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise _refuse(name, _line_of(data, nul), f"binary data (a NUL byte at offset {nul:,}): not a text file")
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(encoding)
@@ -144,57 +191,141 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
             continue
         controls = sum(1 for ch in text[:65536] if ord(ch) < 32 and ch not in "\r\n\t")
         if controls > max(8, len(text[:65536]) // 100):
-            raise IngestError([RowError(name, None, None, "binary data (control characters): not a text file")])
+            raise _refuse(name, None, "binary data (control characters): not a text file")
+        if encoding == "gb18030" and _gb2312_share(text) < 0.5:
+            try:
+                data.decode("cp932")
+                guess = "Shift-JIS (Japanese)"
+            except UnicodeDecodeError:
+                guess = "another encoding (Big5?)"
+            raise _refuse(name, None, f"not UTF-8, and read as GB18030 it is not Chinese text: it looks like {guess}; "
+                                      "save it as UTF-8 and try again")
         return text, "utf-8" if encoding == "utf-8-sig" else encoding
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise IngestError(
-            [RowError(name, line, None, f"not UTF-8 or GB18030 text (bad byte at offset {exc.start})")]
-        ) from None
+        raise _refuse(name, _line_of(data, exc.start),
+                      f"not UTF-8 or GB18030 text (bad byte at offset {exc.start})") from None
     raise AssertionError("unreachable")
 
 
+class _Duplicates(dict):  # type: ignore[type-arg]
+    """A JSON object that held a key twice (``duplicates`` names them): which value was meant is unknown."""
+
+    duplicates: list[str]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    twice: list[str] = []
+    for key, value in pairs:
+        if key in out and key not in twice:
+            twice.append(key)
+        out[key] = value
+    if not twice:
+        return out
+    marked = _Duplicates(out)
+    marked.duplicates = twice
+    return marked
+
+
+def _json_depth_at(text: str) -> int | None:
+    """Character offset where nesting passes ``MAX_JSON_DEPTH`` (strings skipped), or None."""
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return i
+        elif ch in "]}":
+            depth -= 1
+    return None
+
+
+def parse_json(text: str) -> tuple[Any, tuple[int, int, str] | None]:
+    """(value, None), or (None, (line, column, reason)) for text that is not JSON a record file may hold."""
+    deep = _json_depth_at(text)
+    if deep is not None:
+        line = text.count("\n", 0, deep) + 1
+        column = deep - (text.rfind("\n", 0, deep) + 1) + 1
+        return None, (line, column, f"nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text, object_pairs_hook=_object), None
+    except json.JSONDecodeError as exc:
+        return None, (exc.lineno, exc.colno, exc.msg)
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more digits than int() reads
+        long_number = re.search(r"\d{1000,}", text)
+        at = long_number.start() if long_number else 0
+        line = text.count("\n", 0, at) + 1
+        column = at - (text.rfind("\n", 0, at) + 1) + 1
+        reason = f"a number of {len(long_number.group(0)):,} digits" if long_number else str(exc).split(";")[0]
+        return None, (line, column, reason)
+
+
+def _json_row(obj: Any, name: str, line: int) -> dict[str, Any] | RowError:
+    if not isinstance(obj, dict):
+        return RowError(name, line, None, f"expected a JSON object, got {_json_type(obj)}")
+    if isinstance(obj, _Duplicates):
+        return RowError(name, line, obj.duplicates[0], "key given twice in one object (which value is meant?)")
+    return obj
+
+
+def _json_type(value: Any) -> str:
+    return {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true/false",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
 def _rows_jsonl(text: str, name: str) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    for line_no, line in enumerate(text.splitlines(), 1):
+    for line_no, line in enumerate(text.split("\n"), 1):  # only "\n" ends a line: U+2028 inside a string does not
         if not line.strip():
             continue
         if len(line) > MAX_LINE_CHARS:
             yield line_no, RowError(name, line_no, None, f"line longer than {MAX_LINE_CHARS:,} characters")
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield line_no, RowError(name, line_no, None, f"invalid JSON ({exc.msg} at column {exc.colno})")
+        obj, problem = parse_json(line)
+        if problem:
+            yield line_no, RowError(name, line_no, None, f"invalid JSON ({problem[2]} at column {problem[1]})")
             continue
-        if not isinstance(obj, dict):
-            yield line_no, RowError(name, line_no, None, f"expected a JSON object, got {type(obj).__name__}")
-            continue
-        yield line_no, obj
+        yield line_no, _json_row(obj, name, line_no)
 
 
 def _rows_json(text: str, name: str) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        yield exc.lineno, RowError(name, exc.lineno, None, f"invalid JSON ({exc.msg} at column {exc.colno})")
+    data, problem = parse_json(text)
+    if problem:
+        yield problem[0], RowError(name, problem[0], None, f"invalid JSON ({problem[2]} at column {problem[1]})")
         return
-    if isinstance(data, dict):
+    yield from _rows_objects(data, name)
+
+
+def _rows_objects(data: Any, name: str) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+    """Rows of a parsed JSON document: one object, or an array of them; "line" is the item number."""
+    if isinstance(data, dict) and not isinstance(data, _Duplicates):
         data = [data]
     if not isinstance(data, list):
-        yield 1, RowError(name, 1, None, "expected a JSON array of objects")
+        yield 1, _json_row(data, name, 1) if isinstance(data, dict) else RowError(
+            name, 1, None, f"expected a JSON array of objects, got {_json_type(data)}")
         return
-    for i, obj in enumerate(data, 1):  # "line" = item number for a JSON array
-        yield i, obj if isinstance(obj, dict) else RowError(name, i, None, "expected a JSON object")
+    for i, obj in enumerate(data, 1):
+        yield i, _json_row(obj, name, i)
 
 
 def _rows_csv(text: str, name: str, delimiter: str) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:
         return
+    except csv.Error as exc:
+        raise _refuse(name, 1, f"malformed CSV header ({exc})") from None
     header = [h.strip() for h in header]
     line_no = reader.line_num
     while True:
@@ -203,7 +334,13 @@ def _rows_csv(text: str, name: str, delimiter: str) -> Iterator[tuple[int, dict[
         except StopIteration:
             return
         except csv.Error as exc:
-            yield reader.line_num, RowError(name, reader.line_num, None, f"malformed CSV ({exc})")
+            start = line_no + 1
+            if "unexpected end of data" in str(exc):
+                reason = (f"malformed CSV (a quote opened on line {start} is never closed: every row after it would "
+                          "be read into one cell)")
+            else:
+                reason = f"malformed CSV ({exc})"
+            yield start, RowError(name, start, None, reason)
             return
         start, line_no = line_no + 1, reader.line_num
         if not any(cell.strip() for cell in row):
@@ -214,72 +351,112 @@ def _rows_csv(text: str, name: str, delimiter: str) -> Iterator[tuple[int, dict[
         yield start, dict(zip(header, row + [""] * (len(header) - len(row)), strict=True))
 
 
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _rows_xlsx(data: bytes, name: str) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     import openpyxl  # imported here: only XLSX ingest needs it
 
     if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise IngestError([RowError(name, None, None, "not an XLSX workbook (not a zip archive)")])
+        raise _refuse(name, None, "not an XLSX workbook (not a zip archive)")
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        formulas = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many types for damaged files
-        raise IngestError([RowError(name, None, None, f"unreadable XLSX workbook ({exc})")]) from None
+        raise _refuse(name, None, f"unreadable XLSX workbook ({exc})") from None
     sheet = book.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
-    try:
-        header = ["" if h is None else str(h).strip() for h in next(rows)]
-    except StopIteration:
-        return
+    rows = zip(sheet.iter_rows(values_only=True), formulas.worksheets[0].iter_rows(values_only=True), strict=False)
+    first = next(rows, None)
+    if first is None:
+        raise _refuse(name, None, _no_records_on_first_sheet(book))
+    header = ["" if h is None else str(h).strip() for h in first[0]]
     while header and not header[-1]:
         header.pop()
-    for line_no, row in enumerate(rows, 2):
+    if not header:
+        raise _refuse(name, 1, f"row 1 of sheet {sheet.title!r} is empty: the column names must be on row 1")
+    for blank in (i for i, h in enumerate(header) if not h):
+        raise _refuse(name, 1, f"column {_column_letter(blank)} has no name in row 1 (the header)")
+    any_row = False
+    for line_no, (row, formula_row) in enumerate(rows, 2):
         cells = list(row)
-        if all(c is None or (isinstance(c, str) and not c.strip()) for c in cells):
+        if all(_blank(c) for c in cells):
             continue
-        extra = [c for c in cells[len(header):] if c is not None and str(c).strip()]
+        any_row = True
+        extra = [i for i, c in enumerate(cells) if i >= len(header) and not _blank(c)]
         if extra:
-            yield line_no, RowError(name, line_no, None, "cells outside the header's columns")
+            yield line_no, RowError(name, line_no, None, f"a value in column {_column_letter(extra[0])}, which has "
+                                                         "no name in row 1 (the header)")
+            continue
+        uncached = next((i for i, (c, f) in enumerate(zip(cells, formula_row, strict=False))
+                         if c is None and isinstance(f, str) and f.startswith("=") and i < len(header)), None)
+        if uncached is not None:
+            yield line_no, RowError(name, line_no, header[uncached],
+                                    f"formula {formula_row[uncached][:60]!r} has no saved value: open the file in "
+                                    "Excel or LibreOffice and save it, or paste the values")
             continue
         yield line_no, dict(zip(header, cells[: len(header)] + [None] * (len(header) - len(cells)), strict=True))
+    if not any_row:
+        raise _refuse(name, None, _no_records_on_first_sheet(book))
 
 
-def _raw_rows(path: Path) -> tuple[Iterator[tuple[int, dict[str, Any] | RowError]], str | None, bool]:
+def _column_letter(index: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
+
+
+def _no_records_on_first_sheet(book: Any) -> str:
+    reason = f"no records on the first sheet {book.worksheets[0].title!r} (only the first sheet is read)"
+    others = [ws.title for ws in book.worksheets[1:] if any(not _blank(c) for r in ws.iter_rows(values_only=True)
+                                                           for c in r)]
+    if others:
+        reason += f"; sheet {others[0]!r} has data: move it to the first sheet"
+    return reason
+
+
+Rows = Iterator[tuple[int, dict[str, Any] | RowError]]
+
+
+def _raw_rows(path: Path) -> tuple[Rows, str | None, bool]:
     """(rows, encoding, tabular) for a file, by its extension."""
     name = str(path)
+    if path.is_dir():
+        raise _refuse(name, None, "a directory, not a file: name one file of it")
+    if not path.exists():
+        raise _refuse(name, None, "no such file")
     if not path.is_file():
-        raise IngestError([RowError(name, None, None, "no such file")])
+        raise _refuse(name, None, "not a regular file")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        hint = ": a table? name it .csv (comma) or .tsv (tab)" if suffix == ".txt" else ""
+        raise _refuse(name, None, f"unsupported file type {suffix or 'without a suffix'!r} "
+                                  f"({', '.join(s.lstrip('.') for s in SUFFIXES)}){hint}")
     size = path.stat().st_size
     if size == 0:
-        raise IngestError([RowError(name, None, None, "empty file: no records")])
+        raise _refuse(name, None, "empty file: no records")
     if size > MAX_FILE_BYTES:
-        raise IngestError([RowError(name, None, None, f"file larger than {MAX_FILE_BYTES // 2**20} MiB")])
+        raise _refuse(name, None, f"file larger than {MAX_FILE_BYTES // 2**20} MiB")
     data = path.read_bytes()
-    suffix = path.suffix.lower()
     if suffix == ".xlsx":
         return _rows_xlsx(data, name), None, True
-    if suffix not in (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".txt"):
-        raise IngestError([RowError(name, None, None, f"unsupported file type {suffix!r} (jsonl, json, csv, xlsx)")])
     text, encoding = _decode(data, name)
     if suffix in (".jsonl", ".ndjson"):
         return _rows_jsonl(text, name), encoding, False
     if suffix == ".json":
         return _rows_json(text, name), encoding, False
-    delimiter = "\t" if suffix == ".tsv" else ","
-    return _rows_csv(text, name, delimiter), encoding, True
+    return _rows_csv(text, name, "\t" if suffix == ".tsv" else ","), encoding, True
 
 
 # --- rows to records --------------------------------------------------------------------------------------
-def _alias_key(header: str) -> str:
-    return re.sub(r"\s+", "", header).lower()
-
-
-def _column_map(kind: Kind, columns: list[str], mapping: dict[str, str], name: str, line: int) -> (
-        dict[str, str | None] | RowError):
+def _column_map(kind: Kind, columns: list[str], mapping: dict[str, str], name: str, line: int,
+                vocab: Vocabulary) -> dict[str, str | None] | RowError:
     fields = set(MODELS[kind].model_fields)
     user = {_alias_key(k): v for k, v in mapping.items()}
     out: dict[str, str | None] = {}
     for col in columns:
         key = _alias_key(col)
-        target = user.get(key, ALIASES[kind].get(key))
+        target = user.get(key, vocab.headers[kind].get(key))
         if target == "" or target == "-":
             out[col] = None
             continue
@@ -293,28 +470,33 @@ def _column_map(kind: Kind, columns: list[str], mapping: dict[str, str], name: s
     return out
 
 
-def _cell(field: str, value: Any, tabular: bool) -> Any:
-    """Turn a cell into what the record model expects (lists split, Chinese labels mapped, dates parsed)."""
+_DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T].*)?|(\d{4})(\d{2})(\d{2})")
+
+
+def _cell(field_name: str, value: Any, tabular: bool, vocab: Vocabulary) -> Any:
+    """Turn a cell into what the record model expects (lists split, Chinese labels mapped, dates parsed, invisible
+    characters out of text: see ``matcher.records.INVISIBLE``; an id keeps them, to be refused)."""
     if value is None:
         return None
+    if field_name != "id":
+        if isinstance(value, str):
+            value = without_invisible(value)
+        elif isinstance(value, list):
+            value = [without_invisible(v) for v in value]
     if isinstance(value, datetime):
         return value.date()
-    if field in LIST_FIELDS and isinstance(value, str) and tabular:
-        return [v.strip() for v in _LIST_SPLIT[field].split(value) if v.strip()]
+    if field_name == "ipc" and isinstance(value, str) and tabular:
+        return split_codes(value)
+    if field_name in LIST_FIELDS and isinstance(value, str) and tabular:
+        return [v.strip() for v in _LIST_SPLIT[field_name].split(value) if v.strip()]
     if not isinstance(value, str):
         return value
     text = value.strip()
-    lowered = text.lower()
-    if field == "legal_status" and lowered in _LEGAL:
-        return _LEGAL[lowered]
-    if field == "applicant_type" and lowered in _APPLICANT_TYPE:
-        return _APPLICANT_TYPE[lowered]
-    if field == "open_licence" and lowered in _BOOL:
-        return _BOOL[lowered]
-    if field == "language" and lowered in _LANGUAGE:
-        return _LANGUAGE[lowered]
-    if field in DATE_FIELDS and text:
-        m = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T].*)?|(\d{4})(\d{2})(\d{2})", text)
+    labels = vocab.values.get(field_name)
+    if labels and text.lower() in labels:
+        return labels[text.lower()]
+    if field_name in DATE_FIELDS and text:
+        m = _DATE.fullmatch(text)
         if m:
             y, mo, d = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(4), m.group(5), m.group(6))
             return f"{int(y):04d}-{int(mo):02d}-{int(d):02d}"
@@ -328,77 +510,120 @@ def _reason(err: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def _normalised(row: dict[str, Any], colmap: dict[str, str | None], name: str, line: int) -> list[RowError]:
+    """What ``_cell`` normalised in text fields (control and zero-width characters), for the report."""
+    out = []
+    for column, value in row.items():
+        target = colmap.get(column)
+        items = value if isinstance(value, list) else [value]
+        found = sorted({f"U+{ord(ch):04X}" for item in items if isinstance(item, str)
+                        for ch in INVISIBLE.findall(item)})
+        if found and target not in (None, "id"):  # an id is refused instead (matcher.records)
+            out.append(RowError(name, line, column, f"removed invisible or control characters ({', '.join(found)})"))
+    return out
+
+
 def _to_record(kind: Kind, row: dict[str, Any], colmap: dict[str, str | None], tabular: bool, name: str,
-               line: int) -> Patent | Demand | list[RowError]:
+               line: int, vocab: Vocabulary) -> tuple[Patent | Demand | list[RowError], list[RowError]]:
+    """(record or its errors, what was normalised)."""
     values: dict[str, Any] = {}
     for col, value in row.items():
         target = colmap.get(col)
         if target is None:
             continue
-        values[target] = _cell(target, value, tabular)
+        values[target] = _cell(target, value, tabular, vocab)
     if "language" not in values or values["language"] is None:
         text = " ".join(str(values.get(f) or "") for f in ("title", "abstract", "description"))
         values["language"] = "zh" if _CJK.search(text) else "en"
     try:
         record = MODELS[kind].model_validate(values)
-        return derive(record) if isinstance(record, Patent) else record  # what the id, numbers and names imply
     except ValidationError as exc:
         errors = []
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else None
-            column = next((c for c, t in colmap.items() if t == field), field)
+            field_name = str(err["loc"][0]) if err["loc"] else None
+            column = next((c for c, t in colmap.items() if t == field_name), field_name)
             errors.append(RowError(name, line, column, _reason(err)))
-        return errors
+        return errors, []
+    if isinstance(record, Patent):
+        record = derive(record)  # what the id, numbers and names imply
+    return record, _normalised(row, colmap, name, line)
+
+
+def _records(rows: Rows, kind: Kind, name: str, tabular: bool, mapping: dict[str, str] | None,
+             encoding: str | None) -> ParsedFile:
+    vocab = vocabulary()
+    parsed = ParsedFile([], [], [], encoding)
+    seen: dict[str, int] = {}
+    colmaps: dict[tuple[str, ...], dict[str, str | None] | RowError] = {}
+    any_rows = False
+
+    def reject(line: int, errors: list[RowError], row: dict[str, Any] | None) -> None:
+        parsed.errors.extend(errors)
+        parsed.rejects.append({"line": line, "errors": [str(e) for e in errors],
+                               "row": None if row is None else _jsonable(row)})
+
+    for line, row in rows:
+        any_rows = True
+        if isinstance(row, RowError):
+            reject(line, [row], None)
+            continue
+        columns = tuple(row)
+        if columns not in colmaps:
+            colmaps[columns] = _column_map(kind, list(columns), mapping or {}, name, line, vocab)
+        colmap = colmaps[columns]
+        if isinstance(colmap, RowError):
+            if tabular:  # the header (line 1) is wrong: every row would fail the same way
+                raise IngestError([RowError(name, 1, colmap.field, colmap.reason)])
+            reject(line, [RowError(name, line, colmap.field, colmap.reason)], row)
+            continue
+        result, notices = _to_record(kind, row, colmap, tabular, name, line, vocab)
+        if isinstance(result, list):
+            reject(line, result, row)
+            continue
+        if result.id in seen:
+            reject(line, [RowError(name, line, "id", f"duplicate id {result.id!r} (first at line {seen[result.id]})")],
+                   row)
+            continue
+        seen[result.id] = line
+        parsed.records.append(result)
+        parsed.notices.extend(notices)
+    if not any_rows:
+        raise _refuse(name, None, "no records (only a header, or blank)")
+    return parsed
 
 
 def read_file(path: str | Path, kind: Kind, mapping: dict[str, str] | None = None) -> ParsedFile:
     """Parse and validate every row of ``path``. File-level problems raise ``IngestError``; row problems are
     returned in ``errors`` (with the raw rows in ``rejects``) so the caller chooses to fail or to skip them."""
     path = Path(path)
-    name = str(path)
     rows, encoding, tabular = _raw_rows(path)
-    records: list[Patent | Demand] = []
-    errors: list[RowError] = []
-    rejects: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    colmaps: dict[tuple[str, ...], dict[str, str | None] | RowError] = {}
-    any_rows = False
-    for line, row in rows:
-        any_rows = True
-        if isinstance(row, RowError):
-            errors.append(row)
-            rejects.append({"line": line, "errors": [str(row)], "row": None})
-            continue
-        columns = tuple(row)
-        if columns not in colmaps:
-            colmaps[columns] = _column_map(kind, list(columns), mapping or {}, name, line)
-        colmap = colmaps[columns]
-        if isinstance(colmap, RowError):
-            if tabular:  # the header (line 1) is wrong: every row would fail the same way
-                raise IngestError([RowError(name, 1, colmap.field, colmap.reason)])
-            colmap_error = RowError(name, line, colmap.field, colmap.reason)
-            errors.append(colmap_error)
-            rejects.append({"line": line, "errors": [str(colmap_error)], "row": _jsonable(row)})
-            continue
-        result = _to_record(kind, row, colmap, tabular, name, line)
-        if isinstance(result, list):
-            errors.extend(result)
-            rejects.append({"line": line, "errors": [str(e) for e in result], "row": _jsonable(row)})
-            continue
-        if result.id in seen:
-            err = RowError(name, line, "id", f"duplicate id {result.id!r} (first at line {seen[result.id]})")
-            errors.append(err)
-            rejects.append({"line": line, "errors": [str(err)], "row": _jsonable(row)})
-            continue
-        seen[result.id] = line
-        records.append(result)
-    if not any_rows:
-        raise IngestError([RowError(name, None, None, "no records (only a header, or blank)")])
-    return ParsedFile(records, errors, rejects, encoding)
+    return _records(rows, kind, str(path), tabular, mapping, encoding)
+
+
+def read_objects(data: Any, kind: Kind, name: str = "records") -> ParsedFile:
+    """Validate records already parsed from JSON (an HTTP body: one object or an array of them) by the same rules
+    as a JSON file, without writing them anywhere first; "line" is the item number."""
+    return _records(_rows_objects(data, name), kind, name, False, None, None)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in row.items()}
+
+
+# --- the one ingest policy --------------------------------------------------------------------------------
+def accepted(parsed: ParsedFile, name: str, skip_invalid: bool) -> list[Patent | Demand]:
+    """The records a batch writes, by the one policy the CLI and the API share: any bad row fails the batch
+    (``IngestError``, nothing written) unless ``skip_invalid``; a batch left with no valid record fails too."""
+    if parsed.errors and not skip_invalid:
+        raise IngestError(parsed.errors)
+    if not parsed.records:
+        raise IngestError([RowError(name, None, None, "no valid records")])
+    return parsed.records
+
+
+def notices_text(parsed: ParsedFile) -> list[str]:
+    """What was normalised, as ``file:line: field: what`` lines for the batch report (the first ``MAX_NOTICES``)."""
+    return [str(n) for n in parsed.notices[:MAX_NOTICES]]
 
 
 def ingest_file(
@@ -408,8 +633,7 @@ def ingest_file(
     """Validate ``path`` whole, then write it in one transaction. Any bad row fails the batch (nothing written)
     unless ``skip_invalid``: then bad rows go to ``rejects_path`` (JSONL) and the valid rows land."""
     parsed = read_file(path, kind, mapping)
-    if parsed.errors and not skip_invalid:
-        raise IngestError(parsed.errors)
+    records = accepted(parsed, str(path), skip_invalid)
     rejects_file = None
     if parsed.errors:
         target = Path(rejects_path) if rejects_path else Path(f"{Path(path).name}.rejects.jsonl")
@@ -417,6 +641,5 @@ def ingest_file(
             for reject in parsed.rejects:
                 out.write(json.dumps(reject, ensure_ascii=False, default=str) + "\n")
         rejects_file = str(target)
-    if not parsed.records:
-        raise IngestError([RowError(str(path), None, None, "no valid records")])
-    return store.write_batch(kind, parsed.records, str(path), rejected=len(parsed.rejects), rejects_file=rejects_file)
+    return store.write_batch(kind, records, str(path), rejected=len(parsed.rejects), rejects_file=rejects_file,
+                             normalised=notices_text(parsed))

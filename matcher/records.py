@@ -11,7 +11,18 @@ import re
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from matcher.ipc import is_valid_code, normalize_code
 
 MAX_ID = 128
 MAX_TITLE = 1_000
@@ -25,24 +36,46 @@ Language = Literal["zh", "en"]
 PatentType = Literal["invention", "utility_model", "design"]
 DERIVABLE = ("kind", "granted", "patent_type", "filing_year", "application_numbers", "applicants", "applicant_type")
 
+__all__ = ["Demand", "Patent", "Record", "is_valid_code", "normalize_code"]  # IPC codes live in matcher.ipc
+
+# Characters that make lookalike ids and invisible titles: C0/C1 controls (NUL, ESC, DEL ...) and invisible format
+# characters (zero-width space/joiners, soft hyphen, BOM, bidi overrides). An id holding one is refused (it would
+# be a second id that prints like the first). In text, ingest normalises them with ``without_invisible`` and
+# reports each field it changed (``matcher.ingest``): a control character becomes a space (``Al-Zn\x02Mg`` ->
+# ``Al-Zn Mg``), a format character is dropped; tabs and line breaks stay.
+INVISIBLE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+    r"\ufff9-\ufffb]"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_FORMAT = re.compile(r"[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]")
+
+
+def without_invisible(value: object) -> object:
+    """``value`` with control characters as spaces and invisible format characters dropped (see ``INVISIBLE``)."""
+    if not isinstance(value, str) or not INVISIBLE.search(value):
+        return value
+    return _FORMAT.sub("", _CONTROL.sub(" ", value))
+
+
+def _usable_id(value: str) -> str:
+    found = INVISIBLE.search(value) or re.search(r"[\t\n\r]", value)
+    if found:
+        raise ValueError(f"invisible or control character U+{ord(found.group(0)):04X} at position {found.start() + 1} "
+                         "(an id that prints like another one)")
+    if set(value) == {"."}:
+        raise ValueError(f"{value!r} is a path step, not an id (it could not be looked up over HTTP)")
+    return value
+
+
 RecordId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID, pattern=r"^[^\s/\\]+$")
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID, pattern=r"^[^\s/\\]+$"),
+    AfterValidator(_usable_id),
 ]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SHORT)]
 
-# IPC / CPC: section letter, then class digits, subclass letter, group/subgroup: "H01M", "H01M4/58", "G06F 21/10".
-_CODE = re.compile(r"^[A-H](\d{2}([A-Z](\d{1,4}(/\d{1,6})?)?)?)?$")
-
-
-def normalize_code(code: str) -> str:
-    """Upper-case an IPC/CPC code and drop inner spaces: ``'g06f 21/10'`` -> ``'G06F21/10'``."""
-    return re.sub(r"\s+", "", code).upper()
-
-
-def is_valid_code(code: str) -> bool:
-    return bool(_CODE.match(code))
 
 
 class _Record(BaseModel):

@@ -71,13 +71,14 @@ class BatchReport:
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (id, id it duplicates)
     rejected: int = 0
     rejects_file: str | None = None
+    normalised: list[str] = field(default_factory=list)  # "file:line: field: what was normalised"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind, "file": self.file, "batch_id": self.batch_id, "read": self.read,
             "inserted": self.inserted, "updated": self.updated, "unchanged": self.unchanged,
             "duplicates": [{"id": a, "duplicate_of": b} for a, b in self.duplicates],
-            "rejected": self.rejected, "rejects_file": self.rejects_file,
+            "rejected": self.rejected, "rejects_file": self.rejects_file, "normalised": self.normalised,
         }
 
 
@@ -155,11 +156,11 @@ class Store:
     # --- writing --------------------------------------------------------------------------------------
     def write_batch(
         self, kind: Kind, records: Sequence[Patent | Demand], file: str, rejected: int = 0,
-        rejects_file: str | None = None,
+        rejects_file: str | None = None, normalised: Sequence[str] = (),
     ) -> BatchReport:
         """Upsert ``records`` in one transaction and log the batch; exact duplicates are reported, not stored."""
         report = BatchReport(kind=kind, file=file, read=len(records) + rejected, rejected=rejected,
-                             rejects_file=rejects_file)
+                             rejects_file=rejects_file, normalised=list(normalised))
         started = _now()
         with self.transaction() as db:
             cur = db.execute(

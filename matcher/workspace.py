@@ -4,8 +4,10 @@
     HOME/indexes/<kind>/CURRENT        name of the snapshot being served (replaced atomically)
     HOME/indexes/<kind>/<snapshot>/    manifest.json, bm25/, facets/, dense-<model>/
 
-A new snapshot is built beside the served one and published by replacing CURRENT in one ``os.replace``,
-so a reader always opens a complete snapshot: the old one or the new one, never a mix.
+A new snapshot is built beside the served one (in ``.building-<pid>-<name>``) and published by replacing CURRENT
+in one ``os.replace``, so a reader always opens a complete snapshot: the old one or the new one, never a mix.
+A build killed half-way leaves its ``.building-*`` folder behind; the next build of the kind removes every one
+whose process is gone.
 HOME is ``--home``, else ``$PMATCH_HOME``, else ``./.pmatch``. Embedding vectors are cached apart from any one
 HOME (``$PMATCH_VECTOR_CACHE``, else ``vectors.sqlite`` in the model cache folder), keyed by model and text,
 so every workspace and every evaluation run reuses them.
@@ -15,13 +17,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import time
 from pathlib import Path
 
 from indexes.embedders import default_cache_dir
 from matcher.store import Kind, Store
 
 KEEP_SNAPSHOTS = 2
+LEGACY_LEFTOVER_SECONDS = 3600  # a .building-* folder that names no process is a leftover once this old
+_OWNED = re.compile(r"^\.(?:building-|CURRENT\.)(\d+)(?:-|$)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def default_home() -> Path:
@@ -61,6 +77,33 @@ class Workspace:
     def current_manifest(self, kind: Kind) -> dict | None:
         snapshot = self.current_snapshot(kind)
         return None if snapshot is None else json.loads((snapshot / "manifest.json").read_text("utf-8"))
+
+    def building_dir(self, kind: Kind, name: str) -> Path:
+        """Where this process builds snapshot ``name`` before publishing it (the pid says whose it is)."""
+        return self.index_root(kind) / f".building-{os.getpid()}-{name}"
+
+    def prune_leftovers(self, kind: Kind) -> list[Path]:
+        """Remove what killed builds left: ``.building-*`` folders and ``.CURRENT.*`` files of processes that are
+        gone (and unowned ``.building-*`` folders over an hour old). Returns what was removed."""
+        root = self.index_root(kind)
+        if not root.is_dir():
+            return []
+        removed = []
+        for path in root.iterdir():
+            if not path.name.startswith((".building-", ".CURRENT.")):
+                continue
+            owner = _OWNED.match(path.name)
+            if owner:
+                if int(owner.group(1)) == os.getpid() or _alive(int(owner.group(1))):
+                    continue
+            elif time.time() - path.stat().st_mtime < LEGACY_LEFTOVER_SECONDS:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+        return removed
 
     def publish(self, kind: Kind, snapshot: Path) -> None:
         """Make ``snapshot`` the served one (atomic), then drop all but the newest few old snapshots."""

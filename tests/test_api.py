@@ -549,7 +549,8 @@ def test_health_answers_while_searches_run(client: httpx.Client) -> None:
 
 
 def test_reads_can_be_closed(server: tuple[ApiServer, str]) -> None:
-    """``reads_need_key`` closes every endpoint but health and readiness (in-process app on the same workspace)."""
+    """``reads_need_key`` closes every endpoint but health: readiness and the docs too (in-process app on the same
+    workspace)."""
     from fastapi.testclient import TestClient
 
     from api.http.app import create_app
@@ -563,7 +564,10 @@ def test_reads_can_be_closed(server: tuple[ApiServer, str]) -> None:
         assert_error(local.get("/v1/stats"), 401, "unauthorized")
         assert_error(local.get("/v1/facets/patents", headers={"X-API-Key": "pmk_nope"}), 401, "unauthorized")
         assert local.get("/v1/search/patents", params={"q": QUERY}, headers={"X-API-Key": server[1]}).status_code == 200
-        assert local.get("/v1/health").status_code == 200 and local.get("/v1/ready").status_code == 200
+        assert local.get("/v1/health").status_code == 200
+        for path in ("/v1/ready", "/docs", "/redoc", "/openapi.json"):  # ready names snapshots and the model
+            assert_error(local.get(path), 401, "unauthorized")
+            assert local.get(path, headers={"X-API-Key": server[1]}).status_code == 200
         assert local.get("/v1/stats", headers={"Authorization": f"Bearer {server[1]}"}).json()["reads_need_key"]
 
 

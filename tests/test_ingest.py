@@ -196,7 +196,7 @@ def test_binary_garbage(store: Store, tmp_path: Path) -> None:
     before = fingerprint(store)
     path = tmp_path / "garbage.csv"
     path.write_bytes(bytes(range(256)) * 40)
-    with pytest.raises(IngestError, match=r"garbage\.csv: binary data"):
+    with pytest.raises(IngestError, match=r"garbage\.csv(:1)?: binary data"):
         ingest_file(store, path, "patents")
     fake = tmp_path / "fake.xlsx"
     fake.write_bytes(b"PK\x03\x04 this is not really a workbook" * 10)
@@ -262,3 +262,115 @@ def test_failure_inside_the_write_rolls_back(store: Store, tmp_path: Path, monke
     with pytest.raises(OSError, match="disk full"):
         ingest_file(store, write_jsonl(tmp_path / "p.jsonl", GOOD), "patents")
     assert fingerprint(store) == before
+
+
+# --- IPC codes in every printed form (defect 5) -------------------------------------------------------------
+PRINTED_CODES = [
+    ("G06F 21/10", "G06F21/10"),  # the standard's own space between subclass and group
+    ("G06F  21/10", "G06F21/10"),  # WIPO's padding
+    ("G06F21/10(2013.01)I", "G06F21/10"),  # CNIPA: version stamp and inventive flag
+    ("G06F 21/10 (20130101)", "G06F21/10"),  # USPTO bulk data
+    ("H01M 4/58 (2010.01)", "H01M4/58"),  # USPTO front page
+    ("G06F0021100000", "G06F21/10"),  # EPO/DOCDB fixed width
+    ("Ｈ０１Ｍ　４／５８", "H01M4/58"),  # full-width letters, digits, space and slash (NFKC)
+    ("H٠١M ٤/٥٨", "H01M4/58"),  # Arabic-Indic digits
+    ("h01m 4/58", "H01M4/58"),
+]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "jsonl"])
+def test_ipc_codes_in_every_printed_form(tmp_path: Path, fmt: str) -> None:
+    rows = [[f"P{i}", f"一种电池{i}", printed] for i, (printed, _) in enumerate(PRINTED_CODES)]
+    rows.append(["PMANY", "一种电池组", "G06F 21/10 (2013.01); H01M 4/58 (2010.01)I H01M10/0525、B60L 50/64"])
+    if fmt == "csv":
+        path = write_csv(tmp_path / "p.csv", ["公开号", "名称", "主分类号"], rows)
+    elif fmt == "xlsx":
+        path = write_xlsx(tmp_path / "p.xlsx", ["公开号", "名称", "主分类号"], rows)
+    else:  # JSON lists hold one code per item, in any printed form
+        path = write_jsonl(tmp_path / "p.jsonl", [{"id": r[0], "title": r[1], "ipc": [r[2]]} for r in rows[:-1]])
+    store = Store(tmp_path / "s.sqlite")
+    ingest_file(store, path, "patents")
+    for i, (_, canonical_code) in enumerate(PRINTED_CODES):
+        got = store.get("patents", f"P{i}")
+        assert got is not None and got.ipc == [canonical_code], (PRINTED_CODES[i], got)
+    if fmt != "jsonl":
+        many = store.get("patents", "PMANY")
+        assert many is not None and many.ipc == ["G06F21/10", "H01M4/58", "H01M10/0525", "B60L50/64"]
+    # one facet value per code, however it was printed: the H01M filter finds the full-width one
+    counts = dict(store.facet_counts("patents", "ipc"))
+    assert counts["H01M4/58"] == sum(1 for _, c in PRINTED_CODES if c == "H01M4/58") + (fmt != "jsonl")
+    assert not [v for v in counts if not v.isascii() or " " in v]
+
+
+# --- invisible characters: refused in ids, normalised and reported in text (defect 3) ------------------------
+def test_control_and_zero_width_characters_in_text_are_normalised_and_reported(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "p.jsonl", [
+        {"id": "A1", "title": "一种高强Al-Zn\x02Mg-Cu合金", "abstract": "第一行\n第二\u200b行"},
+        {"id": "A2", "title": "plain"},
+    ])
+    store = Store(tmp_path / "s.sqlite")
+    report = ingest_file(store, path, "patents")
+    got = store.get("patents", "A1")
+    assert got is not None and got.title == "一种高强Al-Zn Mg-Cu合金" and got.abstract == "第一行\n第二行"
+    assert [n.split(": ", 1)[1] for n in report.normalised] == [
+        "title: removed invisible or control characters (U+0002)",
+        "abstract: removed invisible or control characters (U+200B)",
+    ]
+    assert report.normalised[0].startswith(f"{path}:1: ")
+    assert store.batches(1)[0]["normalised"] == report.normalised  # kept with the batch
+
+
+def test_lookalike_ids_are_refused_not_merged(store: Store, tmp_path: Path) -> None:
+    before = fingerprint(store)
+    path = write_jsonl(tmp_path / "p.jsonl", [{"id": "CN113914863\u200bA", "title": "一种电池"}])
+    with pytest.raises(IngestError, match=r"p\.jsonl:1: id: invisible or control character U\+200B at position 12"):
+        ingest_file(store, path, "patents")
+    assert fingerprint(store) == before
+
+
+# --- limits and lines ------------------------------------------------------------------------------------
+def test_csv_field_longer_than_the_csv_modules_limit_is_read(tmp_path: Path) -> None:
+    claims = "一种" * 80_000  # 160,000 characters: over csv's own 131,072, within the model's 200,000
+    path = write_csv(tmp_path / "p.csv", ["id", "title", "claims"], [["A1", "ok", claims]])
+    parsed = read_file(path, "patents")
+    assert not parsed.errors and parsed.records[0].claims == claims
+
+
+def test_jsonl_lines_end_only_at_newline(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": "A1", "title": "one\u2028two"}\n{"id": "A2", "title": "x"}\n', encoding="utf-8")
+    parsed = read_file(path, "patents")
+    assert not parsed.errors and [r.id for r in parsed.records] == ["A1", "A2"]
+
+
+# --- the vocabulary is data an operator extends ------------------------------------------------------------
+def test_operator_vocabulary_adds_headers_and_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_csv(tmp_path / "p.csv", ["Patent No.", "Title", "Status"], [["CN9", "一种电池", "in force"]])
+    with pytest.raises(IngestError, match=r"Patent No\.: unknown column"):
+        read_file(path, "patents")
+    extra = tmp_path / "vocabulary.yaml"
+    extra.write_text("format_version: 1\nheaders:\n  patents:\n    id: ['Patent No.']\n    legal_status: [Status]\n"
+                     "values:\n  legal_status:\n    valid: [in force]\n", encoding="utf-8")
+    monkeypatch.setenv("PMATCH_INGEST_VOCABULARY", str(extra))
+    parsed = read_file(path, "patents")
+    assert not parsed.errors and parsed.records[0].id == "CN9" and parsed.records[0].legal_status == "valid"
+    clash = tmp_path / "clash.yaml"  # a name may not mean two fields: the operator hears which and where
+    clash.write_text("format_version: 1\nheaders:\n  patents:\n    id: [名称]\n", encoding="utf-8")
+    monkeypatch.setenv("PMATCH_INGEST_VOCABULARY", str(clash))
+    with pytest.raises(ValueError, match=r"clash\.yaml: headers\.patents: '名称' already means 'title'"):
+        read_file(path, "patents")
+
+
+# --- one policy for files and JSON bodies ------------------------------------------------------------------
+def test_json_bodies_are_validated_in_memory_by_the_same_rules(tmp_path: Path) -> None:
+    from matcher.ingest import accepted, read_objects
+
+    parsed = read_objects([{"id": "A1", "title": "ok", "legal_status": "有效", "ipc": ["G06F 21/10"]},
+                           {"id": "A2"}], "patents")
+    assert [str(e) for e in parsed.errors] == ["records:2: a patent needs a title or an abstract"]
+    assert parsed.records[0].legal_status == "valid" and parsed.records[0].ipc == ["G06F21/10"]
+    with pytest.raises(IngestError, match="records:2: a patent needs"):
+        accepted(parsed, "records", skip_invalid=False)
+    assert [r.id for r in accepted(parsed, "records", skip_invalid=True)] == ["A1"]
+    with pytest.raises(IngestError, match="records: no valid records"):
+        accepted(read_objects([{"id": "A2"}], "patents"), "records", skip_invalid=True)

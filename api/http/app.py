@@ -5,7 +5,9 @@ Searching and matching endpoints are plain ``def`` functions: FastAPI runs them 
 query never blocks the event loop, and ``/v1/health`` (``async``) answers while searches run.
 
 Writes (ingest, delete, rebuild) need an API key (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``); reads are
-open unless ``ServiceSettings.reads_need_key``. A write is followed by a background rebuild of that kind's index
+open unless ``ServiceSettings.reads_need_key`` (then everything but ``/v1/health`` needs one: ``/v1/ready``,
+``/docs``, ``/redoc`` and ``/openapi.json`` too). The key is checked before the body is read (``KeyGate``).
+A write is followed by a background rebuild of that kind's index
 (see ``matcher.reindex.Reindexer``); ``wait=true`` answers only once searches see the change.
 """
 
@@ -19,7 +21,7 @@ import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 from api.http.errors import add_error_handlers
-from api.http.middleware import BodyLimit, RequestId
+from api.http.middleware import Backpressure, BodyLimit, KeyGate, RequestId
 from api.http.routes import ingest, match, ops, records, search
 from api.http.settings import ServiceSettings
 from api.http.state import Service
@@ -59,11 +61,14 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app = FastAPI(title="patent-match", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.service = service
     add_error_handlers(app)
-    app.add_middleware(BodyLimit, limit=service.settings.max_upload_bytes)
-    app.add_middleware(RequestId)
     for router in (*READS, *WRITES, ops.ops):
         app.include_router(router)
     mount_pages(app)
+    app.add_middleware(BodyLimit, limit=service.settings.max_upload_bytes)
+    app.add_middleware(Backpressure, limit=service.settings.request_threads + service.settings.max_queued_requests)
+    app.add_middleware(KeyGate, write_routes=[route for router in WRITES for route in router.routes],
+                       check_key=service.check_key, reads_need_key=service.settings.reads_need_key)
+    app.add_middleware(RequestId)
     _document_open_reads(app, WRITES, service.settings.reads_need_key)
     return app
 

@@ -1,12 +1,82 @@
-"""ASGI middleware of the service: a request-body limit and a request id on every response."""
+"""ASGI middleware of the service: the API key checked before any body is read, a request-body limit, and a
+request id on every response."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.http.errors import PayloadTooLarge, error_response
+from api.http.errors import ApiError, PayloadTooLarge, error_response
+
+OPEN_PATHS = ("/v1/health",)  # answered to anyone, even with reads closed
+QUEUED_PREFIXES = ("/v1/search/", "/v1/match/")  # the requests that compete for the worker threads
+
+
+class Backpressure:
+    """Bound the searches and matches a server holds: at most ``limit`` at once (computing or waiting for one of the
+    ``request_threads``); one more is answered 503 with ``Retry-After`` at once instead of joining a queue whose
+    wait grows without limit. Health, readiness and everything else pass untouched (they never queue here, and
+    ``/v1/health`` and ``/v1/ready`` are ``async``: they are answered on the event loop, off the worker threads)."""
+
+    def __init__(self, app: ASGIApp, limit: int, retry_after_s: int = 1) -> None:
+        self.app, self.limit, self.retry_after_s = app, limit, retry_after_s
+        self.held = 0
+        self.shed = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(QUEUED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        if self.held >= self.limit:  # one event loop: this check and the increment below are not interleaved
+            self.shed += 1
+            response = error_response(503, "overloaded", f"the service is at its limit of {self.limit} searches "
+                                                         f"in progress: retry in {self.retry_after_s} s",
+                                      headers={"Retry-After": str(self.retry_after_s)})
+            await response(scope, receive, send)
+            return
+        self.held += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.held -= 1
+
+
+class KeyGate:
+    """Check the API key from the headers alone, before the endpoint reads (or parses) a byte of the body: an
+    anonymous 45 MB upload costs nothing, and a keyless invalid body is a 401, not a 400. Writes (``write_routes``)
+    always need a key; with ``reads_need_key`` every path does (``/v1/ready``, ``/docs``, ``/redoc`` and
+    ``/openapi.json`` too) except ``OPEN_PATHS``."""
+
+    def __init__(self, app: ASGIApp, write_routes: Sequence[BaseRoute], check_key: Callable[[str | None], str],
+                 reads_need_key: bool) -> None:
+        self.app, self.write_routes, self.check_key, self.reads_need_key = app, write_routes, check_key, reads_need_key
+
+    def _needs_key(self, scope: Scope) -> bool:
+        if scope["path"] in OPEN_PATHS:
+            return False
+        if self.reads_need_key:
+            return True
+        return any(route.matches(scope)[0] == Match.FULL for route in self.write_routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._needs_key(scope):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        key = headers.get(b"x-api-key", b"").decode("latin-1").strip() or None
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        if key is None and authorization[:7].lower() == "bearer ":
+            key = authorization[7:].strip() or None
+        try:
+            self.check_key(key)
+        except ApiError as exc:
+            await error_response(exc.status, exc.code, exc.message, exc.field, headers=exc.headers)(scope, receive,
+                                                                                                      send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:

@@ -11,10 +11,11 @@ pages never overlap and concatenate to the unpaginated list; ``next_offset`` is 
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from matcher.config import Mode
 from matcher.filters import DemandFilters, PatentFilters
@@ -28,7 +29,20 @@ MAX_DELETE_IDS = 1_000
 MAX_PORTFOLIO_IDS = 200
 Kind = Literal["patents", "demands"]
 
-QueryText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS)]
+MAX_EXPLAINED = 50  # explained results per request: each costs snippets and a sentence embedding
+
+
+def _normalised_length(query: str) -> str:
+    """The length limit holds after Unicode normalisation, which the analyzers apply (one U+FDFA is 18 characters)."""
+    if len(unicodedata.normalize("NFKC", query)) > MAX_QUERY_CHARS:
+        raise ValueError(f"at most {MAX_QUERY_CHARS} characters after Unicode (NFKC) normalisation")
+    return query
+
+
+QueryText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S"),
+    AfterValidator(_normalised_length),
+]
 Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET, description="Results to skip (0-based).")]
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"Page size, at most {MAX_LIMIT}.")]
 ModeField = Annotated[Mode | None, Field(description="bm25, dense or hybrid; default: the ranker config's mode.")]
@@ -147,7 +161,15 @@ class _RankedPage(_Strict):
     mode: ModeField = None
     offset: Offset = 0
     limit: Limit = 10
-    explain: bool = Field(default=False, description="Say why each result matched (slower: per-result work).")
+    explain: bool = Field(default=False, description=f"Say why each result matched (slower: per-result work); "
+                                                     f"with explain, limit is at most {MAX_EXPLAINED}.")
+
+    @field_validator("explain")
+    @classmethod
+    def _bounded_cost(cls, explain: bool, info: ValidationInfo) -> bool:
+        if explain and info.data.get("limit", 0) > MAX_EXPLAINED:
+            raise ValueError(f"explains at most {MAX_EXPLAINED} results: ask for limit <= {MAX_EXPLAINED}")
+        return explain
 
 
 class PatentSearchRequest(_RankedPage):

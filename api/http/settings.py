@@ -37,6 +37,9 @@ class ServiceSettings(BaseSettings):
         validation_alias=AliasChoices("PMATCH_API_REQUEST_THREADS", "PMATCH_API_THREADS"), description=(
             "Requests computed at once (the thread pool's size); more wait their turn. Searches are CPU- and "
             "GIL-bound: a few threads per core give the throughput, more only add contention and latency."))
+    max_queued_requests: int = Field(default=16, ge=0, le=10_000, description=(
+        "Searches and matches that may wait for a worker thread; past request_threads + this many, the service "
+        "answers 503 with Retry-After at once (bounded latency instead of a queue that grows with the load)."))
     # Environment shorthands (not part of the settings' JSON form)
     mmap: bool = Field(default=False, exclude=True, description="PMATCH_API_MMAP=1: memory-map the indexes.")
     max_upload_mb: float | None = Field(default=None, gt=0, exclude=True,

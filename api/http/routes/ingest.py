@@ -1,12 +1,13 @@
 """``/v1/ingest/*`` and ``/v1/delete/*``, ``DELETE /v1/{patents,demands}/{id}``: writes, each followed by a rebuild.
 
-A file or JSON body is validated with ``matcher.ingest.read_file`` and written in one transaction (the CLI's
-rules): all records land or none do, unless ``skip_invalid``.
+A file is validated with ``matcher.ingest.read_file``, a JSON body with ``matcher.ingest.read_objects`` (parsed
+once, by the same JSON reader as a file: duplicate keys, hostile nesting and huge numbers are refused), and the
+records are chosen by ``matcher.ingest.accepted``, the CLI's one policy: all land or none do, unless
+``skip_invalid``. They are written in one transaction.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from email.parser import BytesParser
@@ -16,16 +17,28 @@ from typing import Annotated, Any
 
 from fastapi import Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from api.http import schemas as s
 from api.http.errors import MAX_ERROR_DETAILS, ApiError, PayloadTooLarge
 from api.http.security import WriteKey, write_router
 from api.http.state import Service, ServiceDep
-from matcher.ingest import IngestError, RowError, read_file
+from matcher.ingest import (
+    SUFFIXES,
+    IngestError,
+    ParsedFile,
+    RowError,
+    accepted,
+    notices_text,
+    parse_json,
+    read_file,
+    read_objects,
+)
 from matcher.records import RecordId
 from matcher.store import Kind
 
-UPLOAD_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".txt", ".xlsx")
+UPLOAD_SUFFIXES = SUFFIXES
 write = write_router()
 
 Reindex = Annotated[bool, Query(description="Rebuild the index after the write (false: batch several writes, "
@@ -45,36 +58,44 @@ def _detail_text(detail: s.ErrorDetail) -> str:
     return f"{where}: {detail.field}: {detail.reason}" if detail.field else f"{where}: {detail.reason}"
 
 
-def _ingest_path(service: Service, kind: Kind, path: Path, display: str, skip_invalid: bool, reindex: bool,
-                 wait: bool, mapping: dict[str, str] | None = None, json_body: bool = False) -> s.IngestResponse:
-    """Validate a file with ``matcher.ingest.read_file`` and write it in one transaction (the CLI's rules)."""
-    names = {str(path): display}
+def _write_parsed(service: Service, kind: Kind, parse: Any, display: dict[str, str], skip_invalid: bool,
+                  reindex: bool, wait: bool, json_body: bool = False) -> s.IngestResponse:
+    """Parse (``parse()`` -> ParsedFile), choose the records by the one ingest policy, write them in one
+    transaction. A JSON body's record N is named ``records.N-1`` in ``error.field``."""
+    name = next(iter(display.values()))  # the name the client knows (the upload's filename, or "records")
 
-    def field_of(detail: s.ErrorDetail) -> str | None:  # a JSON body's record N is records.N-1 in the request
+    def field_of(detail: s.ErrorDetail) -> str | None:
         if not json_body or detail.line is None:
             return detail.field
         return f"records.{detail.line - 1}" + (f".{detail.field}" if detail.field else "")
 
     try:
-        parsed = read_file(path, kind, mapping)
-    except IngestError as exc:
-        details = _row_details(exc.errors, names)
+        parsed: ParsedFile = parse()
+    except IngestError as exc:  # the file as a whole: not readable, not records
+        details = _row_details(exc.errors, display)
         raise ApiError(422, "invalid_file", _detail_text(details[0]), field_of(details[0]), details) from None
-    if parsed.errors and not skip_invalid:
-        details = _row_details(parsed.errors, names)
-        more = f" (and {len(parsed.errors) - 1} more)" if len(parsed.errors) > 1 else ""
-        raise ApiError(422, "invalid_records", f"{_detail_text(details[0])}{more}; nothing was written",
-                       field_of(details[0]), details)
-    if not parsed.records:
-        raise ApiError(422, "invalid_records", "no valid records; nothing was written", None,
-                       _row_details(parsed.errors, names))
+    try:
+        records = accepted(parsed, name, skip_invalid)
+    except IngestError as exc:  # bad rows (and no skip_invalid), or no valid row at all
+        first = _row_details(exc.errors, display)[0]
+        more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
+        details = _row_details(parsed.errors, display) if parsed.errors else [first]
+        raise ApiError(422, "invalid_records", f"{_detail_text(first)}{more}; nothing was written", field_of(first),
+                       details) from None
     with service.write_lock, service.workspace.open_store() as store:
-        report = store.write_batch(kind, parsed.records, display, rejected=len(parsed.rejects))
-    rejects = [s.RejectedRecord(line=r.get("line"), errors=[e.replace(str(path), display) for e in r["errors"]])
+        report = store.write_batch(kind, records, name, rejected=len(parsed.rejects),
+                                   normalised=[_display(n, display) for n in notices_text(parsed)])
+    rejects = [s.RejectedRecord(line=r.get("line"), errors=[_display(e, display) for e in r["errors"]])
                for r in parsed.rejects[:MAX_ERROR_DETAILS]]
     changed = bool(report.inserted or report.updated)
     return s.IngestResponse(report=s.BatchReport.model_validate(report.to_dict()), rejects=rejects,
                             reindex=service.reindex([kind], changed and reindex, wait, changed))
+
+
+def _display(text: str, display: dict[str, str]) -> str:
+    for path, name in display.items():
+        text = text.replace(path, name)
+    return text
 
 
 def _parse_multipart(content_type: str, body: bytes) -> tuple[str | None, bytes]:
@@ -110,12 +131,24 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def _ingest_json(service: Service, kind: Kind, body: s.IngestRequest, reindex: bool, wait: bool) -> s.IngestResponse:
-    with tempfile.TemporaryDirectory(prefix="pmatch-ingest-") as tmp:
-        path = Path(tmp) / "records.json"
-        # ASCII escapes: no raw U+2028 and friends that a line splitter would take for line ends
-        path.write_text(json.dumps(body.records, ensure_ascii=True, default=str), "utf-8")
-        return _ingest_path(service, kind, path, "records", body.skip_invalid, reindex, wait, json_body=True)
+def _ingest_json(service: Service, kind: Kind, data: bytes, reindex: bool, wait: bool) -> s.IngestResponse:
+    """A JSON body, parsed once (``matcher.ingest.parse_json``), its envelope checked by ``IngestRequest`` and its
+    records by ``read_objects``: nothing is written to a file and read back."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"the body is not UTF-8 (bad byte at offset {exc.start})") from None
+    value, problem = parse_json(text)
+    if problem is not None:
+        line, column, reason = problem
+        message = f"the body is not valid JSON ({reason} at line {line}, column {column})"
+        raise ApiError(400, "invalid_json", message, details=[s.ErrorDetail(reason=message, line=line)])
+    try:
+        body = s.IngestRequest.model_validate(value)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+    return _write_parsed(service, kind, lambda: read_objects(value["records"], kind, "records"),
+                         {"records": "records"}, body.skip_invalid, reindex, wait, json_body=True)
 
 
 def _ingest_bytes(service: Service, kind: Kind, data: bytes, filename: str, skip_invalid: bool, reindex: bool,
@@ -123,7 +156,8 @@ def _ingest_bytes(service: Service, kind: Kind, data: bytes, filename: str, skip
     with tempfile.TemporaryDirectory(prefix="pmatch-upload-") as tmp:
         path = Path(tmp) / filename
         path.write_bytes(data)
-        return _ingest_path(service, kind, path, filename, skip_invalid, reindex, wait, mapping)
+        return _write_parsed(service, kind, lambda: read_file(path, kind, mapping), {str(path): filename},
+                             skip_invalid, reindex, wait)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -145,7 +179,9 @@ def _delete(service: Service, kind: Kind, ids: list[str], reindex: bool, wait: b
 
 
 def _body_examples(examples: dict[str, Any]) -> dict[str, Any]:
-    return {"requestBody": {"content": {"application/json": {"examples": examples}}}}
+    """The JSON body's OpenAPI entry: it is read raw (parsed once, see ``_ingest_json``), so say its schema here."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": s.IngestRequest.model_json_schema(), "examples": examples}}}}
 
 
 def _write_routes(kind: Kind, examples: dict[str, Any]) -> None:
@@ -155,9 +191,10 @@ def _write_routes(kind: Kind, examples: dict[str, Any]) -> None:
                                            "properties": {"file": {"type": "string", "format": "binary"}}}},
     }}}
 
-    def ingest_json(service: ServiceDep, _key: WriteKey, body: s.IngestRequest, reindex: Reindex = True,
-                    wait: Wait = False) -> s.IngestResponse:
-        return _ingest_json(service, kind, body, reindex, wait)
+    async def ingest_json(request: Request, service: ServiceDep, _key: WriteKey, reindex: Reindex = True,
+                          wait: Wait = False) -> s.IngestResponse:
+        data = await _read_body(request, service.settings.max_upload_bytes)
+        return await run_in_threadpool(_ingest_json, service, kind, data, reindex, wait)
 
     async def ingest_file(request: Request, service: ServiceDep, _key: WriteKey,
                           filename: Annotated[str | None, Query(max_length=255, description=(

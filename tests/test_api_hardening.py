@@ -1,0 +1,187 @@
+"""The HTTP service under bad input and anonymous abuse (in-process app over a small workspace, static-64 model):
+the bad-input corpus through the upload endpoint, hostile JSON bodies, and the key checked before the body."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from test_api import RANKER, assert_error, build_home
+from test_bad_inputs import BAD, EXPECTED, store_fingerprint
+
+from api.http.app import create_app
+from api.http.keys import keys_create
+from api.http.settings import ServiceSettings
+from matcher.config import RankerConfig
+from matcher.records import Demand, Patent
+from matcher.workspace import Workspace
+
+
+@pytest.fixture(scope="module")
+def app_home(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Patent],
+             sample_demands: list[Demand]) -> tuple[Path, str]:
+    tmp = tmp_path_factory.mktemp("hardening")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PMATCH_VECTOR_CACHE", str(tmp / "vectors.sqlite"))
+        home = build_home(tmp, [p for p in sample_patents if p.abstract][:150], sample_demands[:40])
+    return home, keys_create(home, "tests")
+
+
+@pytest.fixture(scope="module")
+def client(app_home: tuple[Path, str]) -> Iterator[TestClient]:
+    settings = ServiceSettings(ranker=RankerConfig(**RANKER), warm=False, max_upload_bytes=2 * 2**20)
+    with TestClient(create_app(Workspace(app_home[0]), settings)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def auth(app_home: tuple[Path, str]) -> dict[str, str]:
+    return {"X-API-Key": app_home[1]}
+
+
+UPLOAD_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".xlsx")
+UPLOADABLE = sorted(n for n in EXPECTED if (BAD / n).is_file() and Path(n).suffix in UPLOAD_SUFFIXES
+                    and n != "empty.jsonl")  # an empty upload is refused before ingest: see below
+
+
+@pytest.mark.parametrize("name", UPLOADABLE)
+def test_bad_input_through_the_upload(client: TestClient, auth: dict[str, str], app_home: tuple[Path, str],
+                                      name: str) -> None:
+    case = EXPECTED[name]
+    store = app_home[0] / "store.sqlite"
+    before = store_fingerprint(store)
+    response = client.post(f"/v1/ingest/{case['kind']}/file", params={"filename": name, "reindex": "false"},
+                           content=(BAD / name).read_bytes(), headers=auth)
+    error = assert_error(response, 422, response.json()["error"]["code"])
+    assert error["code"] in ("invalid_file", "invalid_records")
+    assert re.search(re.escape(name) + case["message"], error["message"]), error["message"]
+    after = store_fingerprint(store)
+    assert after == before and after[0] == "ok"
+
+
+def test_files_the_upload_refuses_by_name(client: TestClient, auth: dict[str, str]) -> None:
+    for name in ("table.txt", "report.pdf", "no_suffix"):
+        assert_error(client.post("/v1/ingest/patents/file", params={"filename": name},
+                                 content=(BAD / name).read_bytes(), headers=auth), 422, "invalid_upload", "filename")
+    assert_error(client.post("/v1/ingest/patents/file", params={"filename": "empty.jsonl"}, content=b"",
+                             headers=auth), 422, "invalid_upload", "file")
+
+
+# --- hostile JSON bodies (defect 4) ------------------------------------------------------------------------
+def test_hostile_json_bodies_are_refused_by_name(client: TestClient, auth: dict[str, str]) -> None:
+    deep = b'{"records": [{"id": "A1", "title": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]}"
+    error = assert_error(client.post("/v1/ingest/patents", content=deep, headers={**auth,
+                                     "content-type": "application/json"}), 400, "invalid_json")
+    assert "nested deeper than 64 levels" in error["message"]
+    huge = b'{"records": [{"id": "A1", "title": "ok", "price": ' + b"9" * 5000 + b"}]}"
+    error = assert_error(client.post("/v1/ingest/patents", content=huge, headers={**auth,
+                                     "content-type": "application/json"}), 400, "invalid_json")
+    assert "a number of 5,000 digits" in error["message"]
+    twice = b'{"records": [{"id": "A1", "title": "first", "title": "second"}]}'
+    error = assert_error(client.post("/v1/ingest/patents", content=twice, headers={**auth,
+                                     "content-type": "application/json"}), 422, "invalid_records", "records.0.title")
+    assert "key given twice" in error["message"]
+    assert client.get("/v1/patents/A1").status_code == 404
+
+
+def test_json_body_records_get_the_files_rules(client: TestClient, auth: dict[str, str]) -> None:
+    body = {"records": [{"id": "H-1", "title": "一种电池\u200b正极", "ipc": ["Ｈ０１Ｍ　４／５８"],
+                         "legal_status": "有效"}]}
+    ok = client.post("/v1/ingest/patents", json=body, params={"reindex": "false"}, headers=auth)
+    assert ok.status_code == 200, ok.text
+    stored = client.get("/v1/patents/H-1").json()["record"]
+    assert stored["title"] == "一种电池正极" and stored["ipc"] == ["H01M4/58"] and stored["legal_status"] == "valid"
+    lookalike = {"records": [{"id": "H-1\u200b", "title": "x"}]}
+    assert_error(client.post("/v1/ingest/patents", json=lookalike, headers=auth), 422, "invalid_records",
+                 "records.0.id")
+    client.post("/v1/delete/patents", json={"ids": ["H-1"]}, params={"reindex": "false"}, headers=auth)
+
+
+# --- the key before the body (defect 6) --------------------------------------------------------------------
+def test_key_is_checked_before_the_body(client: TestClient) -> None:
+    # keyless invalid JSON: 401, not 400
+    assert_error(client.post("/v1/ingest/patents", content=b"{not json", headers={"content-type": "application/json"}),
+                 401, "unauthorized")
+    # keyless body over the upload limit: 401, not 413 (nothing read to find out)
+    big = b"x" * (3 * 2**20)
+    assert_error(client.post("/v1/ingest/patents/file", params={"filename": "a.csv"}, content=big), 401,
+                 "unauthorized")
+
+
+def _schema(client: TestClient) -> dict[str, Any]:
+    return json.loads(client.get("/openapi.json").text)
+
+
+def test_the_json_ingest_body_is_documented(client: TestClient) -> None:
+    body = _schema(client)["paths"]["/v1/ingest/patents"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert body["required"] is True and schema["required"] == ["records"]
+
+
+# --- the cost of one request is bounded (defect 6) ---------------------------------------------------------
+def test_one_request_costs_a_bounded_amount(client: TestClient) -> None:
+    assert_error(client.post("/v1/search/patents", json={"query": "x", "filters": {"ipc": ["H01M"] * 101}}), 422,
+                 "validation_error", "filters.ipc")
+    assert client.post("/v1/search/patents", json={"query": "电池", "mode": "bm25",
+                                                    "filters": {"ipc": ["H01M"] * 100}}).status_code == 200
+    assert_error(client.post("/v1/search/demands", json={"query": "x", "filters": {"region": ["浙江"] * 101}}), 422,
+                 "validation_error", "filters.region")
+    # 2,000 characters that NFKC makes 36,000 (U+FDFA is 18 characters): refused after normalisation
+    error = assert_error(client.post("/v1/search/patents", json={"query": "\ufdfa" * 2000}), 422, "validation_error",
+                         "query")
+    assert "after Unicode (NFKC) normalisation" in error["message"]
+    assert_error(client.post("/v1/search/patents", json={"query": "   "}), 422, "validation_error", "query")
+    assert_error(client.post("/v1/search/patents", json={"query": "电池", "explain": True, "limit": 51}), 422,
+                 "validation_error", "explain")
+    assert client.post("/v1/search/patents", json={"query": "电池", "mode": "bm25", "explain": True,
+                                                    "limit": 50}).status_code == 200
+
+
+def test_the_schema_says_what_the_server_enforces(client: TestClient) -> None:
+    schemas = _schema(client)["components"]["schemas"]
+    ipc = schemas["PatentFilters"]["properties"]["ipc"]
+    assert ipc["maxItems"] == 100 and "pattern" in ipc["items"]
+    assert re.search(ipc["items"]["pattern"], "G06F 21/10") and not re.search(ipc["items"]["pattern"], "X99")
+    query = schemas["PatentSearchRequest"]["properties"]["query"]
+    assert query["pattern"] == r"\S" and not re.search(query["pattern"], "   ")
+
+
+# --- overload: searches queue with a bound, then 503 + Retry-After (defect 7) ------------------------------
+def test_searches_past_the_bound_get_503_with_retry_after(app_home: tuple[Path, str]) -> None:
+    settings = ServiceSettings(ranker=RankerConfig(**RANKER), warm=False, request_threads=1, max_queued_requests=0)
+    app = create_app(Workspace(app_home[0]), settings)
+    gate, entered = threading.Event(), threading.Event()
+    with TestClient(app) as local:
+        searcher = app.state.service.searcher
+        original = searcher.search
+
+        def slow_search(*args: Any, **kwargs: Any) -> Any:  # holds the one worker thread until released
+            entered.set()
+            gate.wait(30)
+            return original(*args, **kwargs)
+
+        searcher.search = slow_search  # type: ignore[method-assign]
+        body = {"query": "电池", "mode": "bm25"}
+        first: dict[str, Any] = {}
+        worker = threading.Thread(target=lambda: first.update(r=local.post("/v1/search/patents", json=body)))
+        worker.start()
+        try:
+            assert entered.wait(30)
+            began = time.monotonic()
+            shed = local.post("/v1/search/patents", json=body)
+            assert_error(shed, 503, "overloaded")
+            assert time.monotonic() - began < 5  # answered at once, not queued behind the held search
+            assert shed.headers["retry-after"] == "1"
+            assert local.get("/v1/health").status_code == 200  # health never queues
+        finally:
+            gate.set()
+            worker.join(30)
+        assert first["r"].status_code == 200
+        assert local.post("/v1/search/patents", json=body).status_code == 200  # the bound frees again
