@@ -8,7 +8,10 @@
 into one item, shuffles with a fixed seed and writes the items without any version label; the key (item ->
 versions and sets) goes to a separate file the judge does not open. ``unblind`` joins the judgments to the key,
 writes the labeled set (``pairs.jsonl``: one judged pair per line, with which versions proposed it) and prints
-good / loose / bad per version and set.
+good / loose / bad per version and set. ``score`` gives the figures of any rows file whose pairs are all in a
+labeled set (a later version's rows, once its new pairs are judged and appended).
+
+    python eval/judged_set.py score rows.jsonl eval/datasets/shortlist_pairs/pairs.jsonl
 """
 
 from __future__ import annotations
@@ -76,6 +79,24 @@ def unblind(items: Path, key: Path, judgments: Path, out: Path) -> dict:
     return figures
 
 
+def score(rows: Path, labels: Path) -> dict:
+    """good / loose / bad of one version's rows, every pair looked up in a labeled set (pairs.jsonl)."""
+    label = {(r["demand_id"], r["patent_id"]): r["label"] for r in _read(labels)}
+    counts: dict[str, Counter] = {}
+    missing = []
+    for row in _read(rows):
+        pair = (row["demand_id"], row["patent_id"])
+        if pair not in label:
+            missing.append(pair)
+            continue
+        counts.setdefault(row["set"], Counter())[label[pair]] += 1
+    if missing:
+        raise ValueError(f"{rows}: {len(missing)} pairs are not judged, e.g. {missing[0]}")
+    return {k: {**{x: c[x] for x in LABELS}, "n": sum(c.values()),
+                "good_pct": round(100 * c["good"] / sum(c.values()), 1),
+                "bad_pct": round(100 * c["bad"] / sum(c.values()), 1)} for k, c in sorted(counts.items())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -89,8 +110,13 @@ def main() -> None:
     u.add_argument("key", type=Path)
     u.add_argument("judgments", type=Path)
     u.add_argument("--out", type=Path, required=True)
+    sc = sub.add_parser("score")
+    sc.add_argument("rows", type=Path)
+    sc.add_argument("labels", type=Path)
     args = ap.parse_args()
-    if args.cmd == "blind":
+    if args.cmd == "score":
+        print(json.dumps(score(args.rows, args.labels), indent=1))
+    elif args.cmd == "blind":
         blind(args.old, args.new, args.items, args.key)
     else:
         print(json.dumps(unblind(args.items, args.key, args.judgments, args.out), indent=1))
