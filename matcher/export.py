@@ -27,7 +27,7 @@ from matcher.i18n import catalogue, text
 from matcher.push import Push
 from matcher.records import Demand, Patent
 from matcher.search import Result
-from matcher.shortlist import DERIVED, Shortlist, excerpt
+from matcher.shortlist import DERIVED, INFERRED_SHOWN, Shortlist, excerpt
 
 Lang = Literal["zh", "en"]
 FORMATS = ("csv", "xlsx", "json")
@@ -38,9 +38,9 @@ ABSTRACT_CHARS = 160
 # What a company reads (the main sheet), in column order. Column names: ``export.col.<key>`` in the catalogue.
 MAIN = ("chain", "segment", "enterprise_rank", "demand_rank", "rank", "demand_id", "demand_title", "enterprise",
         "demand_industry", "demand_modes", "patent_id", "patent_title", "patent_abstract", "holder",
-        "applicant_type", "legal_status", "granted", "filing_year", "ipc", "application_date", "publication_date",
-        "patent_kind", "open_licence", "price", "maturity", "offer_modes", "compatible_modes", "why",
-        "near_duplicates")
+        "applicant_type", "inferred", "legal_status", "patent_type", "granted", "filing_year", "ipc",
+        "application_date", "publication_date", "patent_kind", "open_licence", "price", "maturity", "offer_modes",
+        "compatible_modes", "why", "near_duplicates")
 # The ranker's internals, on a separate sheet (评分明细 / details), keyed by the pair.
 DETAILS = ("demand_id", "patent_id", "enterprise_key", "enterprise_score", "demand_score", "fit", "score", "fusion",
            "bm25_rank", "bm25_score", "dense_rank", "dense_score", "shared_terms", "snippet", "closest_sentence",
@@ -48,7 +48,7 @@ DETAILS = ("demand_id", "patent_id", "enterprise_key", "enterprise_score", "dema
 # Shown as 未提供 / "not provided" when empty: a reader must see that the data has none, not a blank.
 _PROVIDED = {"enterprise", "holder", "legal_status", "price", "maturity", "demand_industry", "application_date",
              "patent_abstract"}
-_VALUES = {"legal_status": "export.legal.", "applicant_type": "export.applicant."}
+_VALUES = {"legal_status": "export.legal.", "applicant_type": "export.applicant.", "patent_type": "export.type."}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -86,6 +86,9 @@ def cell(value: Any, lang: Lang, key: str = "") -> Any:
         return text("common.yes" if value else "common.no", lang)
     if isinstance(value, int | float | str):
         return value
+    if key == "inferred" and isinstance(value, list):
+        return text("export.term_sep", lang).join(header(f, lang) if f != "applicants" else header("holder", lang)
+                                                   for f in value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ", ".join(value)
     return json.dumps(value, ensure_ascii=False, default=str)
@@ -169,6 +172,7 @@ def record_fields(record: Patent | Demand) -> dict[str, Any]:
             "patent_abstract": excerpt(record.abstract), "holder": record.applicants[0] if record.applicants else "",
             "applicant_type": record.applicant_type, "legal_status": record.legal_status,
             **{k: getattr(record, k) for k in DERIVED if getattr(record, k, None) is not None},
+            "inferred": [f for f in record.inferred if f in INFERRED_SHOWN],
             "ipc": list(record.ipc[:5]), "application_date": record.application_date.isoformat()
             if record.application_date else "", "publication_date": record.publication_date.isoformat()
             if record.publication_date else "", "patent_kind": record.kind or "", "open_licence": record.open_licence,

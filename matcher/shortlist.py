@@ -461,6 +461,7 @@ def pair_fields(demand: Demand, patent: Patent, score: float, retrievers: dict[s
         "applicant_type": patent.applicant_type, "legal_status": patent.legal_status, "ipc": list(patent.ipc[:5]),
         "application_date": _iso(patent.application_date), "publication_date": _iso(patent.publication_date),
         **{k: getattr(patent, k) for k in DERIVED if getattr(patent, k, None) is not None},
+        "inferred": [f for f in getattr(patent, "inferred", []) if f in INFERRED_SHOWN],
         "score": round(score, 6), **_retriever_fields(retrievers), **_explanation_fields(explanation),
         "open_licence": patent.open_licence, "price": patent.price or "", "maturity": patent.maturity or "",
         "offer_modes": "、".join(patent.cooperation_modes),
@@ -470,7 +471,11 @@ def pair_fields(demand: Demand, patent: Patent, score: float, retrievers: dict[s
 
 
 # derived numbers a record may carry (issue 15: inferred from the data), shown when present
-DERIVED = ("granted", "filing_year")
+DERIVED = ("patent_type", "granted", "filing_year")
+
+
+# derived fields that are guesses (matcher/derive.py): the export says which of the shown ones were guessed
+INFERRED_SHOWN = ("applicants", "applicant_type", "patent_type", "granted", "filing_year")
 
 
 def excerpt(text: str, chars: int = 160) -> str:
