@@ -12,12 +12,11 @@ import sys
 import time
 from collections.abc import Iterator
 from html import unescape
-from pathlib import Path
 
 import httpx
 import pytest
 from openpyxl import load_workbook
-from test_api import QUERY, ROOT, ApiServer, corpus
+from test_api import QUERY, RANKER, ROOT, ApiServer, corpus
 from web_helpers import HOSTILE, HOSTILE_APPLICANT, HOSTILE_TITLE, page_server
 
 from api.web.render import CSP
@@ -61,7 +60,7 @@ def test_search_renders_results_without_javascript(client: httpx.Client) -> None
     assert text("web.search.title", "zh") in page.text and text("web.search.title", "en") not in page.text
     second = client.get("/", params={"q": QUERY, "page": 2})
     assert titles(second) and not set(titles(second)) & set(found)
-    assert re.search(r'<ol class="hits" start="11">', second.text)
+    assert re.search(r'<ol class="hits"[^>]* start="11">', second.text)
 
 
 def test_the_page_lists_what_the_json_api_answers(client: httpx.Client) -> None:
@@ -191,6 +190,9 @@ def test_upload_needs_the_key_validates_and_becomes_searchable(client: httpx.Cli
     assert rejected.status_code == 422
     assert re.search(r"<code>bad\.jsonl:2</code> <strong>ipc(\.0)?</strong>", rejected.text), rejected.text[-1500:]
     assert client.get("/v1/patents/CN1").status_code == 404  # nothing written
+    odd = client.post("/upload", data={"kind": "patents", "csrf": csrf(signed)},
+                      files={"file": ("../../evil.exe", b'{"id": "CN9", "title": "x"}\n', "application/octet-stream")})
+    assert odd.status_code == 422 and "evil.exe" in unescape(odd.text) and ".jsonl" in odd.text
     good = json.dumps({"id": "CN-WEB-1", "title": "一种石墨烯散热膜", "abstract": "graphene heat film",
                        "legal_status": "valid"}, ensure_ascii=False).encode() + b"\n"
     written = client.post("/upload", data={"kind": "patents", "csrf": csrf(signed)},
@@ -239,14 +241,24 @@ def test_page_latency_bench_runs(served: tuple[ApiServer, str]) -> None:
     assert report["page"]["p95_ms"] > 0 and report["api"]["p95_ms"] > 0 and "cpu" in report["machine"]
 
 
-def test_closed_reads_close_the_pages_too(tmp_path: Path, sample_patents: list[Patent],
-                                          sample_demands: list[Demand]) -> None:
-    indexed, _ = corpus(sample_patents)
-    with page_server(tmp_path, indexed[:60], sample_demands[:20], {"PMATCH_API_READS_NEED_KEY": "1"}) as served, \
-            httpx.Client(base_url=served[0].url, timeout=120, follow_redirects=True) as client:
+def test_closed_reads_close_the_pages_too(served: tuple[ApiServer, str]) -> None:
+    """With ``reads_need_key`` the pages need the key too (from the sign-in form's cookie); the form itself and the
+    static files stay open (in-process app on the same workspace, as test_api's closed-reads test)."""
+    from fastapi.testclient import TestClient
+
+    from api.http.app import create_app
+    from api.http.settings import ServiceSettings
+    from matcher.config import RankerConfig
+    from matcher.workspace import Workspace
+
+    settings = ServiceSettings(reads_need_key=True, ranker=RankerConfig(**RANKER), warm=False)
+    with TestClient(create_app(Workspace(served[0].log.parent / "home"), settings)) as client:
         page = client.get("/", params={"q": QUERY})
         assert page.status_code == 401 and 'type="password"' in page.text and not titles(page)
         assert client.get(f"/patents/{HOSTILE.id}").status_code == 401
         assert client.get("/export.csv", params={"q": QUERY}).status_code == 401
+        assert client.get("/static/app.css").status_code == 200
+        assert client.get("/v1/search/patents", params={"q": QUERY}).status_code == 401  # the API stays closed
         client.post("/login", data={"api_key": served[1], "csrf": csrf(page)})
         assert titles(client.get("/", params={"q": QUERY}))
+        assert client.get("/v1/search/patents", params={"q": QUERY}).status_code == 401  # a cookie opens no API

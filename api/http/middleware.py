@@ -12,6 +12,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.http.errors import ApiError, PayloadTooLarge, error_response
 
 OPEN_PATHS = ("/v1/health",)  # answered to anyone, even with reads closed
+# What reads_need_key closes here. Other paths are the web page's (api.web), which checks the browser's key cookie
+# itself (api.web.security.read_access) and must answer its sign-in form to a browser that has no key yet.
+API_PATHS = ("/v1/", "/docs", "/redoc", "/openapi.json")
 QUEUED_PREFIXES = ("/v1/search/", "/v1/match/")  # the requests that compete for the worker threads
 
 
@@ -47,8 +50,8 @@ class Backpressure:
 class KeyGate:
     """Check the API key from the headers alone, before the endpoint reads (or parses) a byte of the body: an
     anonymous 45 MB upload costs nothing, and a keyless invalid body is a 401, not a 400. Writes (``write_routes``)
-    always need a key; with ``reads_need_key`` every path does (``/v1/ready``, ``/docs``, ``/redoc`` and
-    ``/openapi.json`` too) except ``OPEN_PATHS``."""
+    always need a key; with ``reads_need_key`` every API path does (``/v1/ready``, ``/docs``, ``/redoc`` and
+    ``/openapi.json`` too) except ``OPEN_PATHS``; the web page's paths check the key cookie themselves."""
 
     def __init__(self, app: ASGIApp, write_routes: Sequence[BaseRoute], check_key: Callable[[str | None], str],
                  reads_need_key: bool) -> None:
@@ -58,7 +61,7 @@ class KeyGate:
         if scope["path"] in OPEN_PATHS:
             return False
         if self.reads_need_key:
-            return True
+            return str(scope["path"]).startswith(API_PATHS)
         return any(route.matches(scope)[0] == Match.FULL for route in self.write_routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

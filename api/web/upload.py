@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.web.backend import ApiError, Service, get_service, ingest_bytes
+from api.web.backend import ApiError, Service, get_service, ingest_bytes, safe_filename
 from api.web.forms import posted
 from api.web.render import link, page_lang, render
 from api.web.security import forget_key, presented_key, store_key
@@ -73,6 +73,9 @@ async def upload(request: Request, service: ServiceDep) -> HTMLResponse:
                       **{**context, "message": text("web.upload.no_file", lang)})
     name, data = upload
     try:
+        name = safe_filename(name)  # as the API does: the uploaded name never becomes a path
+        if not data:
+            raise ApiError(422, "invalid_upload", "empty upload: no records", "file")
         answer = await run_in_threadpool(ingest_bytes, service, kind, data, name, False, False, False, {})
     except ApiError as exc:
         return render(request, "upload.html", status=exc.status, key_ok=True,
