@@ -19,13 +19,14 @@ import re
 _ORG_END = (r"(?:股份有限公司|有限责任公司|有限公司|公司|集团|大学|学院|研究所|研究院|科学院|农科院|"
             r"重点实验室|实验室|研究中心|推广中心|试验站)")
 _ORG = r"(?P<org>[\u4e00-\u9fff（）()]{2,30}?" + _ORG_END + r")"
+_END = r"(?=所有|[、，,。；;：:\s（(]|$)"  # a labelled unit runs to the next separator (宁夏农林科学院农作物研究所)
 _MADE = r"(?:选育|育成|培育|研制|研发|研究|完成|主持|开发|承担|独立研发|自主研发|共同完成)"
 
 RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("patent-holder", re.compile(r"(?:根据|依据|基于)" + _ORG + r"(?:的)?(?:发明|实用新型)?专利(?:技术)?")),
     ("unit-label", re.compile(r"(?:完成单位|承担单位|选育单位|育种单位|培育单位|研制单位|育种者|申报单位|专利权人|"
-                              r"权利人)(?:为|是|[:：])\s*" + _ORG)),
-    ("unit-label", re.compile(r"(?:知识产权|专利权|品种权)(?:归|属于)" + _ORG)),
+                              r"权利人)(?:为|是|[:：])\s*" + _ORG + _END)),
+    ("unit-label", re.compile(r"(?:知识产权|专利权|品种权)(?:归|属于)" + _ORG + _END)),
     ("made-by", re.compile(r"由" + _ORG + r"(?:于[\d～~\-—年月至]+)?(?:等单位)?" + _MADE)),
     ("made-by", re.compile(r"是" + _ORG + r"(?:于[\d～~\-—年月至]+)?(?:选育|育成|培育|研制)(?!的)")),
     ("made-by", re.compile(r"(?:^|[，。；：\s])" + _ORG + r"(?:独立研发|自主研发|研制的|研发的)")),

@@ -114,7 +114,7 @@ def test_empty_filtered_search_says_which_filter_emptied_it(home: Path) -> None:
 def test_read_commands_refuse_a_home_without_a_workspace(tmp_path: Path) -> None:
     empty = tmp_path / "not-a-workspace"
     for args in (["search", "电池"], ["stats"], ["match", "demand", "ZB-D-0001"], ["match", "patent", "X"],
-                 ["push", "--applicant", "大学"]):
+                 ["push", "--applicant", "大学"], ["show", "patent", "CN114058170A"]):
         result = pmatch(empty, *args, check=False)
         assert result.returncode == 1, args
         assert "holds no patent-match workspace" in result.stderr and "Traceback" not in result.stderr
@@ -125,3 +125,11 @@ def test_empty_query_is_refused(home: Path) -> None:
     for query in ("", "   "):
         result = pmatch(home, "search", query, check=False)
         assert result.returncode == 2 and "query: required, but empty" in result.stderr
+
+
+def test_show_marks_what_was_derived(home: Path) -> None:
+    cn = next(r for r in search_json(home, "电池", "--k", "20") if r["id"].startswith("CN"))
+    shown = pmatch(home, "show", "patent", cn["id"], "--k", "0", "--lang", "en").stdout
+    assert "(derived: cnipa-kind-code)" in " ".join(shown.split())
+    record = json.loads(pmatch(home, "show", "patent", cn["id"], "--k", "0", "--json").stdout)["patent"]
+    assert record["derived"]["patent_type"] == "cnipa-kind-code" and record["patent_type"] == "invention"

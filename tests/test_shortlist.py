@@ -387,7 +387,8 @@ def test_cli_shortlist_and_errors(cli: typer.Typer, searcher: Searcher, tmp_path
     assert code == 0, out
     assert json.loads(target.read_text("utf-8"))["rows"]
     code, out = run(cli, "shortlist", str(good), "--home", str(tmp_path / "empty"))
-    assert code == 1 and "pmatch index build" in out
+    assert code == 1 and "holds no patent-match workspace" in out  # a read command creates no empty store
+    assert not (tmp_path / "empty" / "store.sqlite").exists()
 
 
 def test_cli_push(cli: typer.Typer, searcher: Searcher, tmp_path: Path) -> None:

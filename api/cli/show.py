@@ -9,14 +9,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli.common import console, fail
+from api.cli.common import console, existing_workspace, fail
 from api.cli.options import HomeOpt, LangOpt, ModeOpt
 from api.cli.render import licence_terms, results_table
 from matcher.i18n import LANGS, catalogue, text
 from matcher.matching import UnknownRecord, match_demand, match_patent
 from matcher.records import Patent
 from matcher.search import NotIndexed, Searcher
-from matcher.workspace import Workspace
 
 KindArg = Annotated[str, typer.Argument(help="patent or demand")]
 
@@ -37,7 +36,7 @@ def show(
         raise fail(f"--lang must be zh or en, not {lang!r}", 2)
     collection = "patents" if kind == "patent" else "demands"
     what = text(f"cli.show.{kind}", lang)
-    searcher = Searcher(Workspace(home))
+    searcher = Searcher(existing_workspace(home))
     try:
         canonical = searcher.store.resolve(collection, record_id)
         record = searcher.store.get(collection, canonical) if canonical else None
@@ -63,7 +62,14 @@ def show(
     table = Table(title=f"{what} {record.id}", title_justify="left", show_header=True)
     table.add_column(text("cli.show.field", lang), no_wrap=True)
     table.add_column(text("cli.show.value", lang))
+    derived, inferred = getattr(record, "derived", {}), getattr(record, "inferred", [])
     for field, value in record.model_dump(mode="json").items():
+        if field in ("derived", "inferred"):
+            continue  # shown beside each value they describe
+        how = ""
+        if field in derived:  # patent-match filled it in: say by which rule, and whether it is a guess
+            how = text("filters.marked_inferred" if field in inferred else "filters.marked_derived", lang,
+                       rule=derived[field])
         if field == "legal_status" and value:
             value = text(f"export.legal.{value}", lang)
         elif value in (None, "", []):
@@ -73,7 +79,7 @@ def show(
         elif isinstance(value, bool):
             value = text("common.yes" if value else "common.no", lang)
         label = f"cli.field.{field}"
-        table.add_row(text(label, lang) if label in catalogue() else field, str(value).replace("[", "\\["))
+        table.add_row(text(label, lang) if label in catalogue() else field, (str(value) + how).replace("[", "\\["))
     table.add_row(text("cli.show.licence", lang), licence_terms(record, lang), style="bold")
     console.print(table)
     if k:
