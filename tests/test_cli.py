@@ -130,7 +130,7 @@ def test_empty_query_is_refused(home: Path) -> None:
 def test_show_marks_what_was_derived(home: Path) -> None:
     cn = next(r for r in search_json(home, "电池", "--k", "20") if r["id"].startswith("CN"))
     shown = pmatch(home, "show", "patent", cn["id"], "--k", "0", "--lang", "en").stdout
-    assert "derived (cnipa-kind-code)" in " ".join(shown.split())
+    assert "(derived: cnipa-kind-code)" in " ".join(shown.split())
     record = json.loads(pmatch(home, "show", "patent", cn["id"], "--k", "0", "--json").stdout)["patent"]
     assert record["derived"]["patent_type"] == "cnipa-kind-code" and record["patent_type"] == "invention"
     missing = pmatch(home, "show", "patent", "NO-SUCH-ID", "--lang", "en", check=False)

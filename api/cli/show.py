@@ -71,7 +71,8 @@ def show(
             continue
         how = ""
         if field in derived:
-            how = text("cli.show.inferred" if field in inferred else "cli.show.derived", lang, rule=derived[field])
+            how = text("filters.marked_inferred" if field in inferred else "filters.marked_derived", lang,
+                       rule=derived[field])
         if field == "legal_status" and value:
             value = text(f"export.legal.{value}", lang)
         elif value in (None, "", []):
