@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 
+import anyio
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -79,11 +81,17 @@ class KeyGate:
         await self.app(scope, receive, send)
 
 
-class BodyLimit:
-    """Refuse bodies over ``limit`` bytes (413 in the error shape), by Content-Length or while streaming."""
+class BodyTimeout(StarletteHTTPException):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"the request body stalled: nothing received for {seconds:g} s")
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+
+class BodyLimit:
+    """Refuse bodies over ``limit`` bytes (413 in the error shape), by Content-Length or while streaming, and bodies
+    that stall: no bytes for ``read_timeout_s`` between two chunks is a 408 (a slow client cannot hold a worker)."""
+
+    def __init__(self, app: ASGIApp, limit: int, read_timeout_s: float = 30.0) -> None:
+        self.app, self.limit, self.read_timeout_s = app, limit, read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,7 +107,11 @@ class BodyLimit:
 
         async def limited() -> Message:
             nonlocal seen
-            message = await receive()
+            try:
+                with anyio.fail_after(self.read_timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout(self.read_timeout_s) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
