@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.http.errors import ApiError, PayloadTooLarge, error_response
 
 OPEN_PATHS = ("/v1/health",)  # answered to anyone, even with reads closed
+DOC_PATHS = ("/docs", "/redoc", "/openapi.json")  # closed with the reads (the web page has its own login)
 QUEUED_PREFIXES = ("/v1/search/", "/v1/match/")  # the requests that compete for the worker threads
 
 
@@ -49,8 +50,8 @@ class Backpressure:
 class KeyGate:
     """Check the API key from the headers alone, before the endpoint reads (or parses) a byte of the body: an
     anonymous 45 MB upload costs nothing, and a keyless invalid body is a 401, not a 400. Writes (``write_routes``)
-    always need a key; with ``reads_need_key`` every path does (``/v1/ready``, ``/docs``, ``/redoc`` and
-    ``/openapi.json`` too) except ``OPEN_PATHS``."""
+    always need a key; with ``reads_need_key`` every ``/v1`` path does (``/v1/ready`` too) except ``OPEN_PATHS``,
+    and so do ``/docs``, ``/redoc`` and ``/openapi.json`` (the web page asks for the key with its own login form)."""
 
     def __init__(self, app: ASGIApp, write_routes: Sequence[BaseRoute], check_key: Callable[[str | None], str],
                  reads_need_key: bool) -> None:
@@ -59,7 +60,7 @@ class KeyGate:
     def _needs_key(self, scope: Scope) -> bool:
         if scope["path"] in OPEN_PATHS:
             return False
-        if self.reads_need_key:
+        if self.reads_need_key and (scope["path"].startswith("/v1/") or scope["path"].startswith(DOC_PATHS)):
             return True
         return any(route.matches(scope)[0] == Match.FULL for route in self.write_routes)
 
