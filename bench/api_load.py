@@ -86,11 +86,15 @@ def own_server(home: Path, ranker_config: Path | None, workers: int = 1, code_ro
     """``python -m api.cli serve`` of the code under ``code_root`` on a free 127.0.0.1 port, until the block ends."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "api.cli", "serve", "--home", str(home), "--port", str(port), "--no-access-log",
-           "--log-level", "warning", "--workers", str(workers)]
+    env = {**os.environ, "PYTHONPATH": str(code_root.resolve()), "COLUMNS": "200"}
+    usage = subprocess.run([sys.executable, "-m", "api.cli", "serve", "--help"], cwd=code_root, env=env,
+                           capture_output=True, text=True).stdout  # an older checkout may lack some options
+    cmd = [sys.executable, "-m", "api.cli", "serve", "--home", str(home), "--port", str(port), "--log-level",
+           "warning"]
+    cmd += [option for option in ("--no-access-log",) if option in usage]
+    cmd += ["--workers", str(workers)] if "--workers" in usage else []
     if ranker_config:
         cmd += ["--ranker-config", str(ranker_config)]
-    env = {**os.environ, "PYTHONPATH": str(code_root.resolve())}
     proc = subprocess.Popen(cmd, cwd=code_root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env=env)
     try:

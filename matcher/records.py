@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -58,19 +59,29 @@ def without_invisible(value: object) -> object:
     return _FORMAT.sub("", _CONTROL.sub(" ", value))
 
 
+# What an id may not hold, as one character class every regex dialect reads alike (Python, Rust, ECMA-262): white
+# space of any kind (spelled out: Python's and ECMA's \s differ), the path separators / and \, and INVISIBLE.
+_ID_FORBIDDEN = (r"\x00-\x20\x7f-\x9f\u00a0\u00ad\u061c\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000"
+                 r"\ufeff\ufff9-\ufffb/\\")
+ID_PATTERN = rf"^[^{_ID_FORBIDDEN}]*[^{_ID_FORBIDDEN}.][^{_ID_FORBIDDEN}]*$"  # and not only dots ('.', '..')
+_ID_BAD_CHAR = re.compile(rf"[{_ID_FORBIDDEN}]")
+
+
 def _usable_id(value: str) -> str:
-    found = INVISIBLE.search(value) or re.search(r"[\t\n\r]", value)
-    if found:
+    found = _ID_BAD_CHAR.search(value)
+    if found and INVISIBLE.match(found.group(0)):
         raise ValueError(f"invisible or control character U+{ord(found.group(0)):04X} at position {found.start() + 1} "
                          "(an id that prints like another one)")
+    if found:
+        raise ValueError(f"{found.group(0)!r} at position {found.start() + 1}: an id has no spaces, '/' or '\\'")
     if set(value) == {"."}:
         raise ValueError(f"{value!r} is a path step, not an id (it could not be looked up over HTTP)")
     return value
 
 
 RecordId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID, pattern=r"^[^\s/\\]+$"),
-    AfterValidator(_usable_id),
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID), AfterValidator(_usable_id),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_ID, "pattern": ID_PATTERN}),
 ]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_TEXT)]

@@ -69,7 +69,9 @@ def free_port() -> int:
 class ApiServer:
     """``python -m api.cli serve`` (``pmatch serve``) in a subprocess; stopped by ``stop``."""
 
-    def __init__(self, home: Path, ranker_file: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Path, ranker_file: Path, env: dict[str, str] | None = None,
+                 key: str | None = None) -> None:
+        self.key = key  # readiness is closed too when reads need a key
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home.parent / f"server-{self.port}.log"
@@ -86,7 +88,8 @@ class ApiServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/v1/ready", timeout=2).status_code == 200:
+                headers = {"X-API-Key": self.key} if self.key else {}
+                if httpx.get(f"{self.url}/v1/ready", timeout=2, headers=headers).status_code == 200:
                     return
             time.sleep(0.3)
         self.stop()
@@ -112,7 +115,7 @@ def running_server(tmp: Path, patents: list[Patent], demands: list[Demand],
         mp.setenv("PMATCH_VECTOR_CACHE", cache["PMATCH_VECTOR_CACHE"])
         home = build_home(tmp, patents, demands)
     key = keys_create(home, "tests")
-    server = ApiServer(home, tmp / "ranker.json", {**cache, **(env or {})})
+    server = ApiServer(home, tmp / "ranker.json", {**cache, **(env or {})}, key)
     try:
         yield server, key
     finally:

@@ -151,6 +151,25 @@ def test_the_schema_says_what_the_server_enforces(client: TestClient) -> None:
     assert re.search(ipc["items"]["pattern"], "G06F 21/10") and not re.search(ipc["items"]["pattern"], "X99")
     query = schemas["PatentSearchRequest"]["properties"]["query"]
     assert query["pattern"] == r"\S" and not re.search(query["pattern"], "   ")
+    # exactly one of demand_id / demand and of patent_ids / applicant
+    assert [b["required"] for b in schemas["MatchDemandRequest"]["oneOf"]] == [["demand_id"], ["demand"]]
+    assert [b["required"] for b in schemas["PortfolioRequest"]["oneOf"]] == [["patent_ids"], ["applicant"]]
+    # an empty record is no record
+    ingest = _schema(client)["paths"]["/v1/ingest/patents"]["post"]["requestBody"]["content"]["application/json"]
+    assert ingest["schema"]["properties"]["records"]["items"]["minProperties"] == 2
+    # the id pattern means the same in Python and ECMA-262: no \s, \d or \w, whose meaning differs
+    pattern = schemas["Patent"]["properties"]["id"]["pattern"]
+    assert not re.search(r"\\[sdwSDW]", pattern)
+    for good in ("CN113914863A", "a.b", "ZB-D-0001"):
+        assert re.search(pattern, good)
+    for bad in ("..", ".", "A 1", "A/1", "A\u200b1", "A\u3000B", "A\x1cB", "A\ufeffB"):
+        assert not re.search(pattern, bad), bad
+
+
+def test_schema_examples_of_exactly_one_are_what_the_server_does(client: TestClient) -> None:
+    both = {"demand_id": "ZB-D-0001", "demand": {"id": "x", "title": "y"}}
+    assert_error(client.post("/v1/match/demand", json=both), 422, "validation_error")
+    assert_error(client.post("/v1/match/portfolio", json={}), 422, "validation_error")
 
 
 # --- overload: searches queue with a bound, then 503 + Retry-After (defect 7) ------------------------------
@@ -185,3 +204,35 @@ def test_searches_past_the_bound_get_503_with_retry_after(app_home: tuple[Path, 
             worker.join(30)
         assert first["r"].status_code == 200
         assert local.post("/v1/search/patents", json=body).status_code == 200  # the bound frees again
+
+
+def test_a_stalled_body_is_a_408(app_home: tuple[Path, str]) -> None:
+    """A client that sends a few bytes and then nothing: the body read gives up after ``body_read_timeout_s``
+    (driven at the ASGI level: a test client sends whole bodies, so it cannot stall one)."""
+    import anyio
+
+    settings = ServiceSettings(ranker=RankerConfig(**RANKER), warm=False, body_read_timeout_s=0.5)
+    app = create_app(Workspace(app_home[0]), settings)
+    sent: list[dict[str, Any]] = []
+    chunks = [{"type": "http.request", "body": b'{"records": [', "more_body": True}]
+
+    async def receive() -> dict[str, Any]:
+        if chunks:
+            return chunks.pop(0)
+        await anyio.sleep(30)  # the client stalls
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/ingest/patents", "raw_path": b"/v1/ingest/patents", "query_string": b"", "root_path": "",
+             "headers": [(b"x-api-key", app_home[1].encode()), (b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "app": app}
+    began = time.monotonic()
+    with TestClient(app):  # runs the lifespan (service started), then drive one request by hand
+        anyio.run(app, scope, receive, send)
+    assert time.monotonic() - began < 20
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+    assert start["status"] == 408 and body["error"]["code"] == "request_timeout"

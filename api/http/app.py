@@ -64,7 +64,8 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     for router in (*READS, *WRITES, ops.ops):
         app.include_router(router)
     mount_pages(app)
-    app.add_middleware(BodyLimit, limit=service.settings.max_upload_bytes)
+    app.add_middleware(BodyLimit, limit=service.settings.max_upload_bytes,
+                       read_timeout_s=service.settings.body_read_timeout_s)
     app.add_middleware(Backpressure, limit=service.settings.request_threads + service.settings.max_queued_requests)
     app.add_middleware(KeyGate, write_routes=[route for router in WRITES for route in router.routes],
                        check_key=service.check_key, reads_need_key=service.settings.reads_need_key)

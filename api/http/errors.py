@@ -78,7 +78,7 @@ async def _on_api_error(request: Request, exc: ApiError) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, exc.field, exc.details, exc.headers)
 
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 408: "request_timeout",
                405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
 
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 
+import anyio
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http.errors import ApiError, PayloadTooLarge, error_response
 
 OPEN_PATHS = ("/v1/health",)  # answered to anyone, even with reads closed
-# What reads_need_key closes here. Other paths are the web page's (api.web), which checks the browser's key cookie
-# itself (api.web.security.read_access) and must answer its sign-in form to a browser that has no key yet.
-API_PATHS = ("/v1/", "/docs", "/redoc", "/openapi.json")
+DOC_PATHS = ("/docs", "/redoc", "/openapi.json")  # closed with the reads (the web page has its own login)
 QUEUED_PREFIXES = ("/v1/search/", "/v1/match/")  # the requests that compete for the worker threads
 
 
@@ -50,8 +50,8 @@ class Backpressure:
 class KeyGate:
     """Check the API key from the headers alone, before the endpoint reads (or parses) a byte of the body: an
     anonymous 45 MB upload costs nothing, and a keyless invalid body is a 401, not a 400. Writes (``write_routes``)
-    always need a key; with ``reads_need_key`` every API path does (``/v1/ready``, ``/docs``, ``/redoc`` and
-    ``/openapi.json`` too) except ``OPEN_PATHS``; the web page's paths check the key cookie themselves."""
+    always need a key; with ``reads_need_key`` every ``/v1`` path does (``/v1/ready`` too) except ``OPEN_PATHS``,
+    and so do ``/docs``, ``/redoc`` and ``/openapi.json`` (the web page asks for the key with its own login form)."""
 
     def __init__(self, app: ASGIApp, write_routes: Sequence[BaseRoute], check_key: Callable[[str | None], str],
                  reads_need_key: bool) -> None:
@@ -60,8 +60,8 @@ class KeyGate:
     def _needs_key(self, scope: Scope) -> bool:
         if scope["path"] in OPEN_PATHS:
             return False
-        if self.reads_need_key:
-            return str(scope["path"]).startswith(API_PATHS)
+        if self.reads_need_key and (scope["path"].startswith("/v1/") or scope["path"].startswith(DOC_PATHS)):
+            return True
         return any(route.matches(scope)[0] == Match.FULL for route in self.write_routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,11 +82,17 @@ class KeyGate:
         await self.app(scope, receive, send)
 
 
-class BodyLimit:
-    """Refuse bodies over ``limit`` bytes (413 in the error shape), by Content-Length or while streaming."""
+class BodyTimeout(StarletteHTTPException):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"the request body stalled: nothing received for {seconds:g} s")
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+
+class BodyLimit:
+    """Refuse bodies over ``limit`` bytes (413 in the error shape), by Content-Length or while streaming, and bodies
+    that stall: no bytes for ``read_timeout_s`` between two chunks is a 408 (a slow client cannot hold a worker)."""
+
+    def __init__(self, app: ASGIApp, limit: int, read_timeout_s: float = 30.0) -> None:
+        self.app, self.limit, self.read_timeout_s = app, limit, read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -102,7 +108,11 @@ class BodyLimit:
 
         async def limited() -> Message:
             nonlocal seen
-            message = await receive()
+            try:
+                with anyio.fail_after(self.read_timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout(self.read_timeout_s) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:

@@ -15,7 +15,16 @@ import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from matcher.config import Mode
 from matcher.filters import DemandFilters, PatentFilters
@@ -280,7 +289,10 @@ class MatchDemandRequest(_RankedPage):
     demand: Demand | None = None
     filters: PatentFilters = Field(default_factory=PatentFilters)
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [  # exactly one, as the server checks
+        {"required": ["demand_id"], "properties": {"demand_id": {"type": "string"}, "demand": {"type": "null"}}},
+        {"required": ["demand"], "properties": {"demand": {"type": "object"}, "demand_id": {"type": "null"}}},
+    ], "examples": [
         {"demand_id": "ZB-D-0001", "limit": 10},
         {"demand": {"id": "inline-1", "title": "新能源汽车电池热管理技术",
                     "description": "寻求动力电池包散热与温度均衡方案，可技术许可或合作开发。"},
@@ -314,7 +326,10 @@ class PortfolioRequest(_Strict):
     per_patent: int = Field(default=20, ge=1, le=MAX_LIMIT, description="Demands fetched per patent.")
     per_enterprise: int = Field(default=5, ge=1, le=50, description="Demands (and patents per demand) shown.")
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [  # exactly one, as the server checks
+        {"required": ["patent_ids"], "properties": {"patent_ids": {"minItems": 1}, "applicant": {"type": "null"}}},
+        {"required": ["applicant"], "properties": {"applicant": {"type": "string"}, "patent_ids": {"maxItems": 0}}},
+    ], "examples": [
         {"applicant": "浙江大学", "limit": 10},
         {"patent_ids": ["US10001996B2", "US10002112B2"], "filters": {"language": ["en"]}, "limit": 5},
     ]})
@@ -394,7 +409,11 @@ class IngestRequest(_Strict):
     """Records as JSON objects, validated by the same rules as ``pmatch ingest`` (Chinese labels such as 有效 or 高校
     are mapped; a missing language is detected). The batch lands whole or not at all unless ``skip_invalid``."""
 
-    records: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_INGEST_RECORDS)
+    records: list[Annotated[dict[str, Any], WithJsonSchema(
+        {"type": "object", "required": ["id"], "minProperties": 2,
+         "description": "A record: its id and at least one more field (a patent needs a title or an abstract, a "
+                        "demand a title). Field names and values as in Patent / Demand; Chinese labels are read."})]] \
+        = Field(min_length=1, max_length=MAX_INGEST_RECORDS)
     skip_invalid: bool = Field(default=False, description="Store the valid records and return the bad ones.")
 
 
