@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from eval.beir import Dataset, DatasetError, detect_language
 from indexes.analyzer import get_analyzer
 from matcher.config import RankerConfig, load_config
@@ -34,7 +36,7 @@ _PATENT_FIELDS = set(Patent.model_fields) - {"id", "title", "abstract", "keyword
 class EvalConfig:
     """What to evaluate. ``None`` fields take the served ranker config's values."""
 
-    mode: str | None = None  # bm25 | dense | hybrid | rank-bm25
+    mode: str | None = None  # bm25 | bm25-translated | dense | hybrid | rank-bm25
     model: str | None = None
     fusion: str | None = None  # rrf | convex
     weight: float | None = None  # convex fusion: BM25's weight
@@ -44,7 +46,9 @@ class EvalConfig:
 
     def ranker(self, base: RankerConfig) -> RankerConfig:
         updates: dict[str, Any] = {}
-        if self.mode and self.mode != "rank-bm25":
+        if self.mode == "bm25-translated":
+            updates["mode"] = "bm25"
+        elif self.mode and self.mode != "rank-bm25":
             updates["mode"] = self.mode
         if self.model:
             updates["dense_model"] = self.model
@@ -64,10 +68,14 @@ class EvalConfig:
         cfg = self.ranker(base)
         if self.mode == "rank-bm25":
             return "bm25 (rank-bm25)"
+        if self.mode == "bm25-translated":
+            return "bm25 translated (per language, RRF k=60 of the language lists)"
         if cfg.mode == "bm25":
             return "bm25"
         if cfg.mode == "dense":
             return f"dense {cfg.dense_model}" + ("" if cfg.dense_per_language else " (one global pool)")
+        if cfg.fusion == "learned":
+            return f"hybrid learned {cfg.dense_model} (per-language BM25 with translation + dense)"
         detail = f"k={cfg.rrf_k}" if cfg.fusion == "rrf" else f"w_bm25={cfg.convex_weight_bm25:g}"
         pooled = "" if cfg.dense_per_language else ", one global dense pool"
         return f"hybrid {cfg.fusion} {cfg.dense_model} ({detail}{pooled})"
@@ -152,8 +160,11 @@ def run_dataset(dataset: Dataset, config: EvalConfig, workspaces: Workspaces, ho
     no_filters = PatentFilters(legal_status=["valid", "pending", "invalid", "unknown"])
     try:
         for i, (qid, query) in enumerate(queries.items(), 1):
-            results = searcher.search_patents(query["text"], k=DEPTH, filters=no_filters)
-            run[qid] = {r.id: r.score for r in results}
+            if config.mode == "bm25-translated":
+                run[qid] = translated_bm25_run(searcher, query["text"], no_filters)
+            else:
+                results = searcher.search_patents(query["text"], k=DEPTH, filters=no_filters)
+                run[qid] = {r.id: r.score for r in results}
             if progress:
                 progress("queries", i, len(queries))
     finally:
@@ -161,10 +172,24 @@ def run_dataset(dataset: Dataset, config: EvalConfig, workspaces: Workspaces, ho
     return run, qrels, ranker
 
 
+def translated_bm25_run(searcher: Searcher, text: str, filters: PatentFilters, k: int = 60) -> dict[str, float]:
+    """BM25 alone with the query rendered per document language (translated for the other), the language lists
+    interleaved by reciprocal rank: translated BM25 as a retriever of its own."""
+    snap = searcher.snapshot("patents")
+    mask = snap.facets.patent_mask(filters)
+    terms = snap.bm25.query_terms(text)
+    scores = np.where(mask, snap.bm25.scores_for_terms(terms), 0.0)
+    fused: dict[int, float] = {}
+    for r in searcher.renderings(snap, text, terms, scores, mask, DEPTH).values():
+        for rank, p in enumerate(r.top, 1):
+            fused[p] = fused.get(p, 0.0) + 1.0 / (k + rank)
+    top = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:DEPTH]
+    return {snap.bm25.ids[p]: s for p, s in top}
+
+
 def rank_bm25_run(dataset: Dataset, workspaces: Workspaces, queries: dict[str, dict[str, Any]],
                   progress: Progress | None = None) -> Run:
     """The reference: rank-bm25's BM25Plus over the same analyzer tokens and parameters as the served BM25."""
-    import numpy as np
     from rank_bm25 import BM25Plus
 
     from indexes.bm25 import DEFAULT_PARAMS

@@ -397,6 +397,30 @@ class BM25Index:
         df = int(indptr[token + 1] - indptr[token])
         return float(np.log((len(self.ids) + 1) / df)) if df else 0.0
 
+    def coverage(self, terms: Sequence[str], positions: np.ndarray) -> np.ndarray:
+        """Per position, the idf-weighted share of the distinct ``terms`` its document contains (0..1).
+
+        A column's document positions are ascending (the build keeps row order per column), so each term costs
+        one binary search per position, whatever its document frequency.
+        """
+        pos = np.asarray(positions, dtype=np.int64)
+        out = np.zeros(pos.size, dtype=np.float64)
+        total = 0.0
+        vocab = self._retriever.vocab_dict
+        for term in dict.fromkeys(terms):
+            token = vocab.get(term)
+            if token is None:
+                continue
+            a, b = int(self._indptr[token]), int(self._indptr[token + 1])
+            if b <= a:
+                continue
+            weight = float(np.log((len(self.ids) + 1) / (b - a)))
+            column = self._indices[a:b]
+            at = np.minimum(np.searchsorted(column, pos), b - a - 1)
+            out += weight * (np.asarray(column[at], dtype=np.int64) == pos)
+            total += weight
+        return out / total if total > 0 else out
+
     def specificity(self, text: str) -> float:
         """How specific ``text`` is in this index: the smallest idf of its analysed terms, 0 if any term is absent
         (the index cannot match it as a whole). Query translation keeps the candidates with a positive value."""

@@ -1,7 +1,9 @@
 """The ranker's settings, as data: ``matcher/ranker.json`` (shipped defaults), overridden by ``HOME/ranker.json``.
 
-The shipped fusion settings were chosen by ``pmatch eval tune`` on the dev splits of the labeled sets; the
-grid and its scores are in ``eval/tune_dev.json``, the test-split comparison in ``eval/RESULTS.md``. The class
+The shipped fusion is still the hand-tuned convex one; the learned ranker (``fusion: learned``,
+``matcher/fusion/learned.py``, model ``matcher/ranker_model.json``) is fitted by ``pmatch eval tune`` on the dev
+splits (cross-validation table in ``eval/tune_dev.json``) and is opt-in until its language prior is fixed (it
+learned to favour other-language documents from the cross-lingual dev set). The class
 defaults below equal ``ranker.json`` (a test checks it).
 
 The evaluation's tuning command writes ``HOME/ranker.json`` (or a file named by ``PMATCH_RANKER_CONFIG``); the
@@ -25,7 +27,7 @@ class RankerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Mode = "hybrid"
-    fusion: Literal["rrf", "convex"] = "convex"
+    fusion: Literal["rrf", "convex", "learned"] = "convex"
     rrf_k: int = Field(default=60, ge=0)
     convex_weight_bm25: float = Field(default=0.9, ge=0.0, le=1.0, description="BM25's weight; dense gets the rest.")
     dense_model: str = "use-m3"
@@ -38,6 +40,10 @@ class RankerConfig(BaseModel):
     dense_per_language: bool = Field(
         default=True, description="Fetch dense candidates per document language, so a model that prefers the query's "
                                   "language cannot crowd the other language out of the candidate pool.")
+    translate_queries: bool = Field(
+        default=True, description="Hybrid search: BM25 runs once per document language with the query rendered in "
+                                  "that language (translated by CC-CEDICT when it is another), for the learned "
+                                  "fusion, which reads those runs.")
 
 
 def load_config(home: Path | None = None) -> RankerConfig:

@@ -26,18 +26,24 @@ import numpy as np
 from indexes.bm25 import BM25Index, top_k
 from indexes.dense import DenseIndex
 from indexes.embedders import Embedder, load_embedder
+from indexes.translate import language_of, render_query
 from indexes.vector_cache import VectorCache
 from matcher.config import Mode, RankerConfig, load_config
 from matcher.explain import closest_sentence, matched_terms
+from matcher.features import FEATURES, Rendering, feature_matrix
 from matcher.filter_report import FilterReport, report
 from matcher.filters import DemandFilters, FacetIndex, PatentFilters
 from matcher.fusion import convex_fusion, rrf_fusion
+from matcher.fusion.learned import LearnedRanker, model_path
 from matcher.records import Demand, Patent
 from matcher.store import Kind
 from matcher.workspace import Workspace
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]{2,}")
+_NOT_WORD = re.compile(r"[\W_]+")
+DUPLICATE_COSINE = 0.95  # document vectors at least this close are one offer written twice
+DUPLICATE_WINDOW = 20  # results looked at beyond k, so that k remain after collapsing
 
 
 class NotIndexed(Exception):
@@ -94,6 +100,10 @@ class Candidates:
     query_vector: np.ndarray | None = None
     embedder: Embedder | None = None
     pool_cosines: dict[int, float] | None = None
+    query_language: str = ""
+    renderings: dict[str, Rendering] = field(default_factory=dict)  # document language -> the query BM25 saw there
+    pool: np.ndarray | None = None  # the learned fusion's candidates (positions, ascending) and their features
+    features: np.ndarray | None = None
 
 
 @dataclass
@@ -104,10 +114,17 @@ class Result:
     record: Patent | Demand
     retrievers: dict[str, dict[str, Any]] = field(default_factory=dict)
     explanation: dict[str, Any] | None = None
+    # Calibrated estimate, in [0, 1], that this result is relevant to the query (the learned fusion's; None for
+    # rankers that have none). Comparable across queries: an absolute floor (``min_score``) reads it.
+    relevance: float | None = None
+    duplicates: list[str] = field(default_factory=list)  # ids of near-duplicates collapsed under this result
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"rank": self.rank, "id": self.id, "score": self.score, "language": self.record.language,
-               "retrievers": self.retrievers, "record": self.record.model_dump(mode="json")}
+        out = {"rank": self.rank, "id": self.id, "score": self.score, "relevance": self.relevance,
+               "language": self.record.language, "retrievers": self.retrievers,
+               "record": self.record.model_dump(mode="json")}
+        if self.duplicates:
+            out["duplicates"] = self.duplicates
         if self.explanation is not None:
             out["explanation"] = self.explanation
         return out
@@ -143,6 +160,14 @@ class Searcher:
         self._snapshots: dict[Kind, Snapshot] = {}
         self._lock = threading.Lock()
         self._vector_cache: VectorCache | None = None
+        self._learned: LearnedRanker | None = None
+
+    def learned_ranker(self) -> LearnedRanker:
+        """The learned fusion's model: ``HOME/ranker_model.json`` if fitted there, else the shipped one."""
+        with self._lock:
+            if self._learned is None:
+                self._learned = LearnedRanker.load(model_path(self.workspace.home), FEATURES)
+            return self._learned
 
     def close(self) -> None:
         self.store.close()
@@ -180,14 +205,18 @@ class Searcher:
 
     # --- public searches ------------------------------------------------------------------------------
     def search_patents(self, query: str, k: int = 10, filters: PatentFilters | None = None, mode: Mode | None = None,
-                       explain: bool = False) -> list[Result]:
+                       explain: bool = False, *, min_score: float | None = None, collapse: bool = True
+                       ) -> list[Result]:
         snap = self.snapshot("patents")
-        return self.search(snap, query, k, snap.facets.patent_mask(filters or PatentFilters()), mode, explain)
+        return self.search(snap, query, k, snap.facets.patent_mask(filters or PatentFilters()), mode, explain,
+                           min_score=min_score, collapse=collapse)
 
     def search_demands(self, query: str, k: int = 10, filters: DemandFilters | None = None, mode: Mode | None = None,
-                       explain: bool = False) -> list[Result]:
+                       explain: bool = False, *, min_score: float | None = None, collapse: bool = True
+                       ) -> list[Result]:
         snap = self.snapshot("demands")
-        return self.search(snap, query, k, snap.facets.demand_mask(filters or DemandFilters()), mode, explain)
+        return self.search(snap, query, k, snap.facets.demand_mask(filters or DemandFilters()), mode, explain,
+                           min_score=min_score, collapse=collapse)
 
     def patent_filter_report(self, filters: PatentFilters | None, found: int, k: int) -> FilterReport:
         """Why a patent search with ``filters`` returned ``found`` of ``k``: see ``matcher.filter_report``."""
@@ -208,15 +237,66 @@ class Searcher:
             c.dense = self._dense_candidates(snap, c.query_vector, depth, mask)
         c.abstain = {p for p in set(c.bm25) | set(c.dense) if str(snap.languages[p]) not in c.languages} \
             if mode == "hybrid" else set()
+        if mode == "hybrid" and self.config.translate_queries and self.config.fusion == "learned":
+            assert c.bm25_scores is not None
+            c.query_language = language_of(query)
+            c.renderings = self.renderings(snap, query, c.terms, c.bm25_scores, mask, depth)
         return c
 
-    def fuse(self, snap: Snapshot, c: Candidates, mode: Mode, cfg: RankerConfig | None = None) -> dict[int, float]:
-        """Position -> fused score for the candidates; cheap, so tuning can re-fuse without re-retrieving."""
+    def renderings(self, snap: Snapshot, query: str, terms: list[str], scores: np.ndarray, mask: np.ndarray,
+                    depth: int) -> dict[str, Rendering]:
+        """BM25 once per document language, with the query as that language should see it."""
+        out: dict[str, Rendering] = {}
+        for lang, lang_mask in snap.language_masks.items():
+            allowed = mask & lang_mask
+            if not allowed.any():
+                continue
+            text, translated = (render_query(query, lang, snap.bm25.specificity) if lang in ("zh", "en")
+                                else (query, False))
+            r_terms = snap.bm25.query_terms(text) if translated else terms
+            r_scores = snap.bm25.scores_for_terms(r_terms) if translated else scores
+            r_scores = np.where(allowed, r_scores, 0.0)
+            out[lang] = Rendering(lang, text, translated, r_terms, r_scores,
+                                  {int(p): float(r_scores[p]) for p in top_k(r_scores, depth)})
+        return out
+
+    def learned_features(self, snap: Snapshot, c: Candidates) -> tuple[np.ndarray, np.ndarray]:
+        """The learned fusion's candidate positions (every language's BM25 and dense lists) and their features."""
+        if c.pool is not None and c.features is not None:
+            return c.pool, c.features
+        assert snap.dense is not None and c.query_vector is not None
+        pool = np.array(sorted({p for r in c.renderings.values() for p in r.top} | set(c.dense)), dtype=np.int64)
+        languages = np.asarray(snap.languages[pool], dtype=str) if pool.size else np.zeros(0, dtype=str)
+        cosines = _cosines(snap.dense, c.query_vector, pool.tolist()).astype(np.float64)
+        coverage = np.zeros(pool.size, dtype=np.float64)
+        dense_lists: dict[str, dict[int, float]] = {}
+        for p, s in c.dense.items():
+            dense_lists.setdefault(str(snap.languages[p]), {})[p] = s
+        for lang, r in c.renderings.items():
+            rows = np.flatnonzero(languages == lang)
+            if rows.size:
+                coverage[rows] = snap.bm25.coverage(r.terms, pool[rows])
+        c.pool = pool
+        c.features = feature_matrix(pool, languages, c.query_language, c.renderings, dense_lists, cosines, coverage)
+        return c.pool, c.features
+
+    def fuse(self, snap: Snapshot, c: Candidates, mode: Mode, cfg: RankerConfig | None = None,
+             model: LearnedRanker | None = None) -> dict[int, float]:
+        """Position -> fused score for the candidates; cheap, so tuning can re-fuse without re-retrieving.
+
+        The learned fusion's score is the model's margin (``model``, default the searcher's); its calibrated
+        relevance is ``model.relevance_of_margin(score)``, in the same order."""
         cfg = cfg or self.config
         if mode == "bm25":
             return dict(c.bm25)
         if mode == "dense":
             return dict(c.dense)
+        if cfg.fusion == "learned":
+            if not c.renderings and not cfg.translate_queries:
+                raise ValueError("the learned fusion needs per-language candidates (translate_queries: true)")
+            pool, x = self.learned_features(snap, c)
+            margins = (model or self.learned_ranker()).margin(x)
+            return {int(p): float(m) for p, m in zip(pool.tolist(), margins.tolist(), strict=True)}
 
         def abstains(run: int, key: str) -> bool:
             return run == 0 and int(key) in c.abstain
@@ -239,10 +319,22 @@ class Searcher:
         return {int(d): s for d, s in fused.items()}
 
     def search(self, snap: Snapshot, query: str, k: int, mask: np.ndarray, mode: Mode | None = None,
-               explain: bool = False, exclude: set[str] | None = None) -> list[Result]:
+               explain: bool = False, exclude: set[str] | None = None, *, min_score: float | None = None,
+               collapse: bool = True) -> list[Result]:
+        """The ``k`` best records for ``query`` within ``mask``.
+
+        ``min_score`` drops results whose calibrated ``relevance`` is below it (only the learned fusion has one);
+        ``collapse`` folds near-duplicates (same normalised title and abstract, or cosine >= ``DUPLICATE_COSINE``)
+        into the best-ranked of each group, listing the others under it."""
         if k <= 0:
             raise ValueError("k must be positive")
         mode = mode or self.config.mode
+        learned = mode == "hybrid" and self.config.fusion == "learned"
+        if min_score is not None:
+            if not 0.0 <= min_score <= 1.0:
+                raise ValueError("min_score must be within [0, 1]")
+            if not learned:
+                raise ValueError("min_score needs a calibrated relevance: the hybrid mode with the learned fusion")
         if exclude:
             mask = mask.copy()
             for doc_id in exclude:
@@ -251,28 +343,46 @@ class Searcher:
                     mask[pos] = False
         c = self.candidates(snap, query, mask, mode, max(self.config.candidates, k))
         fused = self.fuse(snap, c, mode)
-        ranked = sorted(fused.items(), key=lambda item: (-round(item[1], 12), item[0]))[:k]
-        ids = [snap.bm25.ids[p] for p, _ in ranked]
+        ordered = sorted(fused.items(), key=lambda item: (-round(item[1], 12), item[0]))
+        model = self.learned_ranker() if learned else None
+        if model is not None and min_score is not None:
+            keep = model.relevance_of_margin(np.array([m for _, m in ordered])) >= min_score if ordered else []
+            ordered = [item for item, kept in zip(ordered, keep, strict=True) if kept]
+        window = ordered[:k + DUPLICATE_WINDOW] if collapse else ordered[:k]
+        ids = [snap.bm25.ids[p] for p, _ in window]
         records = self.store.get_many(snap.kind, ids)
+        window = [(p, sc) for (p, sc), doc_id in zip(window, ids, strict=True) if doc_id in records]
+        groups = collapse_duplicates(snap, window, records) if collapse else [(item, []) for item in window]
         bm25_ranks = {p: i for i, p in enumerate(c.bm25, 1)}
         dense_ranks = {p: i for i, p in enumerate(sorted(c.dense, key=lambda p: -c.dense[p]), 1)}
+        rendered_ranks = {lang: {p: i for i, p in enumerate(r.top, 1)} for lang, r in c.renderings.items()}
         results: list[Result] = []
         explainer: QueryExplainer | None = None
-        for (pos, score), doc_id in zip(ranked, ids, strict=True):
-            record = records.get(doc_id)
-            if record is None:  # deleted from the store after this snapshot was built
-                continue
+        for (pos, score), duplicates in groups[:k]:
+            doc_id = snap.bm25.ids[pos]
+            record = records[doc_id]
             retrievers: dict[str, dict[str, Any]] = {}
-            if mode in ("bm25", "hybrid"):
+            lang = str(snap.languages[pos])
+            if learned and lang in c.renderings:
+                r = c.renderings[lang]
+                retrievers["bm25"] = {"rank": rendered_ranks[lang].get(pos), "score": round(float(r.scores[pos]), 4),
+                                      "translated": r.translated, **({"query": r.text} if r.translated else {})}
+            elif mode in ("bm25", "hybrid"):
                 retrievers["bm25"] = ({"abstained": "document language differs from the query's"}
                                       if pos in c.abstain else
                                       {"rank": bm25_ranks.get(pos), "score": round(c.bm25.get(pos, 0.0), 4)})
             if mode in ("dense", "hybrid"):
                 retrievers["dense"] = {"rank": dense_ranks.get(pos),
                                        "score": round(c.dense[pos], 4) if pos in c.dense else None}
-            if mode == "hybrid":
+            relevance: float | None = None
+            if model is not None:
+                relevance = float(model.relevance_of_margin(np.array([score]))[0])
+                retrievers["fused"] = {"method": "learned", "margin": round(score, 6)}
+                score = relevance
+            elif mode == "hybrid":
                 retrievers["fused"] = {"method": self.config.fusion, "score": round(score, 6)}
-            result = Result(doc_id, len(results) + 1, float(score), record, retrievers)
+            result = Result(doc_id, len(results) + 1, float(score), record, retrievers, relevance=relevance,
+                            duplicates=[snap.bm25.ids[p] for p in duplicates])
             if explain:
                 explainer = explainer or self.explainer(snap, query, c)
                 result.explanation = explainer(record)
@@ -301,6 +411,8 @@ class Searcher:
         query reuse its analysed terms and query vector."""
         c = candidates
         terms = c.terms if c is not None and c.terms else snap.bm25.query_terms(query)
+        if c is not None and c.renderings:  # a translated rendering's terms are what matched the other language
+            terms = list(dict.fromkeys([*terms, *(t for r in c.renderings.values() for t in r.terms)]))
         embedder = c.embedder if c is not None else None
         vector = c.query_vector if c is not None else None
         if embedder is None and snap.dense is not None:
@@ -314,6 +426,40 @@ class Searcher:
         # result pages, later runs) is embedded once
         return QueryExplainer(snap, terms, vector,
                               lambda texts: cache.embed(model.fingerprint, texts, model.encode_documents))
+
+
+def duplicate_key(record: Patent | Demand) -> str:
+    """Title and abstract (or description), lower-cased, with every non-word character removed."""
+    body = record.abstract if isinstance(record, Patent) else record.description
+    return _NOT_WORD.sub("", f"{record.title}{body or ''}".lower())
+
+
+def collapse_duplicates(snap: Snapshot, ranked: list[tuple[int, float]], records: dict[str, Patent | Demand]
+                        ) -> list[tuple[tuple[int, float], list[int]]]:
+    """Group ``ranked`` (position, score), best first: a result joins the first kept one it duplicates (same
+    ``duplicate_key``, or document vectors with cosine >= ``DUPLICATE_COSINE``); each group keeps its best."""
+    heads: list[tuple[tuple[int, float], list[int]]] = []
+    keys: dict[str, int] = {}
+    vectors = None
+    if snap.dense is not None and ranked:
+        vectors = np.asarray(snap.dense.vectors[np.asarray([p for p, _ in ranked])], dtype=np.float32)
+    head_rows: list[int] = []
+    for i, (pos, score) in enumerate(ranked):
+        key = duplicate_key(records[snap.bm25.ids[pos]])
+        group = keys.get(key) if key else None
+        if group is None and vectors is not None and head_rows:
+            sims = vectors[head_rows] @ vectors[i]
+            best = int(np.argmax(sims))
+            if sims[best] >= DUPLICATE_COSINE:
+                group = best
+        if group is None:
+            if key:
+                keys[key] = len(heads)
+            heads.append(((pos, score), []))
+            head_rows.append(i)
+        else:
+            heads[group][1].append(pos)
+    return heads
 
 
 def _keyed(run: dict[int, float]) -> dict[str, float]:

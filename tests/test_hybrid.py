@@ -209,6 +209,22 @@ def test_default_model_cross_lingual(tmp_path: Path, corpus: list[Patent], sampl
     searcher.close()
 
 
+def test_learned_fusion_translates_and_calibrates(searcher: Searcher) -> None:
+    learned = Searcher(searcher.workspace, RankerConfig(dense_model="static-64", candidates=50, fusion="learned"))
+    results = learned.search_patents("A method for preparing cathode material for lithium batteries", k=10)
+    assert results and all(r.relevance is not None and 0 <= r.relevance <= 1 for r in results)
+    assert all(a.relevance >= b.relevance for a, b in itertools.pairwise(results))  # type: ignore[operator]
+    zh = [r for r in results if r.record.language == "zh"]
+    assert zh and all(r.retrievers["bm25"]["translated"] for r in zh)
+    floor = results[len(results) // 2].relevance
+    kept = learned.search_patents("A method for preparing cathode material for lithium batteries", k=10,
+                                  min_score=floor)
+    assert kept and all(r.relevance >= floor for r in kept)  # type: ignore[operator]
+    with pytest.raises(ValueError, match="min_score needs"):
+        searcher.search_patents("battery", k=5, min_score=0.5)
+    learned.close()
+
+
 def test_approximate_dense_index_is_calibrated_on_the_other_side(tmp_path: Path, corpus: list[Patent],
                                                                  sample_demands: list[Demand]) -> None:
     """Patents are searched with demands, demands with patents: each side's vectors calibrate the other's index."""

@@ -83,38 +83,45 @@ def eval_cmd(
 
 def eval_tune(
     data: Annotated[list[Path], typer.Option(help="BEIR folders with a dev split (repeatable)")],
+    model_out: Annotated[Path | None, typer.Option(help="Where to write the learned ranker (default "
+                                                        "HOME/ranker_model.json)")] = None,
     config_out: Annotated[Path | None, typer.Option(help="Where to write the ranker config (default HOME/ranker.json)")]
     = None,
-    report: Annotated[Path | None, typer.Option(help="Write the whole grid as JSON")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the cross-validation table as JSON")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Keep the retrieved candidates' features here, so a second fit "
+                                                    "does not search again")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Pick RRF's k and the convex weight on the dev splits; write the winner to the ranker config."""
+    """Fit the learned ranker on the dev splits (test splits are refused); write it and select it in the config."""
     from eval.runner import Workspaces
-    from eval.tune import apply, tune, tuned_config_path
+    from eval.tune import collect_features, fit_ranker, tuned_config_path
+    from matcher.config import save_config
 
     ws = Workspace(home)
     datasets = _load_sets(data, "dev")
     workspaces = Workspaces()
+    base = load_config(ws.home)
     try:
         with StageProgress() as bar:
-            result = tune(datasets, workspaces, ws.home, bar.tick)
+            queries = collect_features(datasets, workspaces, base, cache, bar.tick)
+            model, result = fit_ranker(queries, bar.tick)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     finally:
         workspaces.close()
-    table = Table(title=f"dev nDCG@10, dense model {result['model']} (the 12 best settings and the references)",
-                  title_justify="left")
-    for col in ("fusion", "param", "abstain credit", *[d.name for d in datasets], "mean"):
+    table = Table(title="dev nDCG@10, 5-fold cross-validation over the dev queries", title_justify="left")
+    for col in ("model", *[d.name for d in datasets], "mean"):
         table.add_column(col)
-    for name, ref in result["references"].items():
-        table.add_row(f"{name} alone", "", "", *(f"{ref[d.name]:.4f}" for d in datasets), f"{ref['mean']:.4f}")
-    for row in sorted(result["grid"], key=lambda r: -r["mean_ndcg@10"])[:12]:
-        param = f"k={row['param']}" if row["fusion"] == "rrf" else f"w_bm25={row['param']}"
-        table.add_row(row["fusion"], param, f"{row['abstain_credit']:g}",
-                      *(f"{row['ndcg@10'][d.name]:.4f}" for d in datasets), f"{row['mean_ndcg@10']:.4f}")
+    for name, row in result["cv"].items():
+        if isinstance(row, dict):
+            table.add_row(name, *(f"{row.get(d.name, float('nan')):.4f}" for d in datasets), f"{row['mean']:.4f}")
     console.print(table)
-    target = config_out or tuned_config_path(ws.home)
-    config = apply(result["best"], load_config(ws.home), target)
-    console.print(f"[green]wrote[/] {target}: fusion={config.fusion} rrf_k={config.rrf_k} "
-                  f"convex_weight_bm25={config.convex_weight_bm25} abstain_credit={config.abstain_credit}")
+    target = model_out or ws.home / "ranker_model.json"
+    model.save(target)
+    config_path = config_out or tuned_config_path(ws.home)
+    save_config(base.model_copy(update={"mode": "hybrid", "fusion": "learned", "translate_queries": True}),
+                config_path)
+    console.print(f"[green]wrote[/] {target} ({result['chosen']}) and {config_path} (fusion=learned)")
     if report:
         report.write_text(json.dumps(result, indent=1), encoding="utf-8")
 

@@ -83,7 +83,7 @@ def print_explanations(results: list[Result]) -> None:
             if "abstained" in info:
                 parts.append(f"{name}: abstained ({info['abstained']})")
             elif name == "fused":
-                parts.append(f"fused ({info['method']}): {info['score']:.4f}")
+                parts.append(f"fused ({info['method']}): {info.get('score', info.get('margin')):.4f}")
             else:
                 parts.append(f"{name}: rank {info.get('rank') or '-'} score {info.get('score')}")
         console.print("  " + " · ".join(parts), highlight=False)

@@ -39,6 +39,9 @@ def search(
     = True,
     mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid (default: the ranker config's)")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Say why each result matched")] = False,
+    min_score: Annotated[float | None, typer.Option("--min-score", min=0.0, max=1.0,
+                                                    help="Only results whose calibrated relevance (0..1) is at "
+                                                         "least this (the learned hybrid ranker)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
     out: OutOpt = None,
     lang: LangOpt = "zh",
@@ -63,11 +66,14 @@ def search(
     searcher = Searcher(existing_workspace(home))
     try:
         started = time.perf_counter()
-        results = searcher.search_patents(query, k, filters, mode, explain)  # type: ignore[arg-type]
+        results = searcher.search_patents(query, k, filters, mode, explain,  # type: ignore[arg-type]
+                                          min_score=min_score)
         elapsed = time.perf_counter() - started
         short = searcher.patent_filter_report(filters, len(results), k) if len(results) < k else None
     except NotIndexed as exc:
         raise fail(str(exc)) from None
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
     finally:
         searcher.close()
     if out is not None:

@@ -8,17 +8,24 @@ from typing import TypeVar
 import numpy as np
 
 from api.http import schemas as s
+from api.http.errors import ApiError
 from api.http.state import Service
 from matcher.config import Mode
 from matcher.search import Result, Snapshot
 
 
 def ranked_page(service: Service, snap: Snapshot, query: str, mask: np.ndarray, mode: Mode, offset: int, limit: int,
-                explain: bool) -> tuple[list[Result], s.Page, dict[str, s.Explanation]]:
+                explain: bool, min_score: float | None = None) -> tuple[list[Result], s.Page, dict[str, s.Explanation]]:
     """One page of the query's ranked list (the top ``window``, computed identically for every page)."""
     window = service.window
     need = min(offset + limit, window)
-    results = service.searcher.search(snap, query, need, mask, mode) if offset < window else []
+    try:
+        results = service.searcher.search(snap, query, need, mask, mode, min_score=min_score) \
+            if offset < window else []
+    except ValueError as exc:
+        if min_score is None:
+            raise
+        raise ApiError(422, "min_score_unsupported", str(exc)) from None
     page = results[offset:]
     more = len(results) == offset + limit and offset + limit < window
     explainer = service.searcher.explainer(snap, query) if explain and page else None
@@ -35,8 +42,9 @@ HitT = TypeVar("HitT", bound=s.Hit)
 
 
 def _hits(results: list[Result], explanations: dict[str, s.Explanation], hit: type[HitT]) -> list[HitT]:
-    return [hit(rank=r.rank, id=r.id, score=r.score, language=r.record.language, retrievers=_retrievers(r),
-                record=r.record, explanation=explanations.get(r.id)) for r in results]
+    return [hit(rank=r.rank, id=r.id, score=r.score, relevance=r.relevance, duplicates=r.duplicates,
+                language=r.record.language, retrievers=_retrievers(r), record=r.record,
+                explanation=explanations.get(r.id)) for r in results]
 
 
 def patent_hits(results: list[Result], explanations: dict[str, s.Explanation]) -> list[s.PatentHit]:

@@ -101,6 +101,11 @@ class RetrieverScore(BaseModel):
     score: float | None = Field(default=None, exclude_if=_is_none)
     abstained: str | None = Field(default=None, exclude_if=_is_none)
     method: str | None = Field(default=None, exclude_if=_is_none)
+    margin: float | None = Field(default=None, exclude_if=_is_none,
+                                 description="The learned fusion's margin (its relevance is calibrated from it).")
+    translated: bool | None = Field(default=None, exclude_if=_is_none,
+                                    description="BM25 saw the query translated into the record's language.")
+    query: str | None = Field(default=None, exclude_if=_is_none, description="The translated query BM25 saw.")
 
 
 class Snippet(BaseModel):
@@ -135,6 +140,9 @@ class Hit(BaseModel):
     rank: int = Field(description="1-based rank in the whole ranked list (not in the page).")
     id: str
     score: float
+    relevance: float | None = Field(default=None, description="Calibrated estimate in [0, 1] that the record is "
+                                                             "relevant (the learned hybrid ranker; null otherwise).")
+    duplicates: list[str] = Field(default_factory=list, description="Ids of near-duplicates folded under this one.")
     language: Language
     retrievers: dict[str, RetrieverScore]
     explanation: Explanation | None = None
@@ -179,6 +187,9 @@ class _RankedPage(_Strict):
         if explain and info.data.get("limit", 0) > MAX_EXPLAINED:
             raise ValueError(f"explains at most {MAX_EXPLAINED} results: ask for limit <= {MAX_EXPLAINED}")
         return explain
+    min_score: float | None = Field(default=None, ge=0.0, le=1.0,
+                                    description="Only results whose calibrated relevance is at least this (needs "
+                                                "the learned hybrid ranker).")
 
 
 class PatentSearchRequest(_RankedPage):
@@ -224,7 +235,7 @@ class PatentSearchQuery(_RankedPage):
 
     def request(self) -> PatentSearchRequest:
         return PatentSearchRequest(query=self.q, filters=self.filters(), mode=self.mode, offset=self.offset,
-                                   limit=self.limit, explain=self.explain)
+                                   limit=self.limit, explain=self.explain, min_score=self.min_score)
 
 
 class DemandSearchRequest(_RankedPage):

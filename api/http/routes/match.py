@@ -30,7 +30,7 @@ def match_demand(service: ServiceDep, req: s.MatchDemandRequest) -> s.PatentMatc
     snap = service.snapshot("patents")
     mode = req.mode or service.config.mode
     page, info, expl = ranked_page(service, snap, demand_query(demand), snap.facets.patent_mask(req.filters), mode,
-                                   req.offset, req.limit, req.explain)
+                                   req.offset, req.limit, req.explain, req.min_score)
     return s.PatentMatchResponse(demand=demand, mode=mode, page=info, index=index_ref(snap.manifest),
                                  results=patent_hits(page, expl), took_ms=ms(started))
 
@@ -45,7 +45,7 @@ def match_patent(service: ServiceDep, req: s.MatchPatentRequest) -> s.DemandMatc
     mode = req.mode or service.config.mode
     query = patent_query(patent, service.config.dense_text_chars)
     page, info, expl = ranked_page(service, snap, query, snap.facets.demand_mask(req.filters), mode, req.offset,
-                                   req.limit, req.explain)
+                                   req.limit, req.explain, req.min_score)
     return s.DemandMatchResponse(patent=patent, mode=mode, page=info, index=index_ref(snap.manifest),
                                  results=demand_hits(page, expl), took_ms=ms(started))
 

@@ -29,7 +29,8 @@ def _search(service: Service, kind: Kind, req: s.PatentSearchRequest | s.DemandS
                                                               dict[str, s.Explanation]]:
     snap = service.snapshot(kind)
     mode = req.mode or service.config.mode
-    page, info, expl = ranked_page(service, snap, req.query, mask(snap), mode, req.offset, req.limit, req.explain)
+    page, info, expl = ranked_page(service, snap, req.query, mask(snap), mode, req.offset, req.limit, req.explain,
+                                   req.min_score)
     return snap, mode, page, info, expl
 
 

@@ -1,0 +1,112 @@
+"""The learned ranker's file and calibration, the feature matrix, and near-duplicate collapse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from matcher.features import FEATURES, Rendering, feature_matrix
+from matcher.fusion.learned import DEFAULT_PATH, FORMAT_VERSION, LearnedRanker, RankerFileError
+from matcher.records import Patent
+from matcher.search import DUPLICATE_COSINE, collapse_duplicates, duplicate_key
+
+
+def _model() -> LearnedRanker:
+    k = len(FEATURES)
+    rng = np.random.default_rng(0)
+    return LearnedRanker(FEATURES, rng.normal(size=k), rng.uniform(0.5, 2, size=k), rng.normal(size=k), 0.25,
+                         (0.7, -0.4), {"note": "test"})
+
+
+def test_ranker_file_round_trips(tmp_path: Path) -> None:
+    model = _model()
+    path = model.save(tmp_path / "ranker_model.json")
+    back = LearnedRanker.load(path, FEATURES)
+    x = np.random.default_rng(1).normal(size=(7, len(FEATURES)))
+    assert np.array_equal(back.margin(x), model.margin(x))
+    assert np.array_equal(back.relevance(x), model.relevance(x))
+    assert back.calibration == model.calibration and back.info == {"note": "test"}
+    assert json.loads(path.read_text())["format_version"] == FORMAT_VERSION
+
+
+def test_ranker_file_of_another_version_or_features_is_refused(tmp_path: Path) -> None:
+    data = _model().to_dict()
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({**data, "format_version": FORMAT_VERSION + 1}))
+    with pytest.raises(RankerFileError, match="not readable by this build"):
+        LearnedRanker.load(path, FEATURES)
+    path.write_text(json.dumps({**data, "features": [*FEATURES[:-1], "something_else"]}))
+    with pytest.raises(RankerFileError, match="refit"):
+        LearnedRanker.load(path, FEATURES)
+    path.write_text(json.dumps({**data, "weights": [1.0]}))
+    with pytest.raises(RankerFileError, match="one value per feature"):
+        LearnedRanker.load(path, FEATURES)
+    path.write_text("{not json")
+    with pytest.raises(RankerFileError, match=r"m\.json:1: not JSON"):
+        LearnedRanker.load(path, FEATURES)
+
+
+def test_shipped_model_loads_for_the_features_this_build_computes() -> None:
+    model = LearnedRanker.load(DEFAULT_PATH, FEATURES)
+    assert model.calibration[0] > 0 and model.info["chosen"]
+
+
+def test_calibrated_relevance_is_monotone_in_the_margin_and_within_0_1() -> None:
+    model = LearnedRanker.load(DEFAULT_PATH, FEATURES)
+    margins = np.linspace(-30, 30, 2001)
+    rel = model.relevance_of_margin(margins)
+    assert np.all(np.diff(rel) >= 0) and np.all(np.diff(rel[900:1100]) > 0)
+    assert rel.min() >= 0.0 and rel.max() <= 1.0
+    with pytest.raises(RankerFileError, match="slope"):
+        LearnedRanker(FEATURES, np.zeros(len(FEATURES)), np.ones(len(FEATURES)), np.zeros(len(FEATURES)), 0.0,
+                      (-1.0, 0.0))
+
+
+def test_feature_matrix_normalises_within_each_language() -> None:
+    pool = np.array([0, 1, 2, 3])
+    langs = np.array(["zh", "zh", "en", "en"])
+    zh_scores = np.array([4.0, 2.0, 0.0, 0.0])
+    en_scores = np.array([0.0, 0.0, 1.0, 0.5])
+    renderings = {"zh": Rendering("zh", "电池", False, ["电池"], zh_scores, {0: 4.0, 1: 2.0}),
+                  "en": Rendering("en", "battery", True, ["batteri"], en_scores, {2: 1.0, 3: 0.5})}
+    dense = {"zh": {1: 0.6, 0: 0.5}, "en": {2: 0.4}}
+    cos = np.array([0.5, 0.6, 0.4, 0.1])
+    x = feature_matrix(pool, langs, "zh", renderings, dense, cos, np.array([1.0, 0.5, 1.0, 0.0]))
+    col = {n: i for i, n in enumerate(FEATURES)}
+    assert x[:, col["bm25_rel"]].tolist() == [1.0, 0.5, 1.0, 0.5]  # each language's best is 1
+    assert x[:, col["bm25_rr"]].tolist() == pytest.approx([10 / 11, 10 / 12, 10 / 11, 10 / 12])
+    assert x[:, col["same_language"]].tolist() == [1, 1, 0, 0]
+    assert x[:, col["translated"]].tolist() == [0, 0, 1, 1]
+    assert x[:, col["dense_gap"]].tolist() == pytest.approx([-0.1, 0.0, 0.0, -0.3])
+    assert x[:, col["dense_gap_all"]].tolist() == pytest.approx([-0.1, 0.0, -0.2, -0.5])
+    assert x[:, col["dense_rr"]].tolist() == pytest.approx([10 / 12, 10 / 11, 10 / 11, 0.0])
+    assert x[:, col["translated_x_coverage"]].tolist() == [0, 0, 1.0, 0.0]
+
+
+def _patent(pid: str, title: str, abstract: str) -> Patent:
+    return Patent(id=pid, title=title, abstract=abstract, language="zh")
+
+
+def test_near_duplicates_collapse_under_the_best_ranked() -> None:
+    records = {"a": _patent("a", "磷酸铁锂正极材料", "一种低温性能好的正极。"),
+               "b": _patent("b", "磷酸铁锂 正极材料!", "一种低温性能好的正极"),  # same text, other punctuation
+               "c": _patent("c", "真空泵单向阀", "单向阀。"),
+               "d": _patent("d", "真空泵的单向阀", "一种单向阀。"),  # other words, nearly the same vector
+               "e": _patent("e", "无关", "无关的记录。")}
+    assert duplicate_key(records["a"]) == duplicate_key(records["b"])
+    ids = list(records)
+    v = np.zeros((5, 3), dtype=np.float32)
+    v[0] = [1, 0, 0]
+    v[1] = [0, 1, 0]  # a and b are duplicates by text even though their vectors differ
+    v[2] = [0, 0, 1]
+    v[3] = [0, np.sqrt(1 - 0.96 ** 2), 0.96]  # cosine 0.96 with c
+    v[4] = [0, np.sqrt(1 - 0.9 ** 2), 0.9]  # cosine 0.90 with c: not a duplicate
+    assert 0.9 < DUPLICATE_COSINE <= 0.96
+    snap = SimpleNamespace(dense=SimpleNamespace(vectors=v), bm25=SimpleNamespace(ids=ids))
+    ranked = [(0, 5.0), (2, 4.0), (1, 3.0), (3, 2.0), (4, 1.0)]
+    groups = collapse_duplicates(snap, ranked, records)  # type: ignore[arg-type]
+    assert [(head[0], dups) for head, dups in groups] == [(0, [1]), (2, [3]), (4, [])]
