@@ -196,6 +196,7 @@ def test_portfolio_by_applicant_and_ids(searcher: Searcher, corpus: list[Patent]
         portfolio_ids(searcher, ids=["nope"])
 
 
+@pytest.mark.model
 def test_default_model_cross_lingual(tmp_path: Path, corpus: list[Patent], sample_demands: list[Demand]) -> None:
     """The shipped default model, for real: an English query finds Chinese lithium-battery patents."""
     config = RankerConfig()
