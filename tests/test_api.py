@@ -445,7 +445,7 @@ def test_concurrent_rebuilds_are_serialised(client: httpx.Client, auth: dict[str
     assert builds["requested"] == before["requested"] + 3 and builds["built"] == builds["requested"]
     assert after["served"]["demands"]["name"] == builds["last_snapshot"]
     home_indexes = served[0] / "indexes" / "demands"
-    assert not [p for p in home_indexes.iterdir() if p.name.startswith(".building")]
+    assert not [p for p in home_indexes.iterdir() if p.name.startswith(".")]  # no half-built snapshot left
     assert client.post("/v1/search/demands", json={"query": "电池"}).status_code == 200
 
 

@@ -270,3 +270,16 @@ def test_indexes_read_into_memory_answer_like_memory_maps(searcher: Searcher) ->
             assert a == b and a
     finally:
         in_memory.close()
+
+
+def test_a_pinned_view_keeps_its_snapshot_while_a_new_one_is_published(searcher: Searcher) -> None:
+    """``Searcher.pinned``: one request sees one index; the owner moves on; closing the view closes nothing."""
+    view = searcher.pinned(["demands"])
+    before = view.snapshot("demands")
+    build_snapshot(searcher.workspace, "demands", dense_model="static-64")
+    assert searcher.snapshot("demands").path != before.path  # the owner sees the new snapshot
+    assert view.snapshot("demands") is before  # the view still answers from the old one
+    assert view.search_demands("电池", k=3) and view.store is searcher.store
+    assert view.vector_cache() is searcher.vector_cache()
+    view.close()
+    assert searcher.store.count("demands") > 0  # the shared store is still open
