@@ -392,6 +392,7 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(a) & set(b)) / truth.shape[1] for a, b in zip(found, truth, strict=True)]))
 
 
+@pytest.mark.model  # embeds 1,000+ real titles with USE-m3
 def test_real_vectors_flat_exact_and_ann_recall(real_vectors: tuple[np.ndarray, np.ndarray, float]) -> None:
     db, queries, embed_seconds = real_vectors
     ids = [f"P{i}" for i in range(len(db))]
