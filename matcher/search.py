@@ -213,18 +213,20 @@ class Searcher:
         return report(self.snapshot("patents").facets, filters or PatentFilters(), found, k)
 
     # --- the ranker -----------------------------------------------------------------------------------
-    def candidates(self, snap: Snapshot, query: str, mask: np.ndarray, mode: Mode, depth: int) -> Candidates:
-        """Run the retrievers ``mode`` needs, each to ``depth`` within ``mask``; the expensive half of a search."""
+    def candidates(self, snap: Snapshot, query: str, mask: np.ndarray, mode: Mode,
+                   candidates: int) -> Candidates:
+        """Run the retrievers ``mode`` needs, each to ``candidates`` results within ``mask``; the expensive half of
+        a search."""
         c = Candidates(query=query, languages=query_languages(query))
         if mode in ("bm25", "hybrid"):
             c.terms = snap.bm25.query_terms(query)
             scores = np.where(mask, snap.bm25.scores_for_terms(c.terms), 0.0)
-            c.bm25 = {int(p): float(scores[p]) for p in top_k(scores, depth)}
+            c.bm25 = {int(p): float(scores[p]) for p in top_k(scores, candidates)}
             c.bm25_scores = scores
         if mode in ("dense", "hybrid"):
             c.embedder = self.embedder(snap)
             c.query_vector = c.embedder.encode_queries([query])[0]
-            c.dense = self._dense_candidates(snap, c.query_vector, depth, mask)
+            c.dense = self._dense_candidates(snap, c.query_vector, candidates, mask)
         c.abstain = {p for p in set(c.bm25) | set(c.dense) if str(snap.languages[p]) not in c.languages} \
             if mode == "hybrid" else set()
         return c
@@ -298,7 +300,7 @@ class Searcher:
             results.append(result)
         return results
 
-    def _dense_candidates(self, snap: Snapshot, query_vector: np.ndarray, depth: int,
+    def _dense_candidates(self, snap: Snapshot, query_vector: np.ndarray, candidates: int,
                           mask: np.ndarray) -> dict[int, float]:
         assert snap.dense is not None
         masks = [mask]
@@ -308,7 +310,7 @@ class Searcher:
         for m in masks:
             if not m.any():
                 continue
-            scores, positions = snap.dense.search_positions(query_vector[None, :], depth,
+            scores, positions = snap.dense.search_positions(query_vector[None, :], candidates,
                                                             allowed=None if m.all() else m)
             for s, p in zip(scores[0], positions[0], strict=True):
                 if p >= 0:

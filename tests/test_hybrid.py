@@ -216,12 +216,12 @@ def test_approximate_dense_index_is_calibrated_on_the_other_side(tmp_path: Path,
     ws = Workspace(tmp_path / "home")
     with Store(ws.store_path) as store:
         store.write_batch("patents", corpus, "test")
-        built = build_snapshot(ws, "patents", dense_model="static-64", dense_kind="hnsw")
+        built = build_snapshot(ws, "patents", dense_model="static-64", dense_index_type="hnsw")
         alone = json_manifest(built)["components"]["dense"]["calibration"]
         assert alone["method"].startswith("indexed vectors")  # no demands yet: self-queries
         store.write_batch("demands", sample_demands[:300], "test")
     for kind, other_count in (("patents", 300), ("demands", len(corpus))):
-        path = build_snapshot(ws, kind, dense_model="static-64", dense_kind="hnsw")  # type: ignore[arg-type]
+        path = build_snapshot(ws, kind, dense_model="static-64", dense_index_type="hnsw")  # type: ignore[arg-type]
         calibration = json_manifest(path)["components"]["dense"]["calibration"]
         assert calibration["method"].startswith("given query vectors")
         assert calibration["queries"] == min(256, other_count)

@@ -48,7 +48,8 @@ class Service:
         self._facet_lock = threading.Lock()
 
     @property
-    def window(self) -> int:
+    def candidates(self) -> int:
+        """How many results each retriever fetches, and so the longest ranked list (HTTP ``window``)."""
         return self.config.candidates
 
     def start(self) -> None:
