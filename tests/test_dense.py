@@ -255,7 +255,7 @@ def test_bad_inputs_raise(data: tuple[list[str], np.ndarray, np.ndarray]) -> Non
         ([*small_ids[:-1], 7], small, {}, "non-empty strings"),
         ([*small_ids[:-1], ""], small, {}, "non-empty strings"),
         (small_ids, small.astype(object), {}, "real numbers"),
-        (small_ids, small, {"index_type": "ivf"}, "unknown index_type"),
+        (small_ids, small, {"index_type": "ivf"}, "unknown index type"),
         (small_ids, small, {"index_type": "hnsw", "params": {"ef": 3}}, "unknown parameter"),
         (small_ids, small, {"index_type": "hnsw", "params": {"M": 0}}, "positive integer"),
         (small_ids, small, {"index_type": "ivf_sq8", "params": {"recall_target": 2}}, "recall_target"),
@@ -312,7 +312,7 @@ def test_manifest_records_kind_params_metadata(data, tmp_path: Path) -> None:
     index = DenseIndex.build(ids, x, index_type="hnsw", params={"M": 16, "efConstruction": 32}, metadata=meta)
     index.save(tmp_path / "h")
     manifest = json.loads((tmp_path / "h" / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["format_version"] == FORMAT_VERSION and manifest["index_type"] == "hnsw"
+    assert manifest["format_version"] == FORMAT_VERSION and manifest["kind"] == "hnsw"
     assert manifest["params"]["M"] == 16 and manifest["params"]["efConstruction"] == 32
     assert manifest["params"]["efSearch"] == manifest["calibration"]["chosen"]
     assert manifest["metadata"] == meta and index.metadata == meta
