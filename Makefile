@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 
-.PHONY: setup browser demo test lint clean
+.PHONY: setup browser demo test test-fast lint clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ browser:
 # Models rebuilt by the tests (e5-small, ~470 MB) are kept in .cache/ so they are built once per clone.
 test: setup browser
 	PMATCH_CACHE=$${PMATCH_CACHE:-$(CURDIR)/.cache} OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q
+
+# Everything but the slow tiers (markers e2e, model, data: see tests/conftest.py), for the edit-test loop.
+test-fast: setup
+	PMATCH_CACHE=$${PMATCH_CACHE:-$(CURDIR)/.cache} OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -q -m "not e2e and not model and not data"
 
 lint: setup
 	$(VENV)/bin/ruff check .

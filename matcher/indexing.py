@@ -26,7 +26,7 @@ import numpy as np
 
 from indexes.analyzer import AnalyzerConfig
 from indexes.bm25 import BM25Index
-from indexes.dense import DenseIndex, auto_kind
+from indexes.dense import DenseIndex, auto_index_type
 from indexes.embedders import load_embedder
 from indexes.vector_cache import VectorCache
 from matcher.filters import DEMAND_FIELDS, PATENT_FIELDS, FacetIndex
@@ -105,7 +105,7 @@ def build_snapshot(
     kind: Kind,
     dense_model: str | None = None,
     dense_text_chars: int = 512,
-    dense_kind: str = "auto",
+    dense_index_type: str = "auto",
     analyzer: AnalyzerConfig | None = None,
     bm25_params: dict[str, Any] | None = None,
     progress: Progress | None = None,
@@ -114,7 +114,7 @@ def build_snapshot(
     snapshot folder, then publish it atomically. Builds of one workspace run one at a time (a file lock), whether
     the CLI or a server's background rebuild started them."""
     with build_lock(workspace):
-        return _build_snapshot(workspace, kind, dense_model, dense_text_chars, dense_kind, analyzer, bm25_params,
+        return _build_snapshot(workspace, kind, dense_model, dense_text_chars, dense_index_type, analyzer, bm25_params,
                                progress)
 
 
@@ -132,7 +132,7 @@ def build_lock(workspace: Workspace) -> Iterator[None]:
 
 
 def _build_snapshot(workspace: Workspace, kind: Kind, dense_model: str | None, dense_text_chars: int,
-                    dense_kind: str, analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None,
+                    dense_index_type: str, analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None,
                     progress: Progress | None) -> Path:
     started = time.time()
     with workspace.open_store() as store:
@@ -177,10 +177,10 @@ def _build_snapshot(workspace: Workspace, kind: Kind, dense_model: str | None, d
                 dense_texts.clear()
                 meta = {"model": dense_model, "fingerprint": embedder.fingerprint, "dim": embedder.dim,
                         "text_chars": dense_text_chars, "max_seq_length": embedder.max_seq_length}
-                approximate = (auto_kind(total) if dense_kind == "auto" else dense_kind) != "flat"
+                approximate = (auto_index_type(total) if dense_index_type == "auto" else dense_index_type) != "flat"
                 queries = calibration_vectors(workspace, store, kind, dense_model, dense_text_chars) \
                     if approximate else None  # flat is exact: nothing to calibrate
-                dense = DenseIndex.build(ids, vectors, kind=dense_kind, metadata=meta, queries=queries)
+                dense = DenseIndex.build(ids, vectors, index_type=dense_index_type, metadata=meta, queries=queries)
                 dense.save(tmp / model_dir_name(dense_model))
                 components["dense"] = {"dir": model_dir_name(dense_model), **dense.manifest}
             manifest = {

@@ -13,10 +13,11 @@ the other language out of the candidate pool.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,28 +162,47 @@ class Searcher:
         self._lock = threading.Lock()
         self._vector_cache: VectorCache | None = None
         self._learned: LearnedRanker | None = None
+        self._pinned: dict[Kind, Snapshot] = {}
+        self._owner: Searcher = self  # a pinned view's owner holds the store and the vector cache
 
     def learned_ranker(self) -> LearnedRanker:
         """The learned fusion's model: ``HOME/ranker_model.json`` if fitted there, else the shipped one."""
-        with self._lock:
-            if self._learned is None:
-                self._learned = LearnedRanker.load(model_path(self.workspace.home), FEATURES)
-            return self._learned
+        owner = self._owner
+        with owner._lock:
+            if owner._learned is None:
+                owner._learned = LearnedRanker.load(model_path(owner.workspace.home), FEATURES)
+            return owner._learned
 
     def close(self) -> None:
+        if self._owner is not self:
+            return  # a view: its owner closes what they share
         self.store.close()
         if self._vector_cache is not None:
             self._vector_cache.close()
 
+    def pinned(self, kinds: Iterable[Kind]) -> Searcher:
+        """A view of this searcher that answers every call from the snapshots of ``kinds`` current now, so that
+        all searches of one request (a portfolio's patents, a shortlist's demands) see one index even if a new
+        snapshot is published meanwhile. It shares the store, caches and model; closing it closes nothing."""
+        view = copy.copy(self)
+        view._pinned = {**self._pinned, **{kind: self.snapshot(kind) for kind in kinds}}
+        view._owner = self._owner
+        return view
+
     def vector_cache(self) -> VectorCache:
         """The workspace's vector cache, opened on first use (explanations embed record sentences through it)."""
+        if self._owner is not self:
+            return self._owner.vector_cache()  # opened once, by the owner, and closed with it
         with self._lock:
             if self._vector_cache is None:
                 self._vector_cache = VectorCache(self.workspace.vector_cache_path)
             return self._vector_cache
 
     def snapshot(self, kind: Kind) -> Snapshot:
-        """The current snapshot of ``kind``; a newly published one is picked up on the next call."""
+        """The current snapshot of ``kind`` (a newly published one is picked up on the next call), or the pinned one
+        in a view made by ``pinned``."""
+        if kind in self._pinned:
+            return self._pinned[kind]
         path = self.workspace.current_snapshot(kind)
         if path is None:
             raise NotIndexed(f"no {kind} index in {self.workspace.home}: run `pmatch index build`")
@@ -223,28 +243,30 @@ class Searcher:
         return report(self.snapshot("patents").facets, filters or PatentFilters(), found, k)
 
     # --- the ranker -----------------------------------------------------------------------------------
-    def candidates(self, snap: Snapshot, query: str, mask: np.ndarray, mode: Mode, depth: int) -> Candidates:
-        """Run the retrievers ``mode`` needs, each to ``depth`` within ``mask``; the expensive half of a search."""
+    def candidates(self, snap: Snapshot, query: str, mask: np.ndarray, mode: Mode,
+                   candidates: int) -> Candidates:
+        """Run the retrievers ``mode`` needs, each to ``candidates`` results within ``mask``; the expensive half of
+        a search."""
         c = Candidates(query=query, languages=query_languages(query))
         if mode in ("bm25", "hybrid"):
             c.terms = snap.bm25.query_terms(query)
             scores = np.where(mask, snap.bm25.scores_for_terms(c.terms), 0.0)
-            c.bm25 = {int(p): float(scores[p]) for p in top_k(scores, depth)}
+            c.bm25 = {int(p): float(scores[p]) for p in top_k(scores, candidates)}
             c.bm25_scores = scores
         if mode in ("dense", "hybrid"):
             c.embedder = self.embedder(snap)
             c.query_vector = c.embedder.encode_queries([query])[0]
-            c.dense = self._dense_candidates(snap, c.query_vector, depth, mask)
+            c.dense = self._dense_candidates(snap, c.query_vector, candidates, mask)
         c.abstain = {p for p in set(c.bm25) | set(c.dense) if str(snap.languages[p]) not in c.languages} \
             if mode == "hybrid" else set()
         if mode == "hybrid" and self.config.translate_queries and self.config.fusion == "learned":
             assert c.bm25_scores is not None
             c.query_language = language_of(query)
-            c.renderings = self.renderings(snap, query, c.terms, c.bm25_scores, mask, depth)
+            c.renderings = self.renderings(snap, query, c.terms, c.bm25_scores, mask, candidates)
         return c
 
     def renderings(self, snap: Snapshot, query: str, terms: list[str], scores: np.ndarray, mask: np.ndarray,
-                    depth: int) -> dict[str, Rendering]:
+                    candidates: int) -> dict[str, Rendering]:
         """BM25 once per document language, with the query as that language should see it."""
         out: dict[str, Rendering] = {}
         for lang, lang_mask in snap.language_masks.items():
@@ -257,7 +279,7 @@ class Searcher:
             r_scores = snap.bm25.scores_for_terms(r_terms) if translated else scores
             r_scores = np.where(allowed, r_scores, 0.0)
             out[lang] = Rendering(lang, text, translated, r_terms, r_scores,
-                                  {int(p): float(r_scores[p]) for p in top_k(r_scores, depth)})
+                                  {int(p): float(r_scores[p]) for p in top_k(r_scores, candidates)})
         return out
 
     def learned_features(self, snap: Snapshot, c: Candidates) -> tuple[np.ndarray, np.ndarray]:
@@ -389,7 +411,7 @@ class Searcher:
             results.append(result)
         return results
 
-    def _dense_candidates(self, snap: Snapshot, query_vector: np.ndarray, depth: int,
+    def _dense_candidates(self, snap: Snapshot, query_vector: np.ndarray, candidates: int,
                           mask: np.ndarray) -> dict[int, float]:
         assert snap.dense is not None
         masks = [mask]
@@ -399,7 +421,7 @@ class Searcher:
         for m in masks:
             if not m.any():
                 continue
-            scores, positions = snap.dense.search_positions(query_vector[None, :], depth,
+            scores, positions = snap.dense.search_positions(query_vector[None, :], candidates,
                                                             allowed=None if m.all() else m)
             for s, p in zip(scores[0], positions[0], strict=True):
                 if p >= 0:

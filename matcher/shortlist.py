@@ -80,7 +80,7 @@ class ShortlistOptions:
     mode: Mode | None = None  # the ranker's (default: the workspace's ranker config)
     explain: bool = True
 
-    def depth(self) -> int:
+    def resolved_candidates(self) -> int:
         return self.candidates or max(4 * self.per_demand, 20)
 
     def caps(self) -> Caps:
@@ -375,7 +375,7 @@ def score_pairs(searcher: Searcher, selection: Selection, demands: dict[int, Dem
         mask = np.logical_or.reduce([masks[i] for i in segs])
         if not mask.any():
             continue
-        results = searcher.search(psnap, demand_query(demands[dpos]), options.depth(), mask, options.mode)
+        results = searcher.search(psnap, demand_query(demands[dpos]), options.resolved_candidates(), mask, options.mode)
         mine: list[Candidate] = []
         titles: list[str] = []
         for r in results:

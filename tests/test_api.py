@@ -1,18 +1,12 @@
-"""The HTTP service, tested against a real uvicorn server (a subprocess on a free 127.0.0.1 port) over a small
-workspace built from a slice of the bundled real data, with the tiny static-64 model.
-
-The helpers at the top (``build_home``, ``ApiServer``) are reused by ``test_api_schemathesis.py``.
+"""The HTTP service, on an in-process client (FastAPI's TestClient over ``create_app``, lifespan and background
+rebuilds included) over a small workspace built from a slice of the bundled real data, with the tiny static-64
+model. What only a real server shows (thread limits of ``pmatch serve``, the event loop answering while the thread
+pool computes) runs against the session's one real uvicorn (``live_server`` in conftest.py, marked ``e2e``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import re
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -23,103 +17,17 @@ from typing import Any
 
 import httpx
 import pytest
+from api_server import BATTERY, QUERY, RANKER, ApiServer, build_home, corpus
+from fastapi.testclient import TestClient
 
+from api.http.app import create_app
 from api.http.keys import keys_create
-from matcher.indexing import build_snapshot
+from api.http.settings import ServiceSettings
+from matcher.config import RankerConfig
 from matcher.records import Demand, Patent
-from matcher.store import Store
 from matcher.workspace import Workspace
 
-ROOT = Path(__file__).resolve().parent.parent
-BATTERY = re.compile(r"电池|正极|负极|锂")
-QUERY = "锂离子电池 正极材料"
-RANKER = {"dense_model": "static-64", "candidates": 50}
 UPLOAD_CAP_MB = 1
-
-
-# --- helpers (shared with the schemathesis test) -----------------------------------------------------------
-def corpus(patents: list[Patent]) -> tuple[list[Patent], list[Patent]]:
-    """(indexed, held back): Chinese battery and other patents, English NVIDIA ones; some battery ones held back."""
-    battery = [p for p in patents if p.language == "zh" and p.abstract and BATTERY.search(p.title + p.abstract)]
-    zh_other = [p for p in patents if p.language == "zh" and p.abstract and not BATTERY.search(p.title + p.abstract)]
-    uk = [p for p in patents if any("Technology UK" in a for a in p.applicants)][:4]
-    en = uk + [p for p in patents if p.language == "en" and p.abstract and p not in uk][:120]
-    return battery[:50] + zh_other[:200] + en, battery[50:62]
-
-
-def build_home(root: Path, patents: list[Patent], demands: list[Demand]) -> Path:
-    """A workspace with the store, both indexes (static-64) and a ranker config override file."""
-    home = root / "home"
-    ws = Workspace(home)
-    with Store(ws.store_path) as store:
-        store.write_batch("patents", patents, "test")
-        store.write_batch("demands", demands, "test")
-    for kind in ("patents", "demands"):
-        build_snapshot(ws, kind, dense_model="static-64")  # type: ignore[arg-type]
-    (root / "ranker.json").write_text(json.dumps(RANKER), "utf-8")
-    return home
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ApiServer:
-    """``python -m api.cli serve`` (``pmatch serve``) in a subprocess; stopped by ``stop``."""
-
-    def __init__(self, home: Path, ranker_file: Path, env: dict[str, str] | None = None,
-                 key: str | None = None) -> None:
-        self.key = key  # readiness is closed too when reads need a key
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = home.parent / f"server-{self.port}.log"
-        cmd = [sys.executable, "-m", "api.cli", "serve", "--home", str(home), "--port", str(self.port),
-               "--ranker-config", str(ranker_file), "--no-access-log", "--log-level", "warning"]
-        self._log_file = self.log.open("w")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})
-        self._wait_ready(180)
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                headers = {"X-API-Key": self.key} if self.key else {}
-                if httpx.get(f"{self.url}/v1/ready", timeout=2, headers=headers).status_code == 200:
-                    return
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"server not ready after {timeout} s:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log_file.close()
-
-
-@contextlib.contextmanager
-def running_server(tmp: Path, patents: list[Patent], demands: list[Demand],
-                   env: dict[str, str] | None = None) -> Iterator[tuple[ApiServer, str]]:
-    """Build a workspace under ``tmp``, create an API key, start the server; yields (server, key)."""
-    cache = {"PMATCH_VECTOR_CACHE": str(tmp / "vectors.sqlite")}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PMATCH_VECTOR_CACHE", cache["PMATCH_VECTOR_CACHE"])
-        home = build_home(tmp, patents, demands)
-    key = keys_create(home, "tests")
-    server = ApiServer(home, tmp / "ranker.json", {**cache, **(env or {})}, key)
-    try:
-        yield server, key
-    finally:
-        server.stop()
 
 
 # --- fixtures --------------------------------------------------------------------------------------------
@@ -130,21 +38,31 @@ def data(sample_patents: list[Patent], sample_demands: list[Demand]) -> dict[str
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, data: dict[str, Any]) -> Iterator[tuple[ApiServer, str]]:
-    tmp = tmp_path_factory.mktemp("api")
-    with running_server(tmp, data["patents"], data["demands"], {"PMATCH_API_MAX_UPLOAD_MB": str(UPLOAD_CAP_MB)}) as s:
-        yield s
+def served(tmp_path_factory: pytest.TempPathFactory, data: dict[str, Any]) -> tuple[Path, str]:
+    """(home, API key): a workspace with both indexes built and one key."""
+    home = build_home(tmp_path_factory.mktemp("api"), data["patents"], data["demands"])
+    return home, keys_create(home, "tests")
+
+
+def wait_ready(client: httpx.Client, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get("/v1/ready").status_code != 200:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not ready after {timeout} s: {client.get('/v1/ready').text}")
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
-def client(server: tuple[ApiServer, str]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server[0].url, timeout=120) as c:
+def client(served: tuple[Path, str]) -> Iterator[TestClient]:
+    settings = ServiceSettings(ranker=RankerConfig(**RANKER), max_upload_bytes=UPLOAD_CAP_MB * 2**20)
+    with TestClient(create_app(Workspace(served[0]), settings), raise_server_exceptions=False) as c:
+        wait_ready(c)
         yield c
 
 
 @pytest.fixture(scope="module")
-def auth(server: tuple[ApiServer, str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {server[1]}"}
+def auth(served: tuple[Path, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {served[1]}"}
 
 
 def ids(response: httpx.Response) -> list[str]:
@@ -176,7 +94,6 @@ def test_health_ready_stats(client: httpx.Client, data: dict[str, Any]) -> None:
     assert stats["model"]["model"] == "static-64"
     assert stats["ranker"]["candidates"] == RANKER["candidates"]
     assert stats["limits"]["max_upload_bytes"] == UPLOAD_CAP_MB * 2**20
-    assert stats["threads"]["OPENBLAS_NUM_THREADS"] == "1"
     assert stats["index_in_memory"] is True  # the service reads its indexes in (PMATCH_API_MMAP=1 maps them)
     assert stats["api_keys"] == 1
 
@@ -404,22 +321,22 @@ def test_facets_count_the_served_index(client: httpx.Client) -> None:
 
 
 # --- auth and writes -------------------------------------------------------------------------------------
-def test_writes_need_a_key(client: httpx.Client, server: tuple[ApiServer, str]) -> None:
+def test_writes_need_a_key(client: httpx.Client, served: tuple[Path, str]) -> None:
     record = {"records": [{"id": "AUTH-1", "title": "鉴权测试专利"}]}
     assert_error(client.post("/v1/ingest/patents", json=record), 401, "unauthorized")
     assert_error(client.post("/v1/ingest/patents", json=record, headers={"X-API-Key": "pmk_bad"}), 401,
                  "unauthorized")
-    wrong = server[1][:-4] + "AAAA"
+    wrong = served[1][:-4] + "AAAA"
     assert_error(client.post("/v1/ingest/patents", json=record, headers={"Authorization": f"Bearer {wrong}"}), 401,
                  "unauthorized")
     assert_error(client.delete("/v1/patents/AUTH-1"), 401, "unauthorized")
     assert_error(client.post("/v1/index/rebuild", json={}), 401, "unauthorized")
     ok = client.post("/v1/ingest/patents", params={"reindex": "false"}, json=record,
-                     headers={"X-API-Key": server[1]})
+                     headers={"X-API-Key": served[1]})
     assert ok.status_code == 200 and ok.json()["reindex"]["state"] == "disabled"
     assert client.get("/v1/patents/AUTH-1").status_code == 200  # reads are open
     gone = client.delete("/v1/patents/AUTH-1", params={"reindex": "false"},
-                         headers={"Authorization": f"Bearer {server[1]}"})
+                         headers={"Authorization": f"Bearer {served[1]}"})
     assert gone.json()["deleted"] == ["AUTH-1"]
 
 
@@ -499,13 +416,12 @@ def test_searches_during_ingest_and_rebuild_see_old_or_new(client: httpx.Client,
     statuses: Counter[int] = Counter()
     writer = threading.Thread(target=ingest)
     writer.start()
-    with httpx.Client(base_url=client.base_url, timeout=60) as reader:
-        while writer.is_alive() or len(seen) < 5:
-            r = reader.post("/v1/search/patents", json=body)
-            statuses[r.status_code] += 1
-            if r.status_code == 200:
-                seen.append(tuple(ids(r)))
-            time.sleep(0.02)  # a steady stream, not a saturating one: the build runs at lower priority
+    while writer.is_alive() or len(seen) < 5:  # the client serves requests from several threads at once
+        r = client.post("/v1/search/patents", json=body)
+        statuses[r.status_code] += 1
+        if r.status_code == 200:
+            seen.append(tuple(ids(r)))
+        time.sleep(0.02)  # a steady stream, not a saturating one: the build runs at lower priority
     writer.join()
     assert result["response"].status_code == 200, result["response"].text
     assert result["response"].json()["reindex"]["state"] == "published"
@@ -518,7 +434,7 @@ def test_searches_during_ingest_and_rebuild_see_old_or_new(client: httpx.Client,
 
 
 def test_concurrent_rebuilds_are_serialised(client: httpx.Client, auth: dict[str, str],
-                                            server: tuple[ApiServer, str]) -> None:
+                                            served: tuple[Path, str]) -> None:
     before = client.get("/v1/index/status").json()["builds"]["demands"]
     with ThreadPoolExecutor(3) as pool:
         answers = list(pool.map(lambda _: client.post("/v1/index/rebuild", json={"kinds": ["demands"], "wait": True},
@@ -528,16 +444,27 @@ def test_concurrent_rebuilds_are_serialised(client: httpx.Client, auth: dict[str
     builds = after["builds"]["demands"]
     assert builds["requested"] == before["requested"] + 3 and builds["built"] == builds["requested"]
     assert after["served"]["demands"]["name"] == builds["last_snapshot"]
-    home_indexes = server[0].log.parent / "home" / "indexes" / "demands"
-    assert not [p for p in home_indexes.iterdir() if p.name.startswith(".building")]
+    home_indexes = served[0] / "indexes" / "demands"
+    assert not [p for p in home_indexes.iterdir() if p.name.startswith(".")]  # no half-built snapshot left
     assert client.post("/v1/search/demands", json={"query": "电池"}).status_code == 200
 
 
-def test_health_answers_while_searches_run(client: httpx.Client) -> None:
+# --- a real server (pmatch serve) ------------------------------------------------------------------------
+@pytest.mark.e2e
+def test_real_server_limits_threads(live_server: tuple[ApiServer, str]) -> None:
+    """``pmatch serve`` re-executes itself with one thread per numeric library before they load."""
+    stats = httpx.get(f"{live_server[0].url}/v1/stats", timeout=60).json()
+    assert stats["threads"]["OPENBLAS_NUM_THREADS"] == "1" and stats["threads"]["OMP_NUM_THREADS"] == "1"
+    assert stats["ranker"]["dense_model"] == "static-64" and stats["index_in_memory"] is True
+
+
+@pytest.mark.e2e
+def test_health_answers_while_searches_run(live_server: tuple[ApiServer, str]) -> None:
     """Searches run in the thread pool: the event loop stays free for a health check."""
     body = {"query": "电池 正极 负极 电解液 隔膜 " * 60, "limit": 50, "explain": True, "mode": "hybrid"}
     started = time.perf_counter()
-    with ThreadPoolExecutor(6) as pool, httpx.Client(base_url=client.base_url, timeout=120) as probe:
+    with ThreadPoolExecutor(6) as pool, httpx.Client(base_url=live_server[0].url, timeout=120) as client, \
+            httpx.Client(base_url=live_server[0].url, timeout=120) as probe:
         futures = [pool.submit(client.post, "/v1/search/patents", json=body) for _ in range(6)]
         time.sleep(0.2)
         t0 = time.perf_counter()
@@ -551,32 +478,24 @@ def test_health_answers_while_searches_run(client: httpx.Client) -> None:
     assert health_s < 0.5, f"health took {health_s:.2f} s while searches ran ({total:.2f} s)"
 
 
-def test_reads_can_be_closed(server: tuple[ApiServer, str]) -> None:
-    """``reads_need_key`` closes every endpoint but health: readiness and the docs too (in-process app on the same
+def test_reads_can_be_closed(served: tuple[Path, str]) -> None:
+    """``reads_need_key`` closes every endpoint but health: readiness and the docs too (a second app on the same
     workspace)."""
-    from fastapi.testclient import TestClient
-
-    from api.http.app import create_app
-    from api.http.settings import ServiceSettings
-    from matcher.config import RankerConfig
-
     settings = ServiceSettings(reads_need_key=True, ranker=RankerConfig(**RANKER), warm=False)
-    app = create_app(Workspace(server[0].log.parent / "home"), settings)
+    app = create_app(Workspace(served[0]), settings)
     with TestClient(app) as local:
         assert_error(local.get("/v1/search/patents", params={"q": QUERY}), 401, "unauthorized")
         assert_error(local.get("/v1/stats"), 401, "unauthorized")
         assert_error(local.get("/v1/facets/patents", headers={"X-API-Key": "pmk_nope"}), 401, "unauthorized")
-        assert local.get("/v1/search/patents", params={"q": QUERY}, headers={"X-API-Key": server[1]}).status_code == 200
+        assert local.get("/v1/search/patents", params={"q": QUERY}, headers={"X-API-Key": served[1]}).status_code == 200
         assert local.get("/v1/health").status_code == 200
         for path in ("/v1/ready", "/docs", "/redoc", "/openapi.json"):  # ready names snapshots and the model
             assert_error(local.get(path), 401, "unauthorized")
-            assert local.get(path, headers={"X-API-Key": server[1]}).status_code == 200
-        assert local.get("/v1/stats", headers={"Authorization": f"Bearer {server[1]}"}).json()["reads_need_key"]
+            assert local.get(path, headers={"X-API-Key": served[1]}).status_code == 200
+        assert local.get("/v1/stats", headers={"Authorization": f"Bearer {served[1]}"}).json()["reads_need_key"]
 
 
 def test_mmap_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from api.http.settings import ServiceSettings
-
     monkeypatch.delenv("PMATCH_API_MMAP", raising=False)
     assert ServiceSettings().index_in_memory is True
     monkeypatch.setenv("PMATCH_API_MMAP", "1")

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_server import RANKER, build_home
 from fastapi.testclient import TestClient
-from test_api import RANKER, assert_error, build_home
+from test_api import assert_error
 from test_bad_inputs import BAD, EXPECTED, store_fingerprint
 
 from api.http.app import create_app

@@ -1,16 +1,15 @@
-"""Schemathesis over the service's OpenAPI document, against a live server: no request may cause a 5xx, and every
-error has the one error shape.
+"""Schemathesis over the service's OpenAPI document, against the session's real server (``live_server``): no
+request may cause a 5xx, and every error has the one error shape.
 
 Bounded: a few schema-valid and a few schema-invalid examples per operation, no shrinking. Requests carry an
-API key, so the write endpoints are exercised too (on this module's own throwaway workspace). The cases come from
-schemathesis' Hypothesis strategies (``as_strategy``) rather than its pytest plugin, whose lazy-fixture loader
-does not run on pytest 9.
+API key, so the write endpoints are exercised too (on the session's throwaway workspace, never reindexing). The
+cases come from schemathesis' Hypothesis strategies (``as_strategy``) rather than its pytest plugin, whose
+lazy-fixture loader does not run on pytest 9.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,21 +17,13 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 
+from api_server import ApiServer  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis.errors import Unsatisfiable  # noqa: E402
-from test_api import ApiServer, corpus, running_server  # noqa: E402
 
-from matcher.records import Demand, Patent  # noqa: E402
+pytestmark = pytest.mark.e2e
 
 EXAMPLES = {schemathesis.GenerationMode.POSITIVE: 12, schemathesis.GenerationMode.NEGATIVE: 6}
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Patent],
-         sample_demands: list[Demand]) -> Iterator[tuple[ApiServer, str]]:
-    indexed, _ = corpus(sample_patents)
-    with running_server(tmp_path_factory.mktemp("schemathesis"), indexed[:150], sample_demands[:60]) as pair:
-        yield pair
 
 
 def check_response(response: Any) -> str | None:
@@ -73,8 +64,8 @@ def fuzz(operation: Any, mode: Any, count: int, url: str, key: str, problems: li
     return sent
 
 
-def test_no_server_errors(live: tuple[ApiServer, str]) -> None:
-    server, key = live
+def test_no_server_errors(live_server: tuple[ApiServer, str]) -> None:
+    server, key = live_server
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20

@@ -25,6 +25,8 @@ from indexes.bm25 import BM25Index
 from matcher.indexing import document_text
 from matcher.records import Demand, Patent
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))

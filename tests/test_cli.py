@@ -1,4 +1,6 @@
-"""The pmatch command line, run as a user runs it (a subprocess), on a slice of the bundled real data."""
+"""The pmatch command line, in-process with typer's CliRunner (as a user types it, without a new interpreter per
+command), on a slice of the bundled real data with the tiny static-64 model; one subprocess smoke test runs
+``python -m api.cli`` as the console script does."""
 
 from __future__ import annotations
 
@@ -8,20 +10,34 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from api.cli.main import app
 from matcher.records import Demand, Patent
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def pmatch(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PMATCH_HOME": str(home), "COLUMNS": "200"}
-    result = subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, env=env,
-                            cwd=Path(__file__).resolve().parent.parent)
-    if check and result.returncode != 0:
-        raise AssertionError(f"pmatch {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def pmatch(home: Path, *args: str, check: bool = True) -> Run:
+    result = CliRunner().invoke(app, list(args), env={"PMATCH_HOME": str(home), "COLUMNS": "200"})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    # error messages are wrapped at the console's width: compare them as words
+    run = Run(result.exit_code, result.stdout, " ".join(result.stderr.split()))
+    if check and run.returncode != 0:
+        raise AssertionError(f"pmatch {' '.join(args)} failed:\n{run.stdout}\n{run.stderr}")
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +48,8 @@ def home(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Patent],
     (root / "p.jsonl").write_text("".join(p.model_dump_json() + "\n" for p in zh + en), encoding="utf-8")
     (root / "d.jsonl").write_text("".join(d.model_dump_json() + "\n" for d in sample_demands[:100]), encoding="utf-8")
     home = root / "home"
+    home.mkdir()
+    (home / "ranker.json").write_text(json.dumps({"dense_model": "static-64"}), "utf-8")  # the tiny model
     out = pmatch(home, "ingest", "patents", str(root / "p.jsonl")).stdout
     new, dups = re.search(r"(\d+) new, .* (\d+) exact duplicates", out).groups()  # type: ignore[union-attr]
     assert int(new) + int(dups) == 500 and int(new) > 400
@@ -135,3 +153,16 @@ def test_show_marks_what_was_derived(home: Path) -> None:
     assert record["derived"]["patent_type"] == "cnipa-kind-code" and record["patent_type"] == "invention"
     missing = pmatch(home, "show", "patent", "NO-SUCH-ID", "--lang", "en", check=False)
     assert missing.returncode == 1 and "no Patent with id NO-SUCH-ID" in missing.stderr
+
+
+@pytest.mark.e2e
+def test_console_script_runs_in_a_fresh_interpreter(home: Path) -> None:
+    """``python -m api.cli`` (what the ``pmatch`` script runs) searches and fails cleanly, from a new process."""
+    env = {**os.environ, "PMATCH_HOME": str(home), "COLUMNS": "200"}
+    ok = subprocess.run([sys.executable, "-m", "api.cli", "search", "电池", "--json"], capture_output=True, text=True,
+                        env=env, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["results"]
+    bad = subprocess.run([sys.executable, "-m", "api.cli", "search", "x", "--ipc", "XYZ"], capture_output=True,
+                         text=True, env=env, cwd=ROOT)
+    assert bad.returncode == 2 and "ipc" in bad.stderr and "Traceback" not in bad.stderr

@@ -19,6 +19,8 @@ from eval.datasets.build import BUNDLED_LINK, build
 from matcher.records import Patent
 from matcher.store import dedup_key
 
+pytestmark = pytest.mark.data
+
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "eval" / "datasets"
 SETS = ("known_item_zh", "classification", "crosslingual")

@@ -58,7 +58,7 @@ def data() -> tuple[list[str], np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def built(data: tuple[list[str], np.ndarray, np.ndarray]) -> dict[str, DenseIndex]:
     ids, x, _ = data
-    return {kind: DenseIndex.build(ids, x, kind=kind, metadata={"model": "test"}) for kind in dense.KINDS}
+    return {t: DenseIndex.build(ids, x, index_type=t, metadata={"model": "test"}) for t in dense.INDEX_TYPES}
 
 
 def _sample_titles() -> list[str]:
@@ -103,7 +103,7 @@ def real_vectors(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, 
 
 def test_flat_equals_numpy_brute_force(data: tuple[list[str], np.ndarray, np.ndarray]) -> None:
     ids, x, q = data
-    index = DenseIndex.build(ids, x, kind="flat")
+    index = DenseIndex.build(ids, x, index_type="flat")
     ref_scores, ref_pos = _brute(x, q, 10)
     scores, positions = index.search_positions(q, 10)
     np.testing.assert_array_equal(positions, ref_pos)
@@ -119,7 +119,7 @@ def test_flat_equals_numpy_brute_force(data: tuple[list[str], np.ndarray, np.nda
 
 def test_single_query_vector_and_k_above_n(data: tuple[list[str], np.ndarray, np.ndarray]) -> None:
     ids, x, q = data
-    small = DenseIndex.build(ids[:7], x[:7], kind="flat")
+    small = DenseIndex.build(ids[:7], x[:7], index_type="flat")
     (row,) = small.search(q[0], 50)
     assert len(row) == 7
     assert [i for i, _ in row] == [ids[p] for p in _brute(x[:7], q[:1], 7)[1][0]]
@@ -129,8 +129,8 @@ def test_single_query_vector_and_k_above_n(data: tuple[list[str], np.ndarray, np
 
 def test_vectors_are_normalised_defensively(data: tuple[list[str], np.ndarray, np.ndarray]) -> None:
     ids, x, q = data
-    a = DenseIndex.build(ids, x, kind="flat").search(q, 5)
-    b = DenseIndex.build(ids, _unit(x) * 1e-3, kind="flat").search(q * 1e4, 5)
+    a = DenseIndex.build(ids, x, index_type="flat").search(q, 5)
+    b = DenseIndex.build(ids, _unit(x) * 1e-3, index_type="flat").search(q * 1e4, 5)
     assert [[i for i, _ in r] for r in a] == [[i for i, _ in r] for r in b]
     assert all(s <= 1.0 + 1e-5 for row in b for _, s in row)
 
@@ -138,11 +138,11 @@ def test_vectors_are_normalised_defensively(data: tuple[list[str], np.ndarray, n
 # ------------------------------------------------------------------------------------------------- mask
 
 
-@pytest.mark.parametrize("kind", dense.KINDS)
+@pytest.mark.parametrize("index_type", dense.INDEX_TYPES)
 @pytest.mark.parametrize("path", ["numpy", "faiss"])
-def test_mask_fewer_than_k_and_none(built: dict[str, DenseIndex], data, kind: str, path: str) -> None:
+def test_mask_fewer_than_k_and_none(built: dict[str, DenseIndex], data, index_type: str, path: str) -> None:
     _, x, q = data
-    index = built[kind]
+    index = built[index_type]
     index.exact_allowed_max, index.exact_allowed_fraction = (10**9, 1.0) if path == "numpy" else (0, 0.0)
     try:
         mask = np.zeros(len(index), dtype=bool)
@@ -157,11 +157,11 @@ def test_mask_fewer_than_k_and_none(built: dict[str, DenseIndex], data, kind: st
         del index.exact_allowed_max, index.exact_allowed_fraction  # back to the class defaults
 
 
-@pytest.mark.parametrize("kind", dense.KINDS)
+@pytest.mark.parametrize("index_type", dense.INDEX_TYPES)
 @pytest.mark.parametrize("path", ["numpy", "faiss"])
-def test_random_30_percent_mask(built: dict[str, DenseIndex], data, kind: str, path: str) -> None:
+def test_random_30_percent_mask(built: dict[str, DenseIndex], data, index_type: str, path: str) -> None:
     _, x, q = data
-    index = built[kind]
+    index = built[index_type]
     mask = np.random.default_rng(7).random(len(index)) < 0.3
     index.exact_allowed_max, index.exact_allowed_fraction = (10**9, 1.0) if path == "numpy" else (0, 0.0)
     try:
@@ -170,8 +170,8 @@ def test_random_30_percent_mask(built: dict[str, DenseIndex], data, kind: str, p
         del index.exact_allowed_max, index.exact_allowed_fraction
     assert (positions >= 0).all() and mask[positions].all()
     ref_scores, ref_pos = _brute(x, q, 10, mask)
-    if kind == "flat" or path == "numpy":  # exact paths: identical to the masked brute force
-        if kind == "ivf_sq8":
+    if index_type == "flat" or path == "numpy":  # exact paths: identical to the masked brute force
+        if index_type == "ivf_sq8":
             # ivf_sq8 keeps no float32 copy: its exact path scores the stored float16 vectors (as stored,
             # not renormalised), where float32-vs-float64 rounding can swap near-ties.
             full = _unit(q.astype(np.float64)) @ index.vectors.astype(np.float64).T
@@ -183,7 +183,7 @@ def test_random_30_percent_mask(built: dict[str, DenseIndex], data, kind: str, p
         np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
     else:
         recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(positions, ref_pos, strict=True)])
-        assert recall >= 0.95, (kind, recall)
+        assert recall >= 0.95, (index_type, recall)
         true = _unit(q.astype(np.float64)) @ _unit(x.astype(np.float64)).T
         np.testing.assert_allclose(scores, np.take_along_axis(true, positions, axis=1), atol=2e-3)
         assert (np.diff(scores, axis=1) <= 0).all()
@@ -191,7 +191,7 @@ def test_random_30_percent_mask(built: dict[str, DenseIndex], data, kind: str, p
 
 def test_short_approximate_results_are_completed_exactly(data) -> None:
     ids, x, q = data
-    index = DenseIndex.build(ids, x, kind="ivf_sq8", params={"nlist": 38, "nprobe": 1})  # ~40 vectors a list
+    index = DenseIndex.build(ids, x, index_type="ivf_sq8", params={"nlist": 38, "nprobe": 1})  # ~40 vectors a list
     scores, positions = index.search_positions(q, 200)
     assert (positions >= 0).all() and all(len(set(row)) == 200 for row in positions.tolist())
     assert (np.diff(scores, axis=1) <= 0).all()
@@ -200,7 +200,7 @@ def test_short_approximate_results_are_completed_exactly(data) -> None:
 
 
 def test_default_mask_routing_small_set_is_exact(built: dict[str, DenseIndex], data) -> None:
-    # 30% of 1,500 is below exact_allowed_max, so every kind answers exactly by default.
+    # 30% of 1,500 is below exact_allowed_max, so every index_type answers exactly by default.
     _, x, q = data
     mask = np.random.default_rng(3).random(1_500) < 0.3
     _, ref_pos = _brute(x, q, 10, mask)
@@ -214,7 +214,7 @@ def test_default_mask_routing_small_set_is_exact(built: dict[str, DenseIndex], d
 def test_ids_map_back(built: dict[str, DenseIndex], data) -> None:
     ids, _, q = data
     index = built["flat"]
-    assert len(index) == len(ids) and index.dim == 32 and index.kind == "flat"
+    assert len(index) == len(ids) and index.dim == 32 and index.index_type == "flat"
     assert index.id_at(0) == ids[0] and index.id_at(1499) == ids[1499]
     np.testing.assert_array_equal(index.positions_of([ids[5], ids[2], ids[5]]), [5, 2, 5])
     np.testing.assert_array_equal(index.positions_of(ids[9]), [9])
@@ -255,18 +255,18 @@ def test_bad_inputs_raise(data: tuple[list[str], np.ndarray, np.ndarray]) -> Non
         ([*small_ids[:-1], 7], small, {}, "non-empty strings"),
         ([*small_ids[:-1], ""], small, {}, "non-empty strings"),
         (small_ids, small.astype(object), {}, "real numbers"),
-        (small_ids, small, {"kind": "ivf"}, "unknown kind"),
-        (small_ids, small, {"kind": "hnsw", "params": {"ef": 3}}, "unknown parameter"),
-        (small_ids, small, {"kind": "hnsw", "params": {"M": 0}}, "positive integer"),
-        (small_ids, small, {"kind": "ivf_sq8", "params": {"recall_target": 2}}, "recall_target"),
-        (small_ids, small, {"kind": "auto", "params": {"M": 8}}, "unknown parameter"),
+        (small_ids, small, {"index_type": "ivf"}, "unknown index type"),
+        (small_ids, small, {"index_type": "hnsw", "params": {"ef": 3}}, "unknown parameter"),
+        (small_ids, small, {"index_type": "hnsw", "params": {"M": 0}}, "positive integer"),
+        (small_ids, small, {"index_type": "ivf_sq8", "params": {"recall_target": 2}}, "recall_target"),
+        (small_ids, small, {"index_type": "auto", "params": {"M": 8}}, "unknown parameter"),
         (small_ids, small, {"metadata": {"x": object()}}, "JSON"),
         (small_ids, small, {"exact_below": -1}, "exact_below"),
     ]
     for case_ids, vectors, kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
             DenseIndex.build(case_ids, vectors, **kwargs)
-    index = DenseIndex.build(small_ids, small, kind="flat")
+    index = DenseIndex.build(small_ids, small, index_type="flat")
     with pytest.raises(ValueError, match="dim"):
         index.search(q[:, :16], 5)
     with pytest.raises(ValueError, match="NaN"):
@@ -282,14 +282,15 @@ def test_bad_inputs_raise(data: tuple[list[str], np.ndarray, np.ndarray]) -> Non
 # ---------------------------------------------------------------------------------------- persistence
 
 
-@pytest.mark.parametrize("kind", dense.KINDS)
+@pytest.mark.parametrize("index_type", dense.INDEX_TYPES)
 @pytest.mark.parametrize("mmap", [True, False])
-def test_save_load_round_trip(built: dict[str, DenseIndex], data, tmp_path: Path, kind: str, mmap: bool) -> None:
+def test_save_load_round_trip(built: dict[str, DenseIndex], data, tmp_path: Path, index_type: str, mmap: bool) -> None:
     ids, x, q = data
-    index = built[kind]
+    index = built[index_type]
     index.save(tmp_path / "idx")
     loaded = DenseIndex.load(tmp_path / "idx", mmap=mmap)
-    assert (len(loaded), loaded.dim, loaded.kind, loaded.params) == (len(index), index.dim, index.kind, index.params)
+    assert (len(loaded), loaded.dim, loaded.index_type, loaded.params) == \
+        (len(index), index.dim, index.index_type, index.params)
     assert loaded.metadata == {"model": "test"} and loaded.ids == ids
     assert loaded.search(q, 10) == index.search(q, 10)
     mask = np.random.default_rng(1).random(len(index)) < 0.3
@@ -308,7 +309,7 @@ def test_save_load_round_trip(built: dict[str, DenseIndex], data, tmp_path: Path
 def test_manifest_records_kind_params_metadata(data, tmp_path: Path) -> None:
     ids, x, _ = data
     meta = {"model": "usem3", "fingerprint": "sha256:abc", "dims": 512, "中文": ["ok"]}
-    index = DenseIndex.build(ids, x, kind="hnsw", params={"M": 16, "efConstruction": 32}, metadata=meta)
+    index = DenseIndex.build(ids, x, index_type="hnsw", params={"M": 16, "efConstruction": 32}, metadata=meta)
     index.save(tmp_path / "h")
     manifest = json.loads((tmp_path / "h" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["format_version"] == FORMAT_VERSION and manifest["kind"] == "hnsw"
@@ -323,9 +324,9 @@ def test_manifest_records_kind_params_metadata(data, tmp_path: Path) -> None:
         "vectors.npy",
     ]
     auto_flat = DenseIndex.build(ids, x)
-    assert auto_flat.kind == "flat" and auto_flat.manifest["requested_kind"] == "auto"
+    assert auto_flat.index_type == "flat" and auto_flat.manifest["requested_kind"] == "auto"
     auto_ivf = DenseIndex.build(ids, x, exact_below=1_000, params={"nlist": 16})
-    assert auto_ivf.kind == "ivf_sq8" and auto_ivf.params["nlist"] == 16
+    assert auto_ivf.index_type == "ivf_sq8" and auto_ivf.params["nlist"] == 16
     assert set(auto_ivf.params) == {"nlist", "nprobe", "train_size", "recall_target", "calibration_queries", "seed"}
     assert auto_ivf.manifest["exact_below"] == 1_000
 
@@ -352,7 +353,7 @@ def test_save_replaces_existing_index(built: dict[str, DenseIndex], data, tmp_pa
     built["flat"].save(tmp_path / "x")
     reader = DenseIndex.load(tmp_path / "x", mmap=True)  # an open, memory-mapped reader of the old files
     built["hnsw"].save(tmp_path / "x")
-    assert DenseIndex.load(tmp_path / "x").kind == "hnsw"
+    assert DenseIndex.load(tmp_path / "x").index_type == "hnsw"
     assert reader.search(q, 5) == built["flat"].search(q, 5)  # old mapping still valid after the swap
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]
 
@@ -361,14 +362,14 @@ def test_rebuild_from_stored_vectors(built: dict[str, DenseIndex], data, tmp_pat
     ids, x, q = data
     built["ivf_sq8"].save(tmp_path / "r")
     loaded = DenseIndex.load(tmp_path / "r")
-    flat = loaded.rebuild(kind="flat")
-    assert flat.kind == "flat" and flat.ids == ids and flat.metadata == {"model": "test"}
+    flat = loaded.rebuild(index_type="flat")
+    assert flat.index_type == "flat" and flat.ids == ids and flat.metadata == {"model": "test"}
     ref_scores, ref_pos = _brute(x, q, 10)
     scores, positions = flat.search_positions(q, 10)
     np.testing.assert_allclose(scores, ref_scores, atol=2e-3)  # float16 storage
     assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(positions, ref_pos, strict=True)]) >= 0.97
     again = loaded.rebuild(params={"nlist": 8, "nprobe": 8})
-    assert again.kind == "ivf_sq8" and again.params["nlist"] == 8 and again.params["nprobe"] == 8
+    assert again.index_type == "ivf_sq8" and again.params["nlist"] == 8 and again.params["nprobe"] == 8
 
 
 def test_faiss_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -392,23 +393,24 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(a) & set(b)) / truth.shape[1] for a, b in zip(found, truth, strict=True)]))
 
 
+@pytest.mark.model  # embeds 1,000+ real titles with USE-m3
 def test_real_vectors_flat_exact_and_ann_recall(real_vectors: tuple[np.ndarray, np.ndarray, float]) -> None:
     db, queries, embed_seconds = real_vectors
     ids = [f"P{i}" for i in range(len(db))]
-    flat = DenseIndex.build(ids, db, kind="flat")
+    flat = DenseIndex.build(ids, db, index_type="flat")
     ref_scores, ref_pos = _brute(db, queries, 10)
     scores, truth = flat.search_positions(queries, 10)
     np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
     assert _recall(truth, ref_pos) == 1.0  # ids equal up to exact ties (duplicate texts embed identically)
     report = [f"embedded {len(db) + len(queries)} titles in {embed_seconds:.1f}s"]
-    for kind in ("ivf_sq8", "hnsw"):
+    for index_type in ("ivf_sq8", "hnsw"):
         t0 = time.perf_counter()
-        index = DenseIndex.build(ids, db, kind=kind)
+        index = DenseIndex.build(ids, db, index_type=index_type)
         build = time.perf_counter() - t0
         _, found = index.search_positions(queries, 10)
         recall = _recall(found, truth)
         report.append(
-            f"{kind} {index.params} calibration={index.manifest['calibration']['recall_at_10']} "
+            f"{index_type} {index.params} calibration={index.manifest['calibration']['recall_at_10']} "
             f"held-out recall@10={recall:.4f} build={build:.2f}s"
         )
         assert recall >= 0.95, report[-1]
@@ -417,7 +419,7 @@ def test_real_vectors_flat_exact_and_ann_recall(real_vectors: tuple[np.ndarray, 
         _, masked = index.search_positions(queries, 10, allowed=mask)
         assert mask[masked].all()
         masked_recall = _recall(masked, _brute(db, queries, 10, mask)[1])
-        report.append(f"{kind} 30% mask (faiss selector path) recall@10={masked_recall:.4f}")
+        report.append(f"{index_type} 30% mask (faiss selector path) recall@10={masked_recall:.4f}")
         assert masked_recall >= 0.95, report[-1]
     print("\n" + "\n".join(report))  # visible with pytest -s
 
@@ -445,8 +447,8 @@ def test_calibration_follows_given_query_vectors() -> None:
     ids = [f"d{i}" for i in range(x.shape[0])]
     held_out = _between_centres(c, seed=11, m=300)
     _, truth = _brute(x, held_out, 10)
-    by_self = DenseIndex.build(ids, x, kind="hnsw")
-    by_queries = DenseIndex.build(ids, x, kind="hnsw", queries=_between_centres(c, seed=10, m=300))
+    by_self = DenseIndex.build(ids, x, index_type="hnsw")
+    by_queries = DenseIndex.build(ids, x, index_type="hnsw", queries=_between_centres(c, seed=10, m=300))
     assert by_self.manifest["calibration"]["method"].startswith("indexed vectors")
     calibration = by_queries.manifest["calibration"]
     assert calibration["method"].startswith("given query vectors") and calibration["queries"] == 256
@@ -459,19 +461,19 @@ def test_calibration_follows_given_query_vectors() -> None:
 def test_calibration_queries_are_checked(data) -> None:
     ids, x, _ = data
     with pytest.raises(ValueError, match="calibration queries"):
-        DenseIndex.build(ids, x, kind="ivf_sq8", queries=np.ones((4, x.shape[1] + 1), np.float32))
+        DenseIndex.build(ids, x, index_type="ivf_sq8", queries=np.ones((4, x.shape[1] + 1), np.float32))
     with pytest.raises(ValueError, match="calibration queries"):
-        DenseIndex.build(ids, x, kind="ivf_sq8", queries=np.full((4, x.shape[1]), np.nan, np.float32))
-    empty = DenseIndex.build(ids, x, kind="ivf_sq8", queries=np.empty((0, x.shape[1]), np.float32))
+        DenseIndex.build(ids, x, index_type="ivf_sq8", queries=np.full((4, x.shape[1]), np.nan, np.float32))
+    empty = DenseIndex.build(ids, x, index_type="ivf_sq8", queries=np.empty((0, x.shape[1]), np.float32))
     assert empty.manifest["calibration"]["method"].startswith("indexed vectors")
 
 
-@pytest.mark.parametrize("kind", ["ivf_sq8", "hnsw"])
-def test_filter_following_clusters_is_widened_not_scanned(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("index_type", ["ivf_sq8", "hnsw"])
+def test_filter_following_clusters_is_widened_not_scanned(index_type: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A filter that follows the data (a language) leaves the lists/graph region near the query nearly empty of
     allowed vectors; the search widens nprobe/efSearch and stays approximate instead of scanning exactly."""
     c, labels, x = _centres_and_members()
-    index = DenseIndex.build([f"d{i}" for i in range(x.shape[0])], x, kind=kind)
+    index = DenseIndex.build([f"d{i}" for i in range(x.shape[0])], x, index_type=index_type)
     index.exact_allowed_max, index.exact_allowed_fraction = 0, 0.0  # route every mask to faiss
     mask = np.isin(labels, [0, 1, 2, 3])
     queries = c[10:30] + 0.1 * np.random.default_rng(5).standard_normal((20, c.shape[1])).astype(np.float32)
@@ -488,7 +490,7 @@ def test_filter_following_clusters_is_widened_not_scanned(kind: str, monkeypatch
 
 def test_small_approximate_searches_use_one_omp_thread_and_restore_it(data, monkeypatch: pytest.MonkeyPatch) -> None:
     ids, x, q = data
-    index = DenseIndex.build(ids, x, kind="ivf_sq8")
+    index = DenseIndex.build(ids, x, index_type="ivf_sq8")
     seen: list[int] = []
     real_search = index._index.search
 

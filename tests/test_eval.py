@@ -158,6 +158,7 @@ def test_truncated_queries_file(tmp_path: Path) -> None:
         load_dataset(tmp_path)
 
 
+@pytest.mark.e2e
 def test_cli_eval_writes_results_and_trec_run(tmp_path: Path) -> None:
     data = make_set(tmp_path / "set")
     out, run_out = tmp_path / "results.json", tmp_path / "run.trec"

@@ -196,6 +196,7 @@ def test_portfolio_by_applicant_and_ids(searcher: Searcher, corpus: list[Patent]
         portfolio_ids(searcher, ids=["nope"])
 
 
+@pytest.mark.model
 def test_default_model_cross_lingual(tmp_path: Path, corpus: list[Patent], sample_demands: list[Demand]) -> None:
     """The shipped default model, for real: an English query finds Chinese lithium-battery patents."""
     config = RankerConfig()
@@ -231,12 +232,12 @@ def test_approximate_dense_index_is_calibrated_on_the_other_side(tmp_path: Path,
     ws = Workspace(tmp_path / "home")
     with Store(ws.store_path) as store:
         store.write_batch("patents", corpus, "test")
-        built = build_snapshot(ws, "patents", dense_model="static-64", dense_kind="hnsw")
+        built = build_snapshot(ws, "patents", dense_model="static-64", dense_index_type="hnsw")
         alone = json_manifest(built)["components"]["dense"]["calibration"]
         assert alone["method"].startswith("indexed vectors")  # no demands yet: self-queries
         store.write_batch("demands", sample_demands[:300], "test")
     for kind, other_count in (("patents", 300), ("demands", len(corpus))):
-        path = build_snapshot(ws, kind, dense_model="static-64", dense_kind="hnsw")  # type: ignore[arg-type]
+        path = build_snapshot(ws, kind, dense_model="static-64", dense_index_type="hnsw")  # type: ignore[arg-type]
         calibration = json_manifest(path)["components"]["dense"]["calibration"]
         assert calibration["method"].startswith("given query vectors")
         assert calibration["queries"] == min(256, other_count)
@@ -285,3 +286,16 @@ def test_indexes_read_into_memory_answer_like_memory_maps(searcher: Searcher) ->
             assert a == b and a
     finally:
         in_memory.close()
+
+
+def test_a_pinned_view_keeps_its_snapshot_while_a_new_one_is_published(searcher: Searcher) -> None:
+    """``Searcher.pinned``: one request sees one index; the owner moves on; closing the view closes nothing."""
+    view = searcher.pinned(["demands"])
+    before = view.snapshot("demands")
+    build_snapshot(searcher.workspace, "demands", dense_model="static-64")
+    assert searcher.snapshot("demands").path != before.path  # the owner sees the new snapshot
+    assert view.snapshot("demands") is before  # the view still answers from the old one
+    assert view.search_demands("电池", k=3) and view.store is searcher.store
+    assert view.vector_cache() is searcher.vector_cache()
+    view.close()
+    assert searcher.store.count("demands") > 0  # the shared store is still open

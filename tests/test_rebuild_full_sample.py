@@ -12,10 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from api_server import running_server
 
 from indexes.bm25 import PARALLEL_MIN_DOCS
 from matcher.records import Demand, Patent
-from tests.test_api import running_server
+
+pytestmark = pytest.mark.data
 
 NEW = {
     "id": "CN999000001A",

@@ -22,6 +22,8 @@ import pytest
 
 from matcher.records import Demand, Patent, is_valid_code
 
+pytestmark = pytest.mark.data
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
 NOTICE = ROOT / "data" / "NOTICE.md"

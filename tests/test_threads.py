@@ -43,6 +43,7 @@ def test_thread_env_sets_every_count_and_keeps_the_rest() -> None:
     assert env["OMP_WAIT_POLICY"] == "PASSIVE" and env["TOKENIZERS_PARALLELISM"] == "false"
 
 
+@pytest.mark.e2e
 def test_limit_threads_applies_to_loaded_libraries() -> None:
     script = (
         "import json, faiss, numpy, torch\n"

@@ -15,14 +15,16 @@ from html import unescape
 
 import httpx
 import pytest
+from api_server import QUERY, RANKER, ROOT, ApiServer, corpus
 from openpyxl import load_workbook
-from test_api import QUERY, RANKER, ROOT, ApiServer, corpus
 from web_helpers import HOSTILE, HOSTILE_APPLICANT, HOSTILE_TITLE, page_server
 
 from api.web.render import CSP
 from matcher.export import header
 from matcher.i18n import text
 from matcher.records import Demand, Patent
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+from api_server import QUERY, ApiServer, corpus
 from openpyxl import load_workbook
-from test_api import QUERY, ApiServer, corpus
 from web_helpers import HOSTILE, HOSTILE_APPLICANT, page_server
 
 from matcher.export import header
@@ -31,7 +31,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "tests" / "assets" / "axe-core" / "axe.min.js"
 SHOTS = Path(os.environ.get("PMATCH_ARTEFACTS", ROOT / ".artefacts")) / "web"
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (make browser)")
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (make browser)")]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """What the page's tests share: hostile records (markup in a title and an applicant) added to the small workspace
-``test_api.running_server`` builds and serves with a real uvicorn."""
+``api_server.running_server`` builds and serves with a real uvicorn."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from test_api import ApiServer, running_server
+from api_server import ApiServer, running_server
 
 from matcher.records import Demand, Patent
 

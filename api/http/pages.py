@@ -16,21 +16,22 @@ from matcher.search import Result, Snapshot
 
 def ranked_page(service: Service, snap: Snapshot, query: str, mask: np.ndarray, mode: Mode, offset: int, limit: int,
                 explain: bool, min_score: float | None = None) -> tuple[list[Result], s.Page, dict[str, s.Explanation]]:
-    """One page of the query's ranked list (the top ``window``, computed identically for every page)."""
-    window = service.window
-    need = min(offset + limit, window)
+    """One page of the query's ranked list: the top ``candidates`` (answered as ``page.window``), computed
+    identically for every page."""
+    candidates = service.candidates
+    k = min(offset + limit, candidates)
     try:
-        results = service.searcher.search(snap, query, need, mask, mode, min_score=min_score) \
-            if offset < window else []
+        results = service.searcher.search(snap, query, k, mask, mode, min_score=min_score) \
+            if offset < candidates else []
     except ValueError as exc:
         if min_score is None:
             raise
         raise ApiError(422, "min_score_unsupported", str(exc)) from None
     page = results[offset:]
-    more = len(results) == offset + limit and offset + limit < window
+    more = len(results) == offset + limit and offset + limit < candidates
     explainer = service.searcher.explainer(snap, query) if explain and page else None
     explanations = {r.id: s.Explanation.model_validate(explainer(r.record)) for r in page} if explainer else {}
-    return page, s.Page(offset=offset, limit=limit, window=window, next_offset=offset + limit if more else None), \
+    return page, s.Page(offset=offset, limit=limit, window=candidates, next_offset=offset + limit if more else None), \
         explanations
 
 

@@ -16,7 +16,6 @@ from api.http import schemas as s
 from api.http.errors import ApiError
 from api.http.keys import KeyStore
 from api.http.settings import ServiceSettings
-from indexes.vector_cache import VectorCache
 from matcher.config import Mode, load_config
 from matcher.facets import facet_counts
 from matcher.reindex import Reindexer
@@ -25,21 +24,6 @@ from matcher.store import KINDS, Kind
 from matcher.workspace import Workspace
 
 log = logging.getLogger("pmatch.api")
-
-
-class _PinnedSearcher(Searcher):
-    """A view of a Searcher that answers every call from fixed snapshots: one consistent index per request."""
-
-    def __init__(self, base: Searcher, pinned: dict[Kind, Snapshot]) -> None:  # shares base's store and caches
-        self.__dict__.update(base.__dict__)
-        self._base = base
-        self._pinned = pinned
-
-    def snapshot(self, kind: Kind) -> Snapshot:
-        return self._pinned[kind] if kind in self._pinned else super().snapshot(kind)
-
-    def vector_cache(self) -> VectorCache:
-        return self._base.vector_cache()  # opened once, by the base, and closed with it
 
 
 def index_ref(manifest: dict[str, Any]) -> s.IndexRef:
@@ -64,7 +48,8 @@ class Service:
         self._facet_lock = threading.Lock()
 
     @property
-    def window(self) -> int:
+    def candidates(self) -> int:
+        """How many results each retriever fetches, and so the longest ranked list (HTTP ``window``)."""
         return self.config.candidates
 
     def start(self) -> None:
@@ -116,7 +101,9 @@ class Service:
 
     def pinned(self, kinds: tuple[Kind, ...]) -> Searcher:
         """A searcher answering from the snapshots served now: every search of one request sees one index."""
-        return _PinnedSearcher(self.searcher, {kind: self.snapshot(kind) for kind in kinds})
+        for kind in kinds:
+            self.snapshot(kind)  # an unusable index is a 503 here, not a 500 inside the search
+        return self.searcher.pinned(kinds)
 
     def served(self, kind: Kind) -> s.IndexRef | None:
         manifest = self.workspace.current_manifest(kind)

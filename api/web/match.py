@@ -55,6 +55,6 @@ def match_export(request: Request, service: ServiceDep, fmt: Format, need: str =
                  demand_id: str = "") -> FileResponse:
     lang = page_lang(request)
     answer = match_demand(service, _request(need[:MAX_NEED], demand_id.strip()[:128],
-                                            min(service.window, s.MAX_LIMIT), False))
+                                            min(service.candidates, s.MAX_LIMIT), False))
     info = [(text("web.match.need", lang), answer.demand.title), (text("web.export.link", lang), str(request.url))]
     return hits_file(answer.results, fmt, lang, info, "demand-match")

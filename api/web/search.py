@@ -111,7 +111,7 @@ def run_search(service: Service, form: SearchForm) -> tuple[s.PatentSearchRespon
     if form.sort == "relevance":
         response = search_patents(service, req.model_copy(update={"explain": True}))
         return response, None
-    window = min(service.window, s.MAX_LIMIT)
+    window = min(service.candidates, s.MAX_LIMIT)
     everything = search_patents(service, req.model_copy(update={"offset": 0, "limit": window, "explain": False}))
     ordered = sorted(everything.results, key=lambda h: (_date_key(h.record), h.rank))
     page = ordered[req.offset:req.offset + req.limit]
@@ -158,7 +158,7 @@ def export_search(request: Request, service: ServiceDep, fmt: Format) -> FileRes
     form = SearchForm.parse(request.query_params)
     if form.query is None or form.errors:
         raise ApiError(422, "validation_error", next(iter(form.errors.values()), "q: give a query"), "q")
-    req = form.query.request().model_copy(update={"offset": 0, "limit": min(service.window, s.MAX_LIMIT)})
+    req = form.query.request().model_copy(update={"offset": 0, "limit": min(service.candidates, s.MAX_LIMIT)})
     hits = search_patents(service, req).results
     if form.sort == "date":
         hits = sorted(hits, key=lambda h: (_date_key(h.record), h.rank))

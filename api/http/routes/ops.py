@@ -69,6 +69,6 @@ def stats(service: ServiceDep) -> s.StatsResponse:
         ranker=service.config.model_dump(), threads=thread_report(), api_keys=service.keys.active_count(),
         index_in_memory=not service.searcher.mmap,
         reads_need_key=service.settings.reads_need_key,
-        limits={"max_query_chars": s.MAX_QUERY_CHARS, "max_limit": s.MAX_LIMIT, "window": service.window,
+        limits={"max_query_chars": s.MAX_QUERY_CHARS, "max_limit": s.MAX_LIMIT, "window": service.candidates,
                 "max_upload_bytes": service.settings.max_upload_bytes, "max_ingest_records": s.MAX_INGEST_RECORDS,
                 "max_portfolio_patents": service.settings.max_portfolio_patents})
