@@ -63,7 +63,6 @@ def show(
     table = Table(title=f"{what} {record.id}", title_justify="left", show_header=True)
     table.add_column(text("cli.show.field", lang), no_wrap=True)
     table.add_column(text("cli.show.value", lang))
-    table.add_column(text("cli.show.how", lang), style="dim")
     derived = getattr(record, "derived", {})
     inferred = getattr(record, "inferred", [])
     for field, value in record.model_dump(mode="json").items():
@@ -82,7 +81,7 @@ def show(
         elif isinstance(value, bool):
             value = text("common.yes" if value else "common.no", lang)
         label = f"cli.field.{field}"
-        table.add_row(text(label, lang) if label in catalogue() else field, str(value).replace("[", "\\["), how)
+        table.add_row(text(label, lang) if label in catalogue() else field, (str(value) + how).replace("[", "\\["))
     table.add_row(text("cli.show.licence", lang), licence_terms(record, lang), style="bold")
     console.print(table)
     if k:
