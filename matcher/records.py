@@ -147,20 +147,12 @@ class Patent(_Record):
     inferred: list[str] = Field(default_factory=list, description="Derived fields whose value is a guess (an "
                                                                   "applicant type from a name), not a reading.")
 
-    @field_validator("derived")
+    @field_validator("derived", "inferred")
     @classmethod
-    def _check_derived(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value) - set(DERIVABLE))
+    def _check_derivable(cls, value: dict[str, str] | list[str]) -> dict[str, str] | list[str]:
+        unknown = sorted(set(value) - set(DERIVABLE))  # a dict's keys, a list's items
         if unknown:
             raise ValueError(f"not a derivable field: {', '.join(unknown)} (derivable: {', '.join(DERIVABLE)})")
-        return value
-
-    @field_validator("inferred")
-    @classmethod
-    def _check_inferred(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(DERIVABLE))
-        if unknown:
-            raise ValueError(f"not a derivable field: {', '.join(unknown)}")
         return value
 
     @field_validator("ipc")

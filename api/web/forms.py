@@ -3,7 +3,9 @@ application's body limit, ``ServiceSettings.max_upload_bytes``, applies before a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
@@ -21,26 +23,22 @@ class Posted:
         return value.strip()[:limit] if isinstance(value, str) else ""
 
     def integer(self, name: str, default: int | None, low: int, high: int, message: str) -> int | None:
-        raw = self.text(name)
-        if not raw:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            value = low - 1
-        if not low <= value <= high:
-            self.errors[name] = message
-            return default
-        return value
+        return self._bounded(name, default, low, high, message, int)
 
     def number(self, name: str, default: float, low: float, high: float, message: str) -> float:
+        return self._bounded(name, default, low, high, message, float)
+
+    def _bounded(self, name: str, default: Any, low: Any, high: Any, message: str, parse: Callable[[str], Any]) -> Any:
+        """The field parsed with ``parse`` if it lies in [low, high]; else ``message`` is recorded and ``default``
+        returned. An empty field is the default, silently."""
         raw = self.text(name)
         if not raw:
             return default
         try:
-            value = float(raw)
+            value = parse(raw)
         except ValueError:
-            value = low - 1
+            self.errors[name] = message
+            return default
         if not low <= value <= high:
             self.errors[name] = message
             return default
