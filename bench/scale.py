@@ -235,9 +235,9 @@ def stage_ingest(args: argparse.Namespace) -> dict[str, Any]:
     from bench.corpus import SyntheticCorpus
     from indexes.embedders import load_embedder
     from indexes.vector_cache import VectorCache, text_hash
-    from matcher.indexing import dense_text
     from matcher.records import Demand, Patent
     from matcher.store import Store
+    from matcher.texts import dense_text
 
     work: Path = args.work
     if home(work).exists():
@@ -307,15 +307,15 @@ def stage_ingest(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def stored_texts(work: Path) -> tuple[list[str], list[str]]:
-    from matcher.indexing import document_text
     from matcher.store import Store
+    from matcher.texts import indexed_text
 
     ids: list[str] = []
     texts: list[str] = []
     with Store(home(work) / "store.sqlite") as store:
         for record in store.iter_records("patents"):
             ids.append(record.id)
-            texts.append(document_text(record))
+            texts.append(indexed_text(record))
     return ids, texts
 
 

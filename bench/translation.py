@@ -25,6 +25,7 @@ from machine import machine  # noqa: E402  (bench/machine.py, beside this script
 
 from indexes import translate as tr  # noqa: E402
 from indexes.bm25 import BM25Index  # noqa: E402
+from indexes.script import dominant_language  # noqa: E402
 
 QUERIES = ROOT / "eval" / "datasets" / "crosslingual" / "queries.jsonl"
 SAMPLE = ROOT / "data" / "sample" / "patents.jsonl.gz"
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         for _ in range(args.repeat):
             for q in queries:
-                target = "en" if tr.language_of(q) == "zh" else "zh"
+                target = "en" if dominant_language(q) == "zh" else "zh"
                 tr.render_query(q, target, weight)
         elapsed = time.perf_counter() - started
         out[f"{label}_queries_per_second"] = round(args.repeat * len(queries) / elapsed, 1)

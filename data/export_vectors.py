@@ -1,6 +1,6 @@
 """Export the precomputed vectors shipped in data/vectors/ for the bundled sample.
 
-For each bundled record, the text the index embeds (``matcher.indexing.dense_text``) is embedded by the model,
+For each bundled record, the text the index embeds (``matcher.texts.dense_text``) is embedded by the model,
 through the vector cache (so a cache already filled by `make demo` makes this instant), and written as
 ``data/vectors/<model>.<kind>.npz``: text hashes, float16 vectors, and a header with the model's fingerprint.
 `pmatch demo` loads them into the cache only when the installed model has that exact fingerprint; otherwise
@@ -19,8 +19,8 @@ from pathlib import Path
 from indexes.embedders import load_embedder
 from indexes.vector_cache import VectorCache, text_hash
 from matcher.config import load_config
-from matcher.indexing import dense_text
 from matcher.records import Demand, Patent
+from matcher.texts import dense_text
 from matcher.workspace import Workspace
 
 HERE = Path(__file__).resolve().parent

@@ -46,6 +46,7 @@ if str(REPO_ROOT) not in sys.path:  # `python data/prepare.py` puts data/ first 
 
 from matcher.derive import derive  # noqa: E402
 from matcher.records import Demand, Patent, is_valid_code, normalize_code  # noqa: E402
+from matcher.texts import CJK  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------------
 # Sources, in processing order. The order decides which copy of an exact duplicate is kept (the first).
@@ -114,7 +115,6 @@ _CLAIMS_PAGE = re.compile(r"CN\d+[A-Z]\d?权利要求书\d+/\d+页")
 _TRAILING_PUBNO = re.compile(r"CN\d+[A-Z]\d?\s*$")
 _WS = re.compile(r"\s+")
 _ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})")
-_CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df]")
 
 # Zhibei offers: cooperationMethod concatenates these values without separators (every value seen in the data).
 OFFER_COOPERATION_VOCAB = ("完全转让", "许可转让", "技术入股", "合作生产", "其他")
@@ -500,7 +500,7 @@ def build_userdict(keyphrases: Iterable[str]) -> tuple[list[tuple[str, int]], di
     candidates: set[str] = set()
     for word in distinct:
         normalized = t2s.convert(unicodedata.normalize("NFKC", word)).strip()
-        if len(normalized) >= 2 and _CJK.search(normalized) and not _WS.search(normalized):
+        if len(normalized) >= 2 and CJK.search(normalized) and not _WS.search(normalized):
             candidates.add(normalized)
     known = {w for w in candidates if tokenizer.FREQ.get(w)}
     entries = [(w, int(tokenizer.suggest_freq(w, False))) for w in sorted(candidates - known)]

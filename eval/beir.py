@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
+from matcher.texts import text_language
 
 
 class DatasetError(ValueError):
@@ -176,4 +175,4 @@ def load_dataset(directory: str | Path, split: str | None = None) -> Dataset:
 
 
 def detect_language(text: str) -> str:
-    return "zh" if _CJK.search(text) else "en"
+    return text_language(text)

@@ -20,10 +20,11 @@ from eval.beir import Dataset, DatasetError, detect_language
 from indexes.analyzer import get_analyzer
 from matcher.config import RankerConfig, load_config
 from matcher.filters import PatentFilters
-from matcher.indexing import build_snapshot, document_text
+from matcher.indexing import build_snapshot
 from matcher.records import Patent
 from matcher.search import Searcher
 from matcher.store import Store
+from matcher.texts import indexed_text
 from matcher.workspace import Workspace
 
 Run = dict[str, dict[str, float]]  # query id -> doc id -> score
@@ -204,7 +205,7 @@ def rank_bm25_run(dataset: Dataset, workspaces: Workspaces, queries: dict[str, d
         if r.id in stored and r.id not in seen:
             seen.add(r.id)
             kept.append(r)
-    tokens = analyzer.tokenize_many([document_text(r) for r in kept])
+    tokens = analyzer.tokenize_many([indexed_text(r) for r in kept])
     bm25 = BM25Plus(tokens, k1=DEFAULT_PARAMS["k1"], b=DEFAULT_PARAMS["b"], delta=DEFAULT_PARAMS["delta"])
     run: Run = {}
     for i, (qid, query) in enumerate(queries.items(), 1):

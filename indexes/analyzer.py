@@ -45,6 +45,8 @@ import jieba
 import opencc
 import Stemmer
 
+from indexes.script import CJK_CHARS
+
 try:
     import rjieba
 except ImportError:  # pragma: no cover - rjieba is a declared dependency; jieba remains usable without it
@@ -70,14 +72,14 @@ STOPWORDS_EN = frozenset(
     can may also each other one more than not no so""".split()
 )
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df"
 # A run is CJK characters, or a Latin/number token that may join parts with '.', '-' or '/' (LiNi0.8Co0.1O2, Wi-Fi).
-_WORD = rf"[^\W_{_CJK}]+"
-_RUN = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<latin>{_WORD}(?:[.\-/]{_WORD})*)")
+_WORD = rf"[^\W_{CJK_CHARS}]+"
+_RUN = re.compile(rf"(?P<cjk>[{CJK_CHARS}]+)|(?P<latin>{_WORD}(?:[.\-/]{_WORD})*)")
 _HAS_DIGIT = re.compile(r"\d")
 # Two or more element symbols, each with an optional count: SiC, GaN, NaCl, LiFePO4, CO2.
 _FORMULA = re.compile(r"^(?:[A-Z][a-z]?\d*(?:\.\d+)?){2,}$")
-# What Python jieba treats as Han (jieba.re_han_default without the Latin part, which our CJK runs never hold).
+# What Python jieba treats as Han (jieba.re_han_default without the Latin part, which our CJK runs never hold):
+# not a second CJK rule, the reference segmenter's own, mimicked so rjieba cuts as jieba does.
 _NOT_JIEBA_HAN = re.compile(r"[^\u4e00-\u9fd5]")
 _JIEBA_PIECES = re.compile(r"[\u4e00-\u9fd5]+|[^\u4e00-\u9fd5]")
 # jieba's user-dictionary line: word, optional frequency, optional part-of-speech tag.

@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from indexes.script import CJK, CJK_CHARS, dominant_language
+
 Lang = str  # "zh" | "en"
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_TOKENS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[A-Za-z0-9][A-Za-z0-9.\-+/]*[A-Za-z0-9]|[A-Za-z0-9]")
+_TOKENS = re.compile(f"[{CJK_CHARS}]+|" r"[A-Za-z0-9][A-Za-z0-9.\-+/]*[A-Za-z0-9]|[A-Za-z0-9]")
 _LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
 _PAREN = re.compile(r"\s*\([^)]*\)|\s*（[^）]*）")
-_HANZI_REF = re.compile(r"[\u3400-\u9fff|]+\[[^\]]*\]")
+_HANZI_REF = re.compile(f"[{CJK_CHARS}|]+" r"\[[^\]]*\]")
 _DROP_PREFIXES = ("variant of", "old variant", "see ", "see also", "surname", "abbr.", "abbr for", "used in",
                   "cl:", "also written", "erhua", "archaic", "japanese variant", "taiwan pr.", "also pr.",
                   "(old)", "(dialect)", "(literary)", "(classical)", "unofficial variant", "euphemistic variant",
@@ -87,7 +88,7 @@ def clean_glosses(raw: str) -> list[str]:
         g = _HANZI_REF.sub("", _PAREN.sub("", g)).strip(" ,;.")
         for part in g.split(";"):
             part = part.strip(" ,.")
-            if part and not _CJK.search(part):
+            if part and not CJK.search(part):
                 out.append(part)
     return out
 
@@ -134,7 +135,7 @@ def load_dictionary(path: Path | None = None) -> Dictionary:
                 continue
             _trad, simp, pinyin, raw = m.groups()
             glosses = clean_glosses(raw)
-            if not glosses or not _CJK.search(simp):
+            if not glosses or not CJK.search(simp):
                 continue
             is_proper = pinyin[:1].isupper()
             (proper if is_proper else zh_en).setdefault(simp, []).extend(glosses)
@@ -177,13 +178,6 @@ def _segmenter() -> Callable[[str], list[str]]:
     import rjieba
 
     return rjieba.Jieba().cut
-
-
-def language_of(text: str) -> Lang:
-    """"zh" if the text has more Chinese characters than Latin letters, else "en"."""
-    cjk = len(_CJK.findall(text))
-    latin = len(re.findall(r"[A-Za-z]", text))
-    return "zh" if cjk * 2 >= latin and cjk else "en"
 
 
 def _singular(word: str) -> Iterable[str]:
@@ -234,7 +228,7 @@ def to_english(text: str, weight: Weight | None = None, per_word: int = GLOSSES_
     d = dictionary()
     parts: list[str] = []
     for token in _TOKENS.findall(text):
-        if not _CJK.match(token):
+        if not CJK.match(token):
             parts.append(token)
             continue
         for word in _zh_words(d, token):
@@ -271,7 +265,7 @@ def to_chinese(text: str, weight: Weight | None = None, per_phrase: int = CANDID
         words.clear()
 
     for token in _TOKENS.findall(text):
-        if _CJK.match(token) or any(ch.isdigit() for ch in token):
+        if CJK.match(token) or any(ch.isdigit() for ch in token):
             flush()
             parts.append(token)
         else:
@@ -310,6 +304,6 @@ def render_query(text: str, target: Lang, weight: Weight | None = None) -> tuple
     """
     if target not in ("zh", "en"):
         raise ValueError(f"target language must be 'zh' or 'en', not {target!r}")
-    if language_of(text) == target:
+    if dominant_language(text) == target:
         return text, False
     return translate(text, target, weight), True

@@ -17,14 +17,11 @@ from typing import Any
 import numpy as np
 
 from indexes.analyzer import Analyzer
-from matcher.indexing import first_claim
 from matcher.records import Demand, Patent
+from matcher.texts import CJK, indexed_fields, sentences
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z0-9]+(?:[.\-/][A-Za-z0-9]+)*")
-_SENTENCE_END = re.compile(r"(?<=[。！？；;!?])|(?<=\.)\s+|\n+")
 SNIPPET_CHARS = 120
-MAX_SENTENCES = 40
 
 
 @dataclass(frozen=True)
@@ -64,12 +61,12 @@ def find_spans(analyzer: Analyzer, text: str, terms: set[str]) -> list[tuple[int
     spans: list[tuple[int, int]] = []
     lowered = norm.lower()
     for term in terms:
-        if _CJK.search(term):
+        if CJK.search(term):
             start = lowered.find(term)
             while start != -1:
                 spans.append((offsets[start], offsets[start + len(term) - 1] + 1))
                 start = lowered.find(term, start + len(term))
-    latin_terms = {t for t in terms if not _CJK.search(t)}
+    latin_terms = {t for t in terms if not CJK.search(t)}
     if latin_terms:
         for m in _LATIN_WORD.finditer(norm):
             if latin_terms.intersection(analyzer.tokenize(m.group())):
@@ -111,12 +108,6 @@ def snippet(text: str, spans: list[tuple[int, int]], width: int = SNIPPET_CHARS)
     return Snippet(prefix + text[best_start:end] + suffix, inside)
 
 
-def record_fields(record: Patent | Demand) -> dict[str, str]:
-    if isinstance(record, Patent):
-        return {"title": record.title, "abstract": record.abstract, "claims": record.claims}
-    return {"title": record.title, "description": record.description}
-
-
 def matched_terms(analyzer: Analyzer, query_terms: list[str], record: Patent | Demand,
                   weights: dict[str, float] | None = None) -> dict[str, Any]:
     """Which query terms occur in which fields (most informative first, by ``weights`` = idf), with a
@@ -124,7 +115,7 @@ def matched_terms(analyzer: Analyzer, query_terms: list[str], record: Patent | D
     wanted = set(query_terms)
     where: dict[str, list[str]] = {}
     snippets: dict[str, dict[str, Any]] = {}
-    for field, text in record_fields(record).items():
+    for field, text in indexed_fields(record).items():
         if not text:
             continue
         present = wanted.intersection(analyzer.tokenize(text))
@@ -138,21 +129,6 @@ def matched_terms(analyzer: Analyzer, query_terms: list[str], record: Patent | D
     ordered = sorted((t for t in dict.fromkeys(query_terms) if t in where), key=lambda t: -weights.get(t, 0.0))
     terms = [{"term": t, "fields": where[t], "weight": round(weights.get(t, 0.0), 3)} for t in ordered]
     return {"matched_terms": terms, "snippets": snippets}
-
-
-def sentences(record: Patent | Demand) -> list[str]:
-    """Candidate sentences for "closest in meaning": title, abstract and first-claim sentences."""
-    if isinstance(record, Patent):
-        parts = [record.title, record.abstract, first_claim(record.claims)]
-    else:
-        parts = [record.title, record.description]
-    out: list[str] = []
-    for part in parts:
-        for s in _SENTENCE_END.split(part or ""):
-            s = s.strip()
-            if len(s) >= 4 and s not in out:
-                out.append(s[:300])
-    return out[:MAX_SENTENCES]
 
 
 def closest_sentence(query_vector: np.ndarray, record: Patent | Demand,
@@ -183,7 +159,7 @@ def display_terms(matched: list[dict[str, Any]], limit: int = 8) -> list[str]:
     terms = [str(t["term"]) for t in matched]
     kept: list[str] = []
     for term in terms:
-        cjk = bool(_CJK.search(term))
+        cjk = bool(CJK.search(term))
         if (cjk and len(term) < 2) or (not cjk and (len(term) < 3 or not term.isalpha())):
             continue
         if term in GENERIC_TERMS or any(term != other and term in other for other in terms):

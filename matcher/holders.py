@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import re
 
+from indexes.script import CJK_CHARS
+
 _ORG_END = (r"(?:股份有限公司|有限责任公司|有限公司|公司|集团|大学|学院|研究所|研究院|科学院|农科院|"
             r"重点实验室|实验室|研究中心|推广中心|试验站)")
-_ORG = r"(?P<org>[\u4e00-\u9fff（）()]{2,30}?" + _ORG_END + r")"
+_ORG = rf"(?P<org>[{CJK_CHARS}（）()]{{2,30}}?" + _ORG_END + r")"
 _END = r"(?=所有|[、，,。；;：:\s（(]|$)"  # a labelled unit runs to the next separator (宁夏农林科学院农作物研究所)
 _MADE = r"(?:选育|育成|培育|研制|研发|研究|完成|主持|开发|承担|独立研发|自主研发|共同完成)"
 

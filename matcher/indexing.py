@@ -1,14 +1,7 @@
 """Building the served indexes of one kind (patents or demands) from the store, as a new snapshot.
 
-What is indexed:
-- BM25: a patent's title, abstract and claims; a demand's title and description.
-- Dense: a patent's title, abstract and first claim, or a demand's title and description, cut to
-  ``dense_text_chars`` characters (512 by default: title + abstract fit in full for 95% of the bundled
-  patents; what is cut is the tail of long abstracts and the first claim). Vectors come through the vector
-  cache, so unchanged texts are never embedded twice.
-Human keyphrases (``Patent.keywords``) are stored but deliberately not indexed: the known-item evaluation
-uses them as queries.
-"""
+What is indexed (BM25 text, dense text) is defined in ``matcher.texts``. Vectors come through the vector cache,
+so unchanged texts are never embedded twice."""
 
 from __future__ import annotations
 
@@ -32,32 +25,12 @@ from indexes.vector_cache import VectorCache
 from matcher.filters import DEMAND_FIELDS, PATENT_FIELDS, FacetIndex
 from matcher.records import Demand, Patent
 from matcher.store import Kind, Store
+from matcher.texts import dense_text, indexed_text
 from matcher.workspace import Workspace
 
 SNAPSHOT_FORMAT = 1
 CALIBRATION_SAMPLE = 256  # query-like vectors for calibrating an approximate dense index
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-_CLAIM_2 = re.compile(r"\n\s*2\s*[.、．]")
-
-
-def document_text(record: Patent | Demand) -> str:
-    """The text BM25 indexes for a record."""
-    if isinstance(record, Patent):
-        return "\n".join(part for part in (record.title, record.abstract, record.claims) if part)
-    return "\n".join(part for part in (record.title, record.description) if part)
-
-
-def first_claim(claims: str) -> str:
-    return _CLAIM_2.split(claims, maxsplit=1)[0].strip() if claims else ""
-
-
-def dense_text(record: Patent | Demand, max_chars: int) -> str:
-    """The text embedded for a record: the most informative parts first, cut to ``max_chars``."""
-    if isinstance(record, Patent):
-        parts = (record.title, record.abstract, first_claim(record.claims))
-    else:
-        parts = (record.title, record.description)
-    return "\n".join(p for p in parts if p)[:max_chars]
 
 
 def model_dir_name(model: str) -> str:
@@ -146,7 +119,7 @@ def _build_snapshot(workspace: Workspace, kind: Kind, dense_model: str | None, d
         def walk() -> Iterator[Patent | Demand]:
             for record in store.iter_records(kind):
                 ids.append(record.id)
-                texts.append(document_text(record))
+                texts.append(indexed_text(record))
                 if dense_model:
                     dense_texts.append(dense_text(record, dense_text_chars))
                 yield record

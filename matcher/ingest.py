@@ -42,6 +42,7 @@ from matcher.derive import derive
 from matcher.ipc import split_codes
 from matcher.records import INVISIBLE, Demand, Patent, without_invisible
 from matcher.store import MODELS, BatchReport, Kind, Store
+from matcher.texts import text_language
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_LINE_CHARS = 2_000_000
@@ -110,7 +111,6 @@ _LIST_SPLIT = {
     "cooperation_modes": re.compile(r"[;；,，、|/]+"),
     "keywords": re.compile(r"[;；,，、|]+"),
 }  # IPC cells are read by matcher.ipc.split_codes: "G06F 21/10" is one code
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -534,7 +534,7 @@ def _to_record(kind: Kind, row: dict[str, Any], colmap: dict[str, str | None], t
         values[target] = _cell(target, value, tabular, vocab)
     if "language" not in values or values["language"] is None:
         text = " ".join(str(values.get(f) or "") for f in ("title", "abstract", "description"))
-        values["language"] = "zh" if _CJK.search(text) else "en"
+        values["language"] = text_language(text)
     try:
         record = MODELS[kind].model_validate(values)
     except ValidationError as exc:

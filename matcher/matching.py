@@ -17,23 +17,15 @@ from typing import Any
 
 from matcher.config import Mode
 from matcher.filters import DemandFilters, PatentFilters
-from matcher.indexing import dense_text
 from matcher.records import Demand, Patent
 from matcher.search import Result, Searcher
+from matcher.texts import demand_query, patent_query
 
 SUPPORT_WEIGHTS = (1.0, 0.5, 0.25)
 
 
 class UnknownRecord(LookupError):
     pass
-
-
-def demand_query(demand: Demand) -> str:
-    return "\n".join(p for p in (demand.title, demand.description) if p)
-
-
-def patent_query(patent: Patent, max_chars: int = 512) -> str:
-    return dense_text(patent, max_chars)
 
 
 def match_demand(searcher: Searcher, demand: str | Demand, k: int = 10, filters: PatentFilters | None = None,

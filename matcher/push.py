@@ -20,10 +20,11 @@ from typing import Any
 
 from matcher.config import Mode
 from matcher.filters import DemandFilters
-from matcher.matching import EnterpriseMatch, match_portfolio, patent_query, portfolio_ids
+from matcher.matching import EnterpriseMatch, match_portfolio, portfolio_ids
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
 from matcher.shortlist import explain_records, pair_fields
+from matcher.texts import patent_query
 
 ProgressFn = Callable[[str, int, int], None]
 

@@ -27,7 +27,7 @@ import numpy as np
 from indexes.bm25 import BM25Index, top_k
 from indexes.dense import DenseIndex
 from indexes.embedders import Embedder, load_embedder
-from indexes.translate import language_of, render_query
+from indexes.translate import render_query
 from indexes.vector_cache import VectorCache
 from matcher.config import Mode, RankerConfig, load_config
 from matcher.explain import closest_sentence, matched_terms
@@ -38,10 +38,9 @@ from matcher.fusion import convex_fusion, rrf_fusion
 from matcher.fusion.learned import LearnedRanker, model_path
 from matcher.records import Demand, Patent
 from matcher.store import Kind
+from matcher.texts import body_text, dominant_language, query_languages
 from matcher.workspace import Workspace
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]{2,}")
 _NOT_WORD = re.compile(r"[\W_]+")
 DUPLICATE_COSINE = 0.95  # document vectors at least this close are one offer written twice
 DUPLICATE_WINDOW = 20  # results looked at beyond k, so that k remain after collapsing
@@ -49,16 +48,6 @@ DUPLICATE_WINDOW = 20  # results looked at beyond k, so that k remain after coll
 
 class NotIndexed(Exception):
     pass
-
-
-def query_languages(text: str) -> frozenset[str]:
-    """The languages BM25 can match for this query: zh if it has Chinese, en if it has Latin words."""
-    langs = set()
-    if _CJK.search(text):
-        langs.add("zh")
-    if _LATIN.search(text):
-        langs.add("en")
-    return frozenset(langs) if langs else frozenset({"zh", "en"})
 
 
 @dataclass
@@ -261,7 +250,7 @@ class Searcher:
             if mode == "hybrid" else set()
         if mode == "hybrid" and self.config.translate_queries and self.config.fusion == "learned":
             assert c.bm25_scores is not None
-            c.query_language = language_of(query)
+            c.query_language = dominant_language(query)
             c.renderings = self.renderings(snap, query, c.terms, c.bm25_scores, mask, candidates)
         return c
 
@@ -452,8 +441,7 @@ class Searcher:
 
 def duplicate_key(record: Patent | Demand) -> str:
     """Title and abstract (or description), lower-cased, with every non-word character removed."""
-    body = record.abstract if isinstance(record, Patent) else record.description
-    return _NOT_WORD.sub("", f"{record.title}{body or ''}".lower())
+    return _NOT_WORD.sub("", f"{record.title}{body_text(record) or ''}".lower())
 
 
 def collapse_duplicates(snap: Snapshot, ranked: list[tuple[int, float]], records: dict[str, Patent | Demand]

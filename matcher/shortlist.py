@@ -44,13 +44,12 @@ from matcher.assignment import Caps, Edges, Method, solve, solve_greedy, total
 from matcher.chains import Chain, Segment
 from matcher.config import Mode
 from matcher.explain import GENERIC_TERMS, display_terms, snippet
-from matcher.matching import demand_query
 from matcher.records import Demand, Patent
 from matcher.search import Searcher, Snapshot
 from matcher.store import Kind
+from matcher.texts import CJK, context_text, demand_query
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _NON_WORD = re.compile(r"[\W_]+")
 _LEGAL_FORM = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团|"
                          r"\b(corporation|corp|incorporated|inc|limited|ltd|llc|gmbh|co|company|aps)\b\.?)",
@@ -130,14 +129,6 @@ def _accurate_cut() -> Callable[[str], list[str]]:
     return cutter.cut
 
 
-def context_text(record: Patent | Demand) -> str:
-    """Where a segment keyword must occur: a patent's title and abstract, a demand's title and description (not
-    claims, whose boilerplate names every neighbouring technology)."""
-    if isinstance(record, Patent):
-        return "\n".join((record.title, record.abstract))
-    return "\n".join((record.title, record.description))
-
-
 class KeywordMatcher:
     """Records of one snapshot whose title/abstract (description) contain a keyword as whole words.
 
@@ -168,7 +159,7 @@ class KeywordMatcher:
         positions = np.flatnonzero(mask)
         texts = self._context(positions)
         needle = self._fold(keyword)
-        cjk = bool(_CJK.search(keyword))
+        cjk = bool(CJK.search(keyword))
         for pos in positions:
             text, bounds, terms = texts[int(pos)]
             mask[pos] = _whole_word(text, bounds, needle) if cjk else all(w in terms for w in atoms)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from indexes.analyzer import nfkc
 from matcher.records import Demand, Patent
+from matcher.texts import body_text
 
 SCHEMA_VERSION = 1
 Kind = Literal["patents", "demands"]
@@ -53,8 +54,7 @@ def dedup_key(title: str, body: str) -> str:
 
 
 def record_dedup_key(record: Patent | Demand) -> str:
-    body = record.abstract if isinstance(record, Patent) else record.description
-    return dedup_key(record.title, body)
+    return dedup_key(record.title, body_text(record))
 
 
 @dataclass

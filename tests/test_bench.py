@@ -22,8 +22,8 @@ import pytest
 from indexes import bm25 as bm25_module
 from indexes.analyzer import AnalyzerConfig, get_analyzer
 from indexes.bm25 import BM25Index
-from matcher.indexing import document_text
 from matcher.records import Demand, Patent
+from matcher.texts import indexed_text
 
 pytestmark = pytest.mark.e2e
 
@@ -186,7 +186,7 @@ def test_query_latency_runs_on_the_scale_workspace(scale: dict[str, Any]) -> Non
 def _sample_texts(sample_patents: list[Patent], n: int) -> list[str]:
     zh = [p for p in sample_patents if p.language == "zh" and p.abstract][: n // 2]
     en = [p for p in sample_patents if p.language == "en"][: n // 2]
-    return [document_text(p) for p in zh + en]
+    return [indexed_text(p) for p in zh + en]
 
 
 def test_rjieba_segments_like_jieba(sample_patents: list[Patent]) -> None:

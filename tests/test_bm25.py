@@ -8,8 +8,8 @@ from rank_bm25 import BM25Plus
 
 from indexes.analyzer import AnalyzerConfig, get_analyzer
 from indexes.bm25 import BM25Index, top_k
-from matcher.indexing import document_text
 from matcher.records import Patent
+from matcher.texts import indexed_text
 
 DOCS = {
     "a": "锂离子电池正极材料及其制备方法",
@@ -83,7 +83,7 @@ def test_parity_with_rank_bm25_on_real_patents(sample_patents: list[Patent]) -> 
     en = [p for p in sample_patents if p.language == "en"][:150]
     docs = zh + en
     config = AnalyzerConfig()
-    tokens = get_analyzer(config).tokenize_many([document_text(p) for p in docs])
+    tokens = get_analyzer(config).tokenize_many([indexed_text(p) for p in docs])
     params = {"k1": 1.5, "b": 0.75, "delta": 1.0, "dtype": "float64"}
     ours = BM25Index.build_from_tokens([p.id for p in docs], tokens, config, params)
     reference = BM25Plus(tokens, k1=1.5, b=0.75, delta=1.0)

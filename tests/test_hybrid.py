@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from matcher.config import RankerConfig
-from matcher.explain import sentences
 from matcher.filters import DemandFilters, PatentFilters
 from matcher.indexing import build_snapshot
 from matcher.matching import UnknownRecord, match_demand, match_patent, match_portfolio, portfolio_ids
 from matcher.records import Demand, Patent
-from matcher.search import Searcher, query_languages
+from matcher.search import Searcher
 from matcher.store import Store
+from matcher.texts import query_languages, sentences
 from matcher.workspace import Workspace
 
 BATTERY = re.compile(r"电池|正极|负极|锂")

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from matcher.records import Demand, Patent, is_valid_code
+from matcher.texts import CJK
 
 pytestmark = pytest.mark.data
 
@@ -197,7 +198,7 @@ def test_userdict_format_and_effect() -> None:
     words = []
     for line in lines:
         word, freq = line.split(" ")
-        assert len(word) >= 2 and re.search(r"[\u4e00-\u9fff]", word) and int(freq) >= 1, line
+        assert len(word) >= 2 and CJK.search(word) and int(freq) >= 1, line
         words.append(word)
     assert words == sorted(set(words))
 

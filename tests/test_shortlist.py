@@ -18,7 +18,6 @@ from api.cli.shortlist import push, shortlist
 from indexes.analyzer import user_dict_path
 from matcher.chains import Chain, load_chain, parse_chain, shipped_chains
 from matcher.config import RankerConfig
-from matcher.explain import sentences
 from matcher.export import DETAILS, MAIN, header, push_table, sheet_title, shortlist_table, write
 from matcher.filters import PatentFilters
 from matcher.indexing import build_snapshot
@@ -31,13 +30,13 @@ from matcher.shortlist import (
     ShortlistOptions,
     build_shortlist,
     compatible_modes,
-    context_text,
     duplicate_groups,
     fold_title,
     holder_key,
     select_chain,
 )
 from matcher.store import Store
+from matcher.texts import CJK, context_text, sentences
 from matcher.workspace import Workspace
 
 OPTIONS = ShortlistOptions(per_demand=3, per_patent=2, per_holder=4)
@@ -271,7 +270,7 @@ def test_exports_round_trip(tmp_path: Path, shortlists: dict[str, Shortlist]) ->
     for seg in sl.chain.segments:
         rows = list(book[seg.name].iter_rows(values_only=True))
         assert rows[0][:3] == ("产业链", "产业链环节", "推荐序号")
-        assert all(re.search(r"[\u4e00-\u9fff]", h) for h in rows[0] if h not in ("IPC分类号",))
+        assert all(CJK.search(h) for h in rows[0] if h not in ("IPC分类号",))
         assert not internal & set(rows[0]), internal & set(rows[0])  # no ranker internals on a main sheet
         for name in ("需求企业", "摘要(节选)", "法律状态", "IPC分类号", "申请日", "价格", "成熟度", "匹配理由"):
             assert name in rows[0], name

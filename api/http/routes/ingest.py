@@ -37,6 +37,7 @@ from matcher.ingest import (
 )
 from matcher.records import RecordId
 from matcher.store import Kind
+from matcher.texts import CJK_CHARS
 
 UPLOAD_SUFFIXES = SUFFIXES
 write = write_router()
@@ -113,7 +114,7 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[str | None, bytes]
 
 def _safe_filename(name: str | None) -> str:
     base = Path((name or "").replace("\\", "/")).name.strip()
-    base = re.sub(r"[^\w.\-()\u3400-\u9fff]+", "_", base)[:200]
+    base = re.sub(rf"[^\w.\-(){CJK_CHARS}]+", "_", base)[:200]
     if not base or not base.lower().endswith(UPLOAD_SUFFIXES):
         raise ApiError(422, "invalid_upload", f"filename {name!r}: give a name ending in one of "
                                               f"{', '.join(UPLOAD_SUFFIXES)} (it tells the format)", "filename")

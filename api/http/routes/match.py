@@ -9,8 +9,9 @@ from api.http.errors import ApiError
 from api.http.pages import demand_hits, ms, patent_hits, ranked_page
 from api.http.security import read_router
 from api.http.state import ServiceDep, index_ref
-from matcher.matching import UnknownRecord, demand_query, match_portfolio, patent_query, portfolio_ids
+from matcher.matching import UnknownRecord, match_portfolio, portfolio_ids
 from matcher.records import Demand, Patent
+from matcher.texts import demand_query, patent_query
 
 read = read_router()
 

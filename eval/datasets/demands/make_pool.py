@@ -12,9 +12,9 @@ import json
 import random
 from pathlib import Path
 
-from matcher.matching import demand_query
 from matcher.records import Demand
 from matcher.search import Searcher
+from matcher.texts import demand_query
 from matcher.workspace import Workspace
 
 MODES = ("bm25", "dense", "hybrid")
