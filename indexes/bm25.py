@@ -43,10 +43,10 @@ import numpy as np
 
 from indexes.analyzer import AnalyzerConfig, get_analyzer
 from indexes.atomic import atomic_dir
+from indexes.settings import index_settings
 
 FORMAT_VERSION = 1
 DEFAULT_PARAMS: dict[str, Any] = {"method": "bm25+", "k1": 1.5, "b": 0.75, "delta": 1.0, "dtype": "float32"}
-WORKERS_ENV = "PMATCH_INDEX_WORKERS"
 CHUNK_DOCS = 2_000  # texts per tokenization task
 PARALLEL_MIN_DOCS = 20_000  # below this, worker start-up (loading the analyzer: ~1 s) costs more than it saves
 _POSTINGS_GROUP = 16_000_000  # postings summed per bincount at query time
@@ -55,11 +55,9 @@ _SCORE_SLICE = 8_000_000  # (document, term) pairs scored per numpy pass (bounds
 
 def default_workers() -> int:
     """Worker processes for tokenizing a big corpus: env ``PMATCH_INDEX_WORKERS``, else the CPUs available."""
-    raw = os.environ.get(WORKERS_ENV, "").strip()
-    if raw:
-        if not raw.isdigit() or int(raw) < 1:
-            raise ValueError(f"{WORKERS_ENV} must be a positive integer, got {raw!r}")
-        return int(raw)
+    workers = index_settings().index_workers
+    if workers:
+        return workers
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux

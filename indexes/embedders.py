@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from indexes.settings import index_settings
 from indexes.threads import embed_threads
 
 if TYPE_CHECKING:  # importing sentence_transformers loads torch: only when a model is loaded
@@ -133,7 +134,8 @@ class Embedder:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("PMATCH_CACHE") or Path.home() / ".cache" / "patent-match").expanduser()
+    """``PMATCH_CACHE`` (``IndexSettings.cache``), else ``~/.cache/patent-match``."""
+    return (index_settings().cache or Path.home() / ".cache" / "patent-match").expanduser()
 
 
 def load_embedder(name: str, cache_dir: Path | None = None) -> Embedder:

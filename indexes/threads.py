@@ -1,4 +1,7 @@
-"""How many threads the numeric libraries use: one place for the environment variables and runtime limits.
+"""How many threads the numeric libraries use: one place for the thread settings and runtime limits.
+
+Read through ``indexes.settings.IndexSettings``; written to the environment by ``limit_threads``, for libraries
+and child processes that start later:
 
 * ``PMATCH_EMBED_THREADS``: threads for query/document encoding (torch, USE's BLAS); default: the CPUs this
   process may run on (``embed_threads``).
@@ -14,6 +17,8 @@ from __future__ import annotations
 import os
 import sys
 from typing import Any
+
+from indexes.settings import index_settings
 
 EMBED_THREADS_ENV = "PMATCH_EMBED_THREADS"
 FAISS_THREADS_ENV = "PMATCH_FAISS_THREADS"
@@ -33,23 +38,14 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _positive(name: str) -> int | None:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {raw!r}")
-    return int(raw)
-
-
 def embed_threads() -> int:
-    """Env ``PMATCH_EMBED_THREADS`` if set, else ``available_cpus()``."""
-    return _positive(EMBED_THREADS_ENV) or available_cpus()
+    """``PMATCH_EMBED_THREADS`` (``IndexSettings.embed_threads``) if set, else ``available_cpus()``."""
+    return index_settings().embed_threads or available_cpus()
 
 
 def faiss_threads() -> int | None:
-    """Env ``PMATCH_FAISS_THREADS`` if set, else None (OpenMP's default, which honours ``OMP_NUM_THREADS``)."""
-    return _positive(FAISS_THREADS_ENV)
+    """``PMATCH_FAISS_THREADS`` if set, else None (OpenMP's default, which honours ``OMP_NUM_THREADS``)."""
+    return index_settings().faiss_threads
 
 
 def thread_env(threads: int = 1) -> dict[str, str]:
@@ -71,7 +67,7 @@ def limit_threads(threads: int = 1) -> dict[str, Any]:
 
     threadpool_limits(limits=threads)
     applied["threadpoolctl"] = threads
-    if "torch" in sys.modules or os.environ.get("PMATCH_LIMIT_TORCH", "1") == "1":
+    if "torch" in sys.modules or index_settings().limit_torch:
         try:
             import torch
 

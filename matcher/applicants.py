@@ -9,7 +9,6 @@ that decided, which the record keeps, so every inferred value can be traced and 
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -20,9 +19,9 @@ from typing import Literal
 import yaml
 
 from matcher.records import ApplicantType
+from matcher.settings import engine_settings
 
 RULES_FILE = Path(__file__).with_name("rules") / "applicant_types.yaml"
-RULES_ENV = "PMATCH_APPLICANT_RULES"
 TYPES = ("university", "institute", "company", "individual")
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -111,7 +110,7 @@ def _load(paths: tuple[str, ...]) -> RuleSet:
 
 def rule_files() -> tuple[str, ...]:
     """The operator's files (``$PMATCH_APPLICANT_RULES``), then the shipped one."""
-    extra = [p for p in os.environ.get(RULES_ENV, "").split(os.pathsep) if p.strip()]
+    extra = engine_settings().applicant_rule_files()
     return (*extra, str(RULES_FILE))
 
 

@@ -19,6 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from matcher.settings import engine_settings
+
 DEFAULTS = Path(__file__).with_name("ranker.json")
 Mode = Literal["bm25", "dense", "hybrid"]
 
@@ -48,8 +50,8 @@ class RankerConfig(BaseModel):
 
 def load_config(home: Path | None = None) -> RankerConfig:
     data = json.loads(DEFAULTS.read_text("utf-8"))
-    override = os.environ.get("PMATCH_RANKER_CONFIG")
-    path = Path(override) if override else (home / "ranker.json" if home else None)
+    override = engine_settings().ranker_config
+    path = override or (home / "ranker.json" if home else None)
     if path is not None and path.is_file():
         data.update(json.loads(path.read_text("utf-8")))
     return RankerConfig.model_validate(data)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from matcher.filters import FacetIndex
+from matcher.records import fields_where
 from matcher.store import Kind
 
-PATENT_FACETS = ("language", "applicant_type", "legal_status", "kind", "maturity", "industry", "tech_area",
-                 "open_licence", "cooperation_modes", "applicants", "ipc")
-DEMAND_FACETS = ("language", "industry", "region", "enterprise", "cooperation_modes")
+PATENT_FACETS = fields_where("patents", facet=True)  # the record field table's facet fields (matcher.records)
+DEMAND_FACETS = fields_where("demands", facet=True)
 
 Counts = list[tuple[str, int]]  # (value, records), most records first, then by value
 

@@ -19,25 +19,26 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
 
-from matcher.records import Demand, Patent, normalize_code
+from matcher.records import FIELDS, ApplicantType, Demand, Language, LegalStatus, Patent, PatentType, normalize_code
 
 FORMAT_VERSION = 1
 _NO_DAY = np.iinfo(np.int32).min
 _EPOCH = date(1970, 1, 1).toordinal()
 _CODE_PREFIX = re.compile(r"^[A-H](\d{1,2}([A-Z](\d{1,4}(/\d{0,6})?)?)?)?$")
 
-# field -> how it is stored: "cat" one value, "multi" a list, "day" a date, "bool" a tri-state flag, "int" a number.
-PATENT_FIELDS: dict[str, str] = {
-    "language": "cat", "applicant_type": "cat", "legal_status": "cat", "maturity": "cat", "kind": "cat",
-    "industry": "cat", "tech_area": "cat", "open_licence": "bool", "application_date": "day",
-    "publication_date": "day", "ipc": "multi", "applicants": "multi", "cooperation_modes": "multi",
-    "granted": "bool", "patent_type": "cat", "filing_year": "int", "inferred": "multi",
-}
+# field -> how a FacetIndex stores it: "cat" one value, "multi" a list, "day" a date, "bool" a tri-state flag, "int"
+# a number; for the fields the record field table marks ``filter`` (matcher.records.FIELDS).
+_STORAGE = {"category": "cat", "list": "multi", "date": "day", "flag": "bool", "number": "int"}
 _NO_INT = np.iinfo(np.int32).min
-DEMAND_FIELDS: dict[str, str] = {
-    "language": "cat", "industry": "cat", "region": "cat", "enterprise": "cat", "posted_date": "day",
-    "expiry_date": "day", "cooperation_modes": "multi",
-}
+
+
+def facet_spec(collection: str) -> dict[str, str]:
+    """Field -> storage of every filterable field of ``collection`` (patents, demands), for ``FacetIndex.build``."""
+    return {name: _STORAGE[use.type] for name, use in FIELDS[collection].items() if use.filter}
+
+
+PATENT_FACET_SPEC = facet_spec("patents")
+DEMAND_FACET_SPEC = facet_spec("demands")
 
 
 MAX_FILTER_VALUES = 100  # values of one list filter: each costs a pass over a vocabulary (100,000 took 4.8 s)
@@ -57,10 +58,10 @@ class PatentFilters(BaseModel):
     ipc: list[IpcPrefix] = Field(default_factory=list, max_length=MAX_FILTER_VALUES,
                                  description="IPC/CPC prefixes; a patent passes if any code starts with any of them "
                                              "(H01M, G06F9/48).")
-    applicant_type: list[Literal["university", "institute", "company", "individual"]] = Field(
+    applicant_type: list[ApplicantType] = Field(
         default_factory=list, max_length=MAX_FILTER_VALUES)
     applicant: FilterText | None = Field(default=None, description="Part of an applicant's name, e.g. 浙江大学.")
-    legal_status: list[Literal["valid", "pending", "invalid", "unknown"]] | None = Field(
+    legal_status: list[LegalStatus | Literal["unknown"]] | None = Field(
         default=None, max_length=MAX_FILTER_VALUES, description="Default: valid, or unknown where the source has no "
                                                                 "status.")
     open_licence_only: bool = False
@@ -69,8 +70,8 @@ class PatentFilters(BaseModel):
     maturity: list[FilterText] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
     kind: list[FilterText] = Field(default_factory=list, max_length=MAX_FILTER_VALUES,
                                    description="发明专利, 非专利技术, US utility patent B2 ...")
-    language: list[Literal["zh", "en"]] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
-    patent_type: list[Literal["invention", "utility_model", "design"]] = Field(
+    language: list[Language] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
+    patent_type: list[PatentType] = Field(
         default_factory=list, max_length=MAX_FILTER_VALUES, description="From the patent's numbers (derived).")
     granted_only: bool = Field(default=False, description="Only patents whose number is a grant's. Granted is not "
                                                           "valid: a granted patent may have lapsed since.")
@@ -101,7 +102,7 @@ class DemandFilters(BaseModel):
                                      description="Part of the region name, e.g. 浙江.")
     cooperation_modes: list[FilterText] = Field(default_factory=list, max_length=MAX_FILTER_VALUES,
                                                 description="Any of these modes, e.g. 技术许可.")
-    language: list[Literal["zh", "en"]] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
+    language: list[Language] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
     active_on: date | None = Field(default=None, description="Only demands not expired on this date.")
 
 

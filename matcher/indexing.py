@@ -22,7 +22,7 @@ from indexes.bm25 import BM25Index
 from indexes.dense import DenseIndex, auto_index_type
 from indexes.embedders import load_embedder
 from indexes.vector_cache import VectorCache
-from matcher.filters import DEMAND_FIELDS, PATENT_FIELDS, FacetIndex
+from matcher.filters import FacetIndex, facet_spec
 from matcher.records import Demand, Patent
 from matcher.store import Kind, Store
 from matcher.texts import dense_text, indexed_text
@@ -124,7 +124,7 @@ def _build_snapshot(workspace: Workspace, kind: Kind, dense_model: str | None, d
                     dense_texts.append(dense_text(record, dense_text_chars))
                 yield record
 
-        facets = FacetIndex.build(PATENT_FIELDS if kind == "patents" else DEMAND_FIELDS, walk())
+        facets = FacetIndex.build(facet_spec(kind), walk())
         if not ids:
             raise NothingToIndex(f"no {kind} in {workspace.store_path}: ingest some first")
         root = workspace.index_root(kind)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import zipfile
 from collections.abc import Iterator
@@ -40,7 +39,8 @@ from pydantic import ValidationError
 
 from matcher.derive import derive
 from matcher.ipc import split_codes
-from matcher.records import INVISIBLE, Demand, Patent, without_invisible
+from matcher.records import INVISIBLE, Demand, Patent, fields_where, without_invisible
+from matcher.settings import engine_settings
 from matcher.store import MODELS, BatchReport, Kind, Store
 from matcher.texts import text_language
 
@@ -101,11 +101,13 @@ def _vocabulary(extra: str | None) -> Vocabulary:
 
 def vocabulary() -> Vocabulary:
     """The shipped vocabulary plus the operator's (``$PMATCH_INGEST_VOCABULARY``), read once per file name."""
-    return _vocabulary(os.environ.get("PMATCH_INGEST_VOCABULARY") or None)
+    extra = engine_settings().ingest_vocabulary
+    return _vocabulary(str(extra) if extra else None)
 
 
-LIST_FIELDS = {"ipc", "applicants", "cooperation_modes", "keywords"}
-DATE_FIELDS = {"application_date", "publication_date", "posted_date", "expiry_date"}
+# Cells split into lists, and cells read as dates (the record field table, matcher.records.FIELDS).
+LIST_FIELDS = {name for kind in MODELS for name in fields_where(kind, type="list", source=True)}
+DATE_FIELDS = {name for kind in MODELS for name in fields_where(kind, type="date")}
 _LIST_SPLIT = {
     "applicants": re.compile(r"[;；|]+"),
     "cooperation_modes": re.compile(r"[;；,，、|/]+"),

@@ -8,6 +8,7 @@ ingest module before they reach here). Field size limits keep one bad row from b
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Literal
 
@@ -37,7 +38,8 @@ Language = Literal["zh", "en"]
 PatentType = Literal["invention", "utility_model", "design"]
 DERIVABLE = ("kind", "granted", "patent_type", "filing_year", "application_numbers", "applicants", "applicant_type")
 
-__all__ = ["Demand", "Patent", "Record", "is_valid_code", "normalize_code"]  # IPC codes live in matcher.ipc
+__all__ = ["DEMAND_FIELDS", "FIELDS", "PATENT_FIELDS", "Demand", "FieldUse", "Patent", "Record", "is_valid_code",
+           "normalize_code"]  # IPC codes live in matcher.ipc
 
 # Characters that make lookalike ids and invisible titles: C0/C1 controls (NUL, ESC, DEL ...) and invisible format
 # characters (zero-width space/joiners, soft hyphen, BOM, bidi overrides). An id holding one is refused (it would
@@ -192,3 +194,57 @@ class Demand(_Record):
 
 
 Record = Patent | Demand
+
+
+# --- the record field table -----------------------------------------------------------------------------------
+# One row per field of each record type: what its values are and where patent-match uses it. The store's columns,
+# a snapshot's filter arrays, the facet menus, ingest's cell parsing and the record pages all read this table.
+FieldType = Literal["id", "text", "category", "list", "date", "flag", "number", "rules"]
+
+
+@dataclass(frozen=True)
+class FieldUse:
+    """How one record field is used. ``type``: ``text`` free text; ``category`` one value of a small vocabulary;
+    ``list`` several values (a CSV/XLSX cell is split); ``date`` ISO; ``flag`` true/false/unknown; ``number`` an
+    integer; ``rules`` field -> rule id (``derived``)."""
+
+    type: FieldType
+    column: bool = False  # copied into a store column (a list: into record_values) when the record is written
+    filter: bool = False  # in a snapshot's FacetIndex: searches filter on it
+    facet: bool = False  # counted for filter menus (/v1/facets, the page)
+    source: bool = True  # may come from a source file; False: only patent-match derives it (matcher.derive)
+
+
+_CAT = FieldUse("category", column=True, filter=True, facet=True)
+_LIST = FieldUse("list", column=True, filter=True, facet=True)
+_DATE = FieldUse("date", column=True, filter=True)
+_TEXT = FieldUse("text")
+
+PATENT_FIELDS: dict[str, FieldUse] = {
+    "id": FieldUse("id"), "title": _TEXT, "abstract": _TEXT, "claims": _TEXT,
+    "ipc": _LIST, "applicants": _LIST, "applicant_type": _CAT, "legal_status": _CAT,
+    "application_date": _DATE, "publication_date": _DATE,
+    "open_licence": FieldUse("flag", column=True, filter=True, facet=True),
+    "price": _TEXT, "maturity": _CAT, "cooperation_modes": _LIST, "kind": _CAT, "industry": _CAT, "tech_area": _CAT,
+    "keywords": FieldUse("list"), "language": _CAT, "source": _TEXT,
+    "application_numbers": FieldUse("list", source=False),
+    "patent_type": FieldUse("category", filter=True, source=False),
+    "granted": FieldUse("flag", filter=True, source=False),
+    "filing_year": FieldUse("number", filter=True, source=False),
+    "derived": FieldUse("rules", source=False),
+    "inferred": FieldUse("list", filter=True, source=False),
+}
+DEMAND_FIELDS: dict[str, FieldUse] = {
+    "id": FieldUse("id"), "title": _TEXT, "description": _TEXT, "enterprise": _CAT, "industry": _CAT,
+    "region": _CAT, "cooperation_modes": _LIST, "budget": _TEXT, "posted_date": _DATE, "expiry_date": _DATE,
+    "language": _CAT, "source": _TEXT,
+}
+FIELDS: dict[str, dict[str, FieldUse]] = {"patents": PATENT_FIELDS, "demands": DEMAND_FIELDS}
+
+
+def fields_where(collection: str, **wanted: object) -> tuple[str, ...]:
+    """The fields of ``collection`` (patents, demands) whose uses match ``wanted``, in table order:
+    ``fields_where("patents", filter=True)``, ``fields_where("demands", type="date")``."""
+    return tuple(name for name, use in FIELDS[collection].items()
+                 if all(getattr(use, key) == value for key, value in wanted.items()))
+

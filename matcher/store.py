@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from indexes.analyzer import nfkc
-from matcher.records import Demand, Patent
+from matcher.records import FIELDS, Demand, Patent, fields_where
 from matcher.texts import body_text
 
 SCHEMA_VERSION = 1
@@ -31,18 +31,11 @@ Kind = Literal["patents", "demands"]
 KINDS: tuple[Kind, ...] = ("patents", "demands")
 MODELS: dict[Kind, type[Patent] | type[Demand]] = {"patents": Patent, "demands": Demand}
 
-# Scalar fields copied into columns for filtering; list fields copied into record_values.
+# Fields the record field table marks ``column`` (matcher.records.FIELDS): scalars are copied into columns of the
+# record's table, lists into record_values, for filtering and counting in SQL.
 SCALARS: dict[Kind, tuple[str, ...]] = {
-    "patents": (
-        "language", "applicant_type", "legal_status", "open_licence", "maturity", "application_date",
-        "publication_date", "kind", "industry", "tech_area",
-    ),
-    "demands": ("language", "enterprise", "industry", "region", "posted_date", "expiry_date"),
-}
-LISTS: dict[Kind, tuple[str, ...]] = {
-    "patents": ("ipc", "applicants", "cooperation_modes"),
-    "demands": ("cooperation_modes",),
-}
+    kind: tuple(f for f in fields_where(kind, column=True) if FIELDS[kind][f].type != "list") for kind in KINDS}
+LISTS: dict[Kind, tuple[str, ...]] = {kind: fields_where(kind, column=True, type="list") for kind in KINDS}
 
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -97,7 +90,7 @@ CREATE TABLE IF NOT EXISTS aliases (
 
 
 def _table_sql(kind: Kind) -> str:
-    cols = ", ".join(f"{c} TEXT" if c != "open_licence" else f"{c} INTEGER" for c in SCALARS[kind])
+    cols = ", ".join(f"{c} INTEGER" if FIELDS[kind][c].type == "flag" else f"{c} TEXT" for c in SCALARS[kind])
     return f"""
 CREATE TABLE IF NOT EXISTS {kind} (
     rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, dedup_key TEXT NOT NULL UNIQUE, {cols},

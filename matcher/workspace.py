@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from indexes.embedders import default_cache_dir
+from matcher.settings import engine_settings
 from matcher.store import Kind, Store
 
 KEEP_SNAPSHOTS = 2
@@ -41,7 +42,8 @@ def _alive(pid: int) -> bool:
 
 
 def default_home() -> Path:
-    return Path(os.environ.get("PMATCH_HOME", ".pmatch"))
+    """``PMATCH_HOME`` (``EngineSettings.home``), else ``./.pmatch``."""
+    return engine_settings().home
 
 
 class Workspace:
@@ -54,8 +56,7 @@ class Workspace:
 
     @property
     def vector_cache_path(self) -> Path:
-        env = os.environ.get("PMATCH_VECTOR_CACHE")
-        return Path(env) if env else default_cache_dir() / "vectors.sqlite"
+        return engine_settings().vector_cache or default_cache_dir() / "vectors.sqlite"
 
     def exists(self) -> bool:
         """Whether HOME holds a workspace (a store). Read commands refuse one that does not, rather than create it."""

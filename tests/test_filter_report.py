@@ -9,7 +9,7 @@ import pytest
 
 from matcher.derive import derive
 from matcher.filter_report import report
-from matcher.filters import PATENT_FIELDS, FacetIndex, PatentFilters
+from matcher.filters import PATENT_FACET_SPEC, FacetIndex, PatentFilters
 from matcher.records import Patent
 
 PATENTS = [derive(p) for p in (
@@ -24,7 +24,7 @@ PATENTS = [derive(p) for p in (
 
 @pytest.fixture(scope="module")
 def facets() -> FacetIndex:
-    return FacetIndex.build(PATENT_FIELDS, PATENTS)
+    return FacetIndex.build(PATENT_FACET_SPEC, PATENTS)
 
 
 def kept(facets: FacetIndex, **filters: object) -> list[str]:
@@ -69,14 +69,15 @@ def test_short_but_not_empty(facets: FacetIndex) -> None:
 
 
 def test_old_index_without_derived_fields_reads_them_as_missing(facets: FacetIndex) -> None:
-    spec = {f: k for f, k in PATENT_FIELDS.items() if f not in ("granted", "patent_type", "filing_year", "inferred")}
+    derived = ("granted", "patent_type", "filing_year", "inferred")
+    spec = {f: k for f, k in PATENT_FACET_SPEC.items() if f not in derived}
     old = FacetIndex.build(spec, PATENTS)
     assert not old.patent_mask(PatentFilters(granted_only=True)).any()
     assert report(old, PatentFilters(patent_type=["design"]), 0, 5).filters[0].missing == 5
 
 
 def test_on_the_bundled_sample(sample_patents: list[Patent]) -> None:
-    facets = FacetIndex.build(PATENT_FIELDS, sample_patents)
+    facets = FacetIndex.build(PATENT_FACET_SPEC, sample_patents)
     universities = sum(1 for p in sample_patents if p.applicant_type == "university")
     untyped = sum(1 for p in sample_patents if p.applicant_type is None)
     r = report(facets, PatentFilters(applicant_type=["university"], legal_status=["valid"]), found=0, k=10)

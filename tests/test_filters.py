@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from matcher.filters import DEMAND_FIELDS, PATENT_FIELDS, DemandFilters, FacetIndex, PatentFilters
+from matcher.filters import DEMAND_FACET_SPEC, PATENT_FACET_SPEC, DemandFilters, FacetIndex, PatentFilters
 from matcher.records import Demand, Patent
 
 # Real titles; the applicant type, legal status, licence and date fields are ADDED here to exercise the
@@ -36,7 +36,7 @@ DEMANDS = [
 
 @pytest.fixture(scope="module")
 def facets() -> FacetIndex:
-    return FacetIndex.build(PATENT_FIELDS, PATENTS)
+    return FacetIndex.build(PATENT_FACET_SPEC, PATENTS)
 
 
 def ids(mask: np.ndarray, records: list) -> list[str]:
@@ -83,7 +83,7 @@ def test_patent_filters(facets: FacetIndex, filters: PatentFilters, expected: li
     ],
 )
 def test_demand_filters(filters: DemandFilters, expected: list[str]) -> None:
-    assert ids(FacetIndex.build(DEMAND_FIELDS, DEMANDS).demand_mask(filters), DEMANDS) == expected
+    assert ids(FacetIndex.build(DEMAND_FACET_SPEC, DEMANDS).demand_mask(filters), DEMANDS) == expected
 
 
 def test_invalid_filters_name_the_field() -> None:

@@ -13,16 +13,15 @@ from api.http import schemas as s
 from api.web.backend import ApiError, Service, get_service, match_demand, match_patent, stored
 from api.web.render import page_lang, render
 from matcher.i18n import text
+from matcher.records import fields_where
 from matcher.search import NotIndexed
 
 router = APIRouter(include_in_schema=False)
 ServiceDep = Annotated[Service, Depends(get_service)]
 MATCHES = 10
-PATENT_FIELDS = ("id", "title", "abstract", "claims", "ipc", "applicants", "applicant_type", "legal_status",
-                 "application_date", "publication_date", "open_licence", "price", "maturity", "cooperation_modes",
-                 "kind", "industry", "tech_area", "keywords", "language", "source")
-DEMAND_FIELDS = ("id", "title", "description", "enterprise", "industry", "region", "cooperation_modes", "budget",
-                 "posted_date", "expiry_date", "language", "source")
+# What a record page lists: the fields a source gives, in the record field table's order (matcher.records.FIELDS).
+PATENT_FIELDS = fields_where("patents", source=True)
+DEMAND_FIELDS = fields_where("demands", source=True)
 
 
 def _not_found(request: Request, kind: str, record_id: str) -> HTMLResponse:
