@@ -41,7 +41,7 @@ from matcher.derive import derive
 from matcher.ipc import split_codes
 from matcher.records import INVISIBLE, Demand, Patent, fields_where, without_invisible
 from matcher.settings import engine_settings
-from matcher.store import MODELS, BatchReport, Kind, Store
+from matcher.store import MODELS, BatchReport, Collection, Store
 from matcher.texts import text_language
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -56,7 +56,7 @@ csv.field_size_limit(MAX_LINE_CHARS)  # the record model's limits apply, not the
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """Column names per kind (normalised name -> field) and cell labels per field (label -> stored value)."""
+    """Column names per collection (normalised name -> field) and cell labels per field (label -> stored value)."""
 
     headers: dict[str, dict[str, str]]
     values: dict[str, dict[str, Any]]
@@ -451,7 +451,7 @@ def _raw_rows(path: Path) -> tuple[Rows, str | None, bool]:
 
 
 # --- rows to records --------------------------------------------------------------------------------------
-def _column_map(kind: Kind, columns: list[str], mapping: dict[str, str], name: str, line: int,
+def _column_map(kind: Collection, columns: list[str], mapping: dict[str, str], name: str, line: int,
                 vocab: Vocabulary) -> dict[str, str | None] | RowError:
     fields = set(MODELS[kind].model_fields)
     user = {_alias_key(k): v for k, v in mapping.items()}
@@ -525,7 +525,7 @@ def _normalised(row: dict[str, Any], colmap: dict[str, str | None], name: str, l
     return out
 
 
-def _to_record(kind: Kind, row: dict[str, Any], colmap: dict[str, str | None], tabular: bool, name: str,
+def _to_record(kind: Collection, row: dict[str, Any], colmap: dict[str, str | None], tabular: bool, name: str,
                line: int, vocab: Vocabulary) -> tuple[Patent | Demand | list[RowError], list[RowError]]:
     """(record or its errors, what was normalised)."""
     values: dict[str, Any] = {}
@@ -551,7 +551,7 @@ def _to_record(kind: Kind, row: dict[str, Any], colmap: dict[str, str | None], t
     return record, _normalised(row, colmap, name, line)
 
 
-def _records(rows: Rows, kind: Kind, name: str, tabular: bool, mapping: dict[str, str] | None,
+def _records(rows: Rows, kind: Collection, name: str, tabular: bool, mapping: dict[str, str] | None,
              encoding: str | None) -> ParsedFile:
     vocab = vocabulary()
     parsed = ParsedFile([], [], [], encoding)
@@ -594,7 +594,7 @@ def _records(rows: Rows, kind: Kind, name: str, tabular: bool, mapping: dict[str
     return parsed
 
 
-def read_file(path: str | Path, kind: Kind, mapping: dict[str, str] | None = None) -> ParsedFile:
+def read_file(path: str | Path, kind: Collection, mapping: dict[str, str] | None = None) -> ParsedFile:
     """Parse and validate every row of ``path``. File-level problems raise ``IngestError``; row problems are
     returned in ``errors`` (with the raw rows in ``rejects``) so the caller chooses to fail or to skip them."""
     path = Path(path)
@@ -602,7 +602,7 @@ def read_file(path: str | Path, kind: Kind, mapping: dict[str, str] | None = Non
     return _records(rows, kind, str(path), tabular, mapping, encoding)
 
 
-def read_objects(data: Any, kind: Kind, name: str = "records") -> ParsedFile:
+def read_objects(data: Any, kind: Collection, name: str = "records") -> ParsedFile:
     """Validate records already parsed from JSON (an HTTP body: one object or an array of them) by the same rules
     as a JSON file, without writing them anywhere first; "line" is the item number."""
     return _records(_rows_objects(data, name), kind, name, False, None, None)
@@ -629,7 +629,7 @@ def notices_text(parsed: ParsedFile) -> list[str]:
 
 
 def ingest_file(
-    store: Store, path: str | Path, kind: Kind, mapping: dict[str, str] | None = None, skip_invalid: bool = False,
+    store: Store, path: str | Path, kind: Collection, mapping: dict[str, str] | None = None, skip_invalid: bool = False,
     rejects_path: str | Path | None = None,
 ) -> BatchReport:
     """Validate ``path`` whole, then write it in one transaction. Any bad row fails the batch (nothing written)
