@@ -38,7 +38,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from indexes.vector_cache import text_hash  # noqa: E402
 from matcher.indexing import dense_text  # noqa: E402
 from matcher.records import Demand, Patent  # noqa: E402
+from matcher.store import Collection  # noqa: E402
 
 SAMPLE_DIR = ROOT / "data" / "sample"
 VECTORS_DIR = ROOT / "data" / "vectors"
@@ -56,7 +57,6 @@ BLOCK = 1024  # records per seeded block
 NEIGHBOURS = 20
 MIN_SENTENCES = 3  # with MIN_MATE_SENTENCES: two records from one template rarely coincide (the store would drop
 MIN_MATE_SENTENCES = 2  # an exact duplicate), even when a template is used ~90 times (1M records, ~11.6k templates)
-Kind = Literal["patents", "demands"]
 
 _ZH_SENT = re.compile(r"[^。；！？!?;]+[。；！？!?;]?")
 _EN_SENT = re.compile(r"(?<=[.;])\s+(?=[A-Z(])")
@@ -106,7 +106,7 @@ class _Source:
 class SyntheticCorpus:
     """Generates synthetic patents or demands (and optionally their vectors) from the bundled real sample."""
 
-    def __init__(self, kind: Kind = "patents", seed: int = 0, noise: float = 0.25,
+    def __init__(self, kind: Collection = "patents", seed: int = 0, noise: float = 0.25,
                  sample_dir: Path = SAMPLE_DIR, vectors_dir: Path = VECTORS_DIR) -> None:
         self.kind = kind
         self.seed = seed

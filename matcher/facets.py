@@ -11,7 +11,7 @@ import numpy as np
 
 from matcher.filters import FacetIndex
 from matcher.records import fields_where
-from matcher.store import Kind
+from matcher.store import Collection
 
 PATENT_FACETS = fields_where("patents", facet=True)  # the record field table's facet fields (matcher.records)
 DEMAND_FACETS = fields_where("demands", facet=True)
@@ -38,7 +38,7 @@ def prefix_counts(facets: FacetIndex, field: str, length: int) -> Counts:
     return _by_count([(labels[i], int(n)) for i, n in enumerate(counts) if n])
 
 
-def facet_counts(facets: FacetIndex, kind: Kind) -> dict[str, Counts]:
+def facet_counts(facets: FacetIndex, kind: Collection) -> dict[str, Counts]:
     """Every facet of ``kind`` with its counts over the snapshot's records."""
     out: dict[str, Counts] = {}
     for field in PATENT_FACETS if kind == "patents" else DEMAND_FACETS:

@@ -150,26 +150,26 @@ class FacetIndex:
         multi_offsets: dict[str, list[int]] = {f: [0] for f, k in spec.items() if k == "multi"}
         for record in records:
             size += 1
-            for field, kind in spec.items():
+            for field, storage in spec.items():
                 value = getattr(record, field)
-                if kind == "cat":
+                if storage == "cat":
                     cols[field].append(-1 if value is None else vocab_maps[field].setdefault(str(value),
                                                                                            len(vocab_maps[field])))
-                elif kind == "bool":
+                elif storage == "bool":
                     cols[field].append(-1 if value is None else int(bool(value)))
-                elif kind == "day":
+                elif storage == "day":
                     cols[field].append(_day(value))
-                elif kind == "int":
+                elif storage == "int":
                     cols[field].append(_NO_INT if value is None else int(value))
                 else:
                     for v in value:
                         cols[field].append(vocab_maps[field].setdefault(str(v), len(vocab_maps[field])))
                     multi_offsets[field].append(len(cols[field]))
         arrays: dict[str, np.ndarray] = {}
-        for field, kind in spec.items():
-            dtype = np.int8 if kind == "bool" else np.int32
+        for field, storage in spec.items():
+            dtype = np.int8 if storage == "bool" else np.int32
             arrays[field] = np.asarray(cols[field], dtype=dtype)
-            if kind == "multi":
+            if storage == "multi":
                 arrays[f"{field}.offsets"] = np.asarray(multi_offsets[field], dtype=np.int64)
         vocabs = {f: list(m) for f, m in vocab_maps.items()}
         return cls(spec, arrays, vocabs, size)
@@ -210,10 +210,10 @@ class FacetIndex:
         column = self._column(field)
         if column is None:
             return np.ones(self.size, dtype=bool)
-        kind = self.spec[field]
-        if kind == "multi":
+        storage = self.spec[field]
+        if storage == "multi":
             return np.diff(self.arrays[f"{field}.offsets"]) == 0
-        return column == {"cat": -1, "bool": -1, "day": _NO_DAY, "int": _NO_INT}[kind]
+        return column == {"cat": -1, "bool": -1, "day": _NO_DAY, "int": _NO_INT}[storage]
 
     def patent_masks(self, f: PatentFilters) -> list[FilterMask]:
         """One mask per active filter, in a fixed order, each with the records that have no value for its field.
@@ -308,15 +308,15 @@ class FacetIndex:
 
     def counts(self, field: str) -> list[tuple[str, int]]:
         """Value -> number of records, most common first (for filter menus)."""
-        kind = self.spec[field]
+        storage = self.spec[field]
         values = self.arrays[field]
-        if kind in ("cat", "multi"):
+        if storage in ("cat", "multi"):
             counts = np.bincount(values[values >= 0], minlength=len(self.vocabs[field]))
             pairs = [(self.vocabs[field][i], int(n)) for i, n in enumerate(counts) if n]
-        elif kind == "bool":
+        elif storage == "bool":
             pairs = [(label, int((values == v).sum())) for label, v in (("true", 1), ("false", 0))
                      if (values == v).any()]
-        elif kind == "int":
+        elif storage == "int":
             known = values[values != _NO_INT]
             uniq, n = np.unique(known, return_counts=True)
             pairs = [(str(int(u)), int(c)) for u, c in zip(uniq, n, strict=True)]

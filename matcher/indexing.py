@@ -1,4 +1,4 @@
-"""Building the served indexes of one kind (patents or demands) from the store, as a new snapshot.
+"""Building the served indexes of one collection (patents or demands) from the store, as a new snapshot.
 
 What is indexed (BM25 text, dense text) is defined in ``matcher.texts``. Vectors come through the vector cache,
 so unchanged texts are never embedded twice."""
@@ -24,7 +24,7 @@ from indexes.embedders import load_embedder
 from indexes.vector_cache import VectorCache
 from matcher.filters import FacetIndex, facet_spec
 from matcher.records import Demand, Patent
-from matcher.store import Kind, Store
+from matcher.store import Collection, Store
 from matcher.texts import dense_text, indexed_text
 from matcher.workspace import Workspace
 
@@ -56,12 +56,12 @@ def embed_texts(workspace: Workspace, model: str, texts: Sequence[str], progress
     return embedder, vectors
 
 
-def calibration_vectors(workspace: Workspace, store: Store, kind: Kind, model: str, chars: int,
+def calibration_vectors(workspace: Workspace, store: Store, kind: Collection, model: str, chars: int,
                         size: int = CALIBRATION_SAMPLE, seed: int = 0) -> np.ndarray | None:
     """Vectors like the queries an index of ``kind`` will get, for calibrating its approximate search: the other
     side of the market (demands search patents, a patent is matched to demands), a seeded sample of up to
     ``size`` records, embedded as documents through the vector cache. None when the other side is empty."""
-    other: Kind = "demands" if kind == "patents" else "patents"
+    other: Collection = "demands" if kind == "patents" else "patents"
     ids = store.ids(other)
     if not ids:
         return None
@@ -75,7 +75,7 @@ def calibration_vectors(workspace: Workspace, store: Store, kind: Kind, model: s
 
 def build_snapshot(
     workspace: Workspace,
-    kind: Kind,
+    kind: Collection,
     dense_model: str | None = None,
     dense_text_chars: int = 512,
     dense_index_type: str = "auto",
@@ -104,7 +104,7 @@ def build_lock(workspace: Workspace) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _build_snapshot(workspace: Workspace, kind: Kind, dense_model: str | None, dense_text_chars: int,
+def _build_snapshot(workspace: Workspace, kind: Collection, dense_model: str | None, dense_text_chars: int,
                     dense_index_type: str, analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None,
                     progress: Progress | None) -> Path:
     started = time.time()

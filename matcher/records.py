@@ -127,7 +127,9 @@ class Patent(_Record):
     price: Short | None = Field(default=None, description="Price or royalty terms as published (e.g. 面议).")
     maturity: Short | None = None
     cooperation_modes: list[Short] = Field(default_factory=list, max_length=MAX_LIST)
-    kind: Short | None = Field(default=None, description="发明专利 / 实用新型专利 / 非专利技术 / utility ...")
+    kind: Short | None = Field(default=None, description="The patent's kind as the source labels it: 发明专利 / "
+                                                          "实用新型专利 / 非专利技术 / utility ... (patent_type is "
+                                                          "patent-match's normalised reading of the numbers).")
     industry: Short | None = Field(default=None,
                                    description="National industry classification (国民经济行业), as demands use.")
     tech_area: Short | None = Field(default=None, description="Technical area as published, e.g. 新材料-复合材料.")

@@ -1,4 +1,4 @@
-"""Background index rebuilds for a long-running service: ``Reindexer`` and its ``BuildStatus`` per kind.
+"""Background index rebuilds for a long-running service: ``Reindexer`` and its ``BuildStatus`` per collection.
 
 bm25s has no incremental update (IDF is global), so a write is followed by a full rebuild of that kind's snapshot,
 as ``pmatch index build`` does; the vector cache means only new or changed texts are embedded. ``Reindexer`` runs
@@ -25,7 +25,7 @@ from indexes.threads import limit_threads
 
 if TYPE_CHECKING:
     from matcher.config import RankerConfig
-    from matcher.store import Kind
+    from matcher.store import Collection
     from matcher.workspace import Workspace
 
 log = logging.getLogger("pmatch.reindex")
@@ -51,7 +51,7 @@ class Reindexer:
     """One background thread building snapshots one at a time, in child processes; requests are coalesced."""
 
     def __init__(self, workspace: Workspace, config: RankerConfig, threads: int = 1, nice: int = 10,
-                 timeout: float = 6 * 3600, on_publish: Callable[[Kind], None] | None = None) -> None:
+                 timeout: float = 6 * 3600, on_publish: Callable[[Collection], None] | None = None) -> None:
         self.workspace = workspace
         self.on_publish = on_publish
         self.config = config
@@ -78,9 +78,9 @@ class Reindexer:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def request(self, kinds: Iterable[Kind]) -> dict[Kind, int]:
+    def request(self, kinds: Iterable[Collection]) -> dict[Collection, int]:
         """Ask for a rebuild of ``kinds``; returns a ticket (generation) per kind to ``wait`` on."""
-        tickets: dict[Kind, int] = {}
+        tickets: dict[Collection, int] = {}
         with self._cond:
             for kind in dict.fromkeys(kinds):
                 status = self._status[kind]
@@ -91,7 +91,7 @@ class Reindexer:
             self._cond.notify_all()
         return tickets
 
-    def wait(self, tickets: dict[Kind, int], timeout: float) -> tuple[bool, str | None]:
+    def wait(self, tickets: dict[Collection, int], timeout: float) -> tuple[bool, str | None]:
         """Wait until a build covering each ticket finished. (all published, first error or None)."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -110,7 +110,7 @@ class Reindexer:
         with self._cond:
             return {k: s.to_dict() for k, s in self._status.items()}
 
-    def _next(self) -> tuple[Kind, int] | None:
+    def _next(self) -> tuple[Collection, int] | None:
         with self._cond:
             while not self._stopping:
                 for kind, status in self._status.items():
@@ -152,7 +152,7 @@ class Reindexer:
                 with self._cond:
                     self._cond.notify_all()
 
-    def _build(self, kind: Kind) -> tuple[str, str | None]:
+    def _build(self, kind: Collection) -> tuple[str, str | None]:
         ctx = _build_context()
         receive, send = ctx.Pipe(duplex=False)
         with self._cond:
@@ -195,7 +195,7 @@ def _build_context() -> Any:
     return ctx
 
 
-def _build_job(home: str, kind: Kind, config_json: str, threads: int, nice: int, reply: Any) -> None:
+def _build_job(home: str, kind: Collection, config_json: str, threads: int, nice: int, reply: Any) -> None:
     """In a build process: build and publish one snapshot of ``kind``; reply (state, detail)."""
     from matcher.config import RankerConfig
     from matcher.indexing import NothingToIndex, build_snapshot

@@ -37,7 +37,7 @@ from matcher.filters import DemandFilters, FacetIndex, PatentFilters
 from matcher.fusion import convex_fusion, rrf_fusion
 from matcher.fusion.learned import LearnedRanker, model_path
 from matcher.records import Demand, Patent
-from matcher.store import Kind
+from matcher.store import Collection
 from matcher.texts import body_text, dominant_language, query_languages
 from matcher.workspace import Workspace
 
@@ -52,9 +52,9 @@ class NotIndexed(Exception):
 
 @dataclass
 class Snapshot:
-    """One published, immutable set of indexes for one kind."""
+    """One published, immutable set of indexes for one collection (patents or demands)."""
 
-    kind: Kind
+    kind: Collection
     path: Path
     manifest: dict[str, Any]
     bm25: BM25Index
@@ -64,7 +64,7 @@ class Snapshot:
     language_masks: dict[str, np.ndarray]  # language -> positions in it (computed once, used every query)
 
     @classmethod
-    def open(cls, kind: Kind, path: Path, mmap: bool = True) -> Snapshot:
+    def open(cls, kind: Collection, path: Path, mmap: bool = True) -> Snapshot:
         """Open a published snapshot; ``mmap`` memory-maps the BM25 and dense indexes (else reads them in)."""
         manifest = json.loads((path / "manifest.json").read_text("utf-8"))
         dense_info = manifest["components"].get("dense")
@@ -147,11 +147,11 @@ class Searcher:
         self.mmap = mmap
         self.config = config or load_config(workspace.home)
         self.store = workspace.open_store()
-        self._snapshots: dict[Kind, Snapshot] = {}
+        self._snapshots: dict[Collection, Snapshot] = {}
         self._lock = threading.Lock()
         self._vector_cache: VectorCache | None = None
         self._learned: LearnedRanker | None = None
-        self._pinned: dict[Kind, Snapshot] = {}
+        self._pinned: dict[Collection, Snapshot] = {}
         self._owner: Searcher = self  # a pinned view's owner holds the store and the vector cache
 
     def learned_ranker(self) -> LearnedRanker:
@@ -169,7 +169,7 @@ class Searcher:
         if self._vector_cache is not None:
             self._vector_cache.close()
 
-    def pinned(self, kinds: Iterable[Kind]) -> Searcher:
+    def pinned(self, kinds: Iterable[Collection]) -> Searcher:
         """A view of this searcher that answers every call from the snapshots of ``kinds`` current now, so that
         all searches of one request (a portfolio's patents, a shortlist's demands) see one index even if a new
         snapshot is published meanwhile. It shares the store, caches and model; closing it closes nothing."""
@@ -187,7 +187,7 @@ class Searcher:
                 self._vector_cache = VectorCache(self.workspace.vector_cache_path)
             return self._vector_cache
 
-    def snapshot(self, kind: Kind) -> Snapshot:
+    def snapshot(self, kind: Collection) -> Snapshot:
         """The current snapshot of ``kind`` (a newly published one is picked up on the next call), or the pinned one
         in a view made by ``pinned``."""
         if kind in self._pinned:

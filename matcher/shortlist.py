@@ -46,7 +46,7 @@ from matcher.config import Mode
 from matcher.explain import GENERIC_TERMS, display_terms, snippet
 from matcher.records import Demand, Patent
 from matcher.search import Searcher, Snapshot
-from matcher.store import Kind
+from matcher.store import Collection
 from matcher.texts import CJK, context_text, demand_query
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -482,7 +482,7 @@ def _iso(value: Any) -> str:
     return value.isoformat() if value is not None else ""
 
 
-def explain_records(searcher: Searcher, kind: Kind, query: str,
+def explain_records(searcher: Searcher, kind: Collection, query: str,
                     records: list[Patent | Demand]) -> dict[str, dict[str, Any] | None]:
     """The searcher's explanation of each already-scored record for ``query``: the query is analysed and encoded
     once (``Searcher.explainer``), no search is run again."""

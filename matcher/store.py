@@ -27,15 +27,17 @@ from matcher.records import FIELDS, Demand, Patent, fields_where
 from matcher.texts import body_text
 
 SCHEMA_VERSION = 1
-Kind = Literal["patents", "demands"]
-KINDS: tuple[Kind, ...] = ("patents", "demands")
-MODELS: dict[Kind, type[Patent] | type[Demand]] = {"patents": Patent, "demands": Demand}
+# Which records: the stock patents (and technology offers) or the SME demands. Parameters holding one are still
+# called ``kind`` (``--kind`` on the CLI, ``kind`` in API bodies and responses); the type says what it is.
+Collection = Literal["patents", "demands"]
+COLLECTIONS: tuple[Collection, ...] = ("patents", "demands")
+MODELS: dict[Collection, type[Patent] | type[Demand]] = {"patents": Patent, "demands": Demand}
 
 # Fields the record field table marks ``column`` (matcher.records.FIELDS): scalars are copied into columns of the
 # record's table, lists into record_values, for filtering and counting in SQL.
-SCALARS: dict[Kind, tuple[str, ...]] = {
-    kind: tuple(f for f in fields_where(kind, column=True) if FIELDS[kind][f].type != "list") for kind in KINDS}
-LISTS: dict[Kind, tuple[str, ...]] = {kind: fields_where(kind, column=True, type="list") for kind in KINDS}
+SCALARS: dict[Collection, tuple[str, ...]] = {
+    kind: tuple(f for f in fields_where(kind, column=True) if FIELDS[kind][f].type != "list") for kind in COLLECTIONS}
+LISTS: dict[Collection, tuple[str, ...]] = {kind: fields_where(kind, column=True, type="list") for kind in COLLECTIONS}
 
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -54,7 +56,7 @@ def record_dedup_key(record: Patent | Demand) -> str:
 class BatchReport:
     """What one ingest batch did."""
 
-    kind: Kind
+    kind: Collection
     file: str
     batch_id: int | None = None
     read: int = 0
@@ -89,7 +91,7 @@ CREATE TABLE IF NOT EXISTS aliases (
 """
 
 
-def _table_sql(kind: Kind) -> str:
+def _table_sql(kind: Collection) -> str:
     cols = ", ".join(f"{c} INTEGER" if FIELDS[kind][c].type == "flag" else f"{c} TEXT" for c in SCALARS[kind])
     return f"""
 CREATE TABLE IF NOT EXISTS {kind} (
@@ -124,7 +126,7 @@ class Store:
 
     def _migrate(self) -> None:
         with self.transaction():
-            for statement in (_SCHEMA + "".join(_table_sql(k) for k in KINDS)).split(";"):
+            for statement in (_SCHEMA + "".join(_table_sql(k) for k in COLLECTIONS)).split(";"):
                 if statement.strip():
                     self._db.execute(statement)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -148,7 +150,7 @@ class Store:
 
     # --- writing --------------------------------------------------------------------------------------
     def write_batch(
-        self, kind: Kind, records: Sequence[Patent | Demand], file: str, rejected: int = 0,
+        self, kind: Collection, records: Sequence[Patent | Demand], file: str, rejected: int = 0,
         rejects_file: str | None = None, normalised: Sequence[str] = (),
     ) -> BatchReport:
         """Upsert ``records`` in one transaction and log the batch; exact duplicates are reported, not stored."""
@@ -172,7 +174,7 @@ class Store:
                 self._bump_version(db)
         return report
 
-    def _upsert(self, db: sqlite3.Connection, kind: Kind, record: Patent | Demand, batch_id: int,
+    def _upsert(self, db: sqlite3.Connection, kind: Collection, record: Patent | Demand, batch_id: int,
                 report: BatchReport) -> None:
         key = record_dedup_key(record)
         body = record.model_dump_json(exclude_defaults=True)
@@ -213,7 +215,7 @@ class Store:
             [(kind, rid, f, v, i) for f in LISTS[kind] for i, v in enumerate(getattr(record, f))],
         )
 
-    def delete(self, kind: Kind, ids: Sequence[str]) -> list[str]:
+    def delete(self, kind: Collection, ids: Sequence[str]) -> list[str]:
         """Delete records by id in one transaction; returns the ids that existed."""
         deleted: list[str] = []
         with self.transaction() as db:
@@ -238,10 +240,10 @@ class Store:
         """Goes up with every change to the records; index manifests record the version they were built from."""
         return int(self._db.execute("SELECT value FROM meta WHERE key='data_version'").fetchone()[0])
 
-    def count(self, kind: Kind) -> int:
+    def count(self, kind: Collection) -> int:
         return int(self._db.execute(f"SELECT COUNT(*) FROM {kind}").fetchone()[0])
 
-    def get(self, kind: Kind, doc_id: str) -> Patent | Demand | None:
+    def get(self, kind: Collection, doc_id: str) -> Patent | Demand | None:
         """The record stored under ``doc_id``, or under the id it is an exact duplicate of."""
         canonical = self.resolve(kind, doc_id)
         if canonical is None:
@@ -249,19 +251,19 @@ class Store:
         row = self._db.execute(f"SELECT record FROM {kind} WHERE id=?", (canonical,)).fetchone()
         return None if row is None else MODELS[kind].model_validate_json(row[0])
 
-    def resolve(self, kind: Kind, doc_id: str) -> str | None:
+    def resolve(self, kind: Collection, doc_id: str) -> str | None:
         """The stored id for ``doc_id``: itself, the record it duplicates, or None if unknown."""
         if self._db.execute(f"SELECT 1 FROM {kind} WHERE id=?", (doc_id,)).fetchone() is not None:
             return doc_id
         row = self._db.execute("SELECT canonical_id FROM aliases WHERE kind=? AND id=?", (kind, doc_id)).fetchone()
         return None if row is None else str(row[0])
 
-    def aliases(self, kind: Kind) -> dict[str, str]:
+    def aliases(self, kind: Collection) -> dict[str, str]:
         """Every duplicate id -> the stored id it resolves to."""
         rows = self._db.execute("SELECT id, canonical_id FROM aliases WHERE kind=?", (kind,))
         return {a: c for a, c in rows}
 
-    def get_many(self, kind: Kind, ids: Sequence[str]) -> dict[str, Patent | Demand]:
+    def get_many(self, kind: Collection, ids: Sequence[str]) -> dict[str, Patent | Demand]:
         out: dict[str, Patent | Demand] = {}
         model = MODELS[kind]
         for start in range(0, len(ids), 500):
@@ -271,7 +273,7 @@ class Store:
                 out[doc_id] = model.model_validate_json(body)
         return out
 
-    def iter_records(self, kind: Kind, batch_size: int = 2000) -> Iterator[Patent | Demand]:
+    def iter_records(self, kind: Collection, batch_size: int = 2000) -> Iterator[Patent | Demand]:
         """Every record of ``kind`` in insertion (rid) order."""
         model = MODELS[kind]
         last = 0
@@ -285,7 +287,7 @@ class Store:
                 yield model.model_validate_json(body)
             last = rows[-1][0]
 
-    def ids_with_value(self, kind: Kind, field_name: str, contains: str) -> list[str]:
+    def ids_with_value(self, kind: Collection, field_name: str, contains: str) -> list[str]:
         """Ids of records with a list value (e.g. an applicant) containing ``contains``, case-insensitive."""
         if field_name not in LISTS[kind]:
             raise ValueError(f"{kind} have no list field {field_name!r}")
@@ -293,10 +295,10 @@ class Store:
                "WHERE v.kind=? AND v.field=? AND instr(lower(v.value), lower(?)) > 0 ORDER BY r.rid")
         return [row[0] for row in self._db.execute(sql, (kind, field_name, contains))]
 
-    def ids(self, kind: Kind) -> list[str]:
+    def ids(self, kind: Collection) -> list[str]:
         return [r[0] for r in self._db.execute(f"SELECT id FROM {kind} ORDER BY rid")]
 
-    def facet_counts(self, kind: Kind, field_name: str, limit: int = 100) -> list[tuple[str, int]]:
+    def facet_counts(self, kind: Collection, field_name: str, limit: int = 100) -> list[tuple[str, int]]:
         """Value -> record count for a scalar or list field, most common first."""
         if field_name in SCALARS[kind]:
             sql = (f"SELECT {field_name}, COUNT(*) n FROM {kind} WHERE {field_name} IS NOT NULL "

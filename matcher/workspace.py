@@ -24,7 +24,7 @@ from pathlib import Path
 
 from indexes.embedders import default_cache_dir
 from matcher.settings import engine_settings
-from matcher.store import Kind, Store
+from matcher.store import Collection, Store
 
 KEEP_SNAPSHOTS = 2
 LEGACY_LEFTOVER_SECONDS = 3600  # a .building-* folder that names no process is a leftover once this old
@@ -65,25 +65,25 @@ class Workspace:
     def open_store(self) -> Store:
         return Store(self.store_path)
 
-    def index_root(self, kind: Kind) -> Path:
+    def index_root(self, kind: Collection) -> Path:
         return self.home / "indexes" / kind
 
-    def current_snapshot(self, kind: Kind) -> Path | None:
+    def current_snapshot(self, kind: Collection) -> Path | None:
         pointer = self.index_root(kind) / "CURRENT"
         if not pointer.is_file():
             return None
         path = self.index_root(kind) / pointer.read_text("utf-8").strip()
         return path if (path / "manifest.json").is_file() else None
 
-    def current_manifest(self, kind: Kind) -> dict | None:
+    def current_manifest(self, kind: Collection) -> dict | None:
         snapshot = self.current_snapshot(kind)
         return None if snapshot is None else json.loads((snapshot / "manifest.json").read_text("utf-8"))
 
-    def building_dir(self, kind: Kind, name: str) -> Path:
+    def building_dir(self, kind: Collection, name: str) -> Path:
         """Where this process builds snapshot ``name`` before publishing it (the pid says whose it is)."""
         return self.index_root(kind) / f".building-{os.getpid()}-{name}"
 
-    def prune_leftovers(self, kind: Kind) -> list[Path]:
+    def prune_leftovers(self, kind: Collection) -> list[Path]:
         """Remove what killed builds left: ``.building-*`` folders and ``.CURRENT.*`` files of processes that are
         gone (and unowned ``.building-*`` folders over an hour old). Returns what was removed."""
         root = self.index_root(kind)
@@ -106,7 +106,7 @@ class Workspace:
             removed.append(path)
         return removed
 
-    def publish(self, kind: Kind, snapshot: Path) -> None:
+    def publish(self, kind: Collection, snapshot: Path) -> None:
         """Make ``snapshot`` the served one (atomic), then drop all but the newest few old snapshots."""
         root = self.index_root(kind)
         tmp = root / f".CURRENT.{os.getpid()}"

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from matcher.store import KINDS, Kind
+from matcher.store import COLLECTIONS, Collection
 from matcher.workspace import Workspace
 
 console = Console()
@@ -42,9 +42,9 @@ def check_query(query: str) -> str:
     return query
 
 
-def check_kind(value: str) -> Kind:
-    if value not in KINDS:
-        raise fail(f"kind must be one of {', '.join(KINDS)}, not {value!r}", 2)
+def check_kind(value: str) -> Collection:
+    if value not in COLLECTIONS:
+        raise fail(f"kind must be one of {', '.join(COLLECTIONS)}, not {value!r}", 2)
     return value  # type: ignore[return-value]
 
 

@@ -13,7 +13,7 @@ from api.cli.ingest import ingest
 from api.cli.options import HomeOpt
 from api.cli.search import search
 from matcher.config import load_config
-from matcher.store import KINDS
+from matcher.store import COLLECTIONS
 from matcher.workspace import Workspace
 
 
@@ -30,7 +30,7 @@ def demo(
     with ws.open_store() as store:
         empty = store.count("patents") == 0
     if empty:
-        for k in KINDS:
+        for k in COLLECTIONS:
             source = sample / f"{k}.jsonl.gz"
             with tempfile.TemporaryDirectory() as tmp:
                 plain = Path(tmp) / f"{k}.jsonl"
@@ -44,7 +44,7 @@ def demo(
     _seed_vectors(ws, config.dense_model)
     with ws.open_store() as store:
         version = store.data_version
-    for k in KINDS:
+    for k in COLLECTIONS:
         manifest = ws.current_manifest(k) or {}
         dense = manifest.get("components", {}).get("dense", {}).get("metadata", {}).get("model")
         if manifest.get("data_version") != version or dense != config.dense_model:

@@ -11,7 +11,7 @@ from api.cli.common import check_kind, console, fail, progress
 from api.cli.options import HomeOpt
 from matcher.config import load_config
 from matcher.indexing import NothingToIndex, build_snapshot
-from matcher.store import KINDS, Kind
+from matcher.store import COLLECTIONS, Collection
 from matcher.workspace import Workspace
 
 
@@ -23,7 +23,7 @@ def index_build(
 ) -> None:
     """Build BM25, dense and filter indexes as a new snapshot and switch searches to it atomically."""
     ws = Workspace(home)
-    kinds: list[Kind] = list(KINDS) if kind == "all" else [check_kind(kind)]
+    kinds: list[Collection] = list(COLLECTIONS) if kind == "all" else [check_kind(kind)]
     config = load_config(ws.home)
     model = config.dense_model if dense_model is None else (None if dense_model == "none" else dense_model)
     for k in kinds:

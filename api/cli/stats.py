@@ -6,7 +6,7 @@ from rich.table import Table
 
 from api.cli.common import console, existing_workspace
 from api.cli.options import HomeOpt
-from matcher.store import KINDS
+from matcher.store import COLLECTIONS
 
 
 def stats(home: HomeOpt = None) -> None:
@@ -17,12 +17,12 @@ def stats(home: HomeOpt = None) -> None:
         table.add_column("what")
         table.add_column("value")
         table.add_row("data version", str(store.data_version))
-        for k in KINDS:
+        for k in COLLECTIONS:
             table.add_row(k, str(store.count(k)))
         for field in ("language", "kind", "applicant_type", "legal_status"):
             counts = store.facet_counts("patents", field, limit=6)
             table.add_row(f"patents by {field}", ", ".join(f"{v} {n}" for v, n in counts) or "-")
-        for k in KINDS:
+        for k in COLLECTIONS:
             manifest = ws.current_manifest(k)
             if manifest is None:
                 table.add_row(f"{k} index", "[yellow]not built[/]")

@@ -29,6 +29,7 @@ from pydantic import (
 from matcher.config import Mode
 from matcher.filters import DemandFilters, PatentFilters
 from matcher.records import ApplicantType, Demand, Language, LegalStatus, Patent, PatentType, RecordId
+from matcher.store import Collection
 
 MAX_QUERY_CHARS = 2_000
 MAX_LIMIT = 200
@@ -36,7 +37,6 @@ MAX_OFFSET = 10_000
 MAX_INGEST_RECORDS = 10_000
 MAX_DELETE_IDS = 1_000
 MAX_PORTFOLIO_IDS = 200
-Kind = Literal["patents", "demands"]
 
 MAX_EXPLAINED = 50  # explained results per request: each costs snippets and a sentence embedding
 
@@ -410,7 +410,7 @@ class FacetValue(BaseModel):
 class FacetsResponse(BaseModel):
     """Values with record counts, most common first, from the served index (what the filters act on)."""
 
-    kind: Kind
+    kind: Collection
     index: IndexRef
     facets: dict[str, list[FacetValue]]
 
@@ -455,7 +455,7 @@ class RejectedRecord(BaseModel):
 
 
 class BatchReport(BaseModel):
-    kind: Kind
+    kind: Collection
     file: str
     batch_id: int | None
     read: int
@@ -474,7 +474,7 @@ class ReindexInfo(BaseModel):
     (with ``wait=true``: searches now see the change), ``failed``, or ``disabled`` (``reindex=false``)."""
 
     state: BuildState
-    kinds: list[Kind]
+    kinds: list[Collection]
     message: str | None = None
 
 
@@ -495,7 +495,7 @@ class DeleteResponse(BaseModel):
 
 
 class RebuildRequest(_Strict):
-    kinds: list[Kind] = Field(default_factory=lambda: ["patents", "demands"], min_length=1)
+    kinds: list[Collection] = Field(default_factory=lambda: ["patents", "demands"], min_length=1)
     wait: bool = Field(default=False, description="Answer when the new snapshots are published.")
 
 

@@ -20,7 +20,7 @@ from matcher.config import Mode, load_config
 from matcher.facets import facet_counts
 from matcher.reindex import Reindexer
 from matcher.search import NotIndexed, Searcher, Snapshot
-from matcher.store import KINDS, Kind
+from matcher.store import COLLECTIONS, Collection
 from matcher.workspace import Workspace
 
 log = logging.getLogger("pmatch.api")
@@ -68,7 +68,7 @@ class Service:
         """Open the served snapshots and load and exercise the embedder, so the first request is not slow."""
         missing = []
         try:
-            for kind in KINDS:
+            for kind in COLLECTIONS:
                 try:
                     snap = self.snapshot(kind)
                 except NotIndexed:
@@ -88,7 +88,7 @@ class Service:
         else:
             self.ready, self.ready_message = True, None
 
-    def snapshot(self, kind: Kind) -> Snapshot:
+    def snapshot(self, kind: Collection) -> Snapshot:
         """The served snapshot; one that cannot be opened (e.g. built by an older analyzer) is a 503, not a 500."""
         try:
             return self.searcher.snapshot(kind)
@@ -99,13 +99,13 @@ class Service:
             raise ApiError(503, "index_unusable", f"the {kind} index cannot be opened ({exc}): rebuild it "
                                                   "(`pmatch index build` or POST /v1/index/rebuild)") from None
 
-    def pinned(self, kinds: tuple[Kind, ...]) -> Searcher:
+    def pinned(self, kinds: tuple[Collection, ...]) -> Searcher:
         """A searcher answering from the snapshots served now: every search of one request sees one index."""
         for kind in kinds:
             self.snapshot(kind)  # an unusable index is a 503 here, not a 500 inside the search
         return self.searcher.pinned(kinds)
 
-    def served(self, kind: Kind) -> s.IndexRef | None:
+    def served(self, kind: Collection) -> s.IndexRef | None:
         manifest = self.workspace.current_manifest(kind)
         return None if manifest is None else index_ref(manifest)
 
@@ -119,7 +119,7 @@ class Service:
             raise ApiError(401, "unauthorized", "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
         return name
 
-    def facets(self, kind: Kind, limit: int) -> tuple[s.IndexRef, dict[str, list[s.FacetValue]]]:
+    def facets(self, kind: Collection, limit: int) -> tuple[s.IndexRef, dict[str, list[s.FacetValue]]]:
         """Facet counts of the served snapshot (computed once per snapshot), each list cut to ``limit``."""
         snap = self.snapshot(kind)
         key = (kind, snap.path.name)
@@ -133,7 +133,7 @@ class Service:
                 self._facets[key] = counts
         return index_ref(snap.manifest), {field: values[:limit] for field, values in counts.items()}
 
-    def reindex(self, kinds: list[Kind], run: bool, wait: bool, changed: bool = True) -> s.ReindexInfo:
+    def reindex(self, kinds: list[Collection], run: bool, wait: bool, changed: bool = True) -> s.ReindexInfo:
         """Request a background rebuild of ``kinds`` after a write (``run``), and wait for it if ``wait``."""
         if not changed:
             return s.ReindexInfo(state="idle", kinds=kinds, message="nothing changed: no rebuild needed")

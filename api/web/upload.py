@@ -5,7 +5,7 @@ every record is valid), then asks for the index rebuild and shows when the new r
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -16,10 +16,10 @@ from api.web.forms import posted
 from api.web.render import link, page_lang, render
 from api.web.security import forget_key, presented_key, store_key
 from matcher.i18n import text
+from matcher.store import Collection
 
 router = APIRouter(include_in_schema=False)
 ServiceDep = Annotated[Service, Depends(get_service)]
-Kind = Literal["patents", "demands"]
 
 
 def _signed_in(service: Service, request: Request) -> bool:
@@ -58,7 +58,7 @@ async def logout(request: Request) -> RedirectResponse:
 async def upload(request: Request, service: ServiceDep) -> HTMLResponse:
     lang = page_lang(request)
     form = await posted(request)
-    kind: Kind = "demands" if form.text("kind") == "demands" else "patents"
+    kind: Collection = "demands" if form.text("kind") == "demands" else "patents"
     context = {"kind": kind, "errors": [], "report": None, "status_link": None, "message": None}
     try:
         service.check_key(presented_key(request))
@@ -88,7 +88,7 @@ async def upload(request: Request, service: ServiceDep) -> HTMLResponse:
 
 
 @router.get("/upload/status/{kind}/{ticket}", response_class=HTMLResponse)
-def index_status(request: Request, service: ServiceDep, kind: Kind, ticket: int) -> HTMLResponse:
+def index_status(request: Request, service: ServiceDep, kind: Collection, ticket: int) -> HTMLResponse:
     """Whether the rebuild asked for after an upload has published (then the new records are searchable)."""
     status = service.reindexer.status()[kind]
     searchable = status["built"] >= ticket

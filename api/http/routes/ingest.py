@@ -36,7 +36,7 @@ from matcher.ingest import (
     read_objects,
 )
 from matcher.records import RecordId
-from matcher.store import Kind
+from matcher.store import Collection
 from matcher.texts import CJK_CHARS
 
 UPLOAD_SUFFIXES = SUFFIXES
@@ -59,7 +59,7 @@ def _detail_text(detail: s.ErrorDetail) -> str:
     return f"{where}: {detail.field}: {detail.reason}" if detail.field else f"{where}: {detail.reason}"
 
 
-def _write_parsed(service: Service, kind: Kind, parse: Any, display: dict[str, str], skip_invalid: bool,
+def _write_parsed(service: Service, kind: Collection, parse: Any, display: dict[str, str], skip_invalid: bool,
                   reindex: bool, wait: bool, json_body: bool = False) -> s.IngestResponse:
     """Parse (``parse()`` -> ParsedFile), choose the records by the one ingest policy, write them in one
     transaction. A JSON body's record N is named ``records.N-1`` in ``error.field``."""
@@ -132,7 +132,7 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def _ingest_json(service: Service, kind: Kind, data: bytes, reindex: bool, wait: bool) -> s.IngestResponse:
+def _ingest_json(service: Service, kind: Collection, data: bytes, reindex: bool, wait: bool) -> s.IngestResponse:
     """A JSON body, parsed once (``matcher.ingest.parse_json``), its envelope checked by ``IngestRequest`` and its
     records by ``read_objects``: nothing is written to a file and read back."""
     try:
@@ -152,7 +152,7 @@ def _ingest_json(service: Service, kind: Kind, data: bytes, reindex: bool, wait:
                          {"records": "records"}, body.skip_invalid, reindex, wait, json_body=True)
 
 
-def _ingest_bytes(service: Service, kind: Kind, data: bytes, filename: str, skip_invalid: bool, reindex: bool,
+def _ingest_bytes(service: Service, kind: Collection, data: bytes, filename: str, skip_invalid: bool, reindex: bool,
                   wait: bool, mapping: dict[str, str]) -> s.IngestResponse:
     with tempfile.TemporaryDirectory(prefix="pmatch-upload-") as tmp:
         path = Path(tmp) / filename
@@ -171,7 +171,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _delete(service: Service, kind: Kind, ids: list[str], reindex: bool, wait: bool) -> s.DeleteResponse:
+def _delete(service: Service, kind: Collection, ids: list[str], reindex: bool, wait: bool) -> s.DeleteResponse:
     with service.write_lock, service.workspace.open_store() as store:
         deleted = store.delete(kind, ids)
     missing = [i for i in ids if i not in set(deleted)]
@@ -185,7 +185,7 @@ def _body_examples(examples: dict[str, Any]) -> dict[str, Any]:
         "schema": s.IngestRequest.model_json_schema(), "examples": examples}}}}
 
 
-def _write_routes(kind: Kind, examples: dict[str, Any]) -> None:
+def _write_routes(kind: Collection, examples: dict[str, Any]) -> None:
     upload_body = {"requestBody": {"required": True, "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
@@ -231,7 +231,7 @@ def _write_routes(kind: Kind, examples: dict[str, Any]) -> None:
                operation_id=f"delete_{kind}")(delete_many)
 
 
-def _delete_one(service: Service, kind: Kind, record_id: str, reindex: bool, wait: bool) -> s.DeleteResponse:
+def _delete_one(service: Service, kind: Collection, record_id: str, reindex: bool, wait: bool) -> s.DeleteResponse:
     result = _delete(service, kind, [record_id], reindex, wait)
     if not result.deleted:
         noun = kind[:-1]

@@ -11,7 +11,7 @@ from api.http import schemas as s
 from api.http.security import WriteKey, read_router, write_router
 from api.http.state import ServiceDep
 from indexes.threads import thread_report
-from matcher.store import KINDS, Kind
+from matcher.store import COLLECTIONS, Collection
 
 read = read_router()
 write = write_router()
@@ -21,13 +21,13 @@ ops = APIRouter(prefix="/v1", tags=["operations"])
 @read.get("/index/status", tags=["index"], summary="Background rebuilds and the served snapshots")
 def index_status(service: ServiceDep) -> s.IndexStatusResponse:
     builds = {k: s.KindBuildStatus.model_validate(v) for k, v in service.reindexer.status().items()}
-    return s.IndexStatusResponse(builds=builds, served={k: service.served(k) for k in KINDS})
+    return s.IndexStatusResponse(builds=builds, served={k: service.served(k) for k in COLLECTIONS})
 
 
 @write.post("/index/rebuild", tags=["index"], summary="Rebuild indexes in the background")
 def rebuild(service: ServiceDep, _key: WriteKey, req: s.RebuildRequest) -> s.ReindexInfo:
     """Builds run one at a time; requests made during a build are coalesced into one more build."""
-    kinds: list[Kind] = list(dict.fromkeys(req.kinds))
+    kinds: list[Collection] = list(dict.fromkeys(req.kinds))
     return service.reindex(kinds, True, req.wait)
 
 
@@ -39,7 +39,7 @@ async def health() -> s.HealthResponse:
 @ops.get("/ready", summary="Readiness: indexes and model loaded", response_model=s.ReadyResponse,
          responses={503: {"model": s.ReadyResponse, "description": "Not ready yet (or an index is missing)"}})
 async def ready(service: ServiceDep) -> JSONResponse:
-    indexes = {k: (ref.name if (ref := service.served(k)) else None) for k in KINDS}
+    indexes = {k: (ref.name if (ref := service.served(k)) else None) for k in COLLECTIONS}
     body = s.ReadyResponse(ready=service.ready, indexes=indexes, model=service.config.dense_model,
                            message=service.ready_message)
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if service.ready else 503)
@@ -51,7 +51,7 @@ def stats(service: ServiceDep) -> s.StatsResponse:
     version = store.data_version
     indexes: dict[str, s.IndexStats | None] = {}
     model: dict[str, Any] | None = None
-    for kind in KINDS:
+    for kind in COLLECTIONS:
         manifest = service.workspace.current_manifest(kind)
         if manifest is None:
             indexes[kind] = None
@@ -65,7 +65,8 @@ def stats(service: ServiceDep) -> s.StatsResponse:
             model = {k: dense["metadata"].get(k) for k in ("model", "fingerprint", "dim", "text_chars")}
     builds = {k: s.KindBuildStatus.model_validate(v) for k, v in service.reindexer.status().items()}
     return s.StatsResponse(
-        records={k: store.count(k) for k in KINDS}, data_version=version, indexes=indexes, builds=builds, model=model,
+        records={k: store.count(k) for k in COLLECTIONS}, data_version=version, indexes=indexes, builds=builds,
+        model=model,
         ranker=service.config.model_dump(), threads=thread_report(), api_keys=service.keys.active_count(),
         index_in_memory=not service.searcher.mmap,
         reads_need_key=service.settings.reads_need_key,

@@ -11,13 +11,13 @@ from api.http.errors import ApiError
 from api.http.security import read_router
 from api.http.state import Service, ServiceDep
 from matcher.records import RecordId
-from matcher.store import Kind
+from matcher.store import Collection
 
 read = read_router()
 RecordT = TypeVar("RecordT", s.PatentRecord, s.DemandRecord)
 
 
-def _stored(service: Service, kind: Kind, record_id: str, answer: type[RecordT]) -> RecordT:
+def _stored(service: Service, kind: Collection, record_id: str, answer: type[RecordT]) -> RecordT:
     """The stored record of ``kind`` by id or alias, or a 404 naming the id."""
     record = service.searcher.store.get(kind, record_id)
     if record is None:

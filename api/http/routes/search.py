@@ -19,12 +19,12 @@ from matcher.config import Mode
 from matcher.filter_report import report
 from matcher.i18n import LANGS
 from matcher.search import Result, Snapshot
-from matcher.store import Kind
+from matcher.store import Collection
 
 read = read_router()
 
 
-def _search(service: Service, kind: Kind, req: s.PatentSearchRequest | s.DemandSearchRequest,
+def _search(service: Service, kind: Collection, req: s.PatentSearchRequest | s.DemandSearchRequest,
             mask: Callable[[Snapshot], np.ndarray]) -> tuple[Snapshot, Mode, list[Result], s.Page,
                                                               dict[str, s.Explanation]]:
     snap = service.snapshot(kind)
