@@ -76,6 +76,7 @@ def test_bad_input_gets_its_message_and_changes_nothing(home: Path, name: str,
     assert after == before and after[0] == "ok"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", ["unclosed_quote.csv", "deep_nesting.json", "xlsx_second_sheet.xlsx"])
 def test_bad_input_through_the_real_command(home: Path, name: str) -> None:
     case = EXPECTED[name]

@@ -23,6 +23,8 @@ import pytest
 
 from matcher.records import Patent
 
+pytestmark = pytest.mark.e2e  # kills real CLI subprocesses mid-write
+
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 3
 

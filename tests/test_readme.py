@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.e2e, pytest.mark.data]  # each README command in a subprocess, on a demo of the whole sample
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 RUN = {"search", "match", "shortlist", "push", "stats"}  # eval, ingest and index build make no result list
