@@ -24,23 +24,27 @@ from matcher.config import load_config
 NAMES = {"ndcg@10": "nDCG@10", "recall@10": "R@10", "recall@100": "R@100", "mrr@10": "MRR@10", "map@100": "MAP"}
 
 
-def configs(extra_models: tuple[str, ...] = ()) -> list[EvalConfig]:
-    rows = [EvalConfig(mode="bm25"), EvalConfig(mode="bm25-translated"), EvalConfig(mode="dense", model="e5-small"),
-            EvalConfig(mode="dense", model="use-m3"), EvalConfig(mode="hybrid", fusion="rrf"),
+DENSE_MODELS = ("e5-small", "use-m3")
+
+
+def configs(extra_models: tuple[str, ...] = (), dense_models: tuple[str, ...] = DENSE_MODELS) -> list[EvalConfig]:
+    rows = [EvalConfig(mode="bm25"), EvalConfig(mode="bm25-translated"),
+            *(EvalConfig(mode="dense", model=m) for m in dense_models), EvalConfig(mode="hybrid", fusion="rrf"),
             EvalConfig(mode="hybrid", fusion="convex"), EvalConfig(mode="hybrid", fusion="learned")]
     rows += [EvalConfig(mode="hybrid", fusion="rrf", model=m) for m in extra_models]
     return rows
 
 
 def run_ablation(datasets: list[Dataset], workspaces: Workspaces, home: Path | None = None,
-                 progress: Progress | None = None, extra_models: tuple[str, ...] = ()) -> dict[str, Any]:
+                 progress: Progress | None = None, extra_models: tuple[str, ...] = (),
+                 dense_models: tuple[str, ...] = DENSE_MODELS) -> dict[str, Any]:
     served = load_config(home)
     out: dict[str, Any] = {"created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                            "served_config": served.model_dump(), "sets": []}
     for d in datasets:
         rows = []
         runs = {}
-        for config in configs(extra_models):
+        for config in configs(extra_models, dense_models):
             result, run = evaluate_config(d, config, workspaces, home, progress)
             rows.append({"label": result["label"], "metrics": result["metrics"], "seconds": result["seconds"],
                          "recall_curve": result["recall_curve"], "per_query": result["per_query"]})
@@ -106,8 +110,8 @@ def _qrels(d: Dataset, workspaces: Workspaces) -> dict[str, dict[str, int]]:
 def markdown(result: dict[str, Any], command: str) -> str:
     lines = ["# Evaluation results", "",
              f"Made by `{command}` on {result['created']}. Test splits only; the learned ranker was fitted on "
-             "the dev splits (`pmatch eval tune`, cross-validation in `eval/tune_dev.json`), the convex weight "
-             "before it was hand-tuned on them too. Each set's card (`eval/datasets/<set>/CARD.md`) says how its "
+             "the dev splits and the needs set's train split (`pmatch eval tune`, cross-validation in "
+             "`eval/tune_dev.json`), the convex weight before it was hand-tuned on the dev splits. Each set's card (`eval/datasets/<set>/CARD.md`) says how its "
              "labels were made and what that biases. Bold: best in the column.", ""]
     for s in result["sets"]:
         lines += [f"## {s['name']} ({s['split']}, {s['queries']} queries, {s['corpus']:,} documents)", ""]

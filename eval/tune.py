@@ -1,11 +1,13 @@
-"""Fitting the learned ranker on dev splits only (``pmatch eval tune``).
+"""Fitting the learned ranker on dev and train splits only (``pmatch eval tune``; test splits are refused).
 
-The retrievers run once per dev query (their candidates' features can be cached on disk: ``collect_features``);
-the models are then fitted and cross-validated on those features alone, five folds by query hash. Each set counts
-equally (a macro average), so the 310-query known-item set cannot outvote the 15 judged demands. Chosen by
-cross-validated mean nDCG@10: a linear scorer fitted listwise (softmax cross-entropy per query); pointwise logistic
-regression and LambdaMART (lightgbm, when installed) are cross-validated beside it for the record. The relevance
-calibration (Platt scaling) is fitted on held-out margins.
+The retrievers run once per query (their candidates' features can be cached on disk: ``collect_features``); the
+models are then fitted and cross-validated on those features alone, five folds by query hash. Each set counts
+equally (a macro average; a set's train and dev splits are one set), so the 310-query known-item set cannot
+outvote the 15 judged demands, nor the cross-lingual set (every answer in the other language) the rest. The
+features carry no language prior (``matcher.features``), so the mix decides how much each channel's evidence is
+worth, not which language wins. Chosen by cross-validated mean nDCG@10: a linear scorer fitted listwise (softmax
+cross-entropy per query); pointwise logistic regression and LambdaMART (lightgbm, when installed) are
+cross-validated beside it for the record. The relevance calibration (Platt scaling) is fitted on held-out margins.
 """
 
 from __future__ import annotations
@@ -33,14 +35,15 @@ def tuned_config_path(home: Path | None) -> Path:
 
 
 # --- the learned ranker ---------------------------------------------------------------------------------------
-FEATURE_CACHE_VERSION = 1
+FEATURE_CACHE_VERSION = 2
+FIT_SPLITS = ("dev", "train")  # a set's train split (the needs set has one) joins its dev split as one set
 FOLDS = 5
 TOP_CALIBRATION = 10  # the calibration is fitted on what a user sees: each query's top 10 by held-out margin
 
 
 @dataclass
 class QueryFeatures:
-    """One dev query's candidates: features, graded labels (0 = not judged relevant), positions."""
+    """One dev or train query's candidates: features, graded labels (0 = not judged relevant), positions."""
 
     set_name: str
     qid: str
@@ -63,8 +66,8 @@ def collect_features(datasets: list[Dataset], workspaces: Workspaces, base: Rank
                      cache_dir: Path | None = None, progress: Progress | None = None) -> list[QueryFeatures]:
     """Every evaluated query's candidate features, retrieving once (cached in ``cache_dir`` when given)."""
     for d in datasets:
-        if d.split != "dev":
-            raise ValueError(f"{d.path}: the ranker is fitted on dev splits only (got {d.split!r})")
+        if d.split not in FIT_SPLITS:
+            raise ValueError(f"{d.path}: the ranker is fitted on dev and train splits only (got {d.split!r})")
     cfg = RankerConfig.model_validate({**base.model_dump(), "mode": "hybrid", "fusion": "learned",
                                                         "translate_queries": True})
     everything = PatentFilters(legal_status=["valid", "pending", "invalid", "unknown"])
@@ -130,7 +133,7 @@ def _standardise(queries: list[QueryFeatures]) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 1e-9, scale, 1.0)
 
 
-def fit_listwise(queries: list[QueryFeatures], l2: float) -> LearnedRanker:
+def fit_listwise(queries: list[QueryFeatures], l2: float, names: tuple[str, ...] = FEATURES) -> LearnedRanker:
     """A linear scorer fitted listwise: per query, the softmax of the margins over its candidates should put its
     mass on the relevant ones (cross-entropy against the relevant documents, uniformly; ListNet's top-one loss),
     plus ``l2`` * |w|^2. Sets count equally, queries equally within a set; a query with no relevant candidate
@@ -156,11 +159,11 @@ def fit_listwise(queries: list[QueryFeatures], l2: float) -> LearnedRanker:
             grad = grad - qw / total * (x.T @ (t - p))
         return value, grad
 
-    w = minimize(loss, np.zeros(len(FEATURES)), jac=True, method="L-BFGS-B").x
-    return LearnedRanker(FEATURES, mean, scale, w.astype(np.float64), 0.0)
+    w = minimize(loss, np.zeros(len(names)), jac=True, method="L-BFGS-B").x
+    return LearnedRanker(names, mean, scale, w.astype(np.float64), 0.0)
 
 
-def fit_logistic(queries: list[QueryFeatures], c: float) -> LearnedRanker:
+def fit_logistic(queries: list[QueryFeatures], c: float, names: tuple[str, ...] = FEATURES) -> LearnedRanker:
     """Pointwise logistic regression (relevant = grade > 0) on standardised features, sets weighted equally."""
     from sklearn.linear_model import LogisticRegression
 
@@ -169,7 +172,7 @@ def fit_logistic(queries: list[QueryFeatures], c: float) -> LearnedRanker:
     y = (np.concatenate([q.grades for q in queries]) > 0).astype(int)
     model = LogisticRegression(C=c, max_iter=3000)
     model.fit((x - mean) / scale, y, sample_weight=_weights(queries))
-    return LearnedRanker(FEATURES, mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]))
+    return LearnedRanker(names, mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]))
 
 
 def fit_lambdamart(queries: list[QueryFeatures]) -> Any:
@@ -265,7 +268,7 @@ def fit_ranker(queries: list[QueryFeatures], progress: Progress | None = None, c
     a, b = float(platt.coef_[0][0]), float(platt.intercept_[0])
     if a <= 0:
         a, b = 1.0, 0.0
-    info = {"fitted_on_dev_queries": dict(report["queries"]), "chosen": report["chosen"],
+    info = {"fitted_on_queries": dict(report["queries"]), "chosen": report["chosen"],
             "cv_mean_ndcg@10": report["cv"][report["chosen"]]["mean"],
-            "calibration": "Platt scaling on held-out (5-fold) margins of each dev query's top 10"}
+            "calibration": "Platt scaling on held-out (5-fold) margins of each query's top 10"}
     return LearnedRanker(model.features, model.mean, model.scale, model.weights, model.bias, (a, b), info), report

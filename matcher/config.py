@@ -1,9 +1,8 @@
 """The ranker's settings, as data: ``matcher/ranker.json`` (shipped defaults), overridden by ``HOME/ranker.json``.
 
-The shipped fusion is still the hand-tuned convex one; the learned ranker (``fusion: learned``,
-``matcher/fusion/learned.py``, model ``matcher/ranker_model.json``) is fitted by ``pmatch eval tune`` on the dev
-splits (cross-validation table in ``eval/tune_dev.json``) and is opt-in until its language prior is fixed (it
-learned to favour other-language documents from the cross-lingual dev set). The class
+The shipped fusion is the learned ranker (``fusion: learned``, ``matcher/fusion/learned.py``, model
+``matcher/ranker_model.json``), fitted by ``pmatch eval tune`` on the dev and train splits (cross-validation table
+in ``eval/tune_dev.json``); ``convex`` (the earlier hand-set weight) and ``rrf`` stay selectable. The class
 defaults below equal ``ranker.json`` (a test checks it).
 
 The evaluation's tuning command writes ``HOME/ranker.json`` (or a file named by ``PMATCH_RANKER_CONFIG``); the
@@ -29,7 +28,7 @@ class RankerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Mode = "hybrid"
-    fusion: Literal["rrf", "convex", "learned"] = "convex"
+    fusion: Literal["rrf", "convex", "learned"] = "learned"
     rrf_k: int = Field(default=60, ge=0)
     convex_weight_bm25: float = Field(default=0.9, ge=0.0, le=1.0, description="BM25's weight; dense gets the rest.")
     dense_model: str = "use-m3"

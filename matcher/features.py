@@ -2,10 +2,17 @@
 
 A query is searched once per document language: BM25 with the query *rendered* in that language (as written, or
 translated by ``indexes.translate``) and dense per language. Every candidate is then described by numbers that
-mean the same thing for every query, so one model can weigh them: scores and ranks normalised within the
-candidate's own language list (BM25 scores of a translated query are not comparable with those of the original),
-the language match, whether its language's rendering was translated, how much of the rendered query the document
-covers, and the query's length. ``FEATURES`` names the columns; the model file stores them and refuses others.
+mean the same thing for every query, so one model can weigh them.
+
+There is no language prior: no feature is constant over a language (a "same language" or "translated" flag would
+let the model prefer a language wholesale, which is what a training set whose answers are all in the other
+language teaches). Instead each rendering is its own *channel*: the BM25 evidence of the query as written and of
+the translated query are separate columns (``bm25_*`` and ``bm25_*_translated``; each zero outside its channel),
+because a translated query's scores and ranks are worth less than the original's and only the labels can say by
+how much. Scores and ranks are normalised within the candidate's language list (BM25 scores of a translated query
+are not comparable with those of the original); the dense cosine is the same model for both languages and so is
+also compared across the whole pool (``dense_gap_all``, ``dense_z``). ``FEATURES`` names the columns; a model
+file names the ones it uses and is refused if this build does not compute one of them.
 """
 
 from __future__ import annotations
@@ -14,21 +21,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FEATURES = (
+_CHANNEL = (
     "bm25_log",  # log(1 + BM25 score of the document for its language's rendering)
     "bm25_rel",  # that score / the best BM25 score in the same language list (0..1)
     "bm25_rr",  # 10 / (10 + rank) in the language's BM25 list, 0 if not in it
     "coverage",  # idf-weighted share of the rendering's terms the document contains
-    "dense_cos",  # cosine of the query and document vectors
     "dense_gap",  # cosine minus the best cosine of the same language list (<= 0 for listed documents)
-    "dense_gap_all",  # cosine minus the best cosine of every candidate
     "dense_rr",  # 10 / (10 + rank) in the language's dense list, 0 if not in it
-    "same_language",  # 1 if the document is in the query's language
-    "translated",  # 1 if the document's language saw a translated query
-    "query_terms_log",  # log(1 + terms of the rendering the index knows)
-    "translated_x_bm25_rel",
-    "translated_x_coverage",
-    "translated_x_dense_gap",
+)
+FEATURES = (
+    *_CHANNEL,  # the query as written (the document is in the query's language); 0 for translated candidates
+    *(f"{name}_translated" for name in _CHANNEL),  # the same for a translated rendering; 0 for as-written ones
+    "dense_cos",  # cosine of the query and document vectors (one model, both languages)
+    "dense_gap_all",  # cosine minus the best cosine of every candidate
+    "dense_z",  # cosine standardised over this query's candidates
+    "dense_rr_all",  # 10 / (10 + rank) by cosine among every candidate
 )
 RR_K = 10.0
 
@@ -52,39 +59,43 @@ def feature_matrix(pool: np.ndarray, pool_languages: np.ndarray, query_language:
 
     ``pool_languages[i]`` is the language of ``pool[i]``; ``dense_lists[lang]`` is that language's dense top list
     (position -> cosine, best first); ``cosines[i]`` the cosine of ``pool[i]`` whether listed or not;
-    ``coverage[i]`` the share of its language's rendering that ``pool[i]`` covers.
+    ``coverage[i]`` the share of its language's rendering that ``pool[i]`` covers. A language with no rendering
+    (no BM25 for it) counts as the as-written channel when it is the query's language, else as translated.
     """
     n = pool.size
     x = np.zeros((n, len(FEATURES)), dtype=np.float64)
     if n == 0:
         return x
     col = {name: i for i, name in enumerate(FEATURES)}
-    best_all = float(cosines.max())
     for lang in np.unique(pool_languages):
         rows = np.flatnonzero(pool_languages == lang)
         positions = pool[rows]
         r = renderings.get(str(lang))
+        translated = r.translated if r is not None else str(lang) != query_language
+        suffix = "_translated" if translated else ""
+        values: dict[str, np.ndarray | float] = {"coverage": coverage[rows]}
         if r is not None:
             bm = np.asarray(r.scores[positions], dtype=np.float64)
             best = max(r.top.values(), default=0.0)
-            x[rows, col["bm25_log"]] = np.log1p(bm)
-            x[rows, col["bm25_rel"]] = bm / best if best > 0 else 0.0
             rank = {p: i for i, p in enumerate(r.top, 1)}
-            x[rows, col["bm25_rr"]] = [RR_K / (RR_K + rank[p]) if p in rank else 0.0 for p in positions.tolist()]
-            x[rows, col["translated"]] = float(r.translated)
-            x[rows, col["query_terms_log"]] = np.log1p(len(r.terms))
+            values.update(bm25_log=np.log1p(bm), bm25_rel=bm / best if best > 0 else 0.0,
+                          bm25_rr=np.array([RR_K / (RR_K + rank[p]) if p in rank else 0.0
+                                            for p in positions.tolist()]))
         dl = dense_lists.get(str(lang), {})
         cos = cosines[rows]
         best_cos = max(dl.values(), default=float(cos.max()))
-        x[rows, col["dense_gap"]] = cos - best_cos
         drank = {p: i for i, p in enumerate(sorted(dl, key=lambda p: -dl[p]), 1)}
-        x[rows, col["dense_rr"]] = [RR_K / (RR_K + drank[p]) if p in drank else 0.0 for p in positions.tolist()]
-        x[rows, col["same_language"]] = float(str(lang) == query_language)
-    x[:, col["coverage"]] = coverage
+        values.update(dense_gap=cos - best_cos,
+                      dense_rr=np.array([RR_K / (RR_K + drank[p]) if p in drank else 0.0
+                                         for p in positions.tolist()]))
+        for name, v in values.items():
+            x[rows, col[name + suffix]] = v
     x[:, col["dense_cos"]] = cosines
-    x[:, col["dense_gap_all"]] = cosines - best_all
-    t = x[:, col["translated"]]
-    x[:, col["translated_x_bm25_rel"]] = t * x[:, col["bm25_rel"]]
-    x[:, col["translated_x_coverage"]] = t * x[:, col["coverage"]]
-    x[:, col["translated_x_dense_gap"]] = t * x[:, col["dense_gap"]]
+    x[:, col["dense_gap_all"]] = cosines - float(cosines.max())
+    sd = float(cosines.std())
+    x[:, col["dense_z"]] = (cosines - float(cosines.mean())) / sd if sd > 1e-9 else 0.0
+    order = np.argsort(-cosines, kind="stable")
+    rr = np.empty(n)
+    rr[order] = RR_K / (RR_K + np.arange(1, n + 1))
+    x[:, col["dense_rr_all"]] = rr
     return x

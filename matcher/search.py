@@ -36,6 +36,7 @@ from matcher.filter_report import FilterReport, report
 from matcher.filters import DemandFilters, FacetIndex, PatentFilters
 from matcher.fusion import convex_fusion, rrf_fusion
 from matcher.fusion.learned import LearnedRanker, model_path
+from matcher.i18n import text
 from matcher.records import Demand, Patent
 from matcher.store import Collection
 from matcher.texts import body_text, dominant_language, query_languages
@@ -48,6 +49,15 @@ DUPLICATE_WINDOW = 20  # results looked at beyond k, so that k remain after coll
 
 class NotIndexed(Exception):
     pass
+
+
+class MinScoreError(ValueError):
+    """``min_score`` cannot apply: out of [0, 1], or the ranker has no calibrated relevance. ``key`` names the
+    catalogue message (``matcher/messages/search.yaml``); ``str()`` is its English form."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(text(key, "en"))
 
 
 @dataclass
@@ -343,9 +353,9 @@ class Searcher:
         learned = mode == "hybrid" and self.config.fusion == "learned"
         if min_score is not None:
             if not 0.0 <= min_score <= 1.0:
-                raise ValueError("min_score must be within [0, 1]")
+                raise MinScoreError("search.min_score_range")
             if not learned:
-                raise ValueError("min_score needs a calibrated relevance: the hybrid mode with the learned fusion")
+                raise MinScoreError("search.min_score_needs_learned")
         if exclude:
             mask = mask.copy()
             for doc_id in exclude:

@@ -11,10 +11,11 @@ import pytest
 
 from matcher.config import RankerConfig
 from matcher.filters import DemandFilters, PatentFilters
+from matcher.i18n import text
 from matcher.indexing import build_snapshot
 from matcher.matching import UnknownRecord, match_demand, match_patent, match_portfolio, portfolio_ids
 from matcher.records import Demand, Patent
-from matcher.search import Searcher
+from matcher.search import MinScoreError, Searcher
 from matcher.store import Store
 from matcher.texts import query_languages, sentences
 from matcher.workspace import Workspace
@@ -206,7 +207,9 @@ def test_default_model_cross_lingual(tmp_path: Path, corpus: list[Patent], sampl
     zh_battery = [r for r in results
                   if r.record.language == "zh" and BATTERY.search(r.record.title + r.record.abstract)]
     assert len(zh_battery) >= 3, [(r.id, r.record.title) for r in results]
-    assert all("abstained" in r.retrievers["bm25"] for r in zh_battery)
+    # the learned default reads Chinese documents through the query translated into Chinese
+    assert all(r.retrievers["bm25"]["translated"] for r in zh_battery)
+    assert all(r.relevance is not None and 0 <= r.relevance <= 1 for r in results)
     searcher.close()
 
 
@@ -221,8 +224,13 @@ def test_learned_fusion_translates_and_calibrates(searcher: Searcher) -> None:
     kept = learned.search_patents("A method for preparing cathode material for lithium batteries", k=10,
                                   min_score=floor)
     assert kept and all(r.relevance >= floor for r in kept)  # type: ignore[operator]
-    with pytest.raises(ValueError, match="min_score needs"):
-        searcher.search_patents("battery", k=5, min_score=0.5)
+    convex = Searcher(searcher.workspace, RankerConfig(dense_model="static-64", candidates=50, fusion="convex"))
+    with pytest.raises(MinScoreError, match="min_score needs") as refused:
+        convex.search_patents("battery", k=5, min_score=0.5)
+    assert "校准相关度" in text(refused.value.key, "zh")  # the CLI shows it in the user's language
+    with pytest.raises(MinScoreError, match=r"within \[0, 1\]"):
+        learned.search_patents("battery", k=5, min_score=1.5)
+    convex.close()
     learned.close()
 
 

@@ -66,7 +66,7 @@ def test_calibrated_relevance_is_monotone_in_the_margin_and_within_0_1() -> None
                       (-1.0, 0.0))
 
 
-def test_feature_matrix_normalises_within_each_language() -> None:
+def test_feature_matrix_normalises_within_each_language_and_keeps_channels_apart() -> None:
     pool = np.array([0, 1, 2, 3])
     langs = np.array(["zh", "zh", "en", "en"])
     zh_scores = np.array([4.0, 2.0, 0.0, 0.0])
@@ -77,14 +77,25 @@ def test_feature_matrix_normalises_within_each_language() -> None:
     cos = np.array([0.5, 0.6, 0.4, 0.1])
     x = feature_matrix(pool, langs, "zh", renderings, dense, cos, np.array([1.0, 0.5, 1.0, 0.0]))
     col = {n: i for i, n in enumerate(FEATURES)}
-    assert x[:, col["bm25_rel"]].tolist() == [1.0, 0.5, 1.0, 0.5]  # each language's best is 1
-    assert x[:, col["bm25_rr"]].tolist() == pytest.approx([10 / 11, 10 / 12, 10 / 11, 10 / 12])
-    assert x[:, col["same_language"]].tolist() == [1, 1, 0, 0]
-    assert x[:, col["translated"]].tolist() == [0, 0, 1, 1]
-    assert x[:, col["dense_gap"]].tolist() == pytest.approx([-0.1, 0.0, 0.0, -0.3])
+    # each language's best is 1, and the as-written and translated evidence sit in columns of their own
+    assert x[:, col["bm25_rel"]].tolist() == [1.0, 0.5, 0.0, 0.0]
+    assert x[:, col["bm25_rel_translated"]].tolist() == [0.0, 0.0, 1.0, 0.5]
+    assert x[:, col["bm25_rr"]].tolist() == pytest.approx([10 / 11, 10 / 12, 0, 0])
+    assert x[:, col["bm25_rr_translated"]].tolist() == pytest.approx([0, 0, 10 / 11, 10 / 12])
+    assert x[:, col["coverage"]].tolist() == [1.0, 0.5, 0.0, 0.0]
+    assert x[:, col["coverage_translated"]].tolist() == [0.0, 0.0, 1.0, 0.0]
+    assert x[:, col["dense_gap"]].tolist() == pytest.approx([-0.1, 0.0, 0.0, 0.0])
+    assert x[:, col["dense_gap_translated"]].tolist() == pytest.approx([0.0, 0.0, 0.0, -0.3])
+    assert x[:, col["dense_rr"]].tolist() == pytest.approx([10 / 12, 10 / 11, 0, 0])
+    assert x[:, col["dense_rr_translated"]].tolist() == pytest.approx([0, 0, 10 / 11, 0.0])
+    # the dense model is one for both languages: compared across the whole pool too
     assert x[:, col["dense_gap_all"]].tolist() == pytest.approx([-0.1, 0.0, -0.2, -0.5])
-    assert x[:, col["dense_rr"]].tolist() == pytest.approx([10 / 12, 10 / 11, 10 / 11, 0.0])
-    assert x[:, col["translated_x_coverage"]].tolist() == [0, 0, 1.0, 0.0]
+    assert x[:, col["dense_rr_all"]].tolist() == pytest.approx([10 / 12, 10 / 11, 10 / 13, 10 / 14])
+    assert x[:, col["dense_z"]].tolist() == pytest.approx(((cos - cos.mean()) / cos.std()).tolist())
+    # no language prior: no column is a language flag (constant within each language, different between them)
+    for j, name in enumerate(FEATURES):
+        zh_values, en_values = set(x[:2, j].tolist()), set(x[2:, j].tolist())
+        assert not (len(zh_values) == 1 and len(en_values) == 1 and zh_values != en_values), name
 
 
 def _patent(pid: str, title: str, abstract: str) -> Patent:

@@ -92,13 +92,16 @@ def eval_tune(
                                                     "does not search again")] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Fit the learned ranker on the dev splits (test splits are refused); write it and select it in the config."""
+    """Fit the learned ranker on the dev splits and train splits (test splits are never read); write it and select it
+    in the config."""
     from eval.runner import Workspaces
     from eval.tune import collect_features, fit_ranker, tuned_config_path
     from matcher.config import save_config
 
     ws = Workspace(home)
-    datasets = _load_sets(data, "dev")
+    # every set's dev split, and its train split where it has one (the needs set); test splits are never read
+    datasets = _load_sets(data, "dev") + _load_sets([d for d in data if (d / "qrels" / "train.tsv").is_file()],
+                                                    "train")
     workspaces = Workspaces()
     base = load_config(ws.home)
     try:
@@ -110,11 +113,12 @@ def eval_tune(
     finally:
         workspaces.close()
     table = Table(title="dev nDCG@10, 5-fold cross-validation over the dev queries", title_justify="left")
-    for col in ("model", *[d.name for d in datasets], "mean"):
+    names = list(dict.fromkeys(d.name for d in datasets))
+    for col in ("model", *names, "mean"):
         table.add_column(col)
     for name, row in result["cv"].items():
         if isinstance(row, dict):
-            table.add_row(name, *(f"{row.get(d.name, float('nan')):.4f}" for d in datasets), f"{row['mean']:.4f}")
+            table.add_row(name, *(f"{row.get(n, float('nan')):.4f}" for n in names), f"{row['mean']:.4f}")
     console.print(table)
     target = model_out or ws.home / "ranker_model.json"
     model.save(target)
@@ -132,13 +136,15 @@ def eval_ablation(
     markdown_out: Annotated[Path, typer.Option(help="Markdown table")] = Path("eval/RESULTS.md"),
     json_out: Annotated[Path, typer.Option(help="Everything, per query included")] = Path("eval/results.json"),
     extra_model: Annotated[list[str], typer.Option(help="Also a hybrid RRF row with this dense model")] = [],  # noqa: B006
+    dense_model: Annotated[list[str], typer.Option(help="Dense-only rows for these models (default: e5-small and "
+                                                        "use-m3)")] = [],  # noqa: B006
     home: HomeOpt = None,
 ) -> None:
-    """Every set x every ranker (rank-bm25, bm25, dense e5-small, dense use-m3, hybrid rrf, hybrid convex)."""
+    """Every set x every ranker (bm25, bm25 translated, dense per model, hybrid rrf, hybrid convex, hybrid learned)."""
     import shlex
     import sys
 
-    from eval.ablation import markdown, run_ablation
+    from eval.ablation import DENSE_MODELS, markdown, run_ablation
     from eval.runner import Workspaces
 
     ws = Workspace(home)
@@ -146,7 +152,8 @@ def eval_ablation(
     workspaces = Workspaces()
     try:
         with StageProgress() as bar:
-            result = run_ablation(datasets, workspaces, ws.home, bar.tick, tuple(extra_model))
+            result = run_ablation(datasets, workspaces, ws.home, bar.tick, tuple(extra_model),
+                                  tuple(dense_model) or DENSE_MODELS)
     finally:
         workspaces.close()
     command = "pmatch " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -13,7 +13,8 @@ from api.cli.common import MODES, check_query, console, existing_workspace, fail
 from api.cli.options import HomeOpt, LangOpt, OutOpt
 from api.cli.render import check_out, print_explanations, results_table, write_results
 from matcher.filters import PatentFilters
-from matcher.search import NotIndexed, Searcher
+from matcher.i18n import text
+from matcher.search import MinScoreError, NotIndexed, Searcher
 
 
 def search(
@@ -72,6 +73,8 @@ def search(
         short = searcher.patent_filter_report(filters, len(results), k) if len(results) < k else None
     except NotIndexed as exc:
         raise fail(str(exc)) from None
+    except MinScoreError as exc:
+        raise fail(text(exc.key, lang), 2) from None
     except ValueError as exc:
         raise fail(str(exc), 2) from None
     finally:
