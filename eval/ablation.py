@@ -111,8 +111,9 @@ def markdown(result: dict[str, Any], command: str) -> str:
     lines = ["# Evaluation results", "",
              f"Made by `{command}` on {result['created']}. Test splits only; the learned ranker was fitted on "
              "the dev splits and the needs set's train split (`pmatch eval tune`, cross-validation in "
-             "`eval/tune_dev.json`), the convex weight before it was hand-tuned on the dev splits. Each set's card (`eval/datasets/<set>/CARD.md`) says how its "
-             "labels were made and what that biases. Bold: best in the column.", ""]
+             "`eval/tune_dev.json`), the convex weight before it was hand-tuned on the dev splits. "
+             "Each set's card (`eval/datasets/<set>/CARD.md`) says how its labels were made and "
+             "what that biases. Bold: best in the column.", ""]
     for s in result["sets"]:
         lines += [f"## {s['name']} ({s['split']}, {s['queries']} queries, {s['corpus']:,} documents)", ""]
         lines.append("| ranker | " + " | ".join(NAMES[m] for m in METRICS) + " | s |")
