@@ -398,7 +398,7 @@ class Searcher:
             relevance: float | None = None
             if model is not None:
                 relevance = float(model.relevance_of_margin(np.array([score]))[0])
-                retrievers["fused"] = {"method": "learned", "margin": round(score, 6)}
+                retrievers["fused"] = {"method": "learned", "score": round(relevance, 6), "margin": round(score, 6)}
                 score = relevance
             elif mode == "hybrid":
                 retrievers["fused"] = {"method": self.config.fusion, "score": round(score, 6)}
