@@ -223,11 +223,11 @@ def _ranges(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
 class BM25Segment:
     """Term counts of one immutable run of documents: no collection statistics in it, so it never changes."""
 
-    def __init__(self, ids: list[str], terms: list[str], arrays: dict[str, np.ndarray], manifest: dict[str, Any]
-                 ) -> None:
+    def __init__(self, ids: list[str], terms: list[str] | Path, arrays: dict[str, np.ndarray],
+                 manifest: dict[str, Any]) -> None:
         self.ids = ids
-        self.terms = terms
-        self.vocab = {t: i for i, t in enumerate(terms)}
+        self._terms = terms  # or the terms.json to read when first needed (a flush never needs the vocabulary)
+        self._vocab: dict[str, int] | None = None
         self.lengths = arrays["lengths"]  # int64 (n,): terms per document, with repeats
         self.indptr = np.asarray(arrays["indptr"], dtype=np.int64)  # (V + 1,): postings of term t at [t], [t + 1]
         self.docs = arrays["docs"]  # int32 (postings,): document, ascending within a term
@@ -239,6 +239,24 @@ class BM25Segment:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def terms(self) -> list[str]:
+        """Column -> term."""
+        if isinstance(self._terms, Path):
+            self._terms = json.loads(self._terms.read_text("utf-8"))
+        return self._terms
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        """Term -> column."""
+        if self._vocab is None:
+            self._vocab = {t: i for i, t in enumerate(self.terms)}
+        return self._vocab
+
+    @property
+    def n_terms(self) -> int:
+        return int(self.indptr.size - 1)
 
     @property
     def df(self) -> np.ndarray:
@@ -313,7 +331,7 @@ class BM25Segment:
                 keep = np.arange(len(seg)) if live is None else np.flatnonzero(live)
                 ids.extend(seg.ids[i] for i in keep)
                 csc = sp.csc_matrix((np.asarray(seg.tf), np.asarray(seg.docs), np.asarray(seg.indptr)),
-                                    shape=(len(seg), len(seg.terms)))
+                                    shape=(len(seg), seg.n_terms))
                 rows = csc.tocsr()[keep]
                 local = np.repeat(np.arange(keep.size, dtype=np.int32), np.diff(rows.indptr))
                 yield TermCounts(seg.terms, np.asarray(seg.lengths[keep], dtype=np.int64), local,
@@ -349,7 +367,7 @@ class BM25Segment:
         arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
                   for name in _ARRAYS}
         ids = json.loads((path / "ids.json").read_text("utf-8"))
-        terms = json.loads((path / "terms.json").read_text("utf-8"))
+        terms = path / "terms.json"
         if len(ids) != manifest["doc_count"] or arrays["lengths"].shape != (len(ids),):
             raise ValueError(f"{path}: ids.json has {len(ids)} ids, manifest says {manifest['doc_count']}")
         return cls(ids, terms, arrays, manifest)
@@ -394,7 +412,7 @@ class BM25Index:
                 live_all[self.offsets[i] : self.offsets[i + 1]] = mask
                 total_len += int(np.asarray(seg.lengths)[mask].sum())
                 dead_terms = np.asarray(seg.doc_terms)[_ranges(seg.doc_ptr, np.flatnonzero(~mask))]
-                self._deleted_df.append(np.bincount(dead_terms, minlength=len(seg.terms)))
+                self._deleted_df.append(np.bincount(dead_terms, minlength=seg.n_terms))
         self.live_mask = live_all  # per position: False where the document is deleted or superseded
         self.doc_count = int(live_all.sum())  # N: live documents
         self.avgdl = total_len / self.doc_count if self.doc_count else 0.0
@@ -409,7 +427,7 @@ class BM25Index:
         if len(self._position) != self.doc_count:
             raise ValueError("an id is live in more than one place")
         self.manifest = {**self.segments[0].manifest, "params": self.params, "doc_count": self.doc_count,
-                         "segments": len(self.segments), "vocab_size": sum(len(s.terms) for s in self.segments)}
+                         "segments": len(self.segments), "vocab_size": sum(s.n_terms for s in self.segments)}
 
     def __len__(self) -> int:
         return self.size

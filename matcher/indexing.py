@@ -42,8 +42,10 @@ from matcher.snapshot import (
     SegmentInfo,
     SnapshotFormatError,
     SnapshotManifest,
+    live_positions,
     new_name,
     now,
+    open_segments,
     open_snapshot,
     segments_root,
 )
@@ -337,23 +339,21 @@ def _flush(workspace: Workspace, kind: Collection, folder: Path, current: Snapsh
         data_version = store.data_version
         if data_version == current.data_version:
             return FlushResult("current", folder)
-        opened = open_snapshot(folder)
+        _, segments_open, masks_open = open_segments(folder)
         changed = store.stamps(kind, after=current.stamp)  # before the records, as in a full build
         count = store.count(kind)
         live = {seg.name: (np.ones(len(seg), dtype=bool) if mask is None else mask.copy())
-                for seg, mask in zip(opened.segments, opened.live, strict=True)}
-        where = opened.bm25  # live positions by id
-        new_ids = [i for i in changed if where.position(i) is None]
+                for seg, mask in zip(segments_open, masks_open, strict=True)}
+        where = live_positions(segments_open, masks_open)
+        new_ids = [i for i in changed if i not in where]
         deleted: list[str] = []
         if count != current.doc_count + len(new_ids):  # something was deleted: find what
             present = store.stamps(kind)
-            deleted = [i for i in where.live_ids() if i not in present]
-        superseded = [i for i in changed if where.position(i) is not None]
+            deleted = [i for i in where if i not in present]
+        superseded = [i for i in changed if i in where]
         for doc_id in superseded + deleted:
-            pos = where.position(doc_id)
-            assert pos is not None
-            seg_index = int(np.searchsorted(where.offsets, pos, side="right") - 1)
-            live[opened.segments[seg_index].name][pos - int(where.offsets[seg_index])] = False
+            seg_index, local = where[doc_id]
+            live[segments_open[seg_index].name][local] = False
         seconds["diff"] = round(time.perf_counter() - started, 3)
         segments = list(current.segments)
         made = None

@@ -209,7 +209,9 @@ class OpenedSnapshot:
     dense: SegmentedDense | None
 
 
-def open_snapshot(folder: Path, mmap: bool = True, cache: SegmentCache | None = None) -> OpenedSnapshot:
+def open_segments(folder: Path, mmap: bool = True, cache: SegmentCache | None = None
+                  ) -> tuple[SnapshotManifest, list[Segment], list[np.ndarray | None]]:
+    """A snapshot's manifest, its opened segments and their live masks (None: all live), not joined."""
     manifest = SnapshotManifest.read(folder)
     cache = cache or _CACHE
     root = segments_root(folder.parent)
@@ -217,6 +219,22 @@ def open_snapshot(folder: Path, mmap: bool = True, cache: SegmentCache | None = 
     segments = [cache.get(root / info.name, dense_dir, mmap) for info in manifest.segments]
     live = [read_live(folder, seg.name, len(seg)) for seg in segments]
     cache.keep_only(root, {str(root / s.name) for s in segments})
+    return manifest, segments, live
+
+
+def live_positions(segments: list[Segment], live: list[np.ndarray | None]) -> dict[str, tuple[int, int]]:
+    """id -> (segment index, position in it) of every live record."""
+    out: dict[str, tuple[int, int]] = {}
+    for i, (seg, mask) in enumerate(zip(segments, live, strict=True)):
+        keep = range(len(seg)) if mask is None else np.flatnonzero(mask).tolist()
+        ids = seg.ids
+        out.update((ids[j], (i, j)) for j in keep)
+    return out
+
+
+def open_snapshot(folder: Path, mmap: bool = True, cache: SegmentCache | None = None) -> OpenedSnapshot:
+    manifest, segments, live = open_segments(folder, mmap, cache)
+    dense_dir = manifest.dense.dir if manifest.dense else None
     bm25 = BM25Index([s.bm25 for s in segments], live, params=manifest.bm25.get("params"))
     facets = FacetIndex.concat([s.facets for s in segments], live)
     dense = None

@@ -154,6 +154,7 @@ def test_kill_during_index_build_keeps_current_and_prunes_leftovers(tmp_path: Pa
     assert killed >= 1 and left >= 1, "no kill left a folder to prune: the window is wrong"
 
 
+@pytest.mark.e2e
 def test_kill_during_flush_or_merge_keeps_the_served_snapshot(tmp_path: Path, records: list[Patent]) -> None:
     """Killed at random points of a flush (a new segment of 1,500 records, deletions masked) or of a merge, the
     served snapshot stays complete and searchable with what it held; the next flush or merge publishes and prunes
