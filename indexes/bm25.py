@@ -1,4 +1,4 @@
-"""BM25 keyword index over ids + text, built on bm25s, saved as plain files and loaded memory-mapped.
+"""BM25+ keyword search over immutable segments of term counts, with collection statistics taken at query time.
 
 Scoring is BM25+ (Lv & Zhai, 2011: the term-frequency part is lower-bounded by ``delta``), with rank-bm25's
 ``BM25Plus`` defaults (k1 = 1.5, b = 0.75, delta = 1). Two reasons: patents range from a 20-character title
@@ -6,29 +6,40 @@ to 10,000 characters of claims, and BM25+ stops long documents from being pushed
 match fewer terms; and rank-bm25 implements the same formula exactly, so the reference check (same top-10,
 same scores) is exact rather than "close". BM25+ gives every document ``delta * idf`` for each query term
 it lacks; that part is the same constant for every document, so ranking ignores it, and ``search`` reports
-only the part earned by matching terms: a document with no query term scores 0 and is never returned.
+only the part earned by matching terms, ``idf(t) * (k1 + 1) tf / (k1 (1 - b + b dl / avgdl) + tf)``: a document
+with no query term scores 0 and is never returned.
 
-On disk (a folder): bm25s's own ``.npy`` arrays and ``vocab.index.json`` / ``params.index.json``, plus
-``ids.json`` (position -> id) and ``manifest.json`` (format version, analyzer settings, parameters, document
-count, build time). ``load(dir, mmap=True)`` memory-maps the score matrix.
+Segments. A ``BM25Segment`` holds what indexing a run of documents produced and nothing that depends on the
+rest of the collection: per document its length, and per (term, document) the term's count, as a CSC matrix
+(postings by term, documents ascending: queries) and a CSR one (terms by document: deletions). ``BM25Index``
+reads one or more segments plus, per segment, an optional live mask (False = deleted or superseded) and
+computes the collection statistics over live documents of all segments: N, each term's document frequency
+(df, looked up per query term: a segment's df minus its deleted documents' share) and the average length.
+Scores are computed per query from those statistics in float64, so an index of several segments with deletions
+scores every live document exactly as one segment built from the live documents alone would (the same inputs
+reach the same float operations in the same order: bit-identical per term; sums across terms follow query-term
+order in both). That is what makes incremental writes equal a full rebuild; see ``matcher.snapshot``.
 
-Building at scale. bm25s's own ``index`` wants every document as a list of token strings and then loops over
-documents in Python (a vocabulary pass, a document-frequency pass, a ``Counter`` per document); at a million
-patents the token lists alone take tens of GB and the loops minutes. So the index is built here, in the same
-bm25s layout and with bm25s's arithmetic (same dtypes, same order of operations): texts are tokenized in chunks,
-in worker processes when there are many (``workers``; default: the CPUs available, env ``PMATCH_INDEX_WORKERS``),
-and each chunk comes back as (its vocabulary, and per document the distinct term ids and their counts); the
-parent only re-numbers chunk vocabularies and concatenates arrays. Scores are then computed with numpy over all
-(document, term) pairs at once, and the CSC matrix bm25s reads is made with scipy's CSR->CSC conversion (a
-counting sort). The result is read and searched by bm25s (``load``) exactly like one it built itself.
+Why not bm25s (what this was built on until format 1) or tantivy: bm25s bakes idf and avgdl into its stored
+score matrix, so a new document changes every stored score; tantivy has segments and deletes, but counts deleted
+documents in df and N until a merge and quantises document lengths to one byte, so its scores cannot equal a
+rebuild (and it is plain BM25, not BM25+). Measured side by side in ``bench/segments.py``.
 
-Querying sums the per-term score columns in float64 (``scores[indices[s:e]] += data[s:e]``: positions within
-one column are distinct, so the buffered add is exact); a document that matches no term scores exactly 0.
+On disk, a segment (a folder, written atomically): ``manifest.json`` (format version, analyzer settings, document
+count), ``ids.json`` (position -> id), ``terms.json`` (column -> term) and plain ``.npy`` arrays (``lengths``,
+``indptr``/``docs``/``tf`` by term, ``doc_ptr``/``doc_terms`` by document); ``load(dir, mmap=True)`` memory-maps
+the arrays.
+
+Building at scale: texts are tokenized in chunks, in worker processes when there are many (``workers``; default:
+the CPUs available, env ``PMATCH_INDEX_WORKERS``), and each chunk comes back as (its vocabulary, and per document
+the distinct term ids and their counts); the parent only re-numbers chunk vocabularies and concatenates arrays,
+and the CSC matrix is made with scipy's CSR->CSC conversion (a counting sort).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import time
@@ -38,19 +49,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import bm25s
 import numpy as np
 
 from indexes.analyzer import AnalyzerConfig, get_analyzer
 from indexes.atomic import atomic_dir
 from indexes.settings import index_settings
 
-FORMAT_VERSION = 1
-DEFAULT_PARAMS: dict[str, Any] = {"method": "bm25+", "k1": 1.5, "b": 0.75, "delta": 1.0, "dtype": "float32"}
+FORMAT_VERSION = 2
+SEGMENT_FORMAT = "patent-match/bm25-segment"
+DEFAULT_PARAMS: dict[str, Any] = {"method": "bm25+", "k1": 1.5, "b": 0.75, "delta": 1.0}
 CHUNK_DOCS = 2_000  # texts per tokenization task
 PARALLEL_MIN_DOCS = 20_000  # below this, worker start-up (loading the analyzer: ~1 s) costs more than it saves
 _POSTINGS_GROUP = 16_000_000  # postings summed per bincount at query time
-_SCORE_SLICE = 8_000_000  # (document, term) pairs scored per numpy pass (bounds float64 temporaries)
+_ARRAYS = ("lengths", "indptr", "docs", "tf", "doc_ptr", "doc_terms")
 
 
 def default_workers() -> int:
@@ -120,64 +131,6 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _build_retriever(counts: Iterable[TermCounts], n_docs: int, p: dict[str, Any],
-                     progress: Callable[[int], None] | None = None) -> bm25s.BM25:
-    """A bm25s BM25+ retriever (same arrays, same arithmetic as ``bm25s.BM25.index``) from per-chunk term counts."""
-    vocab: dict[str, int] = {}
-    docs: list[np.ndarray] = []
-    terms: list[np.ndarray] = []
-    tfs: list[np.ndarray] = []
-    lengths: list[np.ndarray] = []
-    offset = 0
-    for chunk in counts:
-        remap = np.fromiter((vocab.setdefault(t, len(vocab)) for t in chunk.vocab), dtype=np.int32,
-                            count=len(chunk.vocab))
-        docs.append(chunk.docs + np.int32(offset))
-        terms.append(remap[chunk.terms] if chunk.terms.size else chunk.terms)
-        tfs.append(chunk.tf)
-        lengths.append(chunk.lengths)
-        offset += chunk.lengths.size
-        if progress is not None:
-            progress(offset)
-    if offset != n_docs:
-        raise RuntimeError(f"tokenized {offset} documents, expected {n_docs}")
-    doc_of = np.concatenate(docs) if docs else np.zeros(0, np.int32)
-    term_of = np.concatenate(terms) if terms else np.zeros(0, np.int32)
-    tf_of = np.concatenate(tfs) if tfs else np.zeros(0, np.int32)
-    del docs, terms, tfs
-    doc_len = np.concatenate(lengths)
-    n_vocab = max(len(vocab), 1)  # bm25s sizes the matrix by the vocabulary; an all-empty corpus still gets a column
-    dtype = np.dtype(p["dtype"])
-    k1, b, delta = float(p["k1"]), float(p["b"]), float(p["delta"])
-    # bm25s: avg_doc_len = np.array([len(doc) ...]).mean(); BM25+ idf = log((N + 1) / df), stored in dtype;
-    # the non-occurrence score of a term is idf * tfc(0) = idf * delta.
-    avg_doc_len = doc_len.mean() if doc_len.size else np.float64(0.0)
-    df = np.bincount(term_of, minlength=n_vocab)
-    with np.errstate(divide="ignore"):
-        idf64 = np.where(df > 0, np.log((n_docs + 1) / np.maximum(df, 1)), 0.0)
-    idf = idf64.astype(dtype)
-    nonoccurrence = np.where(df > 0, idf64 * delta, 0.0).astype(dtype)
-    # Per (document, term) pair, as bm25s computes it: tfc = (k1 + 1) tf / (k1 (1 - b + b dl / avgdl) + tf) + delta
-    # (tf in dtype, the length part in float64), score = idf[t] * tfc - nonoccurrence[t], stored in dtype.
-    data = np.empty(term_of.size, dtype=dtype)
-    for start in range(0, term_of.size, _SCORE_SLICE):
-        sl = slice(start, start + _SCORE_SLICE)
-        tf = tf_of[sl].astype(dtype)
-        t = term_of[sl]
-        norm = k1 * (1 - b + b * doc_len[doc_of[sl]] / avg_doc_len)
-        tfc = ((k1 + 1) * tf) / (norm + tf) + delta
-        data[sl] = idf[t] * tfc - nonoccurrence[t]
-    del tf_of
-    indices, indptr, data = _to_csc(doc_of, term_of, data, n_docs, n_vocab)
-    retriever = bm25s.BM25(method=p["method"], k1=k1, b=b, delta=delta, dtype=p["dtype"])
-    retriever.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": n_docs}
-    retriever.nonoccurrence_array = nonoccurrence
-    vocab[""] = len(vocab)  # bm25s's empty token, after the real ones (never in the matrix, never queried)
-    retriever.vocab_dict = vocab
-    retriever.unique_token_ids_set = set(vocab.values())
-    return retriever
-
-
 def _to_csc(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, n_rows: int, n_cols: int
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(indices int32, indptr int64, data) of the CSC matrix; ``rows`` must be ascending, and stay so per column."""
@@ -236,140 +189,337 @@ def _repeat(value: Any) -> Iterator[Any]:
         yield value
 
 
-class BM25Index:
-    """A BM25+ index: ``build`` from ids and texts, ``search`` with a query string, ``save`` / ``load``."""
+def check_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    unknown = set(p) - set(DEFAULT_PARAMS)
+    if unknown:
+        raise ValueError(f"unknown BM25 parameters: {sorted(unknown)}")
+    if p["method"] != "bm25+":
+        raise ValueError(f"only BM25+ is supported (method 'bm25+'), not {p['method']!r}")
+    return p
 
-    def __init__(self, retriever: bm25s.BM25, ids: list[str], manifest: dict[str, Any]) -> None:
-        self._retriever = retriever
+
+def _check_ids(ids: Sequence[str], n: int) -> list[str]:
+    id_list = list(ids)
+    if len(id_list) != n:
+        raise ValueError(f"{len(id_list)} ids but {n} documents")
+    if not id_list:
+        raise ValueError("cannot build a BM25 index over no documents")
+    if len(set(id_list)) != len(id_list):
+        raise ValueError("document ids must be unique")
+    return id_list
+
+
+def _ranges(ptr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The concatenated index ranges ptr[r]:ptr[r + 1] of ``rows`` (int64)."""
+    starts = np.asarray(ptr[rows], dtype=np.int64)
+    lens = np.asarray(ptr[rows + 1], dtype=np.int64) - starts
+    if not lens.sum():
+        return np.zeros(0, dtype=np.int64)
+    shift = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens)
+    return np.arange(int(lens.sum()), dtype=np.int64) + shift
+
+
+class BM25Segment:
+    """Term counts of one immutable run of documents: no collection statistics in it, so it never changes."""
+
+    def __init__(self, ids: list[str], terms: list[str] | Path, arrays: dict[str, np.ndarray],
+                 manifest: dict[str, Any]) -> None:
         self.ids = ids
+        self._terms = terms  # or the terms.json to read when first needed (a flush never needs the vocabulary)
+        self._vocab: dict[str, int] | None = None
+        self.lengths = arrays["lengths"]  # int64 (n,): terms per document, with repeats
+        self.indptr = np.asarray(arrays["indptr"], dtype=np.int64)  # (V + 1,): postings of term t at [t], [t + 1]
+        self.docs = arrays["docs"]  # int32 (postings,): document, ascending within a term
+        self.tf = arrays["tf"]  # int32 (postings,): the term's count in the document
+        self.doc_ptr = arrays["doc_ptr"]  # int64 (n + 1,): the distinct terms of document d at [d], [d + 1]
+        self.doc_terms = arrays["doc_terms"]  # int32: term ids, by document
         self.manifest = manifest
         self.analyzer_config = AnalyzerConfig.from_dict(manifest["analyzer"])
-        self.analyzer = get_analyzer(self.analyzer_config)
-        self._position = {doc_id: i for i, doc_id in enumerate(ids)}
-        nonocc = retriever.nonoccurrence_array
-        self._nonoccurrence = None if nonocc is None else np.asarray(nonocc, dtype=np.float64)
-        self._data = retriever.scores["data"]
-        self._indices = retriever.scores["indices"]
-        self._indptr = np.asarray(retriever.scores["indptr"], dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    @classmethod
-    def build(
-        cls,
-        ids: Sequence[str],
-        texts: Sequence[str],
-        analyzer: AnalyzerConfig | None = None,
-        params: dict[str, Any] | None = None,
-        progress: Callable[[int], None] | None = None,
-        workers: int | None = None,
-    ) -> BM25Index:
-        """Tokenize ``texts`` with the analyzer and index them under ``ids`` (unique, same length).
+    @property
+    def terms(self) -> list[str]:
+        """Column -> term."""
+        if isinstance(self._terms, Path):
+            self._terms = json.loads(self._terms.read_text("utf-8"))
+        return self._terms
 
-        ``workers``: processes that tokenize (None: ``default_workers()``); 1, or fewer than
-        ``PARALLEL_MIN_DOCS`` texts, tokenizes in this process. ``progress(n)`` gets the count of texts done.
-        """
+    @property
+    def vocab(self) -> dict[str, int]:
+        """Term -> column."""
+        if self._vocab is None:
+            self._vocab = {t: i for i, t in enumerate(self.terms)}
+        return self._vocab
+
+    @property
+    def n_terms(self) -> int:
+        return int(self.indptr.size - 1)
+
+    @property
+    def df(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    @classmethod
+    def from_counts(cls, ids: Sequence[str], counts: Iterable[TermCounts], analyzer: AnalyzerConfig,
+                    progress: Callable[[int], None] | None = None, workers: int = 1) -> BM25Segment:
+        started = time.time()
+        vocab: dict[str, int] = {}
+        docs: list[np.ndarray] = []
+        terms: list[np.ndarray] = []
+        tfs: list[np.ndarray] = []
+        lengths: list[np.ndarray] = []
+        offset = 0
+        for chunk in counts:
+            remap = np.fromiter((vocab.setdefault(t, len(vocab)) for t in chunk.vocab), dtype=np.int32,
+                                count=len(chunk.vocab))
+            docs.append(chunk.docs + np.int32(offset))
+            terms.append(remap[chunk.terms] if chunk.terms.size else chunk.terms)
+            tfs.append(chunk.tf)
+            lengths.append(chunk.lengths)
+            offset += chunk.lengths.size
+            if progress is not None:
+                progress(offset)
+        id_list = _check_ids(ids, offset)
+        doc_of = np.concatenate(docs) if docs else np.zeros(0, np.int32)
+        term_of = np.concatenate(terms) if terms else np.zeros(0, np.int32)
+        tf_of = np.concatenate(tfs) if tfs else np.zeros(0, np.int32)
+        del docs, terms, tfs
+        n = len(id_list)
+        doc_ptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(doc_of, minlength=n), out=doc_ptr[1:])
+        indices, indptr, tf = _to_csc(doc_of, term_of, tf_of, n, max(len(vocab), 1))
+        if not vocab:  # an all-empty corpus: one empty column, as before
+            indptr = np.zeros(2, dtype=np.int64)
+        arrays = {"lengths": np.concatenate(lengths).astype(np.int64), "indptr": indptr, "docs": indices,
+                  "tf": tf.astype(np.int32, copy=False), "doc_ptr": doc_ptr, "doc_terms": term_of.astype(np.int32)}
+        manifest = {
+            "format": SEGMENT_FORMAT, "format_version": FORMAT_VERSION, "analyzer": analyzer.to_dict(),
+            "doc_count": n, "vocab_size": len(vocab), "postings": int(indices.size),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "build_seconds": round(time.time() - started, 3), "build_workers": workers,
+        }
+        return cls(id_list, list(vocab) or [""], arrays, manifest)
+
+    @classmethod
+    def build(cls, ids: Sequence[str], texts: Sequence[str], analyzer: AnalyzerConfig | None = None,
+              progress: Callable[[int], None] | None = None, workers: int | None = None) -> BM25Segment:
+        """Tokenize ``texts`` with the analyzer and count their terms under ``ids`` (unique, same length)."""
         config = analyzer or AnalyzerConfig()
         if len(ids) != len(texts):
             raise ValueError(f"{len(ids)} ids but {len(texts)} texts")
-        p, ids = cls._check_input(ids, len(texts), params)
-        started = time.time()
+        _check_ids(ids, len(texts))
         workers = default_workers() if workers is None else max(1, int(workers))
         used = workers if workers > 1 and len(texts) >= PARALLEL_MIN_DOCS else 1
-        retriever = _build_retriever(count_corpus(texts, config, used), len(ids), p, progress)
-        return cls(retriever, ids, cls._manifest(config, p, ids, retriever, started, used))
+        return cls.from_counts(ids, count_corpus(texts, config, used), config, progress, used)
 
     @classmethod
-    def build_from_tokens(
-        cls,
-        ids: Sequence[str],
-        tokens: Sequence[list[str]],
-        analyzer: AnalyzerConfig | None = None,
-        params: dict[str, Any] | None = None,
-    ) -> BM25Index:
+    def merge(cls, parts: Sequence[tuple[BM25Segment, np.ndarray | None]]) -> BM25Segment:
+        """One segment of the live documents of ``parts`` (segment, live mask or None), in order, without
+        tokenizing again."""
+        config = parts[0][0].manifest["analyzer"]
+        if any(seg.manifest["analyzer"] != config for seg, _ in parts):
+            raise ValueError("cannot merge segments made with different analyzers")
+        ids: list[str] = []
+
+        def chunks() -> Iterator[TermCounts]:
+            import scipy.sparse as sp
+
+            for seg, live in parts:
+                keep = np.arange(len(seg)) if live is None else np.flatnonzero(live)
+                ids.extend(seg.ids[i] for i in keep)
+                csc = sp.csc_matrix((np.asarray(seg.tf), np.asarray(seg.docs), np.asarray(seg.indptr)),
+                                    shape=(len(seg), seg.n_terms))
+                rows = csc.tocsr()[keep]
+                local = np.repeat(np.arange(keep.size, dtype=np.int32), np.diff(rows.indptr))
+                yield TermCounts(seg.terms, np.asarray(seg.lengths[keep], dtype=np.int64), local,
+                                 rows.indices.astype(np.int32), rows.data.astype(np.int32))
+
+        counted = list(chunks())
+        return cls.from_counts(ids, counted, AnalyzerConfig.from_dict(config))
+
+    # --- persistence ----------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write the segment to ``directory`` atomically: a reader sees the old folder or the new one."""
+        target = Path(directory)
+        with atomic_dir(target) as tmp:
+            for name in _ARRAYS:
+                np.save(tmp / f"{name}.npy", np.asarray(getattr(self, name)), allow_pickle=False)
+            (tmp / "ids.json").write_text(json.dumps(self.ids, ensure_ascii=False), encoding="utf-8")
+            (tmp / "terms.json").write_text(json.dumps(self.terms, ensure_ascii=False), encoding="utf-8")
+            (tmp / "manifest.json").write_text(json.dumps(self.manifest, ensure_ascii=False, indent=2), "utf-8")
+        return target
+
+    @classmethod
+    def load(cls, directory: str | Path, mmap: bool = True) -> BM25Segment:
+        path = Path(directory)
+        manifest_path = path / "manifest.json"
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"no BM25 index at {path} (manifest.json missing)")
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+        if manifest.get("format") != SEGMENT_FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{manifest_path}: BM25 index format {manifest.get('format')!r} v{manifest.get('format_version')} "
+                f"is not readable by this build (v{FORMAT_VERSION}); rebuild with `pmatch index build --full`"
+            )
+        arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+                  for name in _ARRAYS}
+        ids = json.loads((path / "ids.json").read_text("utf-8"))
+        terms = path / "terms.json"
+        if len(ids) != manifest["doc_count"] or arrays["lengths"].shape != (len(ids),):
+            raise ValueError(f"{path}: ids.json has {len(ids)} ids, manifest says {manifest['doc_count']}")
+        return cls(ids, terms, arrays, manifest)
+
+
+class BM25Index:
+    """BM25+ over one or more segments, each with an optional live mask; positions run across the segments in
+    order. ``build`` makes a one-segment index from ids and texts; ``search`` takes a query string."""
+
+    def __init__(self, segments: Sequence[BM25Segment], live: Sequence[np.ndarray | None] | None = None,
+                 params: dict[str, Any] | None = None) -> None:
+        if not segments:
+            raise ValueError("a BM25 index needs at least one segment")
+        self.segments = list(segments)
+        self.live = list(live) if live is not None else [None] * len(self.segments)
+        if len(self.live) != len(self.segments):
+            raise ValueError(f"{len(self.live)} live masks for {len(self.segments)} segments")
+        self.params = check_params(params)
+        config = self.segments[0].manifest["analyzer"]
+        if any(seg.manifest["analyzer"] != config for seg in self.segments):
+            raise ValueError("segments made with different analyzers cannot be searched together")
+        self.analyzer_config = AnalyzerConfig.from_dict(config)
+        self.analyzer = get_analyzer(self.analyzer_config)
+        sizes = [len(s) for s in self.segments]
+        self.offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        self.size = int(self.offsets[-1])
+        self.ids: list[str] = [doc_id for seg in self.segments for doc_id in seg.ids]
+        live_all = np.ones(self.size, dtype=bool)
+        total_len = 0
+        self._deleted_df: list[np.ndarray | None] = []
+        for i, (seg, mask) in enumerate(zip(self.segments, self.live, strict=True)):
+            if mask is not None:
+                mask = np.asarray(mask, dtype=bool)
+                if mask.shape != (len(seg),):
+                    raise ValueError(f"segment {i}: live mask of shape {mask.shape}, expected ({len(seg)},)")
+                self.live[i] = None if mask.all() else mask
+            mask = self.live[i]
+            if mask is None:
+                total_len += int(np.asarray(seg.lengths).sum())
+                self._deleted_df.append(None)
+            else:
+                live_all[self.offsets[i] : self.offsets[i + 1]] = mask
+                total_len += int(np.asarray(seg.lengths)[mask].sum())
+                dead_terms = np.asarray(seg.doc_terms)[_ranges(seg.doc_ptr, np.flatnonzero(~mask))]
+                self._deleted_df.append(np.bincount(dead_terms, minlength=seg.n_terms))
+        self.live_mask = live_all  # per position: False where the document is deleted or superseded
+        self.doc_count = int(live_all.sum())  # N: live documents
+        self.avgdl = total_len / self.doc_count if self.doc_count else 0.0
+        self._all_live = bool(live_all.all())
+        k1, b = float(self.params["k1"]), float(self.params["b"])
+        # per document: k1 (1 - b + b dl / avgdl), float64, as rank-bm25 and bm25s compute it
+        self._norm = [k1 * (1 - b + b * np.asarray(seg.lengths) / self.avgdl) if self.avgdl else
+                      np.full(len(seg), k1 * (1 - b)) for seg in self.segments]
+        self._position: dict[str, int] = {}
+        for pos in np.flatnonzero(live_all).tolist():
+            self._position[self.ids[pos]] = pos
+        if len(self._position) != self.doc_count:
+            raise ValueError("an id is live in more than one place")
+        self.manifest = {**self.segments[0].manifest, "params": self.params, "doc_count": self.doc_count,
+                         "segments": len(self.segments), "vocab_size": sum(s.n_terms for s in self.segments)}
+
+    def __len__(self) -> int:
+        return self.size
+
+    @classmethod
+    def build(cls, ids: Sequence[str], texts: Sequence[str], analyzer: AnalyzerConfig | None = None,
+              params: dict[str, Any] | None = None, progress: Callable[[int], None] | None = None,
+              workers: int | None = None) -> BM25Index:
+        """A one-segment index of ``texts`` under ``ids``. ``workers``: processes that tokenize (None:
+        ``default_workers()``); 1, or fewer than ``PARALLEL_MIN_DOCS`` texts, tokenizes in this process."""
+        p = check_params(params)
+        return cls([BM25Segment.build(ids, texts, analyzer, progress, workers)], params=p)
+
+    @classmethod
+    def build_from_tokens(cls, ids: Sequence[str], tokens: Sequence[list[str]], analyzer: AnalyzerConfig | None = None,
+                          params: dict[str, Any] | None = None) -> BM25Index:
         """Index already-tokenized documents (the tokens must come from ``analyzer``)."""
-        config = analyzer or AnalyzerConfig()
+        p = check_params(params)
         if len(ids) != len(tokens):
             raise ValueError(f"{len(ids)} ids but {len(tokens)} token lists")
-        p, ids = cls._check_input(ids, len(tokens), params)
-        started = time.time()
-        retriever = _build_retriever((_count_terms(chunk) for chunk in _chunks(tokens, CHUNK_DOCS)), len(ids), p)
-        return cls(retriever, ids, cls._manifest(config, p, ids, retriever, started, 1))
+        counts = (_count_terms(chunk) for chunk in _chunks(tokens, CHUNK_DOCS))
+        return cls([BM25Segment.from_counts(ids, counts, analyzer or AnalyzerConfig())], params=p)
 
-    @staticmethod
-    def _check_input(ids: Sequence[str], n: int, params: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
-        p = {**DEFAULT_PARAMS, **(params or {})}
-        unknown = set(p) - set(DEFAULT_PARAMS)
-        if unknown:
-            raise ValueError(f"unknown BM25 parameters: {sorted(unknown)}")
-        if p["method"] != "bm25+":
-            raise ValueError(f"only BM25+ is supported (method 'bm25+'), not {p['method']!r}")
-        id_list = list(ids)
-        if len(id_list) != n:
-            raise ValueError(f"{len(id_list)} ids but {n} documents")
-        if not id_list:
-            raise ValueError("cannot build a BM25 index over no documents")
-        if len(set(id_list)) != len(id_list):
-            raise ValueError("document ids must be unique")
-        return p, id_list
+    # --- collection statistics ------------------------------------------------------------------------
+    def df(self, term: str) -> int:
+        """Live documents containing ``term``, over all segments."""
+        total = 0
+        for seg, dead in zip(self.segments, self._deleted_df, strict=True):
+            col = seg.vocab.get(term)
+            if col is not None:
+                total += int(seg.indptr[col + 1] - seg.indptr[col]) - (0 if dead is None else int(dead[col]))
+        return total
 
-    @staticmethod
-    def _manifest(config: AnalyzerConfig, p: dict[str, Any], ids: list[str], retriever: bm25s.BM25,
-                  started: float, workers: int) -> dict[str, Any]:
-        return {
-            "format": "patent-match/bm25",
-            "format_version": FORMAT_VERSION,
-            "analyzer": config.to_dict(),
-            "params": p,
-            "doc_count": len(ids),
-            "vocab_size": len(retriever.vocab_dict),
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "build_seconds": round(time.time() - started, 3),
-            "build_workers": workers,
-            "bm25s_version": bm25s.__version__,
-        }
+    def idf(self, term: str) -> float:
+        """BM25+'s idf of ``term``, log((N + 1) / df): how informative a shared term is (0 if unknown)."""
+        df = self.df(term)
+        return math.log((self.doc_count + 1) / df) if df else 0.0
 
     # --- querying -------------------------------------------------------------------------------------
     def query_terms(self, query: str) -> list[str]:
-        """The query's terms that exist in this index's vocabulary (others cannot match)."""
-        vocab = self._retriever.vocab_dict
-        return [t for t in self.analyzer.tokenize(query) if t in vocab and t != ""]
+        """The query's terms that some live document contains (others cannot match)."""
+        return [t for t in self.analyzer.tokenize(query) if t != "" and self.df(t) > 0]
+
+    def _postings(self, term: str, idf: float) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(positions, scores) of ``term``'s postings in each segment: what each document earns from it."""
+        k1 = float(self.params["k1"])
+        for i, seg in enumerate(self.segments):
+            col = seg.vocab.get(term)
+            if col is None:
+                continue
+            a, b = int(seg.indptr[col]), int(seg.indptr[col + 1])
+            if b <= a:
+                continue
+            docs = np.asarray(seg.docs[a:b])
+            tf = np.asarray(seg.tf[a:b], dtype=np.float64)
+            yield docs + self.offsets[i], idf * ((k1 + 1) * tf) / (self._norm[i][docs] + tf)
 
     def scores_for_terms(self, terms: Sequence[str]) -> np.ndarray:
-        """The score every document earns from matching ``terms`` (0 where it matches none)."""
-        n = len(self.ids)
-        vocab = self._retriever.vocab_dict
-        data, indices, indptr = self._data, self._indices, self._indptr
-        # A repeated query term counts again, as in bm25s and rank-bm25. The stored score is BM25+'s minus the
-        # constant every document gets: exactly what matching earns. One weighted bincount over the query's
-        # postings, in term order, adds each document's contributions in the same order as a term-by-term loop
-        # (bit-identical sums) at ~1/3 of the cost of numpy's buffered ``scores[idx] += data`` per term.
-        spans = [(int(indptr[t]), int(indptr[t + 1])) for t in (vocab[term] for term in terms)]
-        spans = [(a, b) for a, b in spans if b > a]
-        if not spans:
-            return np.zeros(n, dtype=np.float64)
+        """The score every position earns from matching ``terms`` (0 where it matches none, or is not live).
+
+        A repeated query term counts again, as in rank-bm25. One weighted bincount over the query's postings, in
+        term order, adds each document's contributions in the same order as a term-by-term loop."""
+        n = self.size
         scores: np.ndarray | None = None
-        group: list[tuple[int, int]] = []
+        idx: list[np.ndarray] = []
+        val: list[np.ndarray] = []
         size = 0
-        for i, (a, b) in enumerate(spans):  # groups bound the concatenated postings (~16M, 128 MB)
-            group.append((a, b))
-            size += b - a
-            if size >= _POSTINGS_GROUP or i == len(spans) - 1:
-                idx = np.concatenate([indices[a:b] for a, b in group])
-                val = np.concatenate([data[a:b] for a, b in group])
-                part = np.bincount(idx, weights=val, minlength=n)
+        for term in terms:
+            idf = self.idf(term)
+            if not idf:
+                continue
+            for pos, contrib in self._postings(term, idf):
+                idx.append(pos)
+                val.append(contrib)
+                size += pos.size
+            if size >= _POSTINGS_GROUP:  # groups bound the concatenated postings (~16M, 256 MB)
+                part = np.bincount(np.concatenate(idx), weights=np.concatenate(val), minlength=n)
                 scores = part if scores is None else scores + part
-                group, size = [], 0
-        assert scores is not None
+                idx, val, size = [], [], 0
+        if idx:
+            part = np.bincount(np.concatenate(idx), weights=np.concatenate(val), minlength=n)
+            scores = part if scores is None else scores + part
+        if scores is None:
+            return np.zeros(n, dtype=np.float64)
+        if not self._all_live:
+            scores[~self.live_mask] = 0.0
         return scores
 
     def full_scores(self, terms: Sequence[str]) -> np.ndarray:
         """The textbook BM25+ score, including the constant every document gets (for reference checks)."""
-        if not terms:
-            return np.zeros(len(self.ids), dtype=np.float64)
-        token_ids = [self._retriever.vocab_dict[t] for t in terms]
-        return np.asarray(self._retriever.get_scores_from_ids(token_ids), dtype=np.float64)
+        constant = float(self.params["delta"]) * sum(self.idf(t) for t in terms)
+        return self.scores_for_terms(terms) + constant
 
     def search(self, query: str, k: int = 10, allowed: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` best documents for ``query``; ``allowed`` is an optional boolean mask over positions."""
@@ -381,41 +531,35 @@ class BM25Index:
         scores = self.scores_for_terms(terms)
         if allowed is not None:
             if allowed.shape != scores.shape or allowed.dtype != np.bool_:
-                raise ValueError(f"allowed must be a boolean mask of length {len(self.ids)}")
+                raise ValueError(f"allowed must be a boolean mask of length {self.size}")
             scores = np.where(allowed, scores, 0.0)
         return [Hit(self.ids[p], float(scores[p]), int(p)) for p in top_k(scores, k)]
-
-    def idf(self, term: str) -> float:
-        """BM25+'s idf of ``term``, log((N + 1) / df): how informative a shared term is (0 if unknown)."""
-        token = self._retriever.vocab_dict.get(term)
-        if token is None:
-            return 0.0
-        indptr = self._retriever.scores["indptr"]
-        df = int(indptr[token + 1] - indptr[token])
-        return float(np.log((len(self.ids) + 1) / df)) if df else 0.0
 
     def coverage(self, terms: Sequence[str], positions: np.ndarray) -> np.ndarray:
         """Per position, the idf-weighted share of the distinct ``terms`` its document contains (0..1).
 
-        A column's document positions are ascending (the build keeps row order per column), so each term costs
-        one binary search per position, whatever its document frequency.
-        """
+        A column's document positions are ascending, so each term costs one binary search per position."""
         pos = np.asarray(positions, dtype=np.int64)
         out = np.zeros(pos.size, dtype=np.float64)
+        seg_of = np.searchsorted(self.offsets, pos, side="right") - 1
         total = 0.0
-        vocab = self._retriever.vocab_dict
         for term in dict.fromkeys(terms):
-            token = vocab.get(term)
-            if token is None:
+            weight = self.idf(term)
+            if not weight:
                 continue
-            a, b = int(self._indptr[token]), int(self._indptr[token + 1])
-            if b <= a:
-                continue
-            weight = float(np.log((len(self.ids) + 1) / (b - a)))
-            column = self._indices[a:b]
-            at = np.minimum(np.searchsorted(column, pos), b - a - 1)
-            out += weight * (np.asarray(column[at], dtype=np.int64) == pos)
             total += weight
+            for i, seg in enumerate(self.segments):
+                rows = np.flatnonzero(seg_of == i)
+                col = seg.vocab.get(term)
+                if not rows.size or col is None:
+                    continue
+                a, b = int(seg.indptr[col]), int(seg.indptr[col + 1])
+                if b <= a:
+                    continue
+                local = pos[rows] - self.offsets[i]
+                column = np.asarray(seg.docs[a:b])
+                at = np.minimum(np.searchsorted(column, local), b - a - 1)
+                out[rows] += weight * (column[at].astype(np.int64) == local)
         return out / total if total > 0 else out
 
     def specificity(self, text: str) -> float:
@@ -426,34 +570,21 @@ class BM25Index:
             return 0.0
         return min(self.idf(t) for t in terms)
 
+    def live_ids(self) -> list[str]:
+        """The ids of the live documents."""
+        return list(self._position)
+
     def position(self, doc_id: str) -> int | None:
+        """The live position of ``doc_id`` (None if it is not indexed, or deleted)."""
         return self._position.get(doc_id)
 
-    # --- persistence ----------------------------------------------------------------------------------
+    # --- persistence (one segment) --------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """Write the index to ``directory`` atomically: a reader sees the old folder or the new one."""
-        target = Path(directory)
-        with atomic_dir(target) as tmp:
-            self._retriever.save(str(tmp))
-            (tmp / "ids.json").write_text(json.dumps(self.ids, ensure_ascii=False), encoding="utf-8")
-            (tmp / "manifest.json").write_text(json.dumps(self.manifest, ensure_ascii=False, indent=2), "utf-8")
-        return target
+        """Write a one-segment index without deletions (its segment) to ``directory`` atomically."""
+        if len(self.segments) != 1 or not self._all_live:
+            raise ValueError("only a one-segment index without deletions saves as a folder; save its segments")
+        return self.segments[0].save(directory)
 
     @classmethod
-    def load(cls, directory: str | Path, mmap: bool = True) -> BM25Index:
-        path = Path(directory)
-        manifest_path = path / "manifest.json"
-        if not manifest_path.is_file():
-            raise FileNotFoundError(f"no BM25 index at {path} (manifest.json missing)")
-        manifest = json.loads(manifest_path.read_text("utf-8"))
-        if manifest.get("format") != "patent-match/bm25" or manifest.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{manifest_path}: BM25 index format {manifest.get('format')!r} v{manifest.get('format_version')} "
-                f"is not readable by this build (v{FORMAT_VERSION}); rebuild with `pmatch index build`"
-            )
-        retriever = bm25s.BM25.load(str(path), mmap=mmap, load_corpus=False)
-        ids = json.loads((path / "ids.json").read_text("utf-8"))
-        if len(ids) != manifest["doc_count"]:
-            raise ValueError(f"{path}: ids.json has {len(ids)} ids, manifest says {manifest['doc_count']}")
-        return cls(retriever, ids, manifest)
-
+    def load(cls, directory: str | Path, mmap: bool = True, params: dict[str, Any] | None = None) -> BM25Index:
+        return cls([BM25Segment.load(directory, mmap=mmap)], params=params)

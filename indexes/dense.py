@@ -21,19 +21,8 @@ On disk (``save(dir)`` / ``DenseIndex.load(dir, mmap=True)``), plain files, no p
     vectors.npy     the normalised vectors as float16 (enough to ``rebuild`` without re-embedding)
     index.faiss     faiss's own index file (read with IO_FLAG_MMAP_IFC when mmap=True)
 
-Process-wide faiss settings applied when this module is imported:
-
-* ``OMP_WAIT_POLICY=PASSIVE`` (``setdefault``, so an explicit value wins) before faiss is imported: under CPU
-  contention OpenMP spin-waiting made 2-thread searches 2-20x slower here. It only takes effect if no
-  OpenMP runtime was loaded earlier in the process.
-* ``faiss.omp_set_num_threads(N)`` when ``PMATCH_FAISS_THREADS=N`` is set (otherwise OpenMP's own default,
-  which honours ``OMP_NUM_THREADS``). Whatever it is, an IVF/HNSW search of at most ``SMALL_QUERY_BATCH``
-  queries runs with one thread (``one_omp_thread``).
-* ``faiss.cvar.distance_compute_blas_threshold = 20``: faiss's default (128000) means a flat search only uses
-  BLAS (sgemm) for batches of >= 128000 queries, i.e. practically never; batched matching then runs the
-  one-query-at-a-time kernel. Measured at 1M x 384, batch 64: 45 ms -> 6.9 ms per query (6.5x). The global
-  is shared by every faiss index in the process. The BLAS and non-BLAS kernels round differently, so the
-  same query searched alone and in a batch of >= 20 can differ in the last float bits of its scores.
+Process-wide faiss settings live in ``indexes.faiss_setup``; building and calibrating faiss indexes in
+``indexes.dense_build``; a snapshot's several dense segments are searched together by ``indexes.dense_segments``.
 """
 
 from __future__ import annotations
@@ -42,138 +31,41 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from indexes.atomic import atomic_dir
-from indexes.threads import faiss_threads
+from indexes.dense_build import (
+    CALIBRATION_K,
+    CHUNK_ROWS,
+    EF_LADDER,
+    EXACT_BELOW,
+    INDEX_TYPES,
+    auto_index_type,
+    build_faiss,
+    check_params,
+    hnsw_params,
+    ivf_params,
+    normalize_rows,
+    topk,
+    untyped,
+)
+from indexes.faiss_setup import SMALL_QUERY_BATCH, faiss, one_omp_thread
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import faiss  # after OMP_WAIT_POLICY on purpose
-
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "INDEX_TYPES", "DenseIndex"]
+__all__ = ["EXACT_BELOW", "FORMAT_NAME", "FORMAT_VERSION", "INDEX_TYPES", "DenseIndex", "auto_index_type",
+           "normalize_rows"]
 
 FORMAT_NAME = "patent-match/dense-index"
 FORMAT_VERSION = 1
-INDEX_TYPES = ("flat", "ivf_sq8", "hnsw")
-EXACT_BELOW = 100_000  # vectors: "auto" builds an exact (flat) index below this, ivf_sq8 from it on
-SMALL_QUERY_BATCH = 8  # queries: an approximate search of at most this many runs with one OpenMP thread
-BLAS_THRESHOLD = 20
 
 MANIFEST = "manifest.json"
 IDS_FILE = "ids.json"
 VECTORS_FILE = "vectors.npy"
 FAISS_FILE = "index.faiss"
-
-CALIBRATION_K = 10
-_CHUNK_ROWS = 65_536  # rows per block in numpy exact search (bounds temporary memory)
 _EXTRA_KEYS = ("requested_kind", "exact_below", "unused_params", "build_seconds", "faiss_version", "calibration")
-_IVF_LADDER = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
-_EF_LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 4096)
-
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "flat": {},
-    "ivf_sq8": {
-        "nlist": None,  # None: clamp(round(4 * sqrt(n)), 1, min(n // 39, 65536))
-        "nprobe": None,  # None: calibrated to reach recall_target
-        "train_size": None,  # None: min(n, max(64 * nlist, 10_000))
-        "recall_target": 0.97,
-        "calibration_queries": 256,
-        "seed": 0,
-    },
-    "hnsw": {
-        "M": 32,
-        "efConstruction": 40,
-        "efSearch": None,  # None: calibrated to reach recall_target
-        "recall_target": 0.97,
-        "calibration_queries": 256,
-        "seed": 0,
-    },
-}
-
-
-def auto_index_type(n: int, exact_below: int = EXACT_BELOW) -> str:
-    """The index type ``"auto"`` resolves to for ``n`` vectors."""
-    return "flat" if n < exact_below else "ivf_sq8"
-
-
-@contextmanager
-def one_omp_thread() -> Iterator[None]:
-    """Run faiss with one OpenMP thread in this block, in the calling thread only (OpenMP keeps the thread count
-    per calling thread), then restore it.
-
-    An IVF or HNSW search of a few queries has nothing to share between threads (faiss parallelises over queries),
-    but a second thread still has to be woken: at 1M (bench/scale.py, 600 hybrid queries) that made single-query
-    dense searches take 120-280 ms now and then, against <= 20 ms with one thread.
-    """
-    before = faiss.omp_get_max_threads()
-    if before == 1:
-        yield
-        return
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
-
-
-def _configure_faiss() -> None:
-    threads = faiss_threads()
-    if threads:
-        faiss.omp_set_num_threads(threads)
-    faiss.cvar.distance_compute_blas_threshold = BLAS_THRESHOLD
-
-
-_configure_faiss()
-
-
-# ----------------------------------------------------------------------------------------------- helpers
-
-
-def normalize_rows(vectors: np.ndarray, what: str = "vectors") -> np.ndarray:
-    """Validate a 2-D numeric array and return a new C-contiguous float32 copy with unit-norm rows.
-
-    Rows are scaled by their largest absolute value before the norm is taken, so huge values do not overflow.
-    Raises ValueError on a non-2-D / empty / non-numeric array, NaN or inf (also values beyond float32) and
-    all-zero rows, naming the first offending row.
-    """
-    if not isinstance(vectors, np.ndarray):
-        raise ValueError(f"{what} must be a numpy array, got {type(vectors).__name__}")
-    if vectors.ndim != 2:
-        raise ValueError(f"{what} must be 2-D (n, dim), got shape {vectors.shape}")
-    if vectors.shape[0] == 0 or vectors.shape[1] == 0:
-        raise ValueError(f"{what} is empty (shape {vectors.shape})")
-    if not (np.issubdtype(vectors.dtype, np.floating) or np.issubdtype(vectors.dtype, np.integer)):
-        raise ValueError(f"{what} must be real numbers, got dtype {vectors.dtype}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        x = np.array(vectors, dtype=np.float32, order="C", copy=True)
-    finite = np.isfinite(x).all(axis=1)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
-        raise ValueError(f"{what} row {row} contains NaN or inf (or a value beyond float32)")
-    scale = np.abs(x).max(axis=1)
-    if not (scale > 0).all():
-        row = int(np.flatnonzero(scale <= 0)[0])
-        raise ValueError(f"{what} row {row} is all zeros: it has no direction to normalise")
-    x /= scale[:, None]
-    x /= np.linalg.norm(x, axis=1)[:, None]
-    return x
-
-
-def _topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top-k of a (q, m) score matrix: (scores, columns), best first, ties broken by lower column."""
-    q, m = scores.shape
-    k = min(k, m)
-    full = np.broadcast_to(np.arange(m), (q, m))
-    cols = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < m else full.copy()
-    sel = np.take_along_axis(scores, cols, axis=1)
-    order = np.lexsort((cols, -sel), axis=-1)
-    return np.take_along_axis(sel, order, axis=1), np.take_along_axis(cols, order, axis=1)
 
 
 def _pad(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -186,75 +78,6 @@ def _pad(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray,
     out_p[:, :have] = positions
     return out_s, out_p
 
-
-def _check_params(index_type: str, params: dict[str, Any] | None) -> dict[str, Any]:
-    merged = dict(_DEFAULTS[index_type])
-    for key, value in (params or {}).items():
-        if key not in merged:
-            allowed = ", ".join(sorted(merged)) or "none"
-            raise ValueError(f"unknown parameter {key!r} for index type {index_type!r} (allowed: {allowed})")
-        merged[key] = value
-    for key in ("nlist", "nprobe", "train_size", "M", "efConstruction", "efSearch", "calibration_queries"):
-        value = merged.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"parameter {key} must be a positive integer or None, got {value!r}")
-    target = merged.get("recall_target")
-    if target is not None and not (isinstance(target, int | float) and 0 < target <= 1):
-        raise ValueError(f"parameter recall_target must be in (0, 1], got {target!r}")
-    return merged
-
-
-def default_nlist(n: int) -> int:
-    """~4 sqrt(n) inverted lists, at most n // 39 (faiss wants >= 39 training points per centroid)."""
-    return int(max(1, min(round(4 * math.sqrt(n)), n // 39, 65_536)))
-
-
-def _sample(n: int, size: int, seed: int) -> np.ndarray:
-    if size >= n:
-        return np.arange(n, dtype=np.int64)
-    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False)).astype(np.int64)
-
-
-def _exact_truth(x: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
-    """Exact top-k positions of ``queries`` against all rows of ``x`` (numpy, blockwise)."""
-    best_s: list[np.ndarray] = []
-    best_p: list[np.ndarray] = []
-    for start in range(0, x.shape[0], _CHUNK_ROWS):
-        s, c = _topk(queries @ x[start : start + _CHUNK_ROWS].T, k)
-        best_s.append(s)
-        best_p.append(c + start)
-    s_all, p_all = np.concatenate(best_s, axis=1), np.concatenate(best_p, axis=1)
-    _, cols = _topk(s_all, k)
-    return np.take_along_axis(p_all, cols, axis=1)
-
-
-def _recall(found: np.ndarray, truth: np.ndarray, k: int, self_pos: np.ndarray | None = None) -> float:
-    """Mean recall@k of ``found`` against ``truth``; with ``self_pos``, each row's own position is dropped from
-    both lists first (indexed vectors used as queries)."""
-    hits = 0
-    for row in range(found.shape[0]):
-        own = -1 if self_pos is None else self_pos[row]
-        f = [p for p in found[row] if p >= 0 and p != own][:k]
-        t = [p for p in truth[row] if p != own][:k]
-        hits += len(set(f) & set(t))
-    return hits / (k * found.shape[0])
-
-
-def _untyped(obj: object) -> Any:
-    """faiss's bundled type stubs lag its API (SearchParametersHNSW, IndexHNSW.storage, IndexFlat.get_xb)."""
-    return obj
-
-
-def _ivf_params(nprobe: int) -> faiss.SearchParameters:
-    params = _untyped(faiss).SearchParametersIVF()
-    params.nprobe = int(nprobe)
-    return params
-
-
-def _hnsw_params(ef_search: int) -> faiss.SearchParameters:
-    params = _untyped(faiss).SearchParametersHNSW()
-    params.efSearch = int(ef_search)
-    return params
 
 
 # ------------------------------------------------------------------------------------------------ index
@@ -371,14 +194,14 @@ class DenseIndex:
         if index_type == "auto":
             # params given with "auto" are for its approximate index type: checked always, unused (and recorded
             # as such) when the collection is small enough for flat.
-            checked = _check_params("ivf_sq8", params)
+            checked = check_params("ivf_sq8", params)
             index_type = auto_index_type(x.shape[0], exact_below)
             if index_type == "flat":
-                checked = _check_params("flat", None)
+                checked = check_params("flat", None)
                 if params:
                     extra["unused_params"] = dict(params)
         elif index_type in INDEX_TYPES:
-            checked = _check_params(index_type, params)
+            checked = check_params(index_type, params)
         else:
             raise ValueError(f"unknown index type {index_type!r}: expected one of {', '.join(('auto', *INDEX_TYPES))}")
         t0 = time.perf_counter()
@@ -388,7 +211,7 @@ class DenseIndex:
             if q.ndim != 2 or q.shape[1] != x.shape[1]:
                 raise ValueError(f"calibration queries must be (m, {x.shape[1]}), got {q.shape}")
             q = normalize_rows(q, "calibration queries") if q.shape[0] else None
-        index, resolved, calibration = _build_faiss(index_type, x, checked, q)
+        index, resolved, calibration = build_faiss(index_type, x, checked, q)
         extra["build_seconds"] = round(time.perf_counter() - t0, 3)
         extra["faiss_version"] = faiss.__version__
         if calibration is not None:
@@ -462,6 +285,11 @@ class DenseIndex:
         view = self._vectors.view()
         view.flags.writeable = False
         return view
+
+    def float32_rows(self, positions: np.ndarray) -> np.ndarray:
+        """float32 vectors at ``positions``: faiss's exact copy for flat and hnsw, the float16 one for ivf_sq8."""
+        pos = np.asarray(positions, dtype=np.int64)
+        return self._rows(0, pos.size, pos)
 
     def id_at(self, pos: int) -> str:
         """The id at index position ``pos`` (IndexError if out of range; negative positions are refused)."""
@@ -655,10 +483,10 @@ class DenseIndex:
         if self._index_type == "flat":
             flat = faiss.downcast_index(self._index)
         elif self._index_type == "hnsw":
-            flat = faiss.downcast_index(_untyped(faiss.downcast_index(self._index)).storage)
+            flat = faiss.downcast_index(untyped(faiss.downcast_index(self._index)).storage)
         else:
             return None
-        view = faiss.rev_swig_ptr(_untyped(flat).get_xb(), len(self._ids) * self.dim).reshape(len(self._ids), self.dim)
+        view = faiss.rev_swig_ptr(untyped(flat).get_xb(), len(self._ids) * self.dim).reshape(len(self._ids), self.dim)
         view.flags.writeable = False
         return view
 
@@ -673,13 +501,13 @@ class DenseIndex:
         total = len(self._ids) if positions is None else positions.size
         cand_s: list[np.ndarray] = []
         cand_p: list[np.ndarray] = []
-        for start in range(0, total, _CHUNK_ROWS):
-            s, cols = _topk(q @ self._rows(start, start + _CHUNK_ROWS, positions).T, k)
+        for start in range(0, total, CHUNK_ROWS):
+            s, cols = topk(q @ self._rows(start, start + CHUNK_ROWS, positions).T, k)
             cols = cols + start
             cand_s.append(s)
             cand_p.append(cols if positions is None else positions[cols])
         s_all, p_all = np.concatenate(cand_s, axis=1), np.concatenate(cand_p, axis=1)
-        scores, cols = _topk(s_all, k)
+        scores, cols = topk(s_all, k)
         return scores.astype(np.float32), np.take_along_axis(p_all, cols, axis=1).astype(np.int64)
 
     def _faiss_search(
@@ -700,11 +528,11 @@ class DenseIndex:
         params: faiss.SearchParameters | None
         if self._index_type == "ivf_sq8":
             nprobe = min(int(self._params["nlist"]), math.ceil(int(self._params["nprobe"]) * boost))
-            params = _ivf_params(nprobe)
+            params = ivf_params(nprobe)
         elif self._index_type == "hnsw":
             wanted = int(self._params["efSearch"]) * max(1.0, k / CALIBRATION_K) * boost
-            ef = max(k, min(max(_EF_LADDER), math.ceil(wanted)))
-            params = _hnsw_params(ef)
+            ef = max(k, min(max(EF_LADDER), math.ceil(wanted)))
+            params = hnsw_params(ef)
         else:
             params = faiss.SearchParameters() if sel is not None else None
         if params is not None and sel is not None:
@@ -731,7 +559,7 @@ class DenseIndex:
         """
         out_s = np.empty(positions.shape, dtype=np.float32)
         out_p = np.empty_like(positions)
-        step = max(1, _CHUNK_ROWS // max(1, positions.shape[1]))
+        step = max(1, CHUNK_ROWS // max(1, positions.shape[1]))
         for start in range(0, positions.shape[0], step):
             pos = positions[start : start + step]
             valid = pos >= 0
@@ -784,101 +612,3 @@ class DenseIndex:
             return json.loads(json.dumps(metadata, allow_nan=False))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"metadata must be JSON-serialisable: {exc}") from exc
-
-
-# ------------------------------------------------------------------------------------------- faiss build
-
-
-def _build_faiss(
-    index_type: str, x: np.ndarray, params: dict[str, Any], queries: np.ndarray | None = None
-) -> tuple[faiss.Index, dict[str, Any], dict[str, Any] | None]:
-    n, dim = x.shape
-    if index_type == "flat":
-        index = faiss.IndexFlatIP(dim)
-        index.add(x)
-        return index, params, None
-    if index_type == "ivf_sq8":
-        nlist = params["nlist"] or default_nlist(n)
-        if nlist > n:
-            raise ValueError(f"nlist {nlist} exceeds the number of vectors {n}")
-        train_size = params["train_size"] or min(n, max(64 * nlist, 10_000))
-        train_size = max(min(train_size, n), nlist)
-        quantizer = faiss.IndexFlatIP(dim)
-        ivf = faiss.IndexIVFScalarQuantizer(
-            quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-        )
-        ivf.cp.spherical = True
-        ivf.cp.seed = int(params["seed"])
-        ivf.cp.min_points_per_centroid = 1  # we sampled; silence faiss's "too few points" warning
-        ivf.cp.max_points_per_centroid = max(256, math.ceil(train_size / nlist))
-        ivf.train(x[_sample(n, train_size, int(params["seed"]))])
-        ivf.add(x)
-        resolved = {**params, "nlist": int(nlist), "train_size": int(train_size)}
-        if params["nprobe"] is None:
-            ladder = [p for p in _IVF_LADDER if p < nlist] + [nlist]
-            nprobe, calibration = _calibrate(x, resolved, ladder, _ivf_params, ivf, "nprobe", queries)
-            resolved["nprobe"] = nprobe
-        else:
-            resolved["nprobe"] = min(int(params["nprobe"]), nlist)
-            calibration = None
-        return ivf, resolved, calibration
-    hnsw = faiss.IndexHNSWFlat(dim, int(params["M"]), faiss.METRIC_INNER_PRODUCT)
-    hnsw.hnsw.efConstruction = int(params["efConstruction"])
-    hnsw.add(x)
-    resolved = dict(params)
-    if params["efSearch"] is None:
-        ef, calibration = _calibrate(x, resolved, list(_EF_LADDER), _hnsw_params, hnsw, "efSearch", queries)
-        resolved["efSearch"] = ef
-    else:
-        calibration = None
-    return hnsw, resolved, calibration
-
-
-def _calibrate(
-    x: np.ndarray,
-    params: dict[str, Any],
-    ladder: list[int],
-    make_params: Callable[[int], faiss.SearchParameters],
-    index: faiss.Index,
-    name: str,
-    given: np.ndarray | None = None,
-) -> tuple[int, dict[str, Any] | None]:
-    """Smallest ladder value whose recall@10 against exact search reaches the target.
-
-    Queries: a sample of ``given`` (query-like vectors) when there are any, else indexed vectors with each
-    one's own position excluded.
-    """
-    n = x.shape[0]
-    k = CALIBRATION_K
-    if n <= k + 1:  # too few vectors to measure: take the first setting that can reach all of them
-        return next((v for v in ladder if v >= n), ladder[-1]), None
-    wanted = int(params["calibration_queries"])
-    if given is not None and given.shape[0]:
-        sample = _sample(given.shape[0], min(wanted, given.shape[0]), int(params["seed"]) + 1)
-        queries, fetch, method = given[sample], k, "given query vectors, recall@10 vs exact"
-        self_pos = None
-    else:
-        sample = _sample(n, min(wanted, n), int(params["seed"]) + 1)
-        queries, fetch, method = x[sample], k + 1, "indexed vectors as queries, self excluded, recall@10 vs exact"
-        self_pos = sample
-    truth = _exact_truth(x, queries, fetch)
-    target = float(params["recall_target"])
-    curve: dict[str, float] = {}
-    chosen = ladder[-1]
-    for value in ladder:
-        _, found = index.search(queries, fetch, params=make_params(value))
-        recall = _recall(found, truth, k, self_pos)
-        curve[str(value)] = round(recall, 4)
-        if recall >= target:
-            chosen = value
-            break
-    return chosen, {
-        "method": method,
-        "queries": int(sample.size),
-        "target": target,
-        "parameter": name,
-        "chosen": int(chosen),
-        "recall_at_10": curve[str(chosen)],
-        "reached": curve[str(chosen)] >= target,
-        "curve": curve,
-    }

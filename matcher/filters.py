@@ -141,6 +141,70 @@ class FacetIndex:
         self.arrays = arrays
         self.vocabs = vocabs
         self.size = size
+        self.live: np.ndarray | None = None  # per position: False where a segmented snapshot deleted the record
+
+    @classmethod
+    def concat(cls, parts: Sequence[FacetIndex], live: Sequence[np.ndarray | None] | None = None) -> FacetIndex:
+        """The facets of ``parts`` (a snapshot's segments) one after the other, vocabularies merged; ``live``
+        (per part, None = all live) restricts every mask and count to live positions."""
+        if len(parts) == 1 and (live is None or live[0] is None):
+            return parts[0]
+        spec = parts[0].spec
+        vocab_maps: dict[str, dict[str, int]] = {f: {} for f, k in spec.items() if k in ("cat", "multi")}
+        arrays: dict[str, list[np.ndarray]] = {}
+        for part in parts:
+            for field, storage in spec.items():
+                column = part.arrays.get(field) if field in part.spec else None
+                if column is None:  # a part that predates the field: no values
+                    fill = {"cat": -1, "bool": -1, "day": _NO_DAY, "int": _NO_INT}.get(storage)
+                    column = np.zeros(0, np.int32) if storage == "multi" else np.full(part.size, fill, dtype=np.int32)
+                    offsets = np.zeros(part.size + 1, dtype=np.int64)
+                else:
+                    offsets = part.arrays.get(f"{field}.offsets")
+                column = np.asarray(column)
+                if storage in ("cat", "multi"):
+                    remap = np.array([vocab_maps[field].setdefault(v, len(vocab_maps[field]))
+                                      for v in part.vocabs.get(field, [])] + [-1], dtype=np.int32)
+                    column = remap[column]  # -1 (no value) -> the appended -1
+                arrays.setdefault(field, []).append(column)
+                if storage == "multi":
+                    arrays.setdefault(f"{field}.offsets", []).append(np.asarray(offsets))
+        out: dict[str, np.ndarray] = {}
+        for name, columns in arrays.items():
+            if name.endswith(".offsets"):
+                shifted, base = [np.zeros(1, dtype=np.int64)], 0
+                for offsets in columns:
+                    shifted.append(np.asarray(offsets[1:], dtype=np.int64) + base)
+                    base += int(offsets[-1])
+                out[name] = np.concatenate(shifted)
+            else:
+                out[name] = np.concatenate(columns).astype(columns[0].dtype, copy=False)
+        merged = cls(spec, out, {f: list(m) for f, m in vocab_maps.items()}, sum(p.size for p in parts))
+        if live is not None and any(m is not None for m in live):
+            merged.live = np.concatenate([np.ones(p.size, dtype=bool) if m is None else np.asarray(m, dtype=bool)
+                                          for p, m in zip(parts, live, strict=True)])
+        return merged
+
+    def take(self, positions: np.ndarray) -> FacetIndex:
+        """The facets of ``positions`` only, in that order (vocabularies kept)."""
+        pos = np.asarray(positions, dtype=np.int64)
+        arrays: dict[str, np.ndarray] = {}
+        for field, storage in self.spec.items():
+            column = self.arrays.get(field)
+            if column is None:
+                continue
+            if storage == "multi":
+                offsets = np.asarray(self.arrays[f"{field}.offsets"], dtype=np.int64)
+                counts = offsets[pos + 1] - offsets[pos]
+                starts = np.repeat(offsets[pos] - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+                arrays[field] = np.asarray(column)[np.arange(int(counts.sum()), dtype=np.int64) + starts]
+                arrays[f"{field}.offsets"] = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+            else:
+                arrays[field] = np.asarray(column)[pos]
+        return FacetIndex(self.spec, arrays, self.vocabs, int(pos.size))
+
+    def _all(self) -> np.ndarray:
+        return np.ones(self.size, dtype=bool) if self.live is None else self.live.copy()
 
     @classmethod
     def build(cls, spec: dict[str, str], records: Iterable[Patent | Demand]) -> FacetIndex:
@@ -285,13 +349,13 @@ class FacetIndex:
         return missing if years is None else missing & (years == _NO_INT)
 
     def patent_mask(self, f: PatentFilters) -> np.ndarray:
-        mask = np.ones(self.size, dtype=bool)
+        mask = self._all()
         for part in self.patent_masks(f):
             mask &= part.mask
         return mask
 
     def demand_mask(self, f: DemandFilters) -> np.ndarray:
-        mask = np.ones(self.size, dtype=bool)
+        mask = self._all()
         for field in ("industry", "region"):
             parts = getattr(f, field)
             if parts:
@@ -310,6 +374,12 @@ class FacetIndex:
         """Value -> number of records, most common first (for filter menus)."""
         storage = self.spec[field]
         values = self.arrays[field]
+        if self.live is not None:  # count live records only
+            if storage == "multi":
+                offsets = self.arrays[f"{field}.offsets"]
+                values = values[np.repeat(self.live, np.diff(offsets))]
+            else:
+                values = values[self.live]
         if storage in ("cat", "multi"):
             counts = np.bincount(values[values >= 0], minlength=len(self.vocabs[field]))
             pairs = [(self.vocabs[field][i], int(n)) for i, n in enumerate(counts) if n]

@@ -1,14 +1,17 @@
-"""Background index rebuilds for a long-running service: ``Reindexer`` and its ``BuildStatus`` per collection.
+"""Background indexing for a long-running service: ``Reindexer`` and its ``BuildStatus`` per kind.
 
-bm25s has no incremental update (IDF is global), so a write is followed by a full rebuild of that kind's snapshot,
-as ``pmatch index build`` does; the vector cache means only new or changed texts are embedded. ``Reindexer`` runs
-one build at a time from a background thread, each in its own process (forked from a forkserver that imported the
-heavy modules once) at lower CPU priority, so tokenising and embedding neither hold the server's GIL nor starve
-searches, and the build's memory is returned when it ends. Requests that arrive while a build runs are coalesced
-into one more build. The child publishes the snapshot with ``matcher.indexing.build_snapshot`` (atomic
-``os.replace`` of ``CURRENT``), and the server's ``Searcher`` switches to it on its next call: a search sees the
-old snapshot or the new one, never a mix. ``build_snapshot`` takes the workspace's build lock
-(``indexes/.build.lock``), so builds of other server processes and of the CLI are serialised too.
+A write is followed by a flush (``matcher.indexing.update_snapshot``): one small segment of the new and changed
+records (only those are embedded), deletions masked, published as a new snapshot; a full rebuild runs only when
+asked (``POST /v1/index/rebuild``, ``pmatch index build --full``) or when there is no compatible snapshot to update.
+``Reindexer`` runs one flush at a time from a background thread, each in its own process (forked from a forkserver
+that imported the heavy modules once) at lower CPU priority, so tokenising and embedding neither hold the server's
+GIL nor starve searches. Requests that arrive while a flush runs are coalesced into one more flush. The child
+publishes atomically (``os.replace`` of ``CURRENT``); ``on_publish`` then opens the new snapshot in the server
+(only the new segment is read: opened segments are kept), the ``matcher.searchable`` hooks are told which records
+became searchable, and only then are ``wait`` callers released. When the tiered merge policy asks for it, a second
+thread merges segments in its own child process; merges take the build lock only to publish, so they never hold up
+a flush or a search. All builds take the workspace's build lock (``indexes/.build.lock``), so builds of other
+server processes and of the CLI are serialised too.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from indexes.threads import limit_threads
+from matcher.searchable import Searchable, notify_searchable
 
 if TYPE_CHECKING:
     from matcher.config import RankerConfig
@@ -41,10 +45,20 @@ class BuildStatus:
     last_error: str | None = None
     last_build_seconds: float | None = None
     last_snapshot: str | None = None
+    full_requested: int = 0  # highest generation that asked for a full rebuild
+    last_flush: dict[str, Any] | None = None  # added, deleted, full, seconds (diff, embed, segment_write, publish)
+    last_searchable_at: float | None = None  # epoch seconds: when searches began to see the last published write
+    merging: bool = False
+    last_merge_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        searchable = None if self.last_searchable_at is None else \
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.last_searchable_at))
         return {"state": self.state, "requested": self.requested, "built": self.built, "last_error": self.last_error,
-                "last_build_seconds": self.last_build_seconds, "last_snapshot": self.last_snapshot}
+                "last_build_seconds": self.last_build_seconds, "last_snapshot": self.last_snapshot,
+                "pending": self.requested > self.attempted, "last_flush": self.last_flush,
+                "last_searchable_at": searchable, "merging": self.merging,
+                "last_merge_seconds": self.last_merge_seconds}
 
 
 class Reindexer:
@@ -62,29 +76,39 @@ class Reindexer:
         self._status: dict[str, BuildStatus] = {"patents": BuildStatus(), "demands": BuildStatus()}
         self._thread: threading.Thread | None = None
         self._child: Any = None  # the running build process
+        self._merge_child: Any = None
+        self._merge_wanted: set[str] = set()
+        self._merge_thread: threading.Thread | None = None
         self._stopping = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="pmatch-reindex", daemon=True)
         self._thread.start()
+        self._merge_thread = threading.Thread(target=self._run_merges, name="pmatch-merge", daemon=True)
+        self._merge_thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         with self._cond:
             self._stopping = True
-            child = self._child
+            children = [self._child, self._merge_child]
             self._cond.notify_all()
-        if child is not None and child.is_alive():
-            child.terminate()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for child in children:
+            if child is not None and child.is_alive():
+                child.terminate()
+        for thread in (self._thread, self._merge_thread):
+            if thread is not None:
+                thread.join(timeout)
 
-    def request(self, kinds: Iterable[Collection]) -> dict[Collection, int]:
-        """Ask for a rebuild of ``kinds``; returns a ticket (generation) per kind to ``wait`` on."""
+    def request(self, kinds: Iterable[Collection], full: bool = False) -> dict[Collection, int]:
+        """Ask for a flush of ``kinds`` (``full``: a full rebuild); returns a ticket (generation) per kind to ``wait``
+        on."""
         tickets: dict[Collection, int] = {}
         with self._cond:
             for kind in dict.fromkeys(kinds):
                 status = self._status[kind]
                 status.requested += 1
+                if full:
+                    status.full_requested = status.requested
                 if status.state != "building":
                     status.state = "queued"
                 tickets[kind] = status.requested
@@ -110,25 +134,30 @@ class Reindexer:
         with self._cond:
             return {k: s.to_dict() for k, s in self._status.items()}
 
-    def _next(self) -> tuple[Collection, int] | None:
+    def _next(self) -> tuple[Collection, int, bool] | None:
         with self._cond:
             while not self._stopping:
                 for kind, status in self._status.items():
                     if status.requested > status.attempted:
                         status.state = "building"
-                        return kind, status.requested  # type: ignore[return-value]
+                        return kind, status.requested, status.full_requested > status.attempted  # type: ignore
                 self._cond.wait()
         return None
 
     def _run(self) -> None:
         while (job := self._next()) is not None:
-            kind, generation = job
+            kind, generation, full = job
             started = time.monotonic()
+            flush: dict[str, Any] = {}
             try:
-                state, detail = self._build(kind)
+                state, detail = self._build(kind, "full" if full else "flush")
+                if isinstance(detail, dict):
+                    flush, detail = detail, detail.get("snapshot")
             except Exception as exc:  # never let the worker die: report and go on
                 log.exception("index rebuild of %s failed", kind)
                 state, detail = "failed", f"{type(exc).__name__}: {exc}"
+            if state == "published":  # searchable in this server before any waiter is released
+                self._after_publish(kind, flush)
             with self._cond:
                 status = self._status[kind]
                 status.attempted = max(status.attempted, generation)
@@ -136,23 +165,63 @@ class Reindexer:
                 if state == "published":
                     status.built = max(status.built, generation)
                     status.last_snapshot, status.last_error = detail, None
+                    status.last_flush = {k: v for k, v in flush.items() if k not in ("added_ids", "deleted_ids")}
                 elif state == "empty":
                     status.empty = max(status.empty, generation)
                 else:
                     status.last_error = detail
                 status.state = "queued" if status.requested > status.attempted else state
-                if state != "published" or self.on_publish is None:
-                    self._cond.notify_all()
-            log.info("index rebuild of %s: %s (%s) in %.1f s", kind, state, detail, status.last_build_seconds)
+                self._cond.notify_all()
+            log.info("index flush of %s: %s (%s) in %.1f s", kind, state, detail, status.last_build_seconds)
+
+    def _after_publish(self, kind: Collection, flush: dict[str, Any]) -> None:
+        """Open the new snapshot (``on_publish``), tell the searchable hooks, release the waiters, maybe merge."""
+        if self.on_publish is not None:
+            try:  # e.g. open the new snapshot now, before a search needs it; then tell the waiters
+                self.on_publish(kind)
+            except Exception:
+                log.exception("after publishing %s", kind)
+        at = time.time()
+        if flush.get("snapshot") and (flush.get("added_ids") or flush.get("deleted_ids") or flush.get("full")):
+            notify_searchable(Searchable(kind, self.workspace.index_root(kind) / flush["snapshot"],
+                                         tuple(flush.get("added_ids") or ()), tuple(flush.get("deleted_ids") or ()),
+                                         bool(flush.get("full")), at))
+        with self._cond:
+            self._status[kind].last_searchable_at = at
+            if flush.get("merge_wanted"):
+                self._merge_wanted.add(kind)
+            self._cond.notify_all()
+
+    def _run_merges(self) -> None:
+        while True:
+            with self._cond:
+                while not self._merge_wanted and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                kind: Collection = sorted(self._merge_wanted)[0]  # type: ignore[assignment]
+                self._merge_wanted.discard(kind)
+                self._status[kind].merging = True
+            started = time.monotonic()
+            try:
+                state, detail = self._build(kind, "merge")
+            except Exception:
+                log.exception("merging %s segments failed", kind)
+                state, detail = "failed", None
+            with self._cond:
+                self._status[kind].merging = False
+                self._status[kind].last_merge_seconds = round(time.monotonic() - started, 2)
+            log.info("merge of %s segments: %s in %.1f s", kind, state, time.monotonic() - started)
             if state == "published" and self.on_publish is not None:
-                try:  # e.g. open the new snapshot now, before a search needs it; then tell the waiters
+                try:
                     self.on_publish(kind)
                 except Exception:
-                    log.exception("after publishing %s", kind)
+                    log.exception("after merging %s", kind)
+            if isinstance(detail, dict) and detail.get("merge_wanted"):
                 with self._cond:
-                    self._cond.notify_all()
+                    self._merge_wanted.add(kind)
 
-    def _build(self, kind: Collection) -> tuple[str, str | None]:
+    def _build(self, kind: Collection, job: str = "flush") -> tuple[str, Any]:
         ctx = _build_context()
         receive, send = ctx.Pipe(duplex=False)
         with self._cond:
@@ -160,11 +229,14 @@ class Reindexer:
                 return "failed", "server stopping"
             # Not daemonic: a daemonic process may not start children, and the BM25 build tokenizes with a
             # process pool once a kind has PARALLEL_MIN_DOCS texts. ``stop`` terminates the child instead.
-            child = ctx.Process(target=_build_job, name=f"pmatch-build-{kind}", daemon=False,
+            child = ctx.Process(target=_build_job, name=f"pmatch-{job}-{kind}", daemon=False,
                                 args=(str(self.workspace.home), kind, self.config.model_dump_json(), self.threads,
-                                      self.nice, send))
+                                      self.nice, send, job))
             child.start()
-            self._child = child
+            if job == "merge":
+                self._merge_child = child
+            else:
+                self._child = child
         send.close()
         try:
             if not receive.poll(self.timeout):
@@ -179,7 +251,10 @@ class Reindexer:
             receive.close()
             child.join(30)
             with self._cond:
-                self._child = None
+                if job == "merge":
+                    self._merge_child = None
+                else:
+                    self._child = None
 
 
 _PRELOAD = ["matcher.reindex", "matcher.indexing", "indexes.embedders", "sentence_transformers"]
@@ -195,10 +270,11 @@ def _build_context() -> Any:
     return ctx
 
 
-def _build_job(home: str, kind: Collection, config_json: str, threads: int, nice: int, reply: Any) -> None:
-    """In a build process: build and publish one snapshot of ``kind``; reply (state, detail)."""
+def _build_job(home: str, kind: Collection, config_json: str, threads: int, nice: int, reply: Any,
+               job: str = "flush") -> None:
+    """In a build process: flush (or fully rebuild, or merge) one kind and publish; reply (state, detail)."""
     from matcher.config import RankerConfig
-    from matcher.indexing import NothingToIndex, build_snapshot
+    from matcher.indexing import NothingToIndex, build_snapshot, merge_plan, merge_segments, update_snapshot
     from matcher.workspace import Workspace
 
     try:
@@ -207,10 +283,26 @@ def _build_job(home: str, kind: Collection, config_json: str, threads: int, nice
         os.environ["PMATCH_EMBED_THREADS"] = str(threads)
         limit_threads(threads)
         config = RankerConfig.model_validate_json(config_json)
-        # build_snapshot takes the workspace's build lock: one build at a time, CLI and servers alike
-        path = build_snapshot(Workspace(home), kind, dense_model=config.dense_model,
-                              dense_text_chars=config.dense_text_chars)
-        reply.send(("published", path.name))
+        ws = Workspace(home)
+        # every build takes the workspace's build lock: one at a time, CLI and servers alike
+        if job == "merge":
+            path = merge_segments(ws, kind, config.dense_model, config.dense_text_chars)
+            detail: dict[str, Any] = {"snapshot": path.name if path else None}
+        elif job == "full":
+            path = build_snapshot(ws, kind, dense_model=config.dense_model, dense_text_chars=config.dense_text_chars)
+            detail = {"snapshot": path.name, "full": True}
+        else:
+            result = update_snapshot(ws, kind, dense_model=config.dense_model,
+                                     dense_text_chars=config.dense_text_chars)
+            if result.state == "empty":
+                raise NothingToIndex(f"no {kind} in {ws.store_path}: ingest some first")
+            detail = {**result.to_dict(), "added_ids": result.added, "deleted_ids": result.deleted}
+        manifest = ws.current_manifest(kind)
+        detail["merge_wanted"] = bool(manifest and merge_plan(manifest.segments))
+        if job == "merge" and detail["snapshot"] is None:
+            reply.send(("idle", detail))
+        else:
+            reply.send(("published", detail))
     except NothingToIndex as exc:
         reply.send(("empty", str(exc)))
     except BaseException as exc:

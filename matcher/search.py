@@ -14,7 +14,6 @@ the other language out of the candidate pool.
 from __future__ import annotations
 
 import copy
-import json
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from indexes.bm25 import BM25Index, top_k
-from indexes.dense import DenseIndex
+from indexes.dense_segments import SegmentedDense
 from indexes.embedders import Embedder, load_embedder
 from indexes.translate import render_query
 from indexes.vector_cache import VectorCache
@@ -38,6 +37,7 @@ from matcher.fusion import convex_fusion, rrf_fusion
 from matcher.fusion.learned import LearnedRanker, model_path
 from matcher.i18n import text
 from matcher.records import Demand, Patent
+from matcher.snapshot import SnapshotManifest, open_snapshot
 from matcher.store import Collection
 from matcher.texts import body_text, dominant_language, query_languages
 from matcher.workspace import Workspace
@@ -66,24 +66,25 @@ class Snapshot:
 
     kind: Collection
     path: Path
-    manifest: dict[str, Any]
+    manifest: SnapshotManifest
     bm25: BM25Index
     facets: FacetIndex
-    dense: DenseIndex | None
+    dense: SegmentedDense | None
     languages: np.ndarray  # language label per position
     language_masks: dict[str, np.ndarray]  # language -> positions in it (computed once, used every query)
 
     @classmethod
     def open(cls, kind: Collection, path: Path, mmap: bool = True) -> Snapshot:
-        """Open a published snapshot; ``mmap`` memory-maps the BM25 and dense indexes (else reads them in)."""
-        manifest = json.loads((path / "manifest.json").read_text("utf-8"))
-        dense_info = manifest["components"].get("dense")
-        dense = DenseIndex.load(path / dense_info["dir"], mmap=mmap) if dense_info else None
-        facets = FacetIndex.load(path / "facets")
+        """Open a published snapshot (its segments, joined: ``matcher.snapshot``); ``mmap`` memory-maps the BM25 and
+        dense indexes (else reads them in)."""
+        opened = open_snapshot(path, mmap=mmap)
+        facets = opened.facets
         vocab = np.array(facets.vocabs["language"] + ["?"], dtype=object)
         codes = np.asarray(facets.arrays["language"])
         masks = {lang: codes == i for i, lang in enumerate(facets.vocabs["language"])}
-        return cls(kind, path, manifest, BM25Index.load(path / "bm25", mmap=mmap), facets, dense, vocab[codes], masks)
+        if facets.live is not None:
+            masks = {lang: m & facets.live for lang, m in masks.items()}
+        return cls(kind, path, opened.manifest, opened.bm25, facets, opened.dense, vocab[codes], masks)
 
 
 @dataclass
@@ -487,7 +488,7 @@ def _keyed(run: dict[int, float]) -> dict[str, float]:
     return {f"{p:012d}": s for p, s in run.items()}
 
 
-def _cosines(dense: DenseIndex, query_vector: np.ndarray, positions: list[int]) -> np.ndarray:
+def _cosines(dense: SegmentedDense, query_vector: np.ndarray, positions: list[int]) -> np.ndarray:
     if not positions:
         return np.zeros(0, dtype=np.float32)
     vectors = np.asarray(dense.vectors[np.asarray(positions)], dtype=np.float32)

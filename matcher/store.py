@@ -295,6 +295,13 @@ class Store:
                "WHERE v.kind=? AND v.field=? AND instr(lower(v.value), lower(?)) > 0 ORDER BY r.rid")
         return [row[0] for row in self._db.execute(sql, (kind, field_name, contains))]
 
+    def stamps(self, kind: Collection, after: int | None = None) -> dict[str, int]:
+        """id -> the ingest batch that last changed the record (all records, or those changed in a batch after
+        ``after``). Batch ids grow with every write, so an index that records the stamps it covered can find what
+        changed since without reading the records."""
+        sql = f"SELECT id, batch_id FROM {kind}" + ("" if after is None else " WHERE batch_id > ?")
+        return {row[0]: int(row[1] or 0) for row in self._db.execute(sql, () if after is None else (after,))}
+
     def ids(self, kind: Collection) -> list[str]:
         return [r[0] for r in self._db.execute(f"SELECT id FROM {kind} ORDER BY rid")]
 

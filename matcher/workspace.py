@@ -15,7 +15,6 @@ so every workspace and every evaluation run reuses them.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from indexes.embedders import default_cache_dir
 from matcher.settings import engine_settings
+from matcher.snapshot import SnapshotFormatError, SnapshotManifest
 from matcher.store import Collection, Store
 
 KEEP_SNAPSHOTS = 2
@@ -75,9 +75,16 @@ class Workspace:
         path = self.index_root(kind) / pointer.read_text("utf-8").strip()
         return path if (path / "manifest.json").is_file() else None
 
-    def current_manifest(self, kind: Collection) -> dict | None:
+    def current_manifest(self, kind: Collection) -> SnapshotManifest | None:
+        """The served snapshot's manifest; None when there is none, or it is of a format this build cannot read
+        (a full rebuild replaces it)."""
         snapshot = self.current_snapshot(kind)
-        return None if snapshot is None else json.loads((snapshot / "manifest.json").read_text("utf-8"))
+        if snapshot is None:
+            return None
+        try:
+            return SnapshotManifest.read(snapshot)
+        except SnapshotFormatError:
+            return None
 
     def building_dir(self, kind: Collection, name: str) -> Path:
         """Where this process builds snapshot ``name`` before publishing it (the pid says whose it is)."""
@@ -112,7 +119,8 @@ class Workspace:
         tmp = root / f".CURRENT.{os.getpid()}"
         tmp.write_text(snapshot.name, encoding="utf-8")
         os.replace(tmp, root / "CURRENT")
-        snapshots = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        snapshots = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                            and (p / "manifest.json").is_file()),
                            key=lambda p: p.stat().st_mtime)
         for old in snapshots[:-KEEP_SNAPSHOTS]:
             if old != snapshot:

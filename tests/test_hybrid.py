@@ -241,20 +241,23 @@ def test_approximate_dense_index_is_calibrated_on_the_other_side(tmp_path: Path,
     with Store(ws.store_path) as store:
         store.write_batch("patents", corpus, "test")
         built = build_snapshot(ws, "patents", dense_model="static-64", dense_index_type="hnsw")
-        alone = json_manifest(built)["components"]["dense"]["calibration"]
+        alone = dense_manifest(built)["calibration"]
         assert alone["method"].startswith("indexed vectors")  # no demands yet: self-queries
         store.write_batch("demands", sample_demands[:300], "test")
     for kind, other_count in (("patents", 300), ("demands", len(corpus))):
         path = build_snapshot(ws, kind, dense_model="static-64", dense_index_type="hnsw")  # type: ignore[arg-type]
-        calibration = json_manifest(path)["components"]["dense"]["calibration"]
+        calibration = dense_manifest(path)["calibration"]
         assert calibration["method"].startswith("given query vectors")
         assert calibration["queries"] == min(256, other_count)
 
 
-def json_manifest(path: Path) -> dict:
-    import json
+def dense_manifest(path: Path) -> dict:
+    """The dense index manifest of a snapshot's (one) segment."""
+    from matcher.snapshot import open_snapshot
 
-    return json.loads((path / "manifest.json").read_text("utf-8"))
+    opened = open_snapshot(path)
+    assert opened.dense is not None
+    return opened.dense.manifest
 
 
 def test_explaining_a_record_again_reuses_its_sentence_vectors(searcher: Searcher, corpus: list[Patent],

@@ -114,7 +114,10 @@ def snapshot_ok(home: Path) -> bool | None:
         return None
     snapshot = root / pointer.read_text("utf-8").strip()
     manifest = json.loads((snapshot / "manifest.json").read_text("utf-8"))
-    return manifest["kind"] == "patents" and (snapshot / "bm25").is_dir() and (snapshot / "facets").is_dir()
+    segments = [root / "segments" / seg["name"] for seg in manifest["segments"]]
+    return manifest["kind"] == "patents" and bool(segments) and all(
+        (seg / "bm25" / "manifest.json").is_file() and (seg / "facets").is_dir() and (seg / "stamps.npy").is_file()
+        for seg in segments)
 
 
 def hidden(home: Path) -> list[str]:
@@ -151,3 +154,52 @@ def test_kill_during_index_build_keeps_current_and_prunes_leftovers(tmp_path: Pa
         assert remaining == [], (delay, leftovers, remaining)
         print(f"build run {i}: killed {delay:.2f} s into the snapshot folder, left {leftovers}, pruned by the next")
     assert killed >= 1 and left >= 1, "no kill left a folder to prune: the window is wrong"
+
+
+@pytest.mark.e2e
+def test_kill_during_flush_or_merge_keeps_the_served_snapshot(tmp_path: Path, records: list[Patent]) -> None:
+    """Killed at random points of a flush (a new segment of 1,500 records, deletions masked) or of a merge, the
+    served snapshot stays complete and searchable with what it held; the next flush or merge publishes and prunes
+    what the killed one left."""
+    from matcher.search import Searcher
+    from matcher.workspace import Workspace
+
+    rng = random.Random(23)
+    base = write_records(tmp_path / "base.jsonl", records[:1500])
+    more = write_records(tmp_path / "more.jsonl", records[1500:3000])
+    bm25 = ("index", "build", "--kind", "patents", "--dense-model", "none")
+    killed = 0
+    for i in range(RUNS):
+        home = tmp_path / f"f{i}"
+        run(home, "ingest", "patents", str(base))
+        first = store_state(home)[1]
+        run(home, *bm25)
+        run(home, "ingest", "patents", str(more), "--no-index")
+        merging = i == RUNS - 1
+        if merging:  # the last run kills a merge of two segments instead
+            run(home, *bm25)
+        served = (home / "indexes" / "patents" / "CURRENT").read_text()
+        total = store_state(home)[1]  # 3,000 less the sample's exact duplicates
+        job = (*bm25, "--merge") if merging else bm25
+        killed += kill_at(home, rng.uniform(0.0, 1.2), *job, after=lambda home=home: any(
+            n.startswith(".building-") for n in hidden(home)))
+        assert snapshot_ok(home) is True
+        now = (home / "indexes" / "patents" / "CURRENT").read_text()
+        searcher = Searcher(Workspace(home))
+        try:
+            snap = searcher.snapshot("patents")
+            assert snap.manifest.doc_count in (first, total) and (now == served or snap.manifest.doc_count == total)
+            assert searcher.search_patents("电池", 5, mode="bm25")
+        finally:
+            searcher.close()
+        run(home, *job)
+        assert snapshot_ok(home) is True and hidden(home) == []
+        manifest = json.loads((home / "indexes" / "patents" / now.strip() / "manifest.json").read_text()) \
+            if (home / "indexes" / "patents" / now.strip()).is_dir() else None
+        current = json.loads((home / "indexes" / "patents" / (home / "indexes" / "patents" / "CURRENT").read_text()
+                              / "manifest.json").read_text())
+        assert current["doc_count"] == total and (not merging or len(current["segments"]) == 1), (manifest, current)
+        used = {s["name"] for s in current["segments"]}
+        assert used <= {p.name for p in (home / "indexes" / "patents" / "segments").iterdir()}
+        print(f"flush/merge run {i}: killed={killed}")
+    assert killed >= 1, "every run finished before its kill: the window is wrong"

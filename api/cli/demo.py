@@ -45,9 +45,8 @@ def demo(
     with ws.open_store() as store:
         version = store.data_version
     for k in COLLECTIONS:
-        manifest = ws.current_manifest(k) or {}
-        dense = manifest.get("components", {}).get("dense", {}).get("metadata", {}).get("model")
-        if manifest.get("data_version") != version or dense != config.dense_model:
+        manifest = ws.current_manifest(k)
+        if manifest is None or manifest.data_version != version or manifest.dense_model != config.dense_model:
             index_build(k, home=ws.home)
     examples = [("锂离子电池 正极材料", None), ("graphics processor thread scheduling", None),
                 ("A method for preparing cathode material for lithium batteries", "hybrid")]

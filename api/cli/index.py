@@ -1,4 +1,4 @@
-"""``pmatch index build``: build the search indexes of the stored records as a new snapshot."""
+"""``pmatch index build``: make the stored records searchable (a flush of what changed, or ``--full``: a rebuild)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import typer
 from rich.progress import Progress
 
 from api.cli.common import check_kind, console, fail, progress
-from api.cli.options import HomeOpt
+from api.cli.options import HomeOpt, LangOpt
 from matcher.config import load_config
-from matcher.indexing import NothingToIndex, build_snapshot
+from matcher.i18n import text
+from matcher.indexing import FlushResult, NothingToIndex, build_snapshot, merge_segments, update_snapshot
+from matcher.searchable import Searchable, notify_searchable
+from matcher.snapshot import SnapshotManifest
 from matcher.store import COLLECTIONS, Collection
 from matcher.workspace import Workspace
 
@@ -19,9 +22,15 @@ def index_build(
     kind: Annotated[str, typer.Option(help="patents, demands or all")] = "all",
     dense_model: Annotated[str | None, typer.Option(help="Embedding model for the dense index (default: the "
                                                          "ranker config's); 'none' builds BM25 only")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Rebuild every index from the store in one segment, instead "
+                                                      "of adding a segment of what changed")] = False,
+    merge: Annotated[bool, typer.Option("--merge", help="Then merge the served snapshot's segments into one (no "
+                                                        "tokenizing or embedding again)")] = False,
+    lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:
-    """Build BM25, dense and filter indexes as a new snapshot and switch searches to it atomically."""
+    """Index what changed since the served snapshot (a new segment, deletions masked), or with --full rebuild BM25,
+    dense and filter indexes from the store; searches switch to the new snapshot atomically."""
     ws = Workspace(home)
     kinds: list[Collection] = list(COLLECTIONS) if kind == "all" else [check_kind(kind)]
     config = load_config(ws.home)
@@ -34,11 +43,39 @@ def index_build(
                 bar.update(task, completed=done, total=total, description=f"{stage} {k}")
 
             try:
-                path = build_snapshot(ws, k, dense_model=model, dense_text_chars=config.dense_text_chars,
-                                      progress=tick)
+                if full:
+                    path = build_snapshot(ws, k, dense_model=model, dense_text_chars=config.dense_text_chars,
+                                          progress=tick)
+                    result = None
+                else:
+                    result = update_snapshot(ws, k, dense_model=model, dense_text_chars=config.dense_text_chars,
+                                             progress=tick)
+                    if result.state == "empty":
+                        raise NothingToIndex(f"no {k} in {ws.store_path}: ingest some first")
             except NothingToIndex as exc:
                 if kind == "all":
                     console.print(f"[yellow]skipped[/] {exc}")
                     continue
                 raise fail(str(exc)) from None
-        console.print(f"[green]built[/] {k} index {path.name}")
+        if result is None or result.full:
+            path = path if result is None else result.snapshot  # type: ignore[assignment]
+            console.print(text("cli.index.built", lang, kind=k, name=path.name), highlight=False)
+            notify_searchable(Searchable(k, path, full=True))
+        else:
+            report_flush(k, result, lang)
+        if merge:
+            with console.status(f"merging {k} segments ..."):
+                merged = merge_segments(ws, k, model, config.dense_text_chars, force=True)
+            if merged is not None:
+                console.print(text("cli.index.merged", lang, kind=k, name=merged.name), highlight=False)
+
+
+def report_flush(kind: Collection, result: FlushResult, lang: str) -> None:
+    """Say what a flush made searchable, and tell the searchable hooks."""
+    if result.state != "published" or result.snapshot is None:
+        return
+    segments = len(SnapshotManifest.read(result.snapshot).segments)
+    console.print(text("cli.index.searchable", lang, kind=kind, added=len(result.added), deleted=len(result.deleted),
+                       seconds=result.seconds.get("total", 0.0), segments=segments), highlight=False)
+    if result.added or result.deleted:
+        notify_searchable(Searchable(kind, result.snapshot, tuple(result.added), tuple(result.deleted)))

@@ -8,7 +8,11 @@ from typing import Annotated
 import typer
 
 from api.cli.common import check_kind, console, fail, parse_map
-from api.cli.options import HomeOpt
+from api.cli.index import report_flush
+from api.cli.options import HomeOpt, LangOpt
+from matcher.config import load_config
+from matcher.i18n import text
+from matcher.indexing import update_snapshot
 from matcher.ingest import IngestError, ingest_file
 from matcher.workspace import Workspace
 
@@ -19,9 +23,12 @@ def ingest(
     map_: Annotated[list[str], typer.Option("--map", help="COLUMN=field for a foreign header; COLUMN= ignores")] = [],  # noqa: B006
     skip_invalid: Annotated[bool, typer.Option(help="Write bad rows to a rejects file and load the rest.")] = False,
     rejects: Annotated[Path | None, typer.Option(help="Where --skip-invalid writes bad rows.")] = None,
+    index: Annotated[bool, typer.Option("--index/--no-index", help="Make the records searchable right away (a new "
+                                                                   "index segment) when the kind is indexed")] = True,
+    lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:
-    """Load records into the store: all rows land, or none do (see --skip-invalid)."""
+    """Load records into the store: all rows land, or none do (see --skip-invalid); then make them searchable."""
     k = check_kind(kind)
     ws = Workspace(home)
     with ws.open_store() as store, console.status(f"reading {file} ..."):
@@ -38,3 +45,14 @@ def ingest(
         console.print(f"  duplicate: {doc_id} has the same title and text as {original}", highlight=False)
     if len(report.duplicates) > 10:
         console.print(f"  ... and {len(report.duplicates) - 10} more duplicates")
+    if not index or not (report.inserted or report.updated):
+        return
+    served = ws.current_manifest(k)
+    if served is None:
+        console.print(text("cli.index.none_yet", lang, kind=k), highlight=False)
+        return
+    # the served snapshot's own settings: a flush, never a surprise full rebuild with another model
+    chars = served.dense.text_chars if served.dense else load_config(ws.home).dense_text_chars
+    with console.status(f"indexing {k} ..."):
+        result = update_snapshot(ws, k, dense_model=served.dense_model, dense_text_chars=chars)
+    report_flush(k, result, lang)

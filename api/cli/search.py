@@ -9,12 +9,13 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import MODES, check_query, console, existing_workspace, fail
+from api.cli.common import MODES, check_query, console, err, existing_workspace, fail
 from api.cli.options import HomeOpt, LangOpt, OutOpt
 from api.cli.render import check_out, print_explanations, results_table, write_results
 from matcher.filters import PatentFilters
 from matcher.i18n import text
 from matcher.search import MinScoreError, NotIndexed, Searcher
+from matcher.store import Collection
 
 
 def search(
@@ -71,6 +72,7 @@ def search(
                                           min_score=min_score)
         elapsed = time.perf_counter() - started
         short = searcher.patent_filter_report(filters, len(results), k) if len(results) < k else None
+        stale = _stale(searcher, "patents")
     except NotIndexed as exc:
         raise fail(str(exc)) from None
     except MinScoreError as exc:
@@ -79,6 +81,8 @@ def search(
         raise fail(str(exc), 2) from None
     finally:
         searcher.close()
+    if stale:
+        err.print(text("cli.index.stale", lang, kind="patents"), highlight=False, markup=False)
     if out is not None:
         write_results(out, query, results, {"query": query, "mode": mode or searcher.config.mode,
                                             "filters": filters.model_dump_json(exclude_defaults=True)}, lang)
@@ -99,3 +103,9 @@ def search(
     if short is not None:
         for line in short.lines(lang):
             console.print(line, highlight=False, markup=False)
+
+
+def _stale(searcher: Searcher, kind: Collection) -> bool:
+    """Whether the store changed since the served snapshot of ``kind`` (writes not searchable yet)."""
+    manifest = searcher.workspace.current_manifest(kind)
+    return manifest is not None and manifest.data_version != searcher.store.data_version

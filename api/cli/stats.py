@@ -27,7 +27,12 @@ def stats(home: HomeOpt = None) -> None:
             if manifest is None:
                 table.add_row(f"{k} index", "[yellow]not built[/]")
             else:
-                stale = "" if manifest["data_version"] == store.data_version else " [yellow](stale: rebuild)[/]"
-                table.add_row(f"{k} index", f"{manifest['name']}: {manifest['doc_count']} docs, "
-                                            f"built {manifest['built_at']}{stale}")
+                pending = store.data_version != manifest.data_version
+                stale = " [yellow](writes pending: `pmatch index build`)[/]" if pending else ""
+                table.add_row(f"{k} index", f"{manifest.name}: {manifest.doc_count} docs, "
+                                            f"built {manifest.built_at}{stale}")
+                table.add_row(f"{k} segments", f"{len(manifest.segments)} "
+                              f"({', '.join(str(seg.live_count) for seg in manifest.segments)} live), "
+                              f"{manifest.deleted_count} deleted; newest searchable write "
+                              f"{manifest.last_write_at or '-'}; full build {manifest.full_built_at}")
         console.print(table)

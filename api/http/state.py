@@ -5,9 +5,11 @@ The searcher, its snapshots and the embedder are loaded once at startup and shar
 
 from __future__ import annotations
 
+import calendar
 import logging
 import threading
-from typing import Annotated, Any
+import time
+from typing import Annotated
 
 import numpy as np
 from fastapi import Depends, Request
@@ -20,14 +22,15 @@ from matcher.config import Mode, load_config
 from matcher.facets import facet_counts
 from matcher.reindex import Reindexer
 from matcher.search import NotIndexed, Searcher, Snapshot
+from matcher.snapshot import SnapshotManifest
 from matcher.store import COLLECTIONS, Collection
 from matcher.workspace import Workspace
 
 log = logging.getLogger("pmatch.api")
 
 
-def index_ref(manifest: dict[str, Any]) -> s.IndexRef:
-    return s.IndexRef(name=manifest["name"], data_version=manifest["data_version"], doc_count=manifest["doc_count"])
+def index_ref(manifest: SnapshotManifest) -> s.IndexRef:
+    return s.IndexRef(name=manifest.name, data_version=manifest.data_version, doc_count=manifest.doc_count)
 
 
 class Service:
@@ -133,18 +136,39 @@ class Service:
                 self._facets[key] = counts
         return index_ref(snap.manifest), {field: values[:limit] for field, values in counts.items()}
 
-    def reindex(self, kinds: list[Collection], run: bool, wait: bool, changed: bool = True) -> s.ReindexInfo:
-        """Request a background rebuild of ``kinds`` after a write (``run``), and wait for it if ``wait``."""
+    def segments(self, kind: Collection) -> s.IndexSegments | None:
+        """The served snapshot's segments and how fresh it is."""
+        manifest = self.workspace.current_manifest(kind)
+        if manifest is None:
+            return None
+        age = None
+        if manifest.last_write_at:
+            age = round(time.time() - calendar.timegm(time.strptime(manifest.last_write_at, "%Y-%m-%dT%H:%M:%SZ")), 1)
+        summary = manifest.summary()
+        return s.IndexSegments(segments=summary["segments"], segment_sizes=summary["segment_sizes"],
+                               deleted=summary["deleted"], doc_count=manifest.doc_count,
+                               pending_writes=self.searcher.store.data_version != manifest.data_version,
+                               last_write_at=manifest.last_write_at, last_write_age_seconds=age,
+                               full_built_at=manifest.full_built_at)
+
+    def reindex(self, kinds: list[Collection], run: bool, wait: bool, changed: bool = True,
+                full: bool = False) -> s.ReindexInfo:
+        """Request a background flush (``full``: rebuild) of ``kinds`` after a write (``run``); wait if ``wait``."""
         if not changed:
             return s.ReindexInfo(state="idle", kinds=kinds, message="nothing changed: no rebuild needed")
         if not run:
             return s.ReindexInfo(state="disabled", kinds=kinds,
                                  message="not rebuilt: POST /v1/index/rebuild when ready")
-        tickets = self.reindexer.request(kinds)
+        tickets = self.reindexer.request(kinds, full=full)
         if not wait:
-            return s.ReindexInfo(state="queued", kinds=kinds, message="a background rebuild will publish the change")
+            return s.ReindexInfo(state="queued", kinds=kinds, message="a background flush will make the change "
+                                 "searchable (GET /v1/index/status shows when)")
         ok, error = self.reindexer.wait(tickets, self.settings.reindex_wait_seconds)
-        return s.ReindexInfo(state="published" if ok else "failed", kinds=kinds, message=error)
+        status = self.reindexer.status()
+        when = [status[k]["last_searchable_at"] for k in kinds if status[k]["last_searchable_at"]]
+        seconds = {k: (status[k]["last_flush"] or {}).get("seconds") for k in kinds}
+        return s.ReindexInfo(state="published" if ok else "failed", kinds=kinds, message=error,
+                             searchable_at=max(when) if ok and when else None, seconds=seconds if ok else None)
 
 
 def get_service(request: Request) -> Service:

@@ -21,14 +21,15 @@ ops = APIRouter(prefix="/v1", tags=["operations"])
 @read.get("/index/status", tags=["index"], summary="Background rebuilds and the served snapshots")
 def index_status(service: ServiceDep) -> s.IndexStatusResponse:
     builds = {k: s.KindBuildStatus.model_validate(v) for k, v in service.reindexer.status().items()}
-    return s.IndexStatusResponse(builds=builds, served={k: service.served(k) for k in COLLECTIONS})
+    return s.IndexStatusResponse(builds=builds, served={k: service.served(k) for k in COLLECTIONS},
+                                 segments={k: service.segments(k) for k in COLLECTIONS})
 
 
 @write.post("/index/rebuild", tags=["index"], summary="Rebuild indexes in the background")
 def rebuild(service: ServiceDep, _key: WriteKey, req: s.RebuildRequest) -> s.ReindexInfo:
     """Builds run one at a time; requests made during a build are coalesced into one more build."""
     kinds: list[Collection] = list(dict.fromkeys(req.kinds))
-    return service.reindex(kinds, True, req.wait)
+    return service.reindex(kinds, True, req.wait, full=True)
 
 
 @ops.get("/health", summary="Liveness: the process answers")
@@ -56,13 +57,13 @@ def stats(service: ServiceDep) -> s.StatsResponse:
         if manifest is None:
             indexes[kind] = None
             continue
-        dense = manifest["components"].get("dense")
+        dense = manifest.dense
         indexes[kind] = s.IndexStats(
-            name=manifest["name"], data_version=manifest["data_version"], doc_count=manifest["doc_count"],
-            built_at=manifest["built_at"], stale=manifest["data_version"] != version,
-            dense_model=dense["metadata"]["model"] if dense else None, manifest=manifest)
+            name=manifest.name, data_version=manifest.data_version, doc_count=manifest.doc_count,
+            built_at=manifest.built_at, stale=manifest.data_version != version,
+            dense_model=dense.model if dense else None, manifest=manifest.model_dump(mode="json"))
         if dense and model is None:
-            model = {k: dense["metadata"].get(k) for k in ("model", "fingerprint", "dim", "text_chars")}
+            model = dense.model_dump(include={"model", "fingerprint", "dim", "text_chars"})
     builds = {k: s.KindBuildStatus.model_validate(v) for k, v in service.reindexer.status().items()}
     return s.StatsResponse(
         records={k: store.count(k) for k in COLLECTIONS}, data_version=version, indexes=indexes, builds=builds,

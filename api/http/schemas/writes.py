@@ -76,6 +76,10 @@ class ReindexInfo(BaseModel):
     state: BuildState
     kinds: list[Collection]
     message: str | None = None
+    searchable_at: str | None = Field(default=None, description="With wait=true: when searches began to see the "
+                                      "write (UTC).")
+    seconds: dict[str, Any] | None = Field(default=None, description="With wait=true: the flush's time by stage "
+                                           "(diff, embed, segment_write, publish, total), per kind.")
 
 
 class IngestResponse(BaseModel):
@@ -106,8 +110,28 @@ class KindBuildStatus(BaseModel):
     last_error: str | None = None
     last_build_seconds: float | None = None
     last_snapshot: str | None = None
+    pending: bool = Field(default=False, description="A flush is queued or running: writes not yet searchable.")
+    last_flush: dict[str, Any] | None = Field(default=None, description="What the last flush did: added, deleted, "
+                                              "full, seconds by stage.")
+    last_searchable_at: str | None = None
+    merging: bool = False
+    last_merge_seconds: float | None = None
+
+
+class IndexSegments(BaseModel):
+    """The served snapshot's segments and freshness."""
+
+    segments: int
+    segment_sizes: list[int] = Field(description="Searchable records per segment, oldest first.")
+    deleted: int = Field(description="Positions masked as deleted or superseded (merges drop them).")
+    doc_count: int
+    pending_writes: bool = Field(description="The store changed since this snapshot: some writes are not searchable.")
+    last_write_at: str | None = Field(description="When the newest searchable write was published (UTC).")
+    last_write_age_seconds: float | None
+    full_built_at: str
 
 
 class IndexStatusResponse(BaseModel):
     builds: dict[str, KindBuildStatus]
     served: dict[str, IndexRef | None]
+    segments: dict[str, IndexSegments | None] = Field(default_factory=dict)

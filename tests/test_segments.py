@@ -1,0 +1,150 @@
+"""Incremental segments search exactly like a full rebuild of the same store.
+
+Random writes (new records, changed records) and deletes on a small real corpus, each made searchable by a flush
+(``update_snapshot``: a new segment, superseded and deleted positions masked), merges in between; after each step
+the top-10 ids and scores of every query equal those of a full rebuild into a second workspace holding the same
+records (scores within 1e-6; BM25's collection statistics are global over the segments at query time).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexes.bm25 import BM25Index, BM25Segment
+from matcher.indexing import build_snapshot, merge_segments, update_snapshot
+from matcher.records import Patent
+from matcher.search import Searcher
+from matcher.snapshot import SnapshotManifest
+from matcher.store import Store
+from matcher.workspace import Workspace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from query_latency import QUERIES
+
+
+def _ranked(results: list) -> list[tuple[float, str]]:
+    return [(r.score, r.id) for r in results]
+
+
+def _same(a: list, b: list, tol: float = 1e-6) -> bool:
+    """Equal top lists up to ties: the scores rank by rank within ``tol``, every id in both lists with the same
+    score within ``tol``, and an id in one list only tied (within ``tol``) with the other list's last score, so
+    only position order (which differs between a segmented snapshot and a rebuild) decided between them."""
+    if len(a) != len(b):
+        return False
+    if any(abs(x.score - y.score) > tol for x, y in zip(a, b, strict=True)):
+        return False
+    sa, sb = {r.id: r.score for r in a}, {r.id: r.score for r in b}
+    if any(abs(sa[i] - sb[i]) > tol for i in sa.keys() & sb.keys()):
+        return False
+    only = [(sa[i], b[-1].score) for i in sa.keys() - sb.keys()] + [(sb[i], a[-1].score) for i in sb.keys() - sa.keys()]
+    return all(abs(x - cut) <= tol for x, cut in only)
+
+
+def _rebuild_like(ws: Workspace, tmp: Path, dense: str | None) -> Searcher:
+    """A second workspace with the same records, fully built."""
+    with Store(ws.store_path) as src:
+        records = list(src.iter_records("patents"))
+    other = Workspace(tmp)
+    with Store(other.store_path) as store:
+        store.write_batch("patents", records, "copy")
+    build_snapshot(other, "patents", dense_model=dense)
+    return Searcher(other)
+
+
+def _compare(ws: Workspace, tmp: Path, dense: str | None, modes: tuple[str, ...]) -> int:
+    segmented, full = Searcher(ws), _rebuild_like(ws, tmp, dense)
+    compared = 0
+    try:
+        queries = [*QUERIES, "电池", "a method", "图像 识别 装置"]
+        for q in queries:
+            for mode in modes:
+                a = segmented.search_patents(q, 10, mode=mode)  # type: ignore[arg-type]
+                b = full.search_patents(q, 10, mode=mode)  # type: ignore[arg-type]
+                assert _same(a, b), (q, mode, _ranked(a), _ranked(b))
+                compared += 1
+    finally:
+        segmented.close()
+        full.close()
+    return compared
+
+
+@pytest.mark.parametrize("dense", [None, "static-64"])
+def test_random_writes_and_deletes_equal_a_full_rebuild(tmp_path: Path, sample_patents: list[Patent],
+                                                          dense: str | None) -> None:
+    rng = random.Random(17)
+    pool = [p for p in sample_patents if p.abstract][:900]
+    ws = Workspace(tmp_path / "seg")
+    with Store(ws.store_path) as store:
+        store.write_batch("patents", pool[:300], "base")
+    build_snapshot(ws, "patents", dense_model=dense)
+    stored = {p.id for p in pool[:300]}
+    nxt = 300
+    modes = ("bm25",) if dense is None else ("bm25", "dense", "hybrid")
+    for step in range(6):
+        with Store(ws.store_path) as store:
+            new = pool[nxt : nxt + rng.randint(5, 60)]
+            nxt += len(new)
+            changed = [p.model_copy(update={"title": p.title + " 改进型"})
+                       for p in pool[:nxt] if p.id in stored and rng.random() < 0.04]
+            store.write_batch("patents", new + changed, f"step{step}")
+            stored = set(store.ids("patents"))  # a new record duplicating a stored one is not stored
+            gone = rng.sample(sorted(stored), rng.randint(0, 15))
+            store.delete("patents", gone)
+            stored -= set(gone)
+            assert store.count("patents") == len(stored)
+        result = update_snapshot(ws, "patents", dense_model=dense)
+        assert result.state == "published" and not result.full, result
+        assert set(result.deleted) <= set(gone)  # one written and deleted since the last flush was never indexed
+        if step == 3:
+            assert merge_segments(ws, "patents", dense_model=dense, force=True) is not None
+        manifest = ws.current_manifest("patents")
+        assert manifest is not None and manifest.doc_count == len(stored)
+    manifest = ws.current_manifest("patents")
+    assert manifest is not None and len(manifest.segments) >= 2 and manifest.deleted_count > 0
+    assert _compare(ws, tmp_path / "full", dense, modes) >= len(QUERIES) * len(modes)
+
+
+def test_segments_score_like_one_index_of_the_live_documents(sample_patents: list[Patent]) -> None:
+    """BM25 alone: three segments with deletions vs one segment of the live documents, every document's score."""
+    from matcher.texts import indexed_text
+
+    docs = [p for p in sample_patents if p.abstract][:240]
+    ids, texts = [p.id for p in docs], [indexed_text(p) for p in docs]
+    parts = [BM25Segment.build(ids[a:b], texts[a:b]) for a, b in ((0, 100), (100, 180), (180, 240))]
+    rng = np.random.default_rng(3)
+    live = [rng.random(len(s)) > 0.2 for s in parts]
+    segmented = BM25Index(parts, live)
+    keep = np.concatenate(live)
+    one = BM25Index.build([i for i, k in zip(ids, keep, strict=True) if k],
+                          [t for t, k in zip(texts, keep, strict=True) if k])
+    merged = BM25Index([BM25Segment.merge(list(zip(parts, live, strict=True)))])
+    assert segmented.doc_count == one.doc_count == merged.doc_count
+    for q in QUERIES:
+        terms = one.query_terms(q)
+        assert segmented.query_terms(q) == terms
+        expected = one.scores_for_terms(terms)
+        got = segmented.scores_for_terms(terms)
+        assert np.all(got[~keep] == 0)
+        np.testing.assert_array_equal(got[keep], expected)  # bit-identical
+        np.testing.assert_array_equal(merged.scores_for_terms(terms), expected)
+        assert [h.id for h in segmented.search(q)] == [h.id for h in one.search(q)]
+
+
+def test_a_write_to_an_old_format_snapshot_rebuilds_in_full(tmp_path: Path, sample_patents: list[Patent]) -> None:
+    ws = Workspace(tmp_path / "ws")
+    with Store(ws.store_path) as store:
+        store.write_batch("patents", sample_patents[:50], "a")
+    path = build_snapshot(ws, "patents")
+    raw = (path / "manifest.json").read_text().replace('"format_version": 2', '"format_version": 1')
+    (path / "manifest.json").write_text(raw)
+    assert ws.current_manifest("patents") is None
+    with Store(ws.store_path) as store:
+        store.write_batch("patents", sample_patents[50:60], "b")
+    result = update_snapshot(ws, "patents")
+    assert result.full and SnapshotManifest.read(result.snapshot).doc_count == 60  # type: ignore[arg-type]
