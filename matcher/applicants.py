@@ -20,11 +20,11 @@ import yaml
 
 from matcher.records import ApplicantType
 from matcher.settings import engine_settings
+from matcher.texts import CJK
 
 RULES_FILE = Path(__file__).with_name("rules") / "applicant_types.yaml"
 TYPES = ("university", "institute", "company", "individual")
 
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _DROP = re.compile(r"[\s()（）\[\]【】「」\"'“”‘’·•]+")
 _EN_TOKEN = re.compile(r"[A-Za-z\u00c0-\u024f][A-Za-z\u00c0-\u024f'’\-]*\.?|[A-Z]\.")
 _PERSON_TOKEN = re.compile(
@@ -125,11 +125,11 @@ def _normal(name: str) -> str:
 def _is_person(name: str, lang: str, rules: RuleSet) -> bool:
     if lang == "zh":
         compact = _DROP.sub("", name)
-        return (2 <= len(compact) <= 4 and all(_CJK.match(c) for c in compact)
+        return (2 <= len(compact) <= 4 and all(CJK.match(c) for c in compact)
                 and any(compact.startswith(s) and len(compact) > len(s) for s in rules.surnames))
     text = name.replace(",", " ")
     tokens = text.split()
-    return 2 <= len(tokens) <= 5 and all(_PERSON_TOKEN.match(t) for t in tokens) and not _CJK.search(name)
+    return 2 <= len(tokens) <= 5 and all(_PERSON_TOKEN.match(t) for t in tokens) and not CJK.search(name)
 
 
 def infer_type(name: str, rules: RuleSet | None = None) -> tuple[ApplicantType, str] | None:
@@ -140,7 +140,7 @@ def infer_type(name: str, rules: RuleSet | None = None) -> tuple[ApplicantType, 
         return None
     compact = _DROP.sub("", text)
     folded = text.casefold()
-    zh = bool(_CJK.search(text))
+    zh = bool(CJK.search(text))
     for rule in rules.rules:
         if rule.how == "suffix":
             hit = any(compact.endswith(v) for v in rule.values)
