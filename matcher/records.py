@@ -125,6 +125,8 @@ class Patent(_Record):
     publication_date: date | None = None
     open_licence: bool | None = None
     price: Short | None = Field(default=None, description="Price or royalty terms as published (e.g. 面议).")
+    licence_term: Short | None = Field(default=None, description="Term of the declared open licence as published "
+                                                                 "(许可期限, e.g. 2025-01-01至2027-12-31).")
     maturity: Short | None = None
     cooperation_modes: list[Short] = Field(default_factory=list, max_length=MAX_LIST)
     kind: Short | None = Field(default=None, description="The patent's kind as the source labels it: 发明专利 / "
