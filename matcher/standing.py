@@ -143,6 +143,10 @@ class _Round:
         self.searcher, self.store, self.settings = searcher, store, settings
         self.on = matching_date(settings)
         self._saved: dict[str, list[tuple[ev.SavedSearch, dict[str, tuple[float, str, Result]]]]] = {}
+        day = self.on.isoformat()
+        self.active_demands = int(store._db.execute(
+            "SELECT COUNT(*) FROM demands WHERE (posted_date IS NULL OR posted_date <= ?) "
+            "AND (expiry_date IS NULL OR expiry_date >= ?)", (day, day)).fetchone()[0])
 
     def other_side_ready(self, kind: Kind) -> bool | None:
         """True: searchable; None: the other side is empty (nothing to match); False: not yet indexed."""
@@ -197,7 +201,7 @@ def match_record(rnd: _Round, item: ev.PendingItem) -> tuple[str | None, list[ev
     ready = rnd.other_side_ready(item.kind)
     if item.kind == "patents":
         patent = Patent.model_validate_json(body)
-        if ready:
+        if ready and rnd.active_demands:  # no demand is active on the date: nothing to search
             results = searcher.search_demands(patent_query(patent, searcher.config.dense_text_chars),
                                               settings.per_record, DemandFilters(active_on=rnd.on),
                                               explain=settings.explain)
