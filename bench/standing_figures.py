@@ -21,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.machine import machine  # noqa: E402
-from matcher.indexing import build_snapshot  # noqa: E402
-from matcher.records import Demand, Patent  # noqa: E402
-from matcher.search import Searcher  # noqa: E402
-from matcher.standing import StandingSettings, run_pending  # noqa: E402
-from matcher.store import Store  # noqa: E402
-from matcher.workspace import Workspace  # noqa: E402
+from bench.machine import machine
+from matcher.indexing import build_snapshot
+from matcher.records import Demand, Patent
+from matcher.search import Searcher
+from matcher.standing import StandingSettings, run_pending
+from matcher.store import Store
+from matcher.workspace import Workspace
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
