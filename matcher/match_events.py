@@ -22,12 +22,20 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:
-    from matcher.store import Kind, Store
+Kind = Literal["patents", "demands"]  # as matcher.store.Kind (the store imports this module: no import back)
+
+
+class Store(Protocol):
+    """What this module needs of ``matcher.store.Store``: its connection and its transactions."""
+
+    _db: sqlite3.Connection
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
 EVENTS_SCHEMA_VERSION = 1
 

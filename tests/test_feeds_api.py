@@ -3,6 +3,8 @@ service's own background worker, static-64 model, a slice of the bundled Zhibei 
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +31,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Patent
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PMATCH_STANDING_AS_OF", AS_OF.isoformat())
         mp.setenv("PMATCH_STANDING_EXPLAIN", "0")
+        mp.setenv("PMATCH_STANDING_CAP_PER_ENTERPRISE", "1000")
         settings = ServiceSettings(ranker=RankerConfig(**RANKER))
         with TestClient(create_app(ws, settings), raise_server_exceptions=False) as client:
             deadline = time.monotonic() + 300  # the service's worker drains what the writes left pending
@@ -100,3 +103,22 @@ def test_licence_request_endpoint(served: tuple[TestClient, dict[str, str]], tmp
     assert "没有开放许可声明" in refused.json()["error"]["message"]
     missing = client.post("/v1/licence-requests", json={**body, "patent_id": "NO-SUCH"})
     assert missing.status_code == 404
+
+
+def test_feed_section_on_the_page(served: tuple[TestClient, dict[str, str]]) -> None:
+    client, _ = served
+    first = client.get("/feeds", params={"owner_type": "enterprise", "name": ENTERPRISE})
+    assert first.status_code == 200 and "匹配动态" in first.text
+    rows = re.findall(r"<tr>\s*<td>(\d+)</td>", first.text)
+    assert len(rows) == 25
+    more = re.search(r'rel="next" href="([^"]+)"', first.text)
+    assert more is not None
+    second = client.get(html.unescape(more.group(1)))
+    assert second.status_code == 200
+    later = re.findall(r"<tr>\s*<td>(\d+)</td>", second.text)
+    assert later and int(later[0]) > int(rows[-1])  # the next page starts after the last row shown
+    assert ENTERPRISE in client.get("/feeds").text  # the list of feeds with matches
+    english = client.get("/feeds", params={"name": ENTERPRISE, "lang": "en"})
+    assert "Match feed of" in english.text
+    bad = client.get("/feeds", params={"name": ENTERPRISE, "cursor": "x"})
+    assert bad.status_code == 422
