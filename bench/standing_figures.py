@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--fusion", default=None, help="ranker fusion for the workspace (learned gives relevance)")
     ap.add_argument("--sample", type=int, default=40)
     ap.add_argument("--cap", type=int, default=None, help="cap per enterprise per week (default: none)")
+    ap.add_argument("--explain", action=argparse.BooleanOptionalAction, default=False,
+                    help="record explanations (the same events, slower)")
     args = ap.parse_args()
     ws = Workspace(args.home)
     ws.home.mkdir(parents=True, exist_ok=True)
@@ -51,7 +53,7 @@ def main() -> None:
     demands = [Demand.model_validate(r) for r in read("demands")]
     offers = [Patent.model_validate(r) for r in read("patents") if str(r.get("source", "")).startswith("zhibei")]
     as_of = max(d.posted_date for d in demands if d.posted_date)
-    settings = StandingSettings(as_of=as_of, cap_per_enterprise=args.cap)
+    settings = StandingSettings(as_of=as_of, cap_per_enterprise=args.cap, explain=args.explain)
     timings = {}
     with Store(ws.store_path) as store:
         t = time.perf_counter()
