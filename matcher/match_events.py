@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal, Protocol
 
-Kind = Literal["patents", "demands"]  # as matcher.store.Kind (the store imports this module: no import back)
+Collection = Literal["patents", "demands"]  # as matcher.store.Collection (the store imports this module)
 
 
 class Store(Protocol):
@@ -85,7 +85,7 @@ def record_hash(body: str) -> str:
     return hashlib.sha1(body.encode("utf-8")).hexdigest()[:16]
 
 
-def enqueue_written(store: Store, kind: Kind, ids: Sequence[str], write_id: int | None) -> None:
+def enqueue_written(store: Store, kind: Collection, ids: Sequence[str], write_id: int | None) -> None:
     """Record that ``ids`` of ``kind`` were written (inserted or changed) by write ``write_id``: their standing
     matches are computed once a snapshot with this data version is served. Call inside the write's transaction."""
     if not ids:
@@ -100,7 +100,7 @@ def enqueue_written(store: Store, kind: Kind, ids: Sequence[str], write_id: int 
         [(kind, doc_id, write_id, version, now) for doc_id in ids])
 
 
-def enqueue_deleted(store: Store, kind: Kind, ids: Sequence[str]) -> None:
+def enqueue_deleted(store: Store, kind: Collection, ids: Sequence[str]) -> None:
     """Deleted records: their live events are superseded now, and any pending work for them is dropped (it would
     find nothing). Call inside the delete's transaction."""
     if not ids:
@@ -119,7 +119,7 @@ def enqueue_deleted(store: Store, kind: Kind, ids: Sequence[str]) -> None:
 @dataclass
 class PendingItem:
     id: int
-    kind: Kind
+    kind: Collection
     record_id: str
     write_id: int | None
     data_version: int
@@ -142,7 +142,7 @@ class NewEvent:
     saved_search: int | None = None
 
 
-def pending(store: Store, kind: Kind | None = None, ready_versions: dict[str, int] | None = None,
+def pending(store: Store, kind: Collection | None = None, ready_versions: dict[str, int] | None = None,
             limit: int = 100, max_attempts: int = 3) -> list[PendingItem]:
     """Pending work, oldest first; with ``ready_versions`` (kind -> served data version) only what is searchable."""
     sql = "SELECT id, kind, record_id, write_id, data_version, attempts FROM pending_work WHERE attempts < ?"
@@ -235,7 +235,7 @@ class SavedSearch:
     owner_type: str  # enterprise | holder
     owner: str
     name: str
-    kind: Kind  # what it searches: patents (an enterprise's) or demands (a holder's)
+    kind: Collection  # what it searches: patents (an enterprise's) or demands (a holder's)
     query: str
     filters: dict[str, Any]
     min_score: float | None
@@ -255,7 +255,7 @@ def _saved(row: tuple[Any, ...]) -> SavedSearch:
     return SavedSearch(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7], row[8], row[9])
 
 
-def save_search(store: Store, owner_type: str, owner: str, name: str, kind: Kind, query: str,
+def save_search(store: Store, owner_type: str, owner: str, name: str, kind: Collection, query: str,
                 filters: dict[str, Any], min_score: float | None) -> SavedSearch:
     """Store a search (replacing one of the same owner and name). Results present now are the baseline: only
     records written after it count as new."""
@@ -273,7 +273,7 @@ def save_search(store: Store, owner_type: str, owner: str, name: str, kind: Kind
     return _saved(row)
 
 
-def saved_searches(store: Store, kind: Kind | None = None, owner_type: str | None = None,
+def saved_searches(store: Store, kind: Collection | None = None, owner_type: str | None = None,
                    owner: str | None = None) -> list[SavedSearch]:
     sql, args = f"SELECT {_SAVED_COLS} FROM saved_searches WHERE 1=1", []
     for column, value in (("kind", kind), ("owner_type", owner_type), ("owner", owner)):

@@ -39,7 +39,7 @@ from matcher.filters import DemandFilters, PatentFilters
 from matcher.matching import demand_query, patent_query
 from matcher.records import Demand, Patent
 from matcher.search import NotIndexed, Result, Searcher
-from matcher.store import Kind, Store
+from matcher.store import Collection, Store
 from matcher.workspace import Workspace
 
 log = logging.getLogger("pmatch.standing")
@@ -116,7 +116,7 @@ def pair_score(result: Result, settings: StandingSettings) -> tuple[float, str, 
 
 
 def served_versions(workspace: Workspace) -> dict[str, int]:
-    """Kind -> data version of the served snapshot: pending work at or below it is searchable."""
+    """Collection -> data version of the served snapshot: pending work at or below it is searchable."""
     out = {}
     for kind in ("patents", "demands"):
         manifest = workspace.current_manifest(kind)  # type: ignore[arg-type]
@@ -125,7 +125,7 @@ def served_versions(workspace: Workspace) -> dict[str, int]:
     return out
 
 
-def _bodies(store: Store, kind: Kind, ids: list[str]) -> dict[str, str]:
+def _bodies(store: Store, kind: Collection, ids: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
@@ -155,9 +155,9 @@ class _Round:
             "SELECT COUNT(*) FROM demands WHERE (posted_date IS NULL OR posted_date <= ?) "
             "AND (expiry_date IS NULL OR expiry_date >= ?)", (day, day)).fetchone()[0])
 
-    def other_side_ready(self, kind: Kind) -> bool | None:
+    def other_side_ready(self, kind: Collection) -> bool | None:
         """True: searchable; None: the other side is empty (nothing to match); False: not yet indexed."""
-        other: Kind = "demands" if kind == "patents" else "patents"
+        other: Collection = "demands" if kind == "patents" else "patents"
         try:
             self.searcher.snapshot(other)
             return True
@@ -178,7 +178,7 @@ class _Round:
             self._reverse[demand.id] = found
         return self._reverse[demand.id]
 
-    def saved_results(self, kind: Kind) -> list[tuple[ev.SavedSearch, dict[str, tuple[float, str, Result]]]]:
+    def saved_results(self, kind: Collection) -> list[tuple[ev.SavedSearch, dict[str, tuple[float, str, Result]]]]:
         if kind not in self._saved:
             found = []
             for saved in ev.saved_searches(self.store, kind=kind):
@@ -350,7 +350,7 @@ class StandingWorker:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def notify_published(self, kind: Kind | None = None) -> None:
+    def notify_published(self, kind: Collection | None = None) -> None:
         """A snapshot was published: what its writes left pending can be matched now."""
         self._wake.set()
 
@@ -370,7 +370,7 @@ class StandingWorker:
             self._wake.clear()
 
 
-def notify_published(worker: StandingWorker | None, kind: Kind) -> None:
+def notify_published(worker: StandingWorker | None, kind: Collection) -> None:
     """The publish point's one call: wake the worker (if this process runs one)."""
     if worker is not None:
         worker.notify_published(kind)
