@@ -121,7 +121,7 @@ def served_versions(workspace: Workspace) -> dict[str, int]:
     for kind in ("patents", "demands"):
         manifest = workspace.current_manifest(kind)  # type: ignore[arg-type]
         if manifest is not None:
-            out[kind] = int(manifest["data_version"])
+            out[kind] = int(manifest.data_version)
     return out
 
 
