@@ -125,6 +125,8 @@ class Patent(_Record):
     publication_date: date | None = None
     open_licence: bool | None = None
     price: Short | None = Field(default=None, description="Price or royalty terms as published (e.g. 面议).")
+    licence_term: Short | None = Field(default=None, description="Term of the declared open licence as published "
+                                                                 "(许可期限, e.g. 2025-01-01至2027-12-31).")
     maturity: Short | None = None
     cooperation_modes: list[Short] = Field(default_factory=list, max_length=MAX_LIST)
     kind: Short | None = Field(default=None, description="The patent's kind as the source labels it: 发明专利 / "
@@ -227,7 +229,8 @@ PATENT_FIELDS: dict[str, FieldUse] = {
     "ipc": _LIST, "applicants": _LIST, "applicant_type": _CAT, "legal_status": _CAT,
     "application_date": _DATE, "publication_date": _DATE,
     "open_licence": FieldUse("flag", column=True, filter=True, facet=True),
-    "price": _TEXT, "maturity": _CAT, "cooperation_modes": _LIST, "kind": _CAT, "industry": _CAT, "tech_area": _CAT,
+    "price": _TEXT, "licence_term": _TEXT, "maturity": _CAT, "cooperation_modes": _LIST, "kind": _CAT,
+    "industry": _CAT, "tech_area": _CAT,
     "keywords": FieldUse("list"), "language": _CAT, "source": _TEXT,
     "application_numbers": FieldUse("list", source=False),
     "patent_type": FieldUse("category", filter=True, source=False),

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from indexes.analyzer import nfkc
+from matcher import match_events
 from matcher.records import FIELDS, Demand, Patent, fields_where
 from matcher.texts import body_text
 
@@ -67,6 +68,7 @@ class BatchReport:
     rejected: int = 0
     rejects_file: str | None = None
     normalised: list[str] = field(default_factory=list)  # "file:line: field: what was normalised"
+    written: list[str] = field(default_factory=list)  # ids inserted or changed (not in to_dict: for standing matches)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +131,7 @@ class Store:
             for statement in (_SCHEMA + "".join(_table_sql(k) for k in COLLECTIONS)).split(";"):
                 if statement.strip():
                     self._db.execute(statement)
+            match_events.ensure_schema(self._db)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -172,6 +175,7 @@ class Store:
             )
             if report.inserted or report.updated:
                 self._bump_version(db)
+                match_events.enqueue_written(self, kind, report.written, batch_id)  # standing matches, same commit
         return report
 
     def _upsert(self, db: sqlite3.Connection, kind: Collection, record: Patent | Demand, batch_id: int,
@@ -198,6 +202,7 @@ class Store:
             )
             rid = int(cur.lastrowid or 0)
             report.inserted += 1
+            report.written.append(record.id)
         else:
             rid = int(existing[0])
             if existing[1] == body:
@@ -210,6 +215,7 @@ class Store:
             )
             db.execute("DELETE FROM record_values WHERE kind=? AND rid=?", (kind, rid))
             report.updated += 1
+            report.written.append(record.id)
         db.executemany(
             "INSERT INTO record_values (kind, rid, field, value, pos) VALUES (?,?,?,?,?)",
             [(kind, rid, f, v, i) for f in LISTS[kind] for i, v in enumerate(getattr(record, f))],
@@ -229,6 +235,7 @@ class Store:
                 deleted.append(doc_id)
             if deleted:
                 self._bump_version(db)
+                match_events.enqueue_deleted(self, kind, deleted)
         return deleted
 
     def _bump_version(self, db: sqlite3.Connection) -> None:

@@ -393,7 +393,7 @@ def test_upload_files(client: httpx.Client, auth: dict[str, str]) -> None:
 def test_delete_then_search_no_longer_finds_it(client: httpx.Client, auth: dict[str, str]) -> None:
     before = ids(client.post("/v1/search/patents", json={"query": QUERY, "mode": "bm25", "limit": 5}))
     gone = client.delete(f"/v1/patents/{before[0]}", params={"wait": "true"}, headers=auth).json()
-    assert gone["deleted"] == [before[0]] and gone["reindex"]["state"] == "published"
+    assert gone["deleted"] == [before[0]] and gone["reindex"]["state"] == "published", gone
     after = ids(client.post("/v1/search/patents", json={"query": QUERY, "mode": "bm25", "limit": 5}))
     assert before[0] not in after and after
     assert client.get(f"/v1/patents/{before[0]}").status_code == 404

@@ -12,6 +12,7 @@ from api.cli.options import HomeOpt, LangOpt
 from matcher.config import load_config
 from matcher.i18n import text
 from matcher.indexing import FlushResult, NothingToIndex, build_snapshot, merge_segments, update_snapshot
+from matcher.match_events import pending_count
 from matcher.searchable import Searchable, notify_searchable
 from matcher.snapshot import SnapshotManifest
 from matcher.store import COLLECTIONS, Collection
@@ -68,6 +69,10 @@ def index_build(
                 merged = merge_segments(ws, k, model, config.dense_text_chars, force=True)
             if merged is not None:
                 console.print(text("cli.index.merged", lang, kind=k, name=merged.name), highlight=False)
+    with ws.open_store() as store:
+        waiting = sum(pending_count(store).values())
+    if waiting:
+        console.print(text("docking.run.hint", lang, count=waiting), highlight=False)
 
 
 def report_flush(kind: Collection, result: FlushResult, lang: str) -> None:

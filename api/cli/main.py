@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import demo, eval, index, ingest, keys, match, search, serve, shortlist, show, stats
+from api.cli import demo, eval, index, ingest, keys, licence, match, search, serve, shortlist, show, standing, stats
 
 app = typer.Typer(help="patent-match: bilingual patent supply-demand matching.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -20,6 +20,12 @@ app.add_typer(index_app, name="index")
 app.add_typer(match_app, name="match")
 app.add_typer(eval_app, name="eval")
 app.add_typer(keys_app, name="keys")
+standing_app = typer.Typer(help="Standing matches: written records meet the other side once searchable.",
+                           no_args_is_help=True)
+saved_app = typer.Typer(help="Saved searches whose new results join an enterprise's or holder's feed.",
+                        no_args_is_help=True)
+app.add_typer(standing_app, name="standing")
+app.add_typer(saved_app, name="saved-search")
 
 app.command()(ingest.ingest)
 index_app.command("build")(index.index_build)
@@ -37,3 +43,10 @@ app.command()(serve.serve)
 keys_app.command("create")(keys.keys_create_cmd)
 app.command()(shortlist.shortlist)
 app.command()(shortlist.push)
+standing_app.command("run")(standing.standing_run)
+standing_app.command("status")(standing.standing_status)
+app.command()(standing.feed)
+saved_app.command("add")(standing.saved_search_add)
+saved_app.command("list")(standing.saved_search_list)
+saved_app.command("remove")(standing.saved_search_remove)
+app.command("licence-request")(licence.licence_request)

@@ -22,7 +22,7 @@ from fastapi import APIRouter, FastAPI
 
 from api.http.errors import add_error_handlers
 from api.http.middleware import Backpressure, BodyLimit, KeyGate, RequestId
-from api.http.routes import ingest, match, ops, records, search
+from api.http.routes import feeds, ingest, match, ops, records, search
 from api.http.settings import ServiceSettings
 from api.http.state import Service
 from api.web import mount as mount_pages
@@ -41,8 +41,8 @@ Bilingual (Chinese/English) patent supply–demand matching: search stock patent
   new snapshot atomically. Pass `wait=true` to answer once searches see the change.
 """
 
-READS = (search.read, match.read, records.read, ops.read)
-WRITES = (ingest.write, ops.write)
+READS = (search.read, match.read, records.read, ops.read, feeds.read)
+WRITES = (ingest.write, ops.write, feeds.write)
 
 
 def create_app(workspace: Workspace, settings: ServiceSettings | None = None) -> FastAPI:

@@ -23,6 +23,7 @@ from matcher.facets import facet_counts
 from matcher.reindex import Reindexer
 from matcher.search import NotIndexed, Searcher, Snapshot
 from matcher.snapshot import SnapshotManifest
+from matcher.standing import StandingSettings, StandingWorker, notify_published
 from matcher.store import COLLECTIONS, Collection
 from matcher.workspace import Workspace
 
@@ -42,8 +43,10 @@ class Service:
         self.config = settings.ranker or load_config(workspace.home)
         self.searcher = Searcher(workspace, self.config, mmap=not settings.index_in_memory)
         self.keys = KeyStore(workspace.store_path)
+        standing = StandingSettings()
+        self.standing = StandingWorker(self.searcher, standing) if standing.background else None
         self.reindexer = Reindexer(workspace, self.config, threads=settings.build_threads, nice=settings.build_nice,
-                                   on_publish=lambda kind: self.warm())
+                                   on_publish=self._published)
         self.write_lock = threading.Lock()  # one writer at a time in this process (SQLite allows one anyway)
         self.ready = False
         self.ready_message: str | None = "starting"
@@ -55,8 +58,14 @@ class Service:
         """How many results each retriever fetches, and so the longest ranked list (HTTP ``window``)."""
         return self.config.candidates
 
+    def _published(self, kind: Collection) -> None:
+        self.warm()
+        notify_published(self.standing, kind)  # standing matches of the writes this snapshot made searchable
+
     def start(self) -> None:
         self.reindexer.start()
+        if self.standing is not None:
+            self.standing.start()  # resumes whatever the store has pending
         if self.settings.warm:
             threading.Thread(target=self.warm, name="pmatch-warm", daemon=True).start()
         else:
@@ -64,6 +73,8 @@ class Service:
 
     def stop(self) -> None:
         self.reindexer.stop()
+        if self.standing is not None:
+            self.standing.stop()
         self.keys.close()
         self.searcher.close()
 

@@ -21,7 +21,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
                     "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY"}
 NAV = (("/", "web.nav.search"), ("/match", "web.nav.match"), ("/events", "web.nav.events"),
-       ("/portfolio", "web.nav.portfolio"), ("/upload", "web.nav.upload"))
+       ("/portfolio", "web.nav.portfolio"), ("/feeds", "docking.nav.feeds"), ("/upload", "web.nav.upload"))
 
 R = TypeVar("R", bound=Response)
 

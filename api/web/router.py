@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from api.web import events, match, portfolio, records, search, upload
+from api.web import events, feeds, match, portfolio, records, search, upload
 from api.web.render import page_lang, render
 from api.web.security import read_access
 from matcher.i18n import text
 
 router = APIRouter(include_in_schema=False)
-for module in (search, records, match, events, portfolio):
+for module in (search, records, match, events, portfolio, feeds):
     router.include_router(module.router, dependencies=[Depends(read_access)])
 router.include_router(upload.router)  # the sign-in form lives there: reachable before a key is given
 

@@ -1,0 +1,46 @@
+"""``pmatch licence-request PATENT_ID --enterprise NAME --out notice.docx|.pdf|.md``: the notice that takes an open
+licence (see ``matcher.licence``); a patent without an open-licence declaration is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.common import console, existing_workspace, fail
+from api.cli.options import HomeOpt, LangOpt
+from matcher.i18n import check_lang, text
+from matcher.licence import Licensee, NotOpenLicence, build_notice, notice_format, render
+from matcher.records import Patent
+
+
+def licence_request(
+    patent_id: Annotated[str, typer.Argument(help="The patent (with an open-licence declaration).")],
+    enterprise: Annotated[str, typer.Option(help="The enterprise taking the licence.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="notice.docx, notice.pdf or notice.md")],
+    credit_code: Annotated[str | None, typer.Option(help="The enterprise's unified social credit code.")] = None,
+    address: Annotated[str | None, typer.Option(help="The enterprise's address.")] = None,
+    contact: Annotated[str | None, typer.Option(help="Contact person.")] = None,
+    phone: Annotated[str | None, typer.Option(help="Contact phone.")] = None,
+    email: Annotated[str | None, typer.Option(help="Contact email.")] = None,
+    home: HomeOpt = None,
+    lang: LangOpt = "zh",
+) -> None:
+    """Write the notice an enterprise sends the patentee to take a patent's declared open licence."""
+    lang = check_lang(lang)
+    try:
+        notice_format(out)
+    except NotOpenLicence as exc:
+        raise fail(exc.message(lang), 2) from None
+    ws = existing_workspace(home)
+    with ws.open_store() as store:
+        patent = store.get("patents", patent_id)
+    if not isinstance(patent, Patent):
+        raise fail(text("docking.licence.unknown", lang, id=patent_id), 1)
+    try:
+        notice = build_notice(patent, Licensee(enterprise, credit_code, address, contact, phone, email), lang)
+    except NotOpenLicence as exc:
+        raise fail(exc.message(lang), 1) from None
+    render(notice, out)
+    console.print(text("cli.wrote", lang, path=str(out)), highlight=False)
