@@ -237,3 +237,52 @@ def test_a_stalled_body_is_a_408(app_home: tuple[Path, str]) -> None:
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
     assert start["status"] == 408 and body["error"]["code"] == "request_timeout"
+
+
+def test_the_raw_uploads_filename_is_required_in_the_schema(client: TestClient, auth: dict[str, str]) -> None:
+    operation = _schema(client)["paths"]["/v1/ingest/patents/file"]["post"]
+    (filename,) = [p for p in operation["parameters"] if p["name"] == "filename"]
+    assert filename["required"] is True and filename["in"] == "query"
+    pattern = filename["schema"]["pattern"]
+    for good in ("a.csv", "批量.XLSX", "x.Jsonl", "y.tsv"):
+        assert re.search(pattern, good), good
+    for bad in ("a.txt", "a.csv.pdf", "csv"):
+        assert not re.search(pattern, bad), bad
+    # the server enforces it for a raw body, and a long schema-valid name keeps its suffix
+    assert_error(client.post("/v1/ingest/patents/file", content=b"id,title\nX,y\n", headers=auth), 422,
+                 "invalid_upload", "filename")
+    long_name = "长" * 250 + ".csv"
+    ok = client.post("/v1/ingest/patents/file", params={"filename": long_name, "reindex": "false"},
+                     content="id,title\nLONG-1,一种测试\n".encode(), headers=auth)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["report"]["file"].endswith(".csv")
+    client.post("/v1/delete/patents", json={"ids": ["LONG-1"]}, params={"reindex": "false"}, headers=auth)
+
+
+# --- readiness answers from a cache, refreshed on publish (defect 7) ---------------------------------------
+def test_readiness_reads_no_manifest_until_a_publish(app_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    from matcher.indexing import build_snapshot
+
+    settings = ServiceSettings(ranker=RankerConfig(**RANKER), warm=False)
+    app = create_app(Workspace(app_home[0]), settings)
+    workspace = app.state.service.workspace
+    reads: list[str] = []
+    original = workspace.current_manifest
+
+    def counted(kind: Any) -> Any:
+        reads.append(kind)
+        return original(kind)
+
+    monkeypatch.setattr(workspace, "current_manifest", counted)
+    with TestClient(app) as local:
+        first = local.get("/v1/ready").json()["indexes"]
+        for _ in range(20):
+            assert local.get("/v1/ready").json()["indexes"] == first
+        assert sorted(reads) == ["demands", "patents"]  # once per kind, not once per request
+        # a snapshot published by another process (the CLI) replaces CURRENT: seen on the next request
+        monkeypatch.setenv("PMATCH_VECTOR_CACHE", str(app_home[0].parent / "vectors.sqlite"))
+        build_snapshot(Workspace(app_home[0]), "demands", dense_model="static-64")
+        now = local.get("/v1/ready").json()["indexes"]
+        assert now["demands"] != first["demands"] and now["patents"] == first["patents"]
+        assert now["demands"] == Workspace(app_home[0]).current_snapshot("demands").name  # type: ignore[union-attr]

@@ -43,12 +43,14 @@ class Service:
         self.searcher = Searcher(workspace, self.config, mmap=not settings.index_in_memory)
         self.keys = KeyStore(workspace.store_path)
         self.reindexer = Reindexer(workspace, self.config, threads=settings.build_threads, nice=settings.build_nice,
-                                   on_publish=lambda kind: self.warm())
+                                   on_publish=self._published)
         self.write_lock = threading.Lock()  # one writer at a time in this process (SQLite allows one anyway)
         self.ready = False
         self.ready_message: str | None = "starting"
         self._facets: dict[tuple[str, str], dict[str, list[s.FacetValue]]] = {}
         self._facet_lock = threading.Lock()
+        # kind -> (CURRENT's identity, what it names): /v1/ready answers on the event loop without reading manifests
+        self._served: dict[Collection, tuple[tuple[int, int] | None, s.IndexRef | None]] = {}
 
     @property
     def candidates(self) -> int:
@@ -109,8 +111,28 @@ class Service:
         return self.searcher.pinned(kinds)
 
     def served(self, kind: Collection) -> s.IndexRef | None:
+        """The served snapshot of ``kind``, read from its manifest once per publish: ``/v1/ready`` and
+        ``/v1/index/status`` stay fast while searches saturate the disk and the threads. The cache is dropped when
+        this service publishes (``_published``) and when ``CURRENT`` is replaced by another process (a new inode
+        or mtime: one ``stat``, no file read)."""
+        pointer = self.workspace.index_root(kind) / "CURRENT"
+        try:
+            stat = pointer.stat()
+            identity: tuple[int, int] | None = (stat.st_ino, stat.st_mtime_ns)
+        except FileNotFoundError:
+            identity = None
+        cached = self._served.get(kind)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
         manifest = self.workspace.current_manifest(kind)
-        return None if manifest is None else index_ref(manifest)
+        ref = None if manifest is None else index_ref(manifest)
+        self._served[kind] = (identity, ref)
+        return ref
+
+    def _published(self, kind: Collection) -> None:
+        """A background build published a snapshot of ``kind``: forget the cached one, warm the new one."""
+        self._served.pop(kind, None)
+        self.warm()
 
     def check_key(self, key: str | None) -> str:
         if not key:

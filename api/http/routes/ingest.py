@@ -112,9 +112,26 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[str | None, bytes]
     return parts[0].get_filename(), payload if isinstance(payload, bytes) else b""
 
 
+MAX_FILENAME_CHARS = 255
+MAX_STORED_NAME_BYTES = 200
+# What the schema says of ``filename`` (ECMA-262 and Python read it alike): a name that ends in a known suffix
+FILENAME_PATTERN = "[.](" + "|".join("".join(f"[{c.lower()}{c.upper()}]" for c in suffix.lstrip("."))
+                                     for suffix in UPLOAD_SUFFIXES) + ")$"
+
+
 def _safe_filename(name: str | None) -> str:
+    """The bare name an upload is written as (no folders, only word characters, dots, dashes and brackets), cut
+    to ``MAX_STORED_NAME_BYTES`` of UTF-8 with its suffix kept; a name without a known suffix, or over
+    ``MAX_FILENAME_CHARS``, is refused."""
     base = Path((name or "").replace("\\", "/")).name.strip()
-    base = re.sub(rf"[^\w.\-(){CJK_CHARS}]+", "_", base)[:200]
+    base = re.sub(rf"[^\w.\-(){CJK_CHARS}]+", "_", base)
+    suffix = Path(base).suffix
+    stem = base[: len(base) - len(suffix)]
+    while len((stem + suffix).encode("utf-8")) > MAX_STORED_NAME_BYTES:  # file systems count bytes (255)
+        stem = stem[:-1]
+    base = stem + suffix
+    if name is not None and len(name) > MAX_FILENAME_CHARS:
+        raise ApiError(422, "invalid_upload", f"filename: longer than {MAX_FILENAME_CHARS} characters", "filename")
     if not base or not base.lower().endswith(UPLOAD_SUFFIXES):
         raise ApiError(422, "invalid_upload", f"filename {name!r}: give a name ending in one of "
                                               f"{', '.join(UPLOAD_SUFFIXES)} (it tells the format)", "filename")
@@ -190,21 +207,26 @@ def _write_routes(kind: Collection, examples: dict[str, Any]) -> None:
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
                                            "properties": {"file": {"type": "string", "format": "binary"}}}},
-    }}}
+    }}, "parameters": [{
+        # read from the query string by hand (not a FastAPI parameter) so the schema can say "required": a raw
+        # body has no other name; a multipart part's own filename stands in when it is left out, which OpenAPI
+        # cannot say (a parameter cannot be required for one media type only), so the contract is the stricter
+        "name": "filename", "in": "query", "required": True,
+        "description": ("The file's name; its extension gives the format (.jsonl .ndjson .json .csv .tsv .xlsx). "
+                        "A multipart upload may leave it out: the part's own filename is used then."),
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_FILENAME_CHARS, "pattern": FILENAME_PATTERN},
+    }]}
 
     async def ingest_json(request: Request, service: ServiceDep, _key: WriteKey, reindex: Reindex = True,
                           wait: Wait = False) -> s.IngestResponse:
         data = await _read_body(request, service.settings.max_upload_bytes)
         return await run_in_threadpool(_ingest_json, service, kind, data, reindex, wait)
 
-    async def ingest_file(request: Request, service: ServiceDep, _key: WriteKey,
-                          filename: Annotated[str | None, Query(max_length=255, description=(
-                              "The file's name; its extension gives the format (.jsonl .json .csv .tsv .xlsx). "
-                              "Needed for a raw body; a multipart part's own filename is used otherwise."))] = None,
-                          skip_invalid: bool = False,
+    async def ingest_file(request: Request, service: ServiceDep, _key: WriteKey, skip_invalid: bool = False,
                           map_: Annotated[list[str], Query(alias="map", description="COLUMN=field, or COLUMN= to "
                                                                                     "ignore a column")] = [],  # noqa: B006
                           reindex: Reindex = True, wait: Wait = False) -> s.IngestResponse:
+        filename = request.query_params.get("filename")  # documented in ``upload_body``'s parameters
         data = await _read_body(request, service.settings.max_upload_bytes)
         content_type = request.headers.get("content-type", "")
         if content_type.lower().startswith("multipart/form-data"):
