@@ -15,7 +15,7 @@ import pytest
 from api_server import RANKER, build_home
 from fastapi.testclient import TestClient
 from test_api import assert_error
-from test_bad_inputs import BAD, EXPECTED, store_fingerprint
+from test_bad_inputs import BAD, CJK, EXPECTED, store_fingerprint
 
 from api.http.app import create_app
 from api.http.keys import keys_create
@@ -38,7 +38,7 @@ def app_home(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Pate
 @pytest.fixture(scope="module")
 def client(app_home: tuple[Path, str]) -> Iterator[TestClient]:
     settings = ServiceSettings(ranker=RankerConfig(**RANKER), warm=False, max_upload_bytes=2 * 2**20)
-    with TestClient(create_app(Workspace(app_home[0]), settings)) as c:
+    with TestClient(create_app(Workspace(app_home[0]), settings), headers={"Accept-Language": "en"}) as c:
         yield c
 
 
@@ -58,11 +58,19 @@ def test_bad_input_through_the_upload(client: TestClient, auth: dict[str, str], 
     case = EXPECTED[name]
     store = app_home[0] / "store.sqlite"
     before = store_fingerprint(store)
-    response = client.post(f"/v1/ingest/{case['kind']}/file", params={"filename": name, "reindex": "false"},
-                           content=(BAD / name).read_bytes(), headers=auth)
-    error = assert_error(response, 422, response.json()["error"]["code"])
-    assert error["code"] in ("invalid_file", "invalid_records")
-    assert re.search(re.escape(name) + case["message"], error["message"]), error["message"]
+    answers = {lang: client.post(f"/v1/ingest/{case['kind']}/file", params={"filename": name, "reindex": "false"},
+                                 content=(BAD / name).read_bytes(), headers={**auth, "Accept-Language": header})
+               for lang, header in (("en", "en-GB,en;q=0.9"), ("zh", "zh-CN,zh;q=0.9,en;q=0.8"))}
+    errors = {lang: assert_error(r, 422, r.json()["error"]["code"]) for lang, r in answers.items()}
+    assert errors["en"]["code"] in ("invalid_file", "invalid_records")
+    assert errors["zh"]["code"] == errors["en"]["code"]  # the code never changes with the language
+    assert [d["code"] for d in errors["zh"]["details"]] == [d["code"] for d in errors["en"]["details"]]
+    assert all(r.headers["content-language"] == lang for lang, r in answers.items())
+    assert re.search(re.escape(name) + case["message"], errors["en"]["message"]), errors["en"]["message"]
+    assert "nothing was written" in errors["en"]["message"] or errors["en"]["code"] == "invalid_file"
+    assert CJK.search(errors["zh"]["details"][0]["reason"]), errors["zh"]
+    if "message_zh" in case:
+        assert re.search(re.escape(name) + case["message_zh"], errors["zh"]["message"]), errors["zh"]["message"]
     after = store_fingerprint(store)
     assert after == before and after[0] == "ok"
 
@@ -178,7 +186,7 @@ def test_searches_past_the_bound_get_503_with_retry_after(app_home: tuple[Path, 
     settings = ServiceSettings(ranker=RankerConfig(**RANKER), warm=False, request_threads=1, max_queued_requests=0)
     app = create_app(Workspace(app_home[0]), settings)
     gate, entered = threading.Event(), threading.Event()
-    with TestClient(app) as local:
+    with TestClient(app, headers={"Accept-Language": "en"}) as local:
         searcher = app.state.service.searcher
         original = searcher.search
 
@@ -275,7 +283,7 @@ def test_readiness_reads_no_manifest_until_a_publish(app_home: tuple[Path, str],
         return original(kind)
 
     monkeypatch.setattr(workspace, "current_manifest", counted)
-    with TestClient(app) as local:
+    with TestClient(app, headers={"Accept-Language": "en"}) as local:
         first = local.get("/v1/ready").json()["indexes"]
         for _ in range(20):
             assert local.get("/v1/ready").json()["indexes"] == first
@@ -286,3 +294,31 @@ def test_readiness_reads_no_manifest_until_a_publish(app_home: tuple[Path, str],
         now = local.get("/v1/ready").json()["indexes"]
         assert now["demands"] != first["demands"] and now["patents"] == first["patents"]
         assert now["demands"] == Workspace(app_home[0]).current_snapshot("demands").name  # type: ignore[union-attr]
+
+
+# --- messages in the request's language: Chinese unless Accept-Language prefers English ---------------------
+@pytest.mark.parametrize(("header", "lang"), [(None, "zh"), ("zh-CN", "zh"), ("en-US,en;q=0.9", "en"),
+                                              ("fr-FR,en;q=0.5,zh;q=0.8", "zh"), ("fr", "zh"), ("en;q=0, zh", "zh"),
+                                              ("de, en-GB;q=0.7", "en")])
+def test_errors_are_worded_in_the_requests_language(client: TestClient, auth: dict[str, str], header: str | None,
+                                                    lang: str) -> None:
+    headers = {"Accept-Language": header} if header is not None else {"Accept-Language": ""}
+    cases = [  # (response, code, a word of the zh form, a word of the en form)
+        (client.post("/v1/search/patents", json={"query": "电池", "explain": True, "limit": 51}, headers=headers),
+         "validation_error", "每次最多解释", "explains at most"),
+        (client.get("/v1/patents/NOPE-1", headers=headers), "not_found", "没有编号为", "no patent with id"),
+        (client.post("/v1/ingest/patents", content=b"{}", headers={"content-type": "application/json", **headers}),
+         "unauthorized", "需要 API 密钥", "an API key is required"),
+        (client.post("/v1/ingest/patents/file", params={"filename": "x.csv"}, content=b'id,title\n"A1,x\n',
+                     headers={**auth, **headers}), "invalid_records", "引号没有闭合", "is never closed"),
+        (client.get("/v1/nowhere", headers=headers), "not_found", "没有这个接口", "no such endpoint"),
+    ]
+    for response, code, zh, en in cases:
+        error = response.json()["error"]
+        assert error["code"] == code, error
+        assert (zh if lang == "zh" else en) in error["message"], (header, error["message"])
+        assert (en if lang == "zh" else zh) not in error["message"]
+        assert response.headers["content-language"] == lang
+    detail = cases[0][0].json()["error"]["details"][0]
+    assert detail["code"] == "explain_limit" and detail["field"] == "explain"
+    assert cases[3][0].json()["error"]["details"][0]["code"] == "csv_unclosed_quote"

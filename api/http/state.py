@@ -20,6 +20,7 @@ from api.http.keys import KeyStore
 from api.http.settings import ServiceSettings
 from matcher.config import Mode, load_config
 from matcher.facets import facet_counts
+from matcher.i18n import Message
 from matcher.reindex import Reindexer
 from matcher.search import NotIndexed, Searcher, Snapshot
 from matcher.snapshot import SnapshotManifest
@@ -101,8 +102,7 @@ class Service:
             raise
         except Exception as exc:
             log.warning("opening the %s index failed: %s", kind, exc)
-            raise ApiError(503, "index_unusable", f"the {kind} index cannot be opened ({exc}): rebuild it "
-                                                  "(`pmatch index build` or POST /v1/index/rebuild)") from None
+            raise ApiError(503, "index_unusable", Message("http.index_unusable", kind=kind, detail=str(exc))) from None
 
     def pinned(self, kinds: tuple[Collection, ...]) -> Searcher:
         """A searcher answering from the snapshots served now: every search of one request sees one index."""
@@ -136,12 +136,10 @@ class Service:
 
     def check_key(self, key: str | None) -> str:
         if not key:
-            raise ApiError(401, "unauthorized", "an API key is required: send 'Authorization: Bearer KEY' or "
-                                                "'X-API-Key: KEY' (create one with `pmatch keys create NAME`)",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(401, "unauthorized", Message("http.key_required"), headers={"WWW-Authenticate": "Bearer"})
         name = self.keys.verify(key)
         if name is None:
-            raise ApiError(401, "unauthorized", "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(401, "unauthorized", Message("http.key_invalid"), headers={"WWW-Authenticate": "Bearer"})
         return name
 
     def facets(self, kind: Collection, limit: int) -> tuple[s.IndexRef, dict[str, list[s.FacetValue]]]:
