@@ -68,9 +68,12 @@ def test_bad_input_gets_its_message_and_changes_nothing(home: Path, name: str,
     path = BAD / name
     before = store_fingerprint(home / "store.sqlite")
     monkeypatch.setattr(err, "width", 100_000)  # one message, one line: no wrapping inside the path
+    results = {lang: CliRunner().invoke(app, ["ingest", case["kind"], str(path), "--home", str(home), "--lang", lang])
+               for lang in ("en", "zh")}
+    after = store_fingerprint(home / "store.sqlite")
+    assert after == before and after[0] == "ok", "STORE CHANGED"  # checked first: a clear message does not excuse it
     outputs = {}
-    for lang in ("en", "zh"):
-        result = CliRunner().invoke(app, ["ingest", case["kind"], str(path), "--home", str(home), "--lang", lang])
+    for lang, result in results.items():
         assert result.exit_code == 1, result.output
         assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), \
             result.exception
@@ -84,7 +87,6 @@ def test_bad_input_gets_its_message_and_changes_nothing(home: Path, name: str,
     assert CJK.search(reason_zh.split("\n")[0]) and "未写入任何数据" in outputs["zh"], outputs["zh"]
     if "message_zh" in case:
         assert re.search(re.escape(f"error: {path}") + case["message_zh"], outputs["zh"]), outputs["zh"]
-    after = store_fingerprint(home / "store.sqlite")
     assert after == before and after[0] == "ok"
 
 

@@ -22,6 +22,7 @@ from fastapi import APIRouter, FastAPI
 
 from api.http.errors import add_error_handlers
 from api.http.language import RequestLanguage
+from api.http.links import add_links
 from api.http.middleware import Backpressure, BodyLimit, KeyGate, RequestId
 from api.http.routes import ingest, match, ops, records, search
 from api.http.settings import ServiceSettings
@@ -92,7 +93,7 @@ def _document_open_reads(app: FastAPI, writes: tuple[APIRouter, ...], reads_need
                     for method, operation in operations.items():
                         if (path, method) not in write_ops:
                             operation.pop("security", None)
-            app.openapi_schema = schema
+            app.openapi_schema = add_links(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

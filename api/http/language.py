@@ -9,6 +9,8 @@ error (``say``, ``current``), and answers with ``Content-Language``. Error codes
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -23,6 +25,16 @@ _current: ContextVar[Lang] = ContextVar("pmatch_request_lang", default=DEFAULT_L
 def current() -> Lang:
     """The language of the request being answered (zh outside a request)."""
     return _current.get()
+
+
+@contextmanager
+def speaking(lang: Lang) -> Iterator[None]:
+    """Word the errors raised inside in ``lang`` (a page that has its own language switch, not the header's)."""
+    token = _current.set(lang)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def say(key: str, **params: Any) -> str:

@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
     ValidationInfo,
     WithJsonSchema,
@@ -191,6 +192,15 @@ class _RankedPage(_Strict):
         if explain and info.data.get("limit", 0) > MAX_EXPLAINED:
             raise refusal("explain_limit", limit=MAX_EXPLAINED)
         return explain
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        """The schema says the cost bound too: with ``explain``, ``limit`` is at most ``MAX_EXPLAINED``."""
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        target["if"] = {"properties": {"explain": {"const": True}}, "required": ["explain"]}
+        target["then"] = {"properties": {"limit": {"maximum": MAX_EXPLAINED}}}
+        return schema
     min_score: float | None = Field(default=None, ge=0.0, le=1.0,
                                     description="Only results whose calibrated relevance is at least this (needs "
                                                 "the learned hybrid ranker).")

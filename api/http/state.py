@@ -191,7 +191,9 @@ class Service:
                              searchable_at=max(when) if ok and when else None, seconds=seconds if ok else None)
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
+    """The service (``async``: FastAPI runs a sync dependency in the worker threads, so ``/v1/ready`` and
+    ``/v1/health`` would wait behind the searches for a thread just to look it up)."""
     service: Service = request.app.state.service
     return service
 
