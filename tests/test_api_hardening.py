@@ -159,7 +159,8 @@ def test_the_schema_says_what_the_server_enforces(client: TestClient) -> None:
     assert ipc["maxItems"] == 100 and "pattern" in ipc["items"]
     assert re.search(ipc["items"]["pattern"], "G06F 21/10") and not re.search(ipc["items"]["pattern"], "X99")
     query = schemas["PatentSearchRequest"]["properties"]["query"]
-    assert query["pattern"] == r"\S" and not re.search(query["pattern"], "   ")
+    assert not re.search(query["pattern"], "   ") and not re.search(query["pattern"], "\x1a\u200b")
+    assert re.search(query["pattern"], " 电池 ")
     # exactly one of demand_id / demand and of patent_ids / applicant
     assert [b["required"] for b in schemas["MatchDemandRequest"]["oneOf"]] == [["demand_id"], ["demand"]]
     assert [b["required"] for b in schemas["PortfolioRequest"]["oneOf"]] == [["patent_ids"], ["applicant"]]

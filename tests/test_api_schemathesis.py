@@ -32,14 +32,19 @@ SCHEMA_CANNOT_SAY = {
     # the body is a file: whether its bytes are a readable JSONL/CSV/XLSX of valid records is not a JSON Schema
     "POST /v1/ingest/patents/file": "a file's content",
     "POST /v1/ingest/demands/file": "a file's content",
+    # the envelope's records are typed by the path's kind and checked by the record rules after normalisation
+    # (invisible characters removed, then a title or an abstract left; IPC codes in a printed form; distinct ids
+    # in one batch, which uniqueItems cannot say of one key); with skip_invalid, "no valid record" is refused too
+    "POST /v1/ingest/patents": "record rules",
+    "POST /v1/ingest/demands": "record rules",
 }
 # (operation, top-level error.field) refusals a schema cannot express
 FIELD_CANNOT_SAY = {
-    # the envelope's records are typed by the path's kind and checked by the record rules after normalisation
-    # (invisible characters removed, then a title or an abstract left; IPC codes in a printed form; distinct
-    # ids in one batch, which uniqueItems cannot say of one key): the schema documents them, cannot enforce them
-    ("POST /v1/ingest/patents", "records"), ("POST /v1/ingest/demands", "records"),
     ("POST /v1/match/demand", "demand"),  # an inline demand: the same record rules
+    # explain=true caps limit at 50: the POST bodies say so (if/then); two query parameters cannot be related
+    ("GET /v1/search/patents", "explain"),
+    # a query of symbols the embedding model does not know has no direction to search (model-dependent)
+    ("GET /v1/search/patents", "query"), ("POST /v1/search/patents", "query"), ("POST /v1/search/demands", "query"),
 }
 # error codes that depend on the server's configuration, not on the request
 CONFIG_CODES = {"min_score_unsupported"}  # min_score needs the learned hybrid ranker, which a server may not run

@@ -25,6 +25,8 @@ def ranked_page(service: Service, snap: Snapshot, query: str, mask: np.ndarray, 
         results = service.searcher.search(snap, query, k, mask, mode, min_score=min_score) \
             if offset < candidates else []
     except ValueError as exc:
+        if "all zeros" in str(exc):  # the embedder found nothing it knows in the query: no direction to search
+            raise ApiError(422, "validation_error", Message("http.query_unsearchable"), "query") from None
         if min_score is None:
             raise
         raise ApiError(422, "min_score_unsupported", Message("http.min_score_unsupported", detail=str(exc))) from None

@@ -43,6 +43,12 @@ Kind = Literal["patents", "demands"]
 MAX_EXPLAINED = 50  # explained results per request: each costs snippets and a sentence embedding
 
 
+# a query has a visible character: not only white space, control or invisible format characters (one character
+# class read alike by Python and ECMA-262)
+VISIBLE = (r"[^\x00-\x20\x7f-\x9f\u00a0\u00ad\u061c\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000"
+           r"\ufeff\ufff9-\ufffb]")
+
+
 def _normalised_length(query: str) -> str:
     """The length limit holds after Unicode normalisation, which the analyzers apply (one U+FDFA is 18 characters)."""
     if len(unicodedata.normalize("NFKC", query)) > MAX_QUERY_CHARS:
@@ -51,7 +57,7 @@ def _normalised_length(query: str) -> str:
 
 
 QueryText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S"),
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS, pattern=VISIBLE),
     AfterValidator(_normalised_length),
 ]
 Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET, description="Results to skip (0-based).")]
