@@ -3,7 +3,8 @@
     python bench/api_load.py --url http://127.0.0.1:8000 --clients 1 8 32 --seconds 10
     python bench/api_load.py --home /tmp/demo2 --clients 1 8 32 --seconds 10   # starts its own server
     python bench/api_load.py --home /tmp/demo2 --clients 50 --seconds 60 --code-root /tmp/old --code-root .
-        # the same load on servers run from two checkouts, one after the other in one run (before/after figures)
+        # the same load on servers run from two checkouts, one after the other in one run (before/after figures);
+        # --root-home gives a checkout its own workspace when it cannot read the other's store
 
 The query mix is Chinese and English patent searches (default mode: the server's ranker config) and matches of
 stored demands to patents. Each client sends its next request as soon as the previous one answers (a closed loop),
@@ -248,7 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=10)
     parser.add_argument("--code-root", type=Path, action="append", default=[], help=(
         "With --home: run the server from this checkout (repeat: each in turn, same load, one JSON per root)"))
+    parser.add_argument("--root-home", type=Path, action="append", default=[], help=(
+        "The workspace of the N-th --code-root, when its store format differs (an older checkout cannot read a "
+        "newer store: build one from the same sample with that checkout's `pmatch demo`); default --home"))
     args = parser.parse_args(argv)
+    if len(args.root_home) > len(args.code_root):
+        parser.error("--root-home pairs with a --code-root: give no more of them")
     if not 0 < args.seconds <= 120 or not all(0 < n <= 256 for n in args.clients):
         parser.error("--seconds must be in (0, 120] and --clients in 1..256")
     if args.url:
@@ -258,10 +264,12 @@ def main(argv: list[str] | None = None) -> int:
             result = bench(url, args)
     else:
         result = {"benchmark": "api_load side by side", "roots": []}
-        for root in args.code_root:
-            with own_server(args.home, args.ranker_config, args.workers, root) as url:
-                print(f"server from {root} ...", file=sys.stderr, flush=True)
-                result["roots"].append({"code_root": str(root.resolve()), **bench(url, args)})
+        homes = args.root_home + [args.home] * (len(args.code_root) - len(args.root_home))
+        for root, home in zip(args.code_root, homes, strict=True):
+            with own_server(home, args.ranker_config, args.workers, root) as url:
+                print(f"server from {root} on {home} ...", file=sys.stderr, flush=True)
+                result["roots"].append({"code_root": str(root.resolve()), "home": str(home.resolve()),
+                                        **bench(url, args)})
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0
 

@@ -78,3 +78,58 @@ def texts(prefix: str, lang: str = DEFAULT_LANG) -> dict[str, str]:
     """Every string whose key starts with ``prefix``, keyed by the rest of the key (for a template's labels)."""
     lang = check_lang(lang)
     return {key[len(prefix):]: forms[lang] for key, forms in catalogue().items() if key.startswith(prefix)}
+
+
+class Message:
+    """A catalogue string not yet put into words: its key and parameters, rendered in a language when shown.
+
+    Errors carry a ``Message`` so the edge that shows them (the CLI's ``--lang``, the HTTP request's
+    ``Accept-Language``) picks the language; ``key`` is the stable, machine-readable part. A parameter may be a
+    ``Message`` itself: it is rendered in the same language."""
+
+    __slots__ = ("key", "params")
+
+    def __init__(self, key: str, **params: Any) -> None:
+        if key not in catalogue():
+            raise KeyError(key)  # a bug, not input: fail where the message is made, not where it is shown
+        self.key, self.params = key, params
+
+    def text(self, lang: str = DEFAULT_LANG) -> str:
+        params = {k: v.text(lang) if isinstance(v, Message) else v for k, v in self.params.items()}
+        return text(self.key, lang, **params)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def __repr__(self) -> str:
+        return f"Message({self.key!r}, **{self.params!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Message) and (self.key, self.params) == (other.key, other.params)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+
+def pick_lang(value: str | None, default: Lang = DEFAULT_LANG) -> Lang:
+    """The language a user asked for: ``zh`` / ``en``, or an HTTP ``Accept-Language`` list (``en-US,en;q=0.9``),
+    of which the supported language with the highest weight wins (the first listed on a tie); anything else, or
+    nothing, is ``default``."""
+    best: tuple[float, int, Lang] | None = None
+    for position, item in enumerate((value or "").split(",")):
+        tag, _, weight = item.strip().partition(";")
+        primary = tag.strip().split("-")[0].lower()
+        if primary not in LANGS:
+            continue
+        q = 1.0
+        weight = weight.strip()
+        if weight.startswith("q="):
+            try:
+                q = float(weight[2:])
+            except ValueError:
+                continue
+        if q <= 0:
+            continue
+        if best is None or (q, -position) > (best[0], -best[1]):
+            best = (q, position, primary)  # type: ignore[assignment]
+    return best[2] if best else default

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from matcher.ipc import is_valid_code, normalize_code
+from matcher.reasons import refusal
 
 MAX_ID = 128
 MAX_TITLE = 1_000
@@ -72,12 +73,11 @@ _ID_BAD_CHAR = re.compile(rf"[{_ID_FORBIDDEN}]")
 def _usable_id(value: str) -> str:
     found = _ID_BAD_CHAR.search(value)
     if found and INVISIBLE.match(found.group(0)):
-        raise ValueError(f"invisible or control character U+{ord(found.group(0)):04X} at position {found.start() + 1} "
-                         "(an id that prints like another one)")
+        raise refusal("id_invisible", code=f"U+{ord(found.group(0)):04X}", position=found.start() + 1)
     if found:
-        raise ValueError(f"{found.group(0)!r} at position {found.start() + 1}: an id has no spaces, '/' or '\\'")
+        raise refusal("id_separator", char=repr(found.group(0)), position=found.start() + 1)
     if set(value) == {"."}:
-        raise ValueError(f"{value!r} is a path step, not an id (it could not be looked up over HTTP)")
+        raise refusal("id_path_step", value=repr(value))
     return value
 
 
@@ -158,7 +158,7 @@ class Patent(_Record):
     def _check_derivable(cls, value: dict[str, str] | list[str]) -> dict[str, str] | list[str]:
         unknown = sorted(set(value) - set(DERIVABLE))  # a dict's keys, a list's items
         if unknown:
-            raise ValueError(f"not a derivable field: {', '.join(unknown)} (derivable: {', '.join(DERIVABLE)})")
+            raise refusal("not_derivable", unknown=", ".join(unknown), derivable=", ".join(DERIVABLE))
         return value
 
     @field_validator("ipc")
@@ -168,7 +168,7 @@ class Patent(_Record):
         for code in codes:
             norm = normalize_code(code)
             if not is_valid_code(norm):
-                raise ValueError(f"not an IPC/CPC code: {code!r}")
+                raise refusal("ipc_code", code=repr(code))
             if norm not in out:
                 out.append(norm)
         return out
@@ -176,7 +176,7 @@ class Patent(_Record):
     @model_validator(mode="after")
     def _title_or_abstract(self) -> Patent:
         if not self.title and not self.abstract:
-            raise ValueError("a patent needs a title or an abstract")
+            raise refusal("title_or_abstract")
         return self
 
 

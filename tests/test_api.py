@@ -55,7 +55,8 @@ def wait_ready(client: httpx.Client, timeout: float = 180) -> None:
 @pytest.fixture(scope="module")
 def client(served: tuple[Path, str]) -> Iterator[TestClient]:
     settings = ServiceSettings(ranker=RankerConfig(**RANKER), max_upload_bytes=UPLOAD_CAP_MB * 2**20)
-    with TestClient(create_app(Workspace(served[0]), settings), raise_server_exceptions=False) as c:
+    with TestClient(create_app(Workspace(served[0]), settings), raise_server_exceptions=False,
+                    headers={"Accept-Language": "en"}) as c:  # messages checked in English; zh in test_api_hardening
         wait_ready(c)
         yield c
 
@@ -483,7 +484,7 @@ def test_reads_can_be_closed(served: tuple[Path, str]) -> None:
     workspace)."""
     settings = ServiceSettings(reads_need_key=True, ranker=RankerConfig(**RANKER), warm=False)
     app = create_app(Workspace(served[0]), settings)
-    with TestClient(app) as local:
+    with TestClient(app, headers={"Accept-Language": "en"}) as local:
         assert_error(local.get("/v1/search/patents", params={"q": QUERY}), 401, "unauthorized")
         assert_error(local.get("/v1/stats"), 401, "unauthorized")
         assert_error(local.get("/v1/facets/patents", headers={"X-API-Key": "pmk_nope"}), 401, "unauthorized")

@@ -15,7 +15,7 @@ import pytest
 from api_server import RANKER, build_home
 from fastapi.testclient import TestClient
 from test_api import assert_error
-from test_bad_inputs import BAD, EXPECTED, store_fingerprint
+from test_bad_inputs import BAD, CJK, EXPECTED, store_fingerprint
 
 from api.http.app import create_app
 from api.http.keys import keys_create
@@ -38,7 +38,7 @@ def app_home(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Pate
 @pytest.fixture(scope="module")
 def client(app_home: tuple[Path, str]) -> Iterator[TestClient]:
     settings = ServiceSettings(ranker=RankerConfig(**RANKER), warm=False, max_upload_bytes=2 * 2**20)
-    with TestClient(create_app(Workspace(app_home[0]), settings)) as c:
+    with TestClient(create_app(Workspace(app_home[0]), settings), headers={"Accept-Language": "en"}) as c:
         yield c
 
 
@@ -58,13 +58,21 @@ def test_bad_input_through_the_upload(client: TestClient, auth: dict[str, str], 
     case = EXPECTED[name]
     store = app_home[0] / "store.sqlite"
     before = store_fingerprint(store)
-    response = client.post(f"/v1/ingest/{case['kind']}/file", params={"filename": name, "reindex": "false"},
-                           content=(BAD / name).read_bytes(), headers=auth)
-    error = assert_error(response, 422, response.json()["error"]["code"])
-    assert error["code"] in ("invalid_file", "invalid_records")
-    assert re.search(re.escape(name) + case["message"], error["message"]), error["message"]
+    answers = {lang: client.post(f"/v1/ingest/{case['kind']}/file", params={"filename": name, "reindex": "false"},
+                                 content=(BAD / name).read_bytes(), headers={**auth, "Accept-Language": header})
+               for lang, header in (("en", "en-GB,en;q=0.9"), ("zh", "zh-CN,zh;q=0.9,en;q=0.8"))}
     after = store_fingerprint(store)
-    assert after == before and after[0] == "ok"
+    assert after == before and after[0] == "ok", "STORE CHANGED"  # checked first: a clear message does not excuse it
+    errors = {lang: assert_error(r, 422, r.json()["error"]["code"]) for lang, r in answers.items()}
+    assert errors["en"]["code"] in ("invalid_file", "invalid_records")
+    assert errors["zh"]["code"] == errors["en"]["code"]  # the code never changes with the language
+    assert [d["code"] for d in errors["zh"]["details"]] == [d["code"] for d in errors["en"]["details"]]
+    assert all(r.headers["content-language"] == lang for lang, r in answers.items())
+    assert re.search(re.escape(name) + case["message"], errors["en"]["message"]), errors["en"]["message"]
+    assert "nothing was written" in errors["en"]["message"] or errors["en"]["code"] == "invalid_file"
+    assert CJK.search(errors["zh"]["details"][0]["reason"]), errors["zh"]
+    if "message_zh" in case:
+        assert re.search(re.escape(name) + case["message_zh"], errors["zh"]["message"]), errors["zh"]["message"]
 
 
 def test_files_the_upload_refuses_by_name(client: TestClient, auth: dict[str, str]) -> None:
@@ -151,7 +159,8 @@ def test_the_schema_says_what_the_server_enforces(client: TestClient) -> None:
     assert ipc["maxItems"] == 100 and "pattern" in ipc["items"]
     assert re.search(ipc["items"]["pattern"], "G06F 21/10") and not re.search(ipc["items"]["pattern"], "X99")
     query = schemas["PatentSearchRequest"]["properties"]["query"]
-    assert query["pattern"] == r"\S" and not re.search(query["pattern"], "   ")
+    assert not re.search(query["pattern"], "   ") and not re.search(query["pattern"], "\x1a\u200b")
+    assert re.search(query["pattern"], " 电池 ")
     # exactly one of demand_id / demand and of patent_ids / applicant
     assert [b["required"] for b in schemas["MatchDemandRequest"]["oneOf"]] == [["demand_id"], ["demand"]]
     assert [b["required"] for b in schemas["PortfolioRequest"]["oneOf"]] == [["patent_ids"], ["applicant"]]
@@ -178,7 +187,7 @@ def test_searches_past_the_bound_get_503_with_retry_after(app_home: tuple[Path, 
     settings = ServiceSettings(ranker=RankerConfig(**RANKER), warm=False, request_threads=1, max_queued_requests=0)
     app = create_app(Workspace(app_home[0]), settings)
     gate, entered = threading.Event(), threading.Event()
-    with TestClient(app) as local:
+    with TestClient(app, headers={"Accept-Language": "en"}) as local:
         searcher = app.state.service.searcher
         original = searcher.search
 
@@ -237,3 +246,80 @@ def test_a_stalled_body_is_a_408(app_home: tuple[Path, str]) -> None:
     start = next(m for m in sent if m["type"] == "http.response.start")
     body = json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
     assert start["status"] == 408 and body["error"]["code"] == "request_timeout"
+
+
+def test_the_raw_uploads_filename_is_required_in_the_schema(client: TestClient, auth: dict[str, str]) -> None:
+    operation = _schema(client)["paths"]["/v1/ingest/patents/file"]["post"]
+    (filename,) = [p for p in operation["parameters"] if p["name"] == "filename"]
+    assert filename["required"] is True and filename["in"] == "query"
+    pattern = filename["schema"]["pattern"]
+    for good in ("a.csv", "批量.XLSX", "x.Jsonl", "y.tsv"):
+        assert re.search(pattern, good), good
+    for bad in ("a.txt", "a.csv.pdf", "csv"):
+        assert not re.search(pattern, bad), bad
+    # the server enforces it for a raw body, and a long schema-valid name keeps its suffix
+    assert_error(client.post("/v1/ingest/patents/file", content=b"id,title\nX,y\n", headers=auth), 422,
+                 "invalid_upload", "filename")
+    long_name = "长" * 250 + ".csv"
+    ok = client.post("/v1/ingest/patents/file", params={"filename": long_name, "reindex": "false"},
+                     content="id,title\nLONG-1,一种测试\n".encode(), headers=auth)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["report"]["file"].endswith(".csv")
+    client.post("/v1/delete/patents", json={"ids": ["LONG-1"]}, params={"reindex": "false"}, headers=auth)
+
+
+# --- readiness answers from a cache, refreshed on publish (defect 7) ---------------------------------------
+def test_readiness_reads_no_manifest_until_a_publish(app_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    from matcher.indexing import build_snapshot
+
+    settings = ServiceSettings(ranker=RankerConfig(**RANKER), warm=False)
+    app = create_app(Workspace(app_home[0]), settings)
+    workspace = app.state.service.workspace
+    reads: list[str] = []
+    original = workspace.current_manifest
+
+    def counted(kind: Any) -> Any:
+        reads.append(kind)
+        return original(kind)
+
+    monkeypatch.setattr(workspace, "current_manifest", counted)
+    with TestClient(app, headers={"Accept-Language": "en"}) as local:
+        first = local.get("/v1/ready").json()["indexes"]
+        for _ in range(20):
+            assert local.get("/v1/ready").json()["indexes"] == first
+        assert sorted(reads) == ["demands", "patents"]  # once per kind, not once per request
+        # a snapshot published by another process (the CLI) replaces CURRENT: seen on the next request
+        monkeypatch.setenv("PMATCH_VECTOR_CACHE", str(app_home[0].parent / "vectors.sqlite"))
+        build_snapshot(Workspace(app_home[0]), "demands", dense_model="static-64")
+        now = local.get("/v1/ready").json()["indexes"]
+        assert now["demands"] != first["demands"] and now["patents"] == first["patents"]
+        assert now["demands"] == Workspace(app_home[0]).current_snapshot("demands").name  # type: ignore[union-attr]
+
+
+# --- messages in the request's language: Chinese unless Accept-Language prefers English ---------------------
+@pytest.mark.parametrize(("header", "lang"), [(None, "zh"), ("zh-CN", "zh"), ("en-US,en;q=0.9", "en"),
+                                              ("fr-FR,en;q=0.5,zh;q=0.8", "zh"), ("fr", "zh"), ("en;q=0, zh", "zh"),
+                                              ("de, en-GB;q=0.7", "en")])
+def test_errors_are_worded_in_the_requests_language(client: TestClient, auth: dict[str, str], header: str | None,
+                                                    lang: str) -> None:
+    headers = {"Accept-Language": header} if header is not None else {"Accept-Language": ""}
+    cases = [  # (response, code, a word of the zh form, a word of the en form)
+        (client.post("/v1/search/patents", json={"query": "电池", "explain": True, "limit": 51}, headers=headers),
+         "validation_error", "每次最多解释", "explains at most"),
+        (client.get("/v1/patents/NOPE-1", headers=headers), "not_found", "没有编号为", "no patent with id"),
+        (client.post("/v1/ingest/patents", content=b"{}", headers={"content-type": "application/json", **headers}),
+         "unauthorized", "需要 API 密钥", "an API key is required"),
+        (client.post("/v1/ingest/patents/file", params={"filename": "x.csv"}, content=b'id,title\n"A1,x\n',
+                     headers={**auth, **headers}), "invalid_records", "引号没有闭合", "is never closed"),
+        (client.get("/v1/nowhere", headers=headers), "not_found", "没有这个接口", "no such endpoint"),
+    ]
+    for response, code, zh, en in cases:
+        error = response.json()["error"]
+        assert error["code"] == code, error
+        assert (zh if lang == "zh" else en) in error["message"], (header, error["message"])
+        assert (en if lang == "zh" else zh) not in error["message"]
+        assert response.headers["content-language"] == lang
+    detail = cases[0][0].json()["error"]["details"][0]
+    assert detail["code"] == "explain_limit" and detail["field"] == "explain"
+    assert cases[3][0].json()["error"]["details"][0]["code"] == "csv_unclosed_quote"

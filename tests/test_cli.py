@@ -50,7 +50,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Patent],
     home = root / "home"
     home.mkdir()
     (home / "ranker.json").write_text(json.dumps({"dense_model": "static-64"}), "utf-8")  # the tiny model
-    out = pmatch(home, "ingest", "patents", str(root / "p.jsonl")).stdout
+    out = pmatch(home, "ingest", "patents", str(root / "p.jsonl"), "--lang", "en").stdout
     new, dups = re.search(r"(\d+) new, .* (\d+) exact duplicates", out).groups()  # type: ignore[union-attr]
     assert int(new) + int(dups) == 500 and int(new) > 400
     pmatch(home, "ingest", "demands", str(root / "d.jsonl"))
@@ -98,10 +98,13 @@ def test_table_output_and_stats(home: Path) -> None:
 def test_bad_input_exits_nonzero_with_file_line_field(home: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "X1", "title": "ok"}\n{"id": "X2", "title": "ok", "application_date": "2020-02-31"}\n')
-    result = pmatch(home, "ingest", "patents", str(bad), check=False)
+    result = pmatch(home, "ingest", "patents", str(bad), "--lang", "en", check=False)
     assert result.returncode == 1
     assert "bad.jsonl:2: application_date:" in result.stderr and "nothing was written" in result.stderr
     assert "Traceback" not in result.stderr
+    chinese = pmatch(home, "ingest", "patents", str(bad), check=False)  # the default language is Chinese
+    assert chinese.returncode == 1 and "bad.jsonl:2: application_date: 应为有效日期" in chinese.stderr
+    assert "未写入任何数据" in chinese.stderr
     result = pmatch(home, "search", "x", "--ipc", "XYZ", check=False)
     assert result.returncode == 2 and "ipc" in result.stderr
     assert "stale" not in pmatch(home, "stats").stdout  # the failed batch changed nothing

@@ -242,7 +242,10 @@ def test_skip_invalid_writes_rejects_and_lands_the_rest(store: Store, tmp_path: 
     assert report.inserted == 2 and report.rejected == 2
     lines = [json.loads(x) for x in rejects.read_text("utf-8").splitlines()]
     assert [x["line"] for x in lines] == [2, 4]
-    assert lines[0]["row"] == {"id": "BAD1"} and "title or an abstract" in lines[0]["errors"][0]
+    assert lines[0]["row"] == {"id": "BAD1"} and "专利需要名称或摘要" in lines[0]["errors"][0]  # zh by default
+    ingest_file(store, path, "patents", skip_invalid=True, rejects_path=rejects, lang="en")
+    lines = [json.loads(x) for x in rejects.read_text("utf-8").splitlines()]
+    assert "title or an abstract" in lines[0]["errors"][0]
     assert store.get("patents", "OK2") is not None
 
 
@@ -309,7 +312,7 @@ def test_control_and_zero_width_characters_in_text_are_normalised_and_reported(t
         {"id": "A2", "title": "plain"},
     ])
     store = Store(tmp_path / "s.sqlite")
-    report = ingest_file(store, path, "patents")
+    report = ingest_file(store, path, "patents", lang="en")
     got = store.get("patents", "A1")
     assert got is not None and got.title == "一种高强Al-Zn Mg-Cu合金" and got.abstract == "第一行\n第二行"
     assert [n.split(": ", 1)[1] for n in report.normalised] == [

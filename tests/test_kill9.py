@@ -26,7 +26,7 @@ from matcher.records import Patent
 pytestmark = pytest.mark.e2e  # kills real CLI subprocesses mid-write
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNS = 3
+RUNS = int(os.environ.get("PMATCH_KILL9_RUNS", "3"))  # more for a closing note (tests/reliability_table.py)
 
 
 def start(home: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -96,9 +96,12 @@ def test_kill_during_ingest_lands_whole_or_not_at_all(tmp_path: Path, records: l
         delay = rng.uniform(0.0, 0.2) if i < 2 else rng.uniform(0.3, 0.97) * duration
         wal = home / "store.sqlite-wal"
         writing = (lambda wal=wal: wal.exists() and wal.stat().st_size > 64 * 1024) if i < 2 else None
-        killed += kill_at(home, delay, "ingest", "patents", str(batch), after=writing)
+        died = kill_at(home, delay, "ingest", "patents", str(batch), after=writing)
+        killed += died
         after = store_state(home)
-        print(f"ingest run {i}: killed after {delay:.2f} s of {duration:.2f} s: {before[1:]} -> {after[1:]}")
+        consistent = after[0] == "ok" and after[1:] in (before[1:], (complete[1], before[2] + 1, complete[3]))
+        print(f"KILL9 ingest run {i}: killed={died} consistent={consistent} after {delay:.2f} s of {duration:.2f} s:"
+              f" {before[1:]} -> {after[1:]}")
         assert after[0] == "ok"
         assert after[1:] in (before[1:], (complete[1], before[2] + 1, complete[3])), (before, after, complete)
         run(home, "ingest", "patents", str(batch))  # the store takes the batch after the kill
@@ -141,9 +144,12 @@ def test_kill_during_index_build_keeps_current_and_prunes_leftovers(tmp_path: Pa
             run(home, *bm25_only)
         served = snapshot_ok(home)
         delay = rng.uniform(0.0, 1.5)
-        killed += kill_at(home, delay, *build, after=lambda home=home: any(
+        died = kill_at(home, delay, *build, after=lambda home=home: any(
             n.startswith(".building-") for n in hidden(home)))
+        killed += died
         state = snapshot_ok(home)
+        consistent = state in (None, True) and (served is None or state is True) and store_state(home)[0] == "ok"
+        print(f"KILL9 build run {i}: killed={died} consistent={consistent}")
         assert state in (None, True) and (served is None or state is True)
         assert store_state(home)[0] == "ok"
         leftovers = hidden(home)

@@ -11,7 +11,7 @@ from api.cli.common import check_kind, console, fail, parse_map
 from api.cli.index import report_flush
 from api.cli.options import HomeOpt, LangOpt
 from matcher.config import load_config
-from matcher.i18n import text
+from matcher.i18n import LANGS, text
 from matcher.indexing import update_snapshot
 from matcher.ingest import IngestError, ingest_file
 from matcher.workspace import Workspace
@@ -30,21 +30,26 @@ def ingest(
 ) -> None:
     """Load records into the store: all rows land, or none do (see --skip-invalid); then make them searchable."""
     k = check_kind(kind)
+    if lang not in LANGS:
+        raise fail(f"--lang must be zh or en, not {lang!r}", 2)
     ws = Workspace(home)
     with ws.open_store() as store, console.status(f"reading {file} ..."):
         try:
-            report = ingest_file(store, file, k, parse_map(map_), skip_invalid=skip_invalid, rejects_path=rejects)
+            report = ingest_file(store, file, k, parse_map(map_), skip_invalid=skip_invalid, rejects_path=rejects,
+                                 lang=lang)
         except IngestError as exc:
-            raise fail(str(exc)) from None
-    console.print(
-        f"[green]ingested[/] {file}: {report.inserted} new, {report.updated} updated, {report.unchanged} unchanged, "
-        f"{len(report.duplicates)} exact duplicates skipped, {report.rejected} rejected"
-        + (f" (see {report.rejects_file})" if report.rejects_file else "")
-    )
+            raise fail(exc.text(lang)) from None
+    rejects_note = text("cli.ingest.see_rejects", lang, path=report.rejects_file) if report.rejects_file else ""
+    console.print("[green]" + text("cli.ingest.done", lang, file=file, inserted=report.inserted,
+                                   updated=report.updated, unchanged=report.unchanged,
+                                   duplicates=len(report.duplicates), rejected=report.rejected) + "[/]" + rejects_note,
+                  highlight=False)
     for doc_id, original in report.duplicates[:10]:
-        console.print(f"  duplicate: {doc_id} has the same title and text as {original}", highlight=False)
+        console.print("  " + text("cli.ingest.duplicate", lang, id=doc_id, original=original), highlight=False)
     if len(report.duplicates) > 10:
-        console.print(f"  ... and {len(report.duplicates) - 10} more duplicates")
+        console.print("  " + text("cli.ingest.more_duplicates", lang, count=len(report.duplicates) - 10))
+    for notice in report.normalised[:10]:
+        console.print("  " + text("cli.ingest.normalised", lang, notice=notice), highlight=False)
     if not index or not (report.inserted or report.updated):
         return
     served = ws.current_manifest(k)

@@ -9,7 +9,8 @@ import typer
 
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="Data folder (default $PMATCH_HOME or ./.pmatch).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write .xlsx, .csv or .json (format by extension).")]
-LangOpt = Annotated[str, typer.Option("--lang", help="Column and sheet names: zh or en.")]
+LangOpt = Annotated[str, typer.Option("--lang", envvar="PMATCH_LANG",
+                                      help="Language of messages, columns and sheet names: zh or en ($PMATCH_LANG).")]
 ModeOpt = Annotated[str | None, typer.Option(help="bm25, dense or hybrid (default: the ranker config's).")]
 IndustryOpt = Annotated[list[str], typer.Option(help="Part of the demand's industry (repeatable)")]
 RegionOpt = Annotated[list[str], typer.Option(help="Part of the demand's region (repeatable)")]

@@ -21,6 +21,8 @@ import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 from api.http.errors import add_error_handlers
+from api.http.language import RequestLanguage
+from api.http.links import add_links
 from api.http.middleware import Backpressure, BodyLimit, KeyGate, RequestId
 from api.http.routes import feeds, ingest, match, ops, records, search
 from api.http.settings import ServiceSettings
@@ -34,7 +36,9 @@ Bilingual (Chinese/English) patent supply–demand matching: search stock patent
 
 * **Reads** are open unless the service is started with reads closed. **Writes** need an API key:
   `Authorization: Bearer KEY` or `X-API-Key: KEY` (create one with `pmatch keys create NAME`).
-* **Errors** always have the shape `{"error": {"code", "message", "field", "details"}}`.
+* **Errors** always have the shape `{"error": {"code", "message", "field", "details"}}`. `code` (and each
+  detail's `code`) is stable; `message` and each detail's `reason` are in Chinese unless the request's
+  `Accept-Language` prefers English (`Accept-Language: en`); the answer says which in `Content-Language`.
 * **Pages**: `offset`/`limit` (≤ 200) over one ranked list of at most `window` results; `next_offset` is null on
   the last page. Queries are at most 2,000 characters.
 * **Writes and the index**: a write is followed by a background rebuild (one at a time); searches switch to the
@@ -70,6 +74,7 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     app.add_middleware(KeyGate, write_routes=[route for router in WRITES for route in router.routes],
                        check_key=service.check_key, reads_need_key=service.settings.reads_need_key)
     app.add_middleware(RequestId)
+    app.add_middleware(RequestLanguage)  # outermost: every answer below is worded in the request's language
     _document_open_reads(app, WRITES, service.settings.reads_need_key)
     return app
 
@@ -88,7 +93,7 @@ def _document_open_reads(app: FastAPI, writes: tuple[APIRouter, ...], reads_need
                     for method, operation in operations.items():
                         if (path, method) not in write_ops:
                             operation.pop("security", None)
-            app.openapi_schema = schema
+            app.openapi_schema = add_links(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

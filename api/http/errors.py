@@ -12,6 +12,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.http import schemas as s
+from api.http.language import lang_of, say, words
+from matcher.i18n import Message
+from matcher.reasons import reason
 from matcher.search import NotIndexed
 
 log = logging.getLogger("pmatch.api")
@@ -19,24 +22,32 @@ MAX_ERROR_DETAILS = 100
 
 
 class ApiError(Exception):
-    """An error answered as ``{"error": {...}}`` with ``status``."""
+    """An error answered as ``{"error": {...}}`` with ``status``; a catalogue ``Message`` is worded in the
+    request's language (``api.http.language``) when answered."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+    def __init__(self, status: int, code: str, message: Message | str, field: str | None = None,
                  details: list[s.ErrorDetail] | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
+        super().__init__(str(message))
+        self.status, self.code, self.field = status, code, field
+        self.words = message
         self.details = details or []
         self.headers = headers
 
 
 class PayloadTooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body larger than {limit:,} bytes")
+        self.words = Message("http.payload_too_large", limit=f"{limit:,}")
+        super().__init__(413, self.words.text("en"))
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None,
+    @property
+    def message(self) -> str:
+        return words(self.words)
+
+
+def error_response(status: int, code: str, message: Message | str, field: str | None = None,
                    details: list[s.ErrorDetail] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = s.ErrorResponse(error=s.ErrorInfo(code=code, message=message, field=field, details=details or []))
+    body = s.ErrorResponse(error=s.ErrorInfo(code=code, message=words(message), field=field, details=details or []))
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
@@ -56,26 +67,27 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str | None:
     return ".".join(parts) or None
 
 
-def _validation_message(err: dict[str, Any]) -> str:
-    return str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+def detail_of(err: dict[str, Any]) -> s.ErrorDetail:
+    """A pydantic error as an error detail: its field, its reason in the request's language, its stable code."""
+    why = reason(err)
+    return s.ErrorDetail(field=_field(err.get("loc", ())), reason=words(why), code=why.key.rsplit(".", 1)[-1])
 
 
 async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
-    details = [s.ErrorDetail(field=_field(e.get("loc", ())), reason=_validation_message(e))
-               for e in errors[:MAX_ERROR_DETAILS]]
+    details = [detail_of(e) for e in errors[:MAX_ERROR_DETAILS]]
     if any(e.get("type") == "json_invalid" for e in errors):
         where = next((e["loc"][-1] for e in errors if e.get("type") == "json_invalid" and e.get("loc")), None)
-        at = f" at character {where}" if isinstance(where, int) else ""
-        return error_response(400, "invalid_json", f"the body is not valid JSON{at}",
-                              details=[s.ErrorDetail(reason=f"invalid JSON{at}")])
-    first = details[0] if details else s.ErrorDetail(reason="invalid request")
+        message = say("http.invalid_json_at", position=where) if isinstance(where, int) else say("http.invalid_json")
+        return error_response(400, "invalid_json", message,
+                              details=[s.ErrorDetail(reason=message, code="json_invalid")])
+    first = details[0] if details else s.ErrorDetail(reason=say("http.invalid_request"))
     message = f"{first.field}: {first.reason}" if first.field else first.reason
     return error_response(422, "validation_error", message, first.field, details)
 
 
 async def _on_api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.code, exc.message, exc.field, exc.details, exc.headers)
+    return error_response(exc.status, exc.code, exc.words, exc.field, exc.details, exc.headers)
 
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 408: "request_timeout",
@@ -84,20 +96,25 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    message: Message | str = getattr(exc, "words", None) or (exc.detail if isinstance(exc.detail, str)
+                                                             else str(exc.detail))
     if exc.status_code == 404 and message == "Not Found":
-        message = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
+        message = Message("http.no_endpoint", method=request.method, path=request.url.path)
+    elif exc.status_code == 405 and message == "Method Not Allowed":
+        message = Message("http.method_not_allowed", method=request.method, path=request.url.path)
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
 
 async def _on_not_indexed(request: Request, exc: NotIndexed) -> JSONResponse:
-    return error_response(503, "not_indexed", str(exc))
+    return error_response(503, "not_indexed", Message("http.not_indexed", detail=str(exc)))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = request.headers.get("x-request-id") or getattr(request.state, "request_id", "-")
     log.error("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id, exc_info=exc)
-    return error_response(500, "internal_error", f"internal error (request id {request_id}); it has been logged")
+    # answered outside the middleware stack: the language from the header itself
+    message = Message("http.internal_error", request_id=request_id).text(lang_of(request.scope))
+    return error_response(500, "internal_error", message)
 
 
 def add_error_handlers(app: FastAPI) -> None:

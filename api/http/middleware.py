@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http.errors import ApiError, PayloadTooLarge, error_response
+from matcher.i18n import Message as Words
 
 OPEN_PATHS = ("/v1/health",)  # answered to anyone, even with reads closed
 DOC_PATHS = ("/docs", "/redoc", "/openapi.json")  # closed with the reads (the web page has its own login)
@@ -35,8 +36,8 @@ class Backpressure:
             return
         if self.held >= self.limit:  # one event loop: this check and the increment below are not interleaved
             self.shed += 1
-            response = error_response(503, "overloaded", f"the service is at its limit of {self.limit} searches "
-                                                         f"in progress: retry in {self.retry_after_s} s",
+            response = error_response(503, "overloaded", Words("http.overloaded", limit=self.limit,
+                                                               seconds=self.retry_after_s),
                                       headers={"Retry-After": str(self.retry_after_s)})
             await response(scope, receive, send)
             return
@@ -76,15 +77,16 @@ class KeyGate:
         try:
             self.check_key(key)
         except ApiError as exc:
-            await error_response(exc.status, exc.code, exc.message, exc.field, headers=exc.headers)(scope, receive,
-                                                                                                      send)
+            await error_response(exc.status, exc.code, exc.words, exc.field, headers=exc.headers)(scope, receive,
+                                                                                                    send)
             return
         await self.app(scope, receive, send)
 
 
 class BodyTimeout(StarletteHTTPException):
     def __init__(self, seconds: float) -> None:
-        super().__init__(408, f"the request body stalled: nothing received for {seconds:g} s")
+        self.words = Words("http.body_timeout", seconds=f"{seconds:g}")
+        super().__init__(408, self.words.text("en"))
 
 
 class BodyLimit:
@@ -101,7 +103,8 @@ class BodyLimit:
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            response = error_response(413, "payload_too_large", f"request body larger than {self.limit:,} bytes")
+            too_large = Words("http.payload_too_large", limit=f"{self.limit:,}")
+            response = error_response(413, "payload_too_large", too_large)
             await response(scope, receive, send)
             return
         seen = 0

@@ -11,6 +11,7 @@ from api.http import schemas as s
 from api.http.errors import ApiError
 from api.http.state import Service
 from matcher.config import Mode
+from matcher.i18n import Message
 from matcher.search import Result, Snapshot
 
 
@@ -24,9 +25,11 @@ def ranked_page(service: Service, snap: Snapshot, query: str, mask: np.ndarray, 
         results = service.searcher.search(snap, query, k, mask, mode, min_score=min_score) \
             if offset < candidates else []
     except ValueError as exc:
+        if "all zeros" in str(exc):  # the embedder found nothing it knows in the query: no direction to search
+            raise ApiError(422, "validation_error", Message("http.query_unsearchable"), "query") from None
         if min_score is None:
             raise
-        raise ApiError(422, "min_score_unsupported", str(exc)) from None
+        raise ApiError(422, "min_score_unsupported", Message("http.min_score_unsupported", detail=str(exc))) from None
     page = results[offset:]
     more = len(results) == offset + limit and offset + limit < candidates
     explainer = service.searcher.explainer(snap, query) if explain and page else None

@@ -32,10 +32,13 @@ def settings_from_env() -> ServiceSettings:
 def app_factory() -> Any:
     """The application for a uvicorn worker process: home from ``$PMATCH_HOME``, settings from the environment."""
     from api.http.app import create_app
+    from api.http.protocol import HeaderTimeoutProtocol
     from matcher.workspace import Workspace
 
     limit_threads(1)
-    return create_app(Workspace(), settings_from_env())
+    settings = settings_from_env()
+    HeaderTimeoutProtocol.header_timeout_s = settings.header_read_timeout_s
+    return create_app(Workspace(), settings)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, home: str | Path | None = None,
@@ -63,6 +66,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, home: str | Path | None = N
     import uvicorn
 
     from api.http.app import create_app
+    from api.http.protocol import IMPORT_PATH, HeaderTimeoutProtocol
     from matcher.workspace import Workspace
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
@@ -70,8 +74,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, home: str | Path | None = N
     log.info("thread limits: %s", applied["env"])
     print(f"patent-match page: http://{host}:{port}/   (workspace {Workspace(home).home.resolve()})\n"
           f"  API docs: http://{host}:{port}/docs   ·   stop with Ctrl-C", flush=True)
+    HeaderTimeoutProtocol.header_timeout_s = settings.header_read_timeout_s
     options: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "access_log": access_log,
-                               "timeout_keep_alive": 30, "timeout_graceful_shutdown": 10}
+                               "timeout_keep_alive": 30, "timeout_graceful_shutdown": 10, "http": IMPORT_PATH}
     if workers > 1:
         os.environ["PMATCH_HOME"] = str(Workspace(home).home.resolve())
         os.environ[SETTINGS_ENV] = settings.model_dump_json()

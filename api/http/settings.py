@@ -39,6 +39,9 @@ class ServiceSettings(BaseSettings):
             "GIL-bound: a few threads per core give the throughput, more only add contention and latency."))
     body_read_timeout_s: float = Field(default=30.0, gt=0, le=3600, description=(
         "A request body that sends nothing for this long is answered 408 and its connection closed."))
+    header_read_timeout_s: float = Field(default=10.0, gt=0, le=3600, description=(
+        "A request's line and headers must be complete this long after its first byte (or after the connection "
+        "opened): a slower client is answered 408 and its connection closed (see api.http.protocol)."))
     max_queued_requests: int = Field(default=16, ge=0, le=10_000, description=(
         "Searches and matches that may wait for a worker thread; past request_threads + this many, the service "
         "answers 503 with Retry-After at once (bounded latency instead of a queue that grows with the load)."))

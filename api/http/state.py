@@ -20,6 +20,7 @@ from api.http.keys import KeyStore
 from api.http.settings import ServiceSettings
 from matcher.config import Mode, load_config
 from matcher.facets import facet_counts
+from matcher.i18n import Message
 from matcher.reindex import Reindexer
 from matcher.search import NotIndexed, Searcher, Snapshot
 from matcher.snapshot import SnapshotManifest
@@ -52,6 +53,8 @@ class Service:
         self.ready_message: str | None = "starting"
         self._facets: dict[tuple[str, str], dict[str, list[s.FacetValue]]] = {}
         self._facet_lock = threading.Lock()
+        # kind -> (CURRENT's identity, what it names): /v1/ready answers on the event loop without reading manifests
+        self._served: dict[Collection, tuple[tuple[int, int] | None, s.IndexRef | None]] = {}
 
     @property
     def candidates(self) -> int:
@@ -110,8 +113,7 @@ class Service:
             raise
         except Exception as exc:
             log.warning("opening the %s index failed: %s", kind, exc)
-            raise ApiError(503, "index_unusable", f"the {kind} index cannot be opened ({exc}): rebuild it "
-                                                  "(`pmatch index build` or POST /v1/index/rebuild)") from None
+            raise ApiError(503, "index_unusable", Message("http.index_unusable", kind=kind, detail=str(exc))) from None
 
     def pinned(self, kinds: tuple[Collection, ...]) -> Searcher:
         """A searcher answering from the snapshots served now: every search of one request sees one index."""
@@ -120,17 +122,35 @@ class Service:
         return self.searcher.pinned(kinds)
 
     def served(self, kind: Collection) -> s.IndexRef | None:
+        """The served snapshot of ``kind``, read from its manifest once per publish: ``/v1/ready`` and
+        ``/v1/index/status`` stay fast while searches saturate the disk and the threads. The cache is dropped when
+        this service publishes (``_published``) and when ``CURRENT`` is replaced by another process (a new inode
+        or mtime: one ``stat``, no file read)."""
+        pointer = self.workspace.index_root(kind) / "CURRENT"
+        try:
+            stat = pointer.stat()
+            identity: tuple[int, int] | None = (stat.st_ino, stat.st_mtime_ns)
+        except FileNotFoundError:
+            identity = None
+        cached = self._served.get(kind)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
         manifest = self.workspace.current_manifest(kind)
-        return None if manifest is None else index_ref(manifest)
+        ref = None if manifest is None else index_ref(manifest)
+        self._served[kind] = (identity, ref)
+        return ref
+
+    def _published(self, kind: Collection) -> None:
+        """A background build published a snapshot of ``kind``: forget the cached one, warm the new one."""
+        self._served.pop(kind, None)
+        self.warm()
 
     def check_key(self, key: str | None) -> str:
         if not key:
-            raise ApiError(401, "unauthorized", "an API key is required: send 'Authorization: Bearer KEY' or "
-                                                "'X-API-Key: KEY' (create one with `pmatch keys create NAME`)",
-                           headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(401, "unauthorized", Message("http.key_required"), headers={"WWW-Authenticate": "Bearer"})
         name = self.keys.verify(key)
         if name is None:
-            raise ApiError(401, "unauthorized", "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(401, "unauthorized", Message("http.key_invalid"), headers={"WWW-Authenticate": "Bearer"})
         return name
 
     def facets(self, kind: Collection, limit: int) -> tuple[s.IndexRef, dict[str, list[s.FacetValue]]]:
@@ -182,7 +202,9 @@ class Service:
                              searchable_at=max(when) if ok and when else None, seconds=seconds if ok else None)
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
+    """The service (``async``: FastAPI runs a sync dependency in the worker threads, so ``/v1/ready`` and
+    ``/v1/health`` would wait behind the searches for a thread just to look it up)."""
     service: Service = request.app.state.service
     return service
 

@@ -8,6 +8,7 @@ page shows exactly what the JSON API answers. This module is the one place that 
 from __future__ import annotations
 
 from api.http.errors import ApiError
+from api.http.language import speaking
 from api.http.routes.ingest import _ingest_bytes, _safe_filename
 from api.http.routes.match import match_demand, match_patent
 from api.http.routes.records import _stored
@@ -15,7 +16,7 @@ from api.http.routes.search import _search_patents
 from api.http.state import Service, get_service
 
 __all__ = ["ApiError", "Service", "get_service", "ingest_bytes", "match_demand", "match_patent", "safe_filename",
-           "search_patents", "stored"]
+           "search_patents", "speaking", "stored"]
 
 search_patents = _search_patents
 stored = _stored

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.web.backend import ApiError, Service, get_service, ingest_bytes, safe_filename
+from api.web.backend import ApiError, Service, get_service, ingest_bytes, safe_filename, speaking
 from api.web.forms import posted
 from api.web.render import link, page_lang, render
 from api.web.security import forget_key, presented_key, store_key
-from matcher.i18n import text
+from matcher.i18n import Message, text
 from matcher.store import Collection
 
 router = APIRouter(include_in_schema=False)
@@ -72,14 +72,15 @@ async def upload(request: Request, service: ServiceDep) -> HTMLResponse:
         return render(request, "upload.html", status=422, key_ok=True,
                       **{**context, "message": text("web.upload.no_file", lang)})
     name, data = upload
-    try:
-        name = safe_filename(name)  # as the API does: the uploaded name never becomes a path
-        if not data:
-            raise ApiError(422, "invalid_upload", "empty upload: no records", "file")
-        answer = await run_in_threadpool(ingest_bytes, service, kind, data, name, False, False, False, {})
-    except ApiError as exc:
-        return render(request, "upload.html", status=exc.status, key_ok=True,
-                      **{**context, "message": exc.message, "errors": exc.details})
+    with speaking(lang):  # the API's messages in the page's language, not the browser header's
+        try:
+            name = safe_filename(name)  # as the API does: the uploaded name never becomes a path
+            if not data:
+                raise ApiError(422, "invalid_upload", Message("http.empty_upload"), "file")
+            answer = await run_in_threadpool(ingest_bytes, service, kind, data, name, False, False, False, {})
+        except ApiError as exc:
+            return render(request, "upload.html", status=exc.status, key_ok=True,
+                          **{**context, "message": exc.message, "errors": exc.details})
     changed = bool(answer.report.inserted or answer.report.updated)
     if changed:
         ticket = service.reindexer.request([kind])[kind]

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from matcher.i18n import DEFAULT_LANG, Message
 from matcher.ingest.files import MAX_FILE_BYTES, MAX_JSON_DEPTH, MAX_LINE_CHARS, SUFFIXES, parse_json
 from matcher.ingest.results import MAX_ERRORS_SHOWN, IngestError, ParsedFile, RowError
 from matcher.ingest.rows import DATE_FIELDS, LIST_FIELDS, read_file, read_objects
@@ -39,7 +41,7 @@ from matcher.store import BatchReport, Collection, Store
 __all__ = [
     "DATE_FIELDS", "LIST_FIELDS", "MAX_ERRORS_SHOWN", "MAX_FILE_BYTES", "MAX_JSON_DEPTH", "MAX_LINE_CHARS",
     "MAX_NOTICES", "SUFFIXES", "VOCABULARY", "IngestError", "ParsedFile", "RowError", "Vocabulary", "accepted",
-    "ingest_file", "notices_text", "parse_json", "read_file", "read_objects", "vocabulary",
+    "ingest_file", "notices_text", "parse_json", "read_file", "read_objects", "rejects_lines", "vocabulary",
 ]
 
 MAX_NOTICES = 100
@@ -52,29 +54,35 @@ def accepted(parsed: ParsedFile, name: str, skip_invalid: bool) -> list[Patent |
     if parsed.errors and not skip_invalid:
         raise IngestError(parsed.errors)
     if not parsed.records:
-        raise IngestError([RowError(name, None, None, "no valid records")])
+        raise IngestError([RowError(name, None, None, Message("ingest.no_valid_records"))])
     return parsed.records
 
 
-def notices_text(parsed: ParsedFile) -> list[str]:
+def notices_text(parsed: ParsedFile, lang: str = DEFAULT_LANG) -> list[str]:
     """What was normalised, as ``file:line: field: what`` lines for the batch report (the first ``MAX_NOTICES``)."""
-    return [str(n) for n in parsed.notices[:MAX_NOTICES]]
+    return [n.text(lang) for n in parsed.notices[:MAX_NOTICES]]
+
+
+def rejects_lines(parsed: ParsedFile, lang: str = DEFAULT_LANG) -> list[dict[str, Any]]:
+    """The rejected rows, each with its reasons as ``file:line: field: reason`` in ``lang`` (a rejects file's lines)."""
+    return [{**r, "errors": [e.text(lang) for e in r["errors"]]} for r in parsed.rejects]
 
 
 def ingest_file(
     store: Store, path: str | Path, kind: Collection, mapping: dict[str, str] | None = None, skip_invalid: bool = False,
-    rejects_path: str | Path | None = None,
+    rejects_path: str | Path | None = None, lang: str = DEFAULT_LANG,
 ) -> BatchReport:
     """Validate ``path`` whole, then write it in one transaction. Any bad row fails the batch (nothing written)
-    unless ``skip_invalid``: then bad rows go to ``rejects_path`` (JSONL) and the valid rows land."""
+    unless ``skip_invalid``: then bad rows go to ``rejects_path`` (JSONL) and the valid rows land. Reasons in the
+    rejects file and the report are in ``lang``."""
     parsed = read_file(path, kind, mapping)
     records = accepted(parsed, str(path), skip_invalid)
     rejects_file = None
     if parsed.errors:
         target = Path(rejects_path) if rejects_path else Path(f"{Path(path).name}.rejects.jsonl")
         with target.open("w", encoding="utf-8") as out:
-            for reject in parsed.rejects:
+            for reject in rejects_lines(parsed, lang):
                 out.write(json.dumps(reject, ensure_ascii=False, default=str) + "\n")
         rejects_file = str(target)
     return store.write_batch(kind, records, str(path), rejected=len(parsed.rejects), rejects_file=rejects_file,
-                             normalised=notices_text(parsed))
+                             normalised=notices_text(parsed, lang))

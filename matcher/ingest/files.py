@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from matcher.i18n import Message
 from matcher.ingest.results import RowError, refuse
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -51,10 +52,10 @@ def _gb2312_share(text: str) -> float:
 
 def _decode(data: bytes, name: str) -> tuple[str, str]:
     if _looks_utf16(data):
-        raise refuse(name, None, "UTF-16 text: save it as UTF-8 (or GB18030) and try again")
+        raise refuse(name, None, Message("ingest.utf16"))
     nul = data.find(b"\x00")
     if nul >= 0:
-        raise refuse(name, _line_of(data, nul), f"binary data (a NUL byte at offset {nul:,}): not a text file")
+        raise refuse(name, _line_of(data, nul), Message("ingest.nul_byte", offset=f"{nul:,}"))
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(encoding)
@@ -62,21 +63,19 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
             continue
         controls = sum(1 for ch in text[:65536] if ord(ch) < 32 and ch not in "\r\n\t")
         if controls > max(8, len(text[:65536]) // 100):
-            raise refuse(name, None, "binary data (control characters): not a text file")
+            raise refuse(name, None, Message("ingest.control_chars"))
         if encoding == "gb18030" and _gb2312_share(text) < 0.5:
             try:
                 data.decode("cp932")
-                guess = "Shift-JIS (Japanese)"
+                guess = Message("ingest.guess_shift_jis")
             except UnicodeDecodeError:
-                guess = "another encoding (Big5?)"
-            raise refuse(name, None, f"not UTF-8, and read as GB18030 it is not Chinese text: it looks like {guess}; "
-                                      "save it as UTF-8 and try again")
+                guess = Message("ingest.guess_other")
+            raise refuse(name, None, Message("ingest.not_chinese", guess=guess))
         return text, "utf-8" if encoding == "utf-8-sig" else encoding
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise refuse(name, _line_of(data, exc.start),
-                      f"not UTF-8 or GB18030 text (bad byte at offset {exc.start})") from None
+        raise refuse(name, _line_of(data, exc.start), Message("ingest.bad_byte", offset=exc.start)) from None
     raise AssertionError("unreachable")
 
 
@@ -122,37 +121,55 @@ def _json_depth_at(text: str) -> int | None:
     return None
 
 
-def parse_json(text: str) -> tuple[Any, tuple[int, int, str] | None]:
-    """(value, None), or (None, (line, column, reason)) for text that is not JSON a record file may hold."""
-    deep = _json_depth_at(text)
+_JSON_MESSAGES = {  # the json module's reasons, in the catalogue
+    "Expecting value": "ingest.json_expecting_value",
+    "Expecting property name enclosed in double quotes": "ingest.json_expecting_name",
+    "Expecting ',' delimiter": "ingest.json_expecting_comma", "Expecting ':' delimiter": "ingest.json_expecting_colon",
+    "Unterminated string starting at": "ingest.json_unterminated_string",
+    "Invalid control character at": "ingest.json_control_character", "Invalid \\escape": "ingest.json_invalid_escape",
+    "Extra data": "ingest.json_extra_data",
+}
+
+
+def parse_json(source: str) -> tuple[Any, tuple[int, int, Message | str] | None]:
+    """(value, None), or (None, (line, column, reason)) for text that is not JSON a record file may hold (the
+    reason is a catalogue message, or the json module's own words for a rare one)."""
+    deep = _json_depth_at(source)
     if deep is not None:
-        line = text.count("\n", 0, deep) + 1
-        column = deep - (text.rfind("\n", 0, deep) + 1) + 1
-        return None, (line, column, f"nested deeper than {MAX_JSON_DEPTH} levels")
+        line = source.count("\n", 0, deep) + 1
+        column = deep - (source.rfind("\n", 0, deep) + 1) + 1
+        return None, (line, column, Message("ingest.json_too_deep", depth=MAX_JSON_DEPTH))
     try:
-        return json.loads(text, object_pairs_hook=_object), None
+        return json.loads(source, object_pairs_hook=_object), None
     except json.JSONDecodeError as exc:
-        return None, (exc.lineno, exc.colno, exc.msg)
+        key = _JSON_MESSAGES.get(exc.msg)
+        return None, (exc.lineno, exc.colno, Message(key) if key else exc.msg)
     except (ValueError, RecursionError) as exc:  # e.g. an integer of more digits than int() reads
-        long_number = re.search(r"\d{1000,}", text)
+        long_number = re.search(r"\d{1000,}", source)
         at = long_number.start() if long_number else 0
-        line = text.count("\n", 0, at) + 1
-        column = at - (text.rfind("\n", 0, at) + 1) + 1
-        reason = f"a number of {len(long_number.group(0)):,} digits" if long_number else str(exc).split(";")[0]
-        return None, (line, column, reason)
+        line = source.count("\n", 0, at) + 1
+        column = at - (source.rfind("\n", 0, at) + 1) + 1
+        if long_number:
+            return None, (line, column, Message("ingest.json_long_number", digits=f"{len(long_number.group(0)):,}"))
+        return None, (line, column, str(exc).split(";")[0])
 
 
 def _json_row(obj: Any, name: str, line: int) -> dict[str, Any] | RowError:
     if not isinstance(obj, dict):
-        return RowError(name, line, None, f"expected a JSON object, got {_json_type(obj)}")
+        return RowError(name, line, None, Message("ingest.not_object", got=_json_type(obj)))
     if isinstance(obj, _Duplicates):
-        return RowError(name, line, obj.duplicates[0], "key given twice in one object (which value is meant?)")
+        return RowError(name, line, obj.duplicates[0], Message("ingest.key_twice"))
     return obj
 
 
-def _json_type(value: Any) -> str:
-    return {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true/false",
-            type(None): "null"}.get(type(value), type(value).__name__)
+def _json_type(value: Any) -> Message | str:
+    key = {list: "array", str: "string", int: "number", float: "number", bool: "bool",
+           type(None): "null"}.get(type(value))
+    return Message(f"ingest.json_{key}") if key else type(value).__name__
+
+
+def _invalid_json(name: str, problem: tuple[int, int, Message | str]) -> RowError:
+    return RowError(name, problem[0], None, Message("ingest.invalid_json", detail=problem[2], column=problem[1]))
 
 
 def _rows_jsonl(text: str, name: str) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
@@ -160,11 +177,11 @@ def _rows_jsonl(text: str, name: str) -> Iterator[tuple[int, dict[str, Any] | Ro
         if not line.strip():
             continue
         if len(line) > MAX_LINE_CHARS:
-            yield line_no, RowError(name, line_no, None, f"line longer than {MAX_LINE_CHARS:,} characters")
+            yield line_no, RowError(name, line_no, None, Message("ingest.line_too_long", limit=f"{MAX_LINE_CHARS:,}"))
             continue
         obj, problem = parse_json(line)
         if problem:
-            yield line_no, RowError(name, line_no, None, f"invalid JSON ({problem[2]} at column {problem[1]})")
+            yield line_no, _invalid_json(name, (line_no, problem[1], problem[2]))
             continue
         yield line_no, _json_row(obj, name, line_no)
 
@@ -172,7 +189,7 @@ def _rows_jsonl(text: str, name: str) -> Iterator[tuple[int, dict[str, Any] | Ro
 def _rows_json(text: str, name: str) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     data, problem = parse_json(text)
     if problem:
-        yield problem[0], RowError(name, problem[0], None, f"invalid JSON ({problem[2]} at column {problem[1]})")
+        yield problem[0], _invalid_json(name, problem)
         return
     yield from object_rows(data, name)
 
@@ -183,7 +200,7 @@ def object_rows(data: Any, name: str) -> Iterator[tuple[int, dict[str, Any] | Ro
         data = [data]
     if not isinstance(data, list):
         yield 1, _json_row(data, name, 1) if isinstance(data, dict) else RowError(
-            name, 1, None, f"expected a JSON array of objects, got {_json_type(data)}")
+            name, 1, None, Message("ingest.not_array", got=_json_type(data)))
         return
     for i, obj in enumerate(data, 1):
         yield i, _json_row(obj, name, i)
@@ -196,7 +213,7 @@ def _rows_csv(text: str, name: str, delimiter: str) -> Iterator[tuple[int, dict[
     except StopIteration:
         return
     except csv.Error as exc:
-        raise refuse(name, 1, f"malformed CSV header ({exc})") from None
+        raise refuse(name, 1, Message("ingest.csv_header", detail=str(exc))) from None
     header = [h.strip() for h in header]
     line_no = reader.line_num
     while True:
@@ -207,17 +224,17 @@ def _rows_csv(text: str, name: str, delimiter: str) -> Iterator[tuple[int, dict[
         except csv.Error as exc:
             start = line_no + 1
             if "unexpected end of data" in str(exc):
-                reason = (f"malformed CSV (a quote opened on line {start} is never closed: every row after it would "
-                          "be read into one cell)")
+                reason = Message("ingest.csv_unclosed_quote", line=start)
             else:
-                reason = f"malformed CSV ({exc})"
+                reason = Message("ingest.csv_malformed", detail=str(exc))
             yield start, RowError(name, start, None, reason)
             return
         start, line_no = line_no + 1, reader.line_num
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(header):
-            yield start, RowError(name, start, None, f"{len(row)} cells but the header has {len(header)} columns")
+            yield start, RowError(name, start, None, Message("ingest.too_many_cells", cells=len(row),
+                                                             columns=len(header)))
             continue
         yield start, dict(zip(header, row + [""] * (len(header) - len(row)), strict=True))
 
@@ -230,12 +247,12 @@ def _rows_xlsx(data: bytes, name: str) -> Iterator[tuple[int, dict[str, Any] | R
     import openpyxl  # imported here: only XLSX ingest needs it
 
     if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise refuse(name, None, "not an XLSX workbook (not a zip archive)")
+        raise refuse(name, None, Message("ingest.xlsx_not_zip"))
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         formulas = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many types for damaged files
-        raise refuse(name, None, f"unreadable XLSX workbook ({exc})") from None
+        raise refuse(name, None, Message("ingest.xlsx_unreadable", detail=str(exc))) from None
     sheet = book.worksheets[0]
     rows = zip(sheet.iter_rows(values_only=True), formulas.worksheets[0].iter_rows(values_only=True), strict=False)
     first = next(rows, None)
@@ -245,9 +262,9 @@ def _rows_xlsx(data: bytes, name: str) -> Iterator[tuple[int, dict[str, Any] | R
     while header and not header[-1]:
         header.pop()
     if not header:
-        raise refuse(name, 1, f"row 1 of sheet {sheet.title!r} is empty: the column names must be on row 1")
+        raise refuse(name, 1, Message("ingest.xlsx_empty_header", sheet=repr(sheet.title)))
     for blank in (i for i, h in enumerate(header) if not h):
-        raise refuse(name, 1, f"column {_column_letter(blank)} has no name in row 1 (the header)")
+        raise refuse(name, 1, Message("ingest.xlsx_unnamed_column", column=_column_letter(blank)))
     any_row = False
     for line_no, (row, formula_row) in enumerate(rows, 2):
         cells = list(row)
@@ -256,15 +273,14 @@ def _rows_xlsx(data: bytes, name: str) -> Iterator[tuple[int, dict[str, Any] | R
         any_row = True
         extra = [i for i, c in enumerate(cells) if i >= len(header) and not _blank(c)]
         if extra:
-            yield line_no, RowError(name, line_no, None, f"a value in column {_column_letter(extra[0])}, which has "
-                                                         "no name in row 1 (the header)")
+            yield line_no, RowError(name, line_no, None, Message("ingest.xlsx_outside_header",
+                                                                 column=_column_letter(extra[0])))
             continue
         uncached = next((i for i, (c, f) in enumerate(zip(cells, formula_row, strict=False))
                          if c is None and isinstance(f, str) and f.startswith("=") and i < len(header)), None)
         if uncached is not None:
             yield line_no, RowError(name, line_no, header[uncached],
-                                    f"formula {formula_row[uncached][:60]!r} has no saved value: open the file in "
-                                    "Excel or LibreOffice and save it, or paste the values")
+                                    Message("ingest.xlsx_formula", formula=repr(formula_row[uncached][:60])))
             continue
         yield line_no, dict(zip(header, cells[: len(header)] + [None] * (len(header) - len(cells)), strict=True))
     if not any_row:
@@ -277,13 +293,13 @@ def _column_letter(index: int) -> str:
     return get_column_letter(index + 1)
 
 
-def _no_records_on_first_sheet(book: Any) -> str:
-    reason = f"no records on the first sheet {book.worksheets[0].title!r} (only the first sheet is read)"
+def _no_records_on_first_sheet(book: Any) -> Message:
+    first = repr(book.worksheets[0].title)
     others = [ws.title for ws in book.worksheets[1:] if any(not _blank(c) for r in ws.iter_rows(values_only=True)
                                                            for c in r)]
     if others:
-        reason += f"; sheet {others[0]!r} has data: move it to the first sheet"
-    return reason
+        return Message("ingest.xlsx_data_elsewhere", sheet=first, other=repr(others[0]))
+    return Message("ingest.xlsx_no_records", sheet=first)
 
 
 Rows = Iterator[tuple[int, dict[str, Any] | RowError]]
@@ -293,21 +309,23 @@ def raw_rows(path: Path) -> tuple[Rows, str | None, bool]:
     """(rows, encoding, tabular) for a file, by its extension."""
     name = str(path)
     if path.is_dir():
-        raise refuse(name, None, "a directory, not a file: name one file of it")
+        raise refuse(name, None, Message("ingest.directory"))
     if not path.exists():
-        raise refuse(name, None, "no such file")
+        raise refuse(name, None, Message("ingest.no_such_file"))
     if not path.is_file():
-        raise refuse(name, None, "not a regular file")
+        raise refuse(name, None, Message("ingest.not_regular"))
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        hint = ": a table? name it .csv (comma) or .tsv (tab)" if suffix == ".txt" else ""
-        raise refuse(name, None, f"unsupported file type {suffix or 'without a suffix'!r} "
-                                  f"({', '.join(s.lstrip('.') for s in SUFFIXES)}){hint}")
+        known = ", ".join(s.lstrip(".") for s in SUFFIXES)
+        if not suffix:
+            raise refuse(name, None, Message("ingest.no_suffix", known=known))
+        key = "ingest.unsupported_txt" if suffix == ".txt" else "ingest.unsupported_type"
+        raise refuse(name, None, Message(key, suffix=repr(suffix), known=known))
     size = path.stat().st_size
     if size == 0:
-        raise refuse(name, None, "empty file: no records")
+        raise refuse(name, None, Message("ingest.empty_file"))
     if size > MAX_FILE_BYTES:
-        raise refuse(name, None, f"file larger than {MAX_FILE_BYTES // 2**20} MiB")
+        raise refuse(name, None, Message("ingest.too_large", mib=MAX_FILE_BYTES // 2**20))
     data = path.read_bytes()
     if suffix == ".xlsx":
         return _rows_xlsx(data, name), None, True

@@ -12,10 +12,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from matcher.derive import derive
+from matcher.i18n import Message
 from matcher.ingest.files import Rows, object_rows, raw_rows
 from matcher.ingest.results import IngestError, ParsedFile, RowError, refuse
 from matcher.ingest.vocabulary import Vocabulary, alias_key, vocabulary
 from matcher.ipc import split_codes
+from matcher.reasons import reason as validation_reason
 from matcher.records import INVISIBLE, Demand, Patent, fields_where, without_invisible
 from matcher.store import MODELS, Collection
 from matcher.texts import text_language
@@ -42,11 +44,12 @@ def _column_map(kind: Collection, columns: list[str], mapping: dict[str, str], n
             out[col] = None
             continue
         if target is None or target not in fields:
-            hint = f" (mapped to unknown field {target!r})" if target else ""
-            return RowError(name, line, col, f"unknown column{hint}; known fields: {', '.join(sorted(fields))}; "
-                                              "map it with --map 'COLUMN=field' or ignore it with --map 'COLUMN='")
+            known = ", ".join(sorted(fields))
+            reason = (Message("ingest.unknown_target", target=repr(target), known=known) if target
+                      else Message("ingest.unknown_column", known=known))
+            return RowError(name, line, col, reason)
         if target in out.values():
-            return RowError(name, line, col, f"a second column for field {target!r}")
+            return RowError(name, line, col, Message("ingest.second_column", target=repr(target)))
         out[col] = target
     return out
 
@@ -84,13 +87,6 @@ def _cell(field_name: str, value: Any, tabular: bool, vocab: Vocabulary) -> Any:
     return text
 
 
-def _reason(err: dict[str, Any]) -> str:
-    if err["type"] in ("string_type", "missing") and err.get("input") is None:
-        return "required, but empty or missing"
-    msg = str(err["msg"])
-    return msg.removeprefix("Value error, ")
-
-
 def _normalised(row: dict[str, Any], colmap: dict[str, str | None], name: str, line: int) -> list[RowError]:
     """What ``_cell`` normalised in text fields (control and zero-width characters), for the report."""
     out = []
@@ -100,7 +96,7 @@ def _normalised(row: dict[str, Any], colmap: dict[str, str | None], name: str, l
         found = sorted({f"U+{ord(ch):04X}" for item in items if isinstance(item, str)
                         for ch in INVISIBLE.findall(item)})
         if found and target not in (None, "id"):  # an id is refused instead (matcher.records)
-            out.append(RowError(name, line, column, f"removed invisible or control characters ({', '.join(found)})"))
+            out.append(RowError(name, line, column, Message("ingest.removed_invisible", chars=", ".join(found))))
     return out
 
 
@@ -123,7 +119,7 @@ def _to_record(kind: Collection, row: dict[str, Any], colmap: dict[str, str | No
         for err in exc.errors():
             field_name = str(err["loc"][0]) if err["loc"] else None
             column = next((c for c, t in colmap.items() if t == field_name), field_name)
-            errors.append(RowError(name, line, column, _reason(err)))
+            errors.append(RowError(name, line, column, validation_reason(err)))
         return errors, []
     if isinstance(record, Patent):
         record = derive(record)  # what the id, numbers and names imply
@@ -140,7 +136,7 @@ def _records(rows: Rows, kind: Collection, name: str, tabular: bool, mapping: di
 
     def reject(line: int, errors: list[RowError], row: dict[str, Any] | None) -> None:
         parsed.errors.extend(errors)
-        parsed.rejects.append({"line": line, "errors": [str(e) for e in errors],
+        parsed.rejects.append({"line": line, "errors": errors,
                                "row": None if row is None else _jsonable(row)})
 
     for line, row in rows:
@@ -154,22 +150,22 @@ def _records(rows: Rows, kind: Collection, name: str, tabular: bool, mapping: di
         colmap = colmaps[columns]
         if isinstance(colmap, RowError):
             if tabular:  # the header (line 1) is wrong: every row would fail the same way
-                raise IngestError([RowError(name, 1, colmap.field, colmap.reason)])
-            reject(line, [RowError(name, line, colmap.field, colmap.reason)], row)
+                raise IngestError([RowError(name, 1, colmap.field, colmap.message)])
+            reject(line, [RowError(name, line, colmap.field, colmap.message)], row)
             continue
         result, notices = _to_record(kind, row, colmap, tabular, name, line, vocab)
         if isinstance(result, list):
             reject(line, result, row)
             continue
         if result.id in seen:
-            reject(line, [RowError(name, line, "id", f"duplicate id {result.id!r} (first at line {seen[result.id]})")],
-                   row)
+            reject(line, [RowError(name, line, "id", Message("ingest.duplicate_id", id=repr(result.id),
+                                                             line=seen[result.id]))], row)
             continue
         seen[result.id] = line
         parsed.records.append(result)
         parsed.notices.extend(notices)
     if not any_rows:
-        raise refuse(name, None, "no records (only a header, or blank)")
+        raise refuse(name, None, Message("ingest.no_records"))
     return parsed
 
 

@@ -22,8 +22,10 @@ from pydantic import ValidationError
 
 from api.http import schemas as s
 from api.http.errors import MAX_ERROR_DETAILS, ApiError, PayloadTooLarge
+from api.http.language import current, say, words
 from api.http.security import WriteKey, write_router
 from api.http.state import Service, ServiceDep
+from matcher.i18n import Message
 from matcher.ingest import (
     SUFFIXES,
     IngestError,
@@ -34,6 +36,7 @@ from matcher.ingest import (
     parse_json,
     read_file,
     read_objects,
+    rejects_lines,
 )
 from matcher.records import RecordId
 from matcher.store import Collection
@@ -48,8 +51,9 @@ Wait = Annotated[bool, Query(description="Answer once the rebuilt index is publi
 
 
 def _row_details(errors: list[RowError], display: dict[str, str]) -> list[s.ErrorDetail]:
-    return [s.ErrorDetail(field=e.field, reason=e.reason, file=display.get(e.file, e.file), line=e.line)
-            for e in errors[:MAX_ERROR_DETAILS]]
+    lang = current()
+    return [s.ErrorDetail(field=e.field, reason=e.reason(lang), code=e.code, file=display.get(e.file, e.file),
+                          line=e.line) for e in errors[:MAX_ERROR_DETAILS]]
 
 
 def _detail_text(detail: s.ErrorDetail) -> str:
@@ -79,15 +83,15 @@ def _write_parsed(service: Service, kind: Collection, parse: Any, display: dict[
         records = accepted(parsed, name, skip_invalid)
     except IngestError as exc:  # bad rows (and no skip_invalid), or no valid row at all
         first = _row_details(exc.errors, display)[0]
-        more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
+        more = say("http.and_more", count=len(exc.errors) - 1) if len(exc.errors) > 1 else ""
         details = _row_details(parsed.errors, display) if parsed.errors else [first]
-        raise ApiError(422, "invalid_records", f"{_detail_text(first)}{more}; nothing was written", field_of(first),
-                       details) from None
+        raise ApiError(422, "invalid_records", say("http.records_refused", first=_detail_text(first), more=more),
+                       field_of(first), details) from None
     with service.write_lock, service.workspace.open_store() as store:
         report = store.write_batch(kind, records, name, rejected=len(parsed.rejects),
-                                   normalised=[_display(n, display) for n in notices_text(parsed)])
+                                   normalised=[_display(n, display) for n in notices_text(parsed, current())])
     rejects = [s.RejectedRecord(line=r.get("line"), errors=[_display(e, display) for e in r["errors"]])
-               for r in parsed.rejects[:MAX_ERROR_DETAILS]]
+               for r in rejects_lines(parsed, current())[:MAX_ERROR_DETAILS]]
     changed = bool(report.inserted or report.updated)
     return s.IngestResponse(report=s.BatchReport.model_validate(report.to_dict()), rejects=rejects,
                             reindex=service.reindex([kind], changed and reindex, wait, changed))
@@ -104,20 +108,37 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[str | None, bytes]
     message = BytesParser(policy=HTTP).parsebytes(
         f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1") + body)
     if not message.is_multipart():
-        raise ApiError(400, "invalid_upload", "malformed multipart/form-data body", "file")
+        raise ApiError(400, "invalid_upload", Message("http.multipart_malformed"), "file")
     parts = [p for p in message.iter_parts() if p.get_param("name", header="content-disposition") == "file"]
     if not parts:
-        raise ApiError(422, "invalid_upload", "multipart body has no 'file' part", "file")
+        raise ApiError(422, "invalid_upload", Message("http.multipart_no_file"), "file")
     payload = parts[0].get_payload(decode=True)
     return parts[0].get_filename(), payload if isinstance(payload, bytes) else b""
 
 
+MAX_FILENAME_CHARS = 255
+MAX_STORED_NAME_BYTES = 200
+# What the schema says of ``filename`` (ECMA-262 and Python read it alike): a name that ends in a known suffix
+FILENAME_PATTERN = "[.](" + "|".join("".join(f"[{c.lower()}{c.upper()}]" for c in suffix.lstrip("."))
+                                     for suffix in UPLOAD_SUFFIXES) + ")$"
+
+
 def _safe_filename(name: str | None) -> str:
+    """The bare name an upload is written as (no folders, only word characters, dots, dashes and brackets), cut
+    to ``MAX_STORED_NAME_BYTES`` of UTF-8 with its suffix kept; a name without a known suffix, or over
+    ``MAX_FILENAME_CHARS``, is refused."""
     base = Path((name or "").replace("\\", "/")).name.strip()
-    base = re.sub(rf"[^\w.\-(){CJK_CHARS}]+", "_", base)[:200]
+    base = re.sub(rf"[^\w.\-(){CJK_CHARS}]+", "_", base)
+    suffix = Path(base).suffix
+    stem = base[: len(base) - len(suffix)]
+    while len((stem + suffix).encode("utf-8")) > MAX_STORED_NAME_BYTES:  # file systems count bytes (255)
+        stem = stem[:-1]
+    base = stem + suffix
+    if name is not None and len(name) > MAX_FILENAME_CHARS:
+        raise ApiError(422, "invalid_upload", Message("http.filename_too_long", limit=MAX_FILENAME_CHARS), "filename")
     if not base or not base.lower().endswith(UPLOAD_SUFFIXES):
-        raise ApiError(422, "invalid_upload", f"filename {name!r}: give a name ending in one of "
-                                              f"{', '.join(UPLOAD_SUFFIXES)} (it tells the format)", "filename")
+        raise ApiError(422, "invalid_upload", Message("http.filename_suffix", name=repr(name),
+                                                      suffixes=", ".join(UPLOAD_SUFFIXES)), "filename")
     return base
 
 
@@ -125,8 +146,7 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
         if "=" not in pair:
-            raise ApiError(422, "validation_error", f"map takes COLUMN=field (or COLUMN= to ignore), not {pair!r}",
-                           "map")
+            raise ApiError(422, "validation_error", Message("http.map_syntax", pair=repr(pair)), "map")
         column, field = pair.split("=", 1)
         out[column.strip()] = field.strip()
     return out
@@ -138,12 +158,13 @@ def _ingest_json(service: Service, kind: Collection, data: bytes, reindex: bool,
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"the body is not UTF-8 (bad byte at offset {exc.start})") from None
+        raise ApiError(400, "invalid_json", Message("http.not_utf8", offset=exc.start)) from None
     value, problem = parse_json(text)
     if problem is not None:
         line, column, reason = problem
-        message = f"the body is not valid JSON ({reason} at line {line}, column {column})"
-        raise ApiError(400, "invalid_json", message, details=[s.ErrorDetail(reason=message, line=line)])
+        message = say("http.invalid_json_where", reason=words(reason), line=line, column=column)
+        code = reason.key.rsplit(".", 1)[-1] if isinstance(reason, Message) else "json_invalid"
+        raise ApiError(400, "invalid_json", message, details=[s.ErrorDetail(reason=message, line=line, code=code)])
     try:
         body = s.IngestRequest.model_validate(value)
     except ValidationError as exc:
@@ -190,21 +211,26 @@ def _write_routes(kind: Collection, examples: dict[str, Any]) -> None:
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
                                            "properties": {"file": {"type": "string", "format": "binary"}}}},
-    }}}
+    }}, "parameters": [{
+        # read from the query string by hand (not a FastAPI parameter) so the schema can say "required": a raw
+        # body has no other name; a multipart part's own filename stands in when it is left out, which OpenAPI
+        # cannot say (a parameter cannot be required for one media type only), so the contract is the stricter
+        "name": "filename", "in": "query", "required": True,
+        "description": ("The file's name; its extension gives the format (.jsonl .ndjson .json .csv .tsv .xlsx). "
+                        "A multipart upload may leave it out: the part's own filename is used then."),
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_FILENAME_CHARS, "pattern": FILENAME_PATTERN},
+    }]}
 
     async def ingest_json(request: Request, service: ServiceDep, _key: WriteKey, reindex: Reindex = True,
                           wait: Wait = False) -> s.IngestResponse:
         data = await _read_body(request, service.settings.max_upload_bytes)
         return await run_in_threadpool(_ingest_json, service, kind, data, reindex, wait)
 
-    async def ingest_file(request: Request, service: ServiceDep, _key: WriteKey,
-                          filename: Annotated[str | None, Query(max_length=255, description=(
-                              "The file's name; its extension gives the format (.jsonl .json .csv .tsv .xlsx). "
-                              "Needed for a raw body; a multipart part's own filename is used otherwise."))] = None,
-                          skip_invalid: bool = False,
+    async def ingest_file(request: Request, service: ServiceDep, _key: WriteKey, skip_invalid: bool = False,
                           map_: Annotated[list[str], Query(alias="map", description="COLUMN=field, or COLUMN= to "
                                                                                     "ignore a column")] = [],  # noqa: B006
                           reindex: Reindex = True, wait: Wait = False) -> s.IngestResponse:
+        filename = request.query_params.get("filename")  # documented in ``upload_body``'s parameters
         data = await _read_body(request, service.settings.max_upload_bytes)
         content_type = request.headers.get("content-type", "")
         if content_type.lower().startswith("multipart/form-data"):
@@ -212,7 +238,7 @@ def _write_routes(kind: Collection, examples: dict[str, Any]) -> None:
             filename = filename or part_name
         name = _safe_filename(filename)
         if not data:
-            raise ApiError(422, "invalid_upload", "empty upload: no records", "file")
+            raise ApiError(422, "invalid_upload", Message("http.empty_upload"), "file")
         return await run_in_threadpool(_ingest_bytes, service, kind, data, name, skip_invalid, reindex, wait,
                                        _mapping(map_))
 
@@ -236,8 +262,9 @@ def _delete_one(service: Service, kind: Collection, record_id: str, reindex: boo
     if not result.deleted:
         noun = kind[:-1]
         canonical = service.searcher.store.resolve(kind, record_id)
-        hint = f" ({record_id!r} is a duplicate of {canonical!r}: delete that)" if canonical else ""
-        raise ApiError(404, "not_found", f"no {noun} with id {record_id!r}{hint}", f"{noun}_id")
+        message = (Message(f"http.no_{noun}_duplicate", id=repr(record_id), canonical=repr(canonical)) if canonical
+                   else Message(f"http.no_{noun}", id=repr(record_id)))
+        raise ApiError(404, "not_found", message, f"{noun}_id")
     return result
 
 

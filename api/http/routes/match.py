@@ -9,6 +9,7 @@ from api.http.errors import ApiError
 from api.http.pages import demand_hits, ms, patent_hits, ranked_page
 from api.http.security import read_router
 from api.http.state import ServiceDep, index_ref
+from matcher.i18n import Message
 from matcher.matching import UnknownRecord, match_portfolio, portfolio_ids
 from matcher.records import Demand, Patent
 from matcher.texts import demand_query, patent_query
@@ -20,12 +21,13 @@ read = read_router()
 def match_demand(service: ServiceDep, req: s.MatchDemandRequest) -> s.PatentMatchResponse:
     started = time.perf_counter()
     if (req.demand_id is None) == (req.demand is None):
-        raise ApiError(422, "validation_error", "give exactly one of demand_id and demand", "demand_id")
+        raise ApiError(422, "validation_error", Message("http.exactly_one", first="demand_id", second="demand"),
+                       "demand_id")
     demand = req.demand
     if req.demand_id is not None:
         found = service.searcher.store.get("demands", req.demand_id)
         if not isinstance(found, Demand):
-            raise ApiError(404, "not_found", f"no demand with id {req.demand_id!r}", "demand_id")
+            raise ApiError(404, "not_found", Message("http.no_demand", id=repr(req.demand_id)), "demand_id")
         demand = found
     assert demand is not None
     snap = service.snapshot("patents")
@@ -41,7 +43,7 @@ def match_patent(service: ServiceDep, req: s.MatchPatentRequest) -> s.DemandMatc
     started = time.perf_counter()
     patent = service.searcher.store.get("patents", req.patent_id)
     if not isinstance(patent, Patent):
-        raise ApiError(404, "not_found", f"no patent with id {req.patent_id!r}", "patent_id")
+        raise ApiError(404, "not_found", Message("http.no_patent", id=repr(req.patent_id)), "patent_id")
     snap = service.snapshot("demands")
     mode = req.mode or service.config.mode
     query = patent_query(patent, service.config.dense_text_chars)
@@ -57,15 +59,16 @@ def match_portfolio_endpoint(service: ServiceDep, req: s.PortfolioRequest) -> s.
     its best three (patent, demand) matches weighted 1, 1/2, 1/4. All matches use one snapshot."""
     started = time.perf_counter()
     if bool(req.patent_ids) == bool(req.applicant):
-        raise ApiError(422, "validation_error", "give exactly one of patent_ids and applicant", "patent_ids")
+        raise ApiError(422, "validation_error", Message("http.exactly_one", first="patent_ids", second="applicant"),
+                       "patent_ids")
     field = "patent_ids" if req.patent_ids else "applicant"
     try:
         ids = portfolio_ids(service.searcher, req.applicant, req.patent_ids or None)
     except UnknownRecord as exc:
-        raise ApiError(404, "not_found", str(exc), field) from None
+        raise ApiError(404, "not_found", Message("http.unknown_records", detail=str(exc)), field) from None
     if len(ids) > service.settings.max_portfolio_patents:
-        raise ApiError(422, "too_many_patents", f"the portfolio has {len(ids)} patents; at most "
-                       f"{service.settings.max_portfolio_patents}: narrow the applicant or pass patent_ids", field)
+        raise ApiError(422, "too_many_patents", Message("http.too_many_patents", count=len(ids),
+                                                        limit=service.settings.max_portfolio_patents), field)
     pinned = service.pinned(("demands",))
     mode = req.mode or service.config.mode
     matches = match_portfolio(pinned, ids, req.offset + req.limit, req.per_patent, req.per_enterprise, req.filters,

@@ -10,6 +10,7 @@ from api.http import schemas as s
 from api.http.errors import ApiError
 from api.http.security import read_router
 from api.http.state import Service, ServiceDep
+from matcher.i18n import Message
 from matcher.records import RecordId
 from matcher.store import Collection
 
@@ -22,7 +23,7 @@ def _stored(service: Service, kind: Collection, record_id: str, answer: type[Rec
     record = service.searcher.store.get(kind, record_id)
     if record is None:
         noun = kind[:-1]
-        raise ApiError(404, "not_found", f"no {noun} with id {record_id!r}", f"{noun}_id")
+        raise ApiError(404, "not_found", Message(f"http.no_{noun}", id=repr(record_id)), f"{noun}_id")
     return answer(id=record.id, requested_id=record_id, record=record)
 
 

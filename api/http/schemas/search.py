@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -18,6 +19,7 @@ from api.http.schemas.common import MAX_EXPLAINED, MAX_QUERY_CHARS, Limit, ModeF
 from api.http.schemas.results import DemandHit, IndexRef, Page, PatentHit
 from matcher.config import Mode
 from matcher.filters import DemandFilters, PatentFilters
+from matcher.reasons import refusal
 from matcher.records import ApplicantType, Language, LegalStatus, PatentType
 
 
@@ -34,8 +36,17 @@ class RankedPage(StrictModel):
     @classmethod
     def _bounded_cost(cls, explain: bool, info: ValidationInfo) -> bool:
         if explain and info.data.get("limit", 0) > MAX_EXPLAINED:
-            raise ValueError(f"explains at most {MAX_EXPLAINED} results: ask for limit <= {MAX_EXPLAINED}")
+            raise refusal("explain_limit", limit=MAX_EXPLAINED)
         return explain
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        """The schema says the cost bound too: with ``explain``, ``limit`` is at most ``MAX_EXPLAINED``."""
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        target["if"] = {"properties": {"explain": {"const": True}}, "required": ["explain"]}
+        target["then"] = {"properties": {"limit": {"maximum": MAX_EXPLAINED}}}
+        return schema
     min_score: float | None = Field(default=None, ge=0.0, le=1.0,
                                     description="Only results whose calibrated relevance is at least this (needs "
                                                 "the learned hybrid ranker).")

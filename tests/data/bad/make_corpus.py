@@ -1,8 +1,9 @@
 """Write the bad-input corpus: one file per kind of bad input, and ``expected.json`` with the message each must give.
 
 Run ``python tests/data/bad/make_corpus.py`` after changing a case; the files are committed, so the tests read
-exactly these bytes. Each expected message is a regular expression matched against the CLI's error output; it
-starts with the file's name and, where the problem has one, the line and the field (``file:line: field: reason``).
+exactly these bytes. Each expected message is a regular expression matched against the CLI's error output (in
+English, ``--lang en``; ``message_zh``, where given, in Chinese, the default); it starts with the file's name and,
+where the problem has one, the line and the field (``file:line: field: reason``).
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ CASES: dict[str, tuple[str, bytes, str]] = {
     "damaged.xlsx": ("patents", _damaged_xlsx(), r": unreadable XLSX workbook"),
     "xlsx_bad_date.xlsx": ("patents", xlsx(_xlsx_bad_date), r":2: 申请日: "),
     "report.pdf": ("patents", b"%PDF-1.4 not a record file", r": unsupported file type '\.pdf'"),
-    "no_suffix": ("patents", b"id,title\nA1,ok\n", r": unsupported file type 'without a suffix'"),
+    "no_suffix": ("patents", b"id,title\nA1,ok\n", r": a file name without a suffix: the suffix tells the format"),
     "unknown_column.csv": ("patents", "公开号,名称,备注\nA1,一种电池,x\n".encode(), r":1: 备注: unknown column"),
     "two_columns_one_field.csv": ("patents", "title,名称,id\na,b,A1\n".encode(),
                                   r":1: 名称: a second column for field 'title'"),
@@ -175,6 +176,30 @@ CASES: dict[str, tuple[str, bytes, str]] = {
                                  r":1: 申请人: unknown column"),
 }
 
+# The Chinese form of some of the messages (the CLI's default language; --lang en gives the English above)
+CHINESE = {
+    "unclosed_quote.csv": r":2: CSV 格式错误（第 2 行开始的引号没有闭合",
+    "shift_jis.csv": r": 不是 UTF-8，按 GB18030 读也不是中文：看起来是Shift-JIS（日文）编码",
+    "nul_after_64k.jsonl": r":601: 二进制数据（偏移 [\d,]+ 处有 NUL 字节）：不是文本文件",
+    "duplicate_key.jsonl": r":1: title: 同一对象中这个键出现了两次",
+    "zero_width_id.jsonl": r":1: id: 第 12 个字符是不可见字符或控制字符 U\+200B",
+    "dot_dot_id.jsonl": r":1: id: '\.\.' 是路径中的一步，不能作编号",
+    "deep_nesting.json": r":1: 无效的 JSON（第 65 列：嵌套超过 64 层）",
+    "huge_integer.jsonl": r":1: 无效的 JSON（第 38 列：一个 5,000 位的数字）",
+    "invalid_ipc.csv": r":2: ipc: 不是 IPC/CPC 分类号：'not-a-code'",
+    "a_directory.jsonl": r": 这是一个文件夹，不是文件",
+    "utf16_bom.csv": r": UTF-16 编码的文本：请另存为 UTF-8",
+    "xlsx_second_sheet.xlsx": r": 第一个工作表 '说明' 中没有记录（只读取第一个工作表）；工作表 'Data' 有数据",
+    "table.txt": r": 不支持的文件类型 '\.txt'.*请命名为 \.csv",
+    "long_claims.csv": r":2: claims: 最多 200000 个字符",
+    "unknown_column.csv": r":1: 备注: 未知的列",
+    "too_many_cells.csv": r":2: 这一行有 3 个单元格，但表头只有 2 列",
+    "missing_id.csv": r":2: id: 必填，但为空或缺失",
+    "duplicate_id.jsonl": r":2: id: 重复的编号 'A1'（首次出现在第 1 行）",
+    "truncated_line.jsonl": r":2: 无效的 JSON（第 \d+ 列：字符串没有结束的引号）",
+    "too_many_codes.jsonl": r":1: ipc: 最多 200 项，实际 \d+ 项",
+}
+
 
 def main() -> None:
     for old in HERE.iterdir():
@@ -190,6 +215,9 @@ def main() -> None:
             path.write_bytes(data)
         re.compile(pattern)
         expected[name] = {"kind": kind, "message": pattern}
+        if name in CHINESE:
+            re.compile(CHINESE[name])
+            expected[name]["message_zh"] = CHINESE[name]
     (HERE / "expected.json").write_text(json.dumps(expected, ensure_ascii=False, indent=1) + "\n", "utf-8")
     print(f"{len(CASES)} bad inputs written to {HERE}")
 
