@@ -21,20 +21,12 @@ from matcher.config import RankerConfig
 from matcher.export import DETAILS, MAIN, header, push_table, sheet_title, shortlist_table, write
 from matcher.filters import PatentFilters
 from matcher.indexing import build_snapshot
+from matcher.pairs import compatible_modes, holder_key
 from matcher.push import PushOptions, build_push
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
-from matcher.shortlist import (
-    KeywordMatcher,
-    Shortlist,
-    ShortlistOptions,
-    build_shortlist,
-    compatible_modes,
-    duplicate_groups,
-    fold_title,
-    holder_key,
-    select_chain,
-)
+from matcher.segments import KeywordMatcher, select_chain
+from matcher.shortlist import Shortlist, ShortlistOptions, build_shortlist, duplicate_groups, fold_title
 from matcher.store import Store
 from matcher.texts import CJK, context_text, sentences
 from matcher.workspace import Workspace
@@ -313,7 +305,7 @@ def test_exports_round_trip(tmp_path: Path, shortlists: dict[str, Shortlist]) ->
 
 def test_push_on_nvidia(searcher: Searcher, tmp_path: Path) -> None:
     push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=5, per_enterprise=2, per_patent=10,
-                                                                        min_fit=None))
+                                                                        min_similarity=None, min_coverage=None))
     assert push.portfolio and push.enterprises and push.rows
     assert len(push.enterprises) <= 5
     for ent in push.enterprises:
@@ -334,8 +326,8 @@ def test_push_on_nvidia(searcher: Searcher, tmp_path: Path) -> None:
 def test_push_orders_by_fit_and_evidence_never_by_id(searcher: Searcher) -> None:
     """Issue 14: 200 of 1,405 enterprises tied at exactly 1.75 (normalised scores), so the top 20 were the
     lowest demand ids. Fits are absolute: ties are rare, and a tie is broken by evidence before the name."""
-    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_fit=None,
-                                                                        explain=False))
+    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_similarity=None,
+                                                                        min_coverage=None, explain=False))
     ents = push.enterprises
     assert len(ents) == 60
     keys = [(round(e.score, 9), *e.evidence) for e in ents]
@@ -348,8 +340,8 @@ def test_push_orders_by_fit_and_evidence_never_by_id(searcher: Searcher) -> None
         assert e.evidence[0] == fits[0]
         assert all(p["score"] == p["retrievers"]["dense"]["score"] for d in e.demands for p in d["patents"])
     floor = sorted(k[1] for k in keys)[len(keys) // 2]
-    strict = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_fit=floor,
-                                                                          explain=False))
+    strict = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_similarity=floor,
+                                                                          min_coverage=None, explain=False))
     assert strict.rows and all(r["fit"] >= floor for r in strict.rows)
 
 
