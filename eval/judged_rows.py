@@ -62,13 +62,9 @@ def rows(searcher: Searcher, seed: int = SEED, keep: Callable[[str], bool] = lam
             r = top[demand_id]
             out.append({"set": "shortlist", "chain": path.stem, "segment": r["segment_id"], "demand_id": demand_id,
                         "patent_id": r["patent_id"], **_scores(r), **_texts(searcher, demand_id, r["patent_id"])})
-    k = PUSH_ROWS
-    while True:  # enough enterprises that PUSH_ROWS of them are kept (or every enterprise the push finds)
-        push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=k, per_enterprise=1, explain=False))
-        kept = [r for r in push.rows if keep(r["demand_id"])]
-        if len(kept) >= PUSH_ROWS or len(push.enterprises) < k:
-            break
-        k *= 2
+    # every enterprise (k only cuts the ranked list: the cost is matching the portfolio), then the first kept
+    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=100_000, per_enterprise=1, explain=False))
+    kept = [r for r in push.rows if keep(r["demand_id"])]
     for r in kept[:PUSH_ROWS]:
         out.append({"set": "push", "chain": "nvidia", "segment": "", "demand_id": r["demand_id"],
                     "patent_id": r["patent_id"], "enterprise_rank": r["enterprise_rank"], **_scores(r),

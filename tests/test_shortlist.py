@@ -160,11 +160,12 @@ def test_holder_cap_binds_on_nvidia(searcher: Searcher, chains: dict[str, Chain]
     nev = chains["new_energy_vehicle"]
     connected = next(s for s in nev.segments if s.id == "connected")
     chain = parse_chain({"name": "智能网联", "segments": [connected.model_dump()]}, "connected-only")
-    free = build_shortlist(searcher, chain, ShortlistOptions(per_demand=5, per_patent=3, explain=False))
+    unfloored = {"min_coverage": None, "min_topic_coverage": None}  # the cap is tested here, not the evidence
+    free = build_shortlist(searcher, chain, ShortlistOptions(per_demand=5, per_patent=3, explain=False, **unfloored))
     nvidia = [r for r in free.rows if "NVIDIA" in r["holder"]]
     assert len(nvidia) >= 2, "the segment should draw on NVIDIA's autonomous-driving patents"
     capped = build_shortlist(searcher, chain, ShortlistOptions(per_demand=5, per_patent=3, per_holder=1,
-                                                               explain=False))
+                                                               explain=False, **unfloored))
     assert len([r for r in capped.rows if "NVIDIA" in r["holder"]]) == 1
     # a patent with no applicant is its own holder: under --per-holder 1 it serves one demand at most
     assert max(Counter(r["patent_id"] for r in capped.rows if not r["holder"]).values()) == 1
@@ -343,6 +344,36 @@ def test_push_orders_by_fit_and_evidence_never_by_id(searcher: Searcher) -> None
     strict = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_similarity=floor,
                                                                           min_coverage=None, explain=False))
     assert strict.rows and all(r["fit"] >= floor for r in strict.rows)
+
+
+def test_learned_relevance_scores_pairs_and_floors_them(searcher: Searcher, chains: dict[str, Chain]) -> None:
+    """With the learned fusion a pair's score is its calibrated relevance (absolute, the same scale for every
+    demand), and ``min_relevance`` leaves a demand without a good enough candidate with no row at all."""
+    learned = Searcher(searcher.workspace, RankerConfig(dense_model="static-64", candidates=50, fusion="learned"))
+    try:
+        loose = ShortlistOptions(per_demand=3, per_patent=2, min_relevance=None, min_coverage=None,
+                                 min_topic_coverage=None, explain=False)
+        sl = build_shortlist(learned, chains["smart_manufacturing"], loose)
+        assert sl.rows
+        assert all(0 < r["relevance"] < 1 and r["score"] == r["relevance"] for r in sl.rows)
+        best: dict[str, float] = {}
+        for r in sl.rows:
+            best[r["demand_id"]] = max(best.get(r["demand_id"], 0.0), r["relevance"])
+        floor = sorted(best.values())[len(best) // 2]
+        strict = build_shortlist(learned, chains["smart_manufacturing"],
+                                 ShortlistOptions(**{**vars(loose), "min_relevance": floor}))
+        assert strict.rows and all(r["relevance"] >= floor for r in strict.rows)
+        assert len({r["demand_id"] for r in strict.rows}) < len(best)  # the weakest demands get no row
+        assert not build_shortlist(learned, chains["smart_manufacturing"],
+                                   ShortlistOptions(**{**vars(loose), "min_relevance": 1.0})).rows
+        push = build_push(learned, applicant="NVIDIA", options=PushOptions(k=10, per_enterprise=1, min_relevance=0.0,
+                                                                         min_coverage=None, explain=False))
+        assert push.rows and push.summary["min_fit"] == 0.0
+        for r in push.rows:  # the fit is the relevance, and what ranks the enterprises
+            assert r["retrievers"]["fused"]["method"] == "learned" and 0 < r["fit"] < 1
+        assert [e.score for e in push.enterprises] == sorted((e.score for e in push.enterprises), reverse=True)
+    finally:
+        learned.close()
 
 
 # --- the commands -----------------------------------------------------------------------------------------
