@@ -62,10 +62,3 @@ def test_design_patents_answer_no_need() -> None:
     assert not answers_a_need(Patent(id="USD1", language="en", title="Robot", patent_type="design"))
     assert answers_a_need(Patent(id="US3", language="en", title="Robot", patent_type="invention"))
     assert answers_a_need(Patent(id="US4", language="en", title="Robot"))
-
-
-def test_context_is_title_and_abstract() -> None:  # what a person reads, not claims
-    from matcher.evidence import context_text
-
-    assert context_text(LIFT) == "一种电梯远程监控装置\n电梯运行状态的无线远程监控装置。"
-    assert context_text(Demand(id="D", title="t", description="d")) == "t\nd"
