@@ -67,7 +67,8 @@ def searcher(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Pate
         store.write_batch("demands", demands, "test")
     for kind in ("patents", "demands"):
         build_snapshot(ws, kind, dense_model="static-64")  # type: ignore[arg-type]
-    s = Searcher(ws, RankerConfig(dense_model="static-64", candidates=50))
+    # convex fusion: these tests check caps, exports and the cosine floor; the learned relevance has its own test
+    s = Searcher(ws, RankerConfig(dense_model="static-64", candidates=50, fusion="convex"))
     yield s
     s.close()
 
@@ -220,7 +221,7 @@ def test_segment_keyword_inside_an_unrelated_word_does_not_select(tmp_path: Path
         store.write_batch("demands", demands, "test")
     for kind in ("patents", "demands"):
         build_snapshot(ws, kind, dense_model="static-64")  # type: ignore[arg-type]
-    s = Searcher(ws, RankerConfig(dense_model="static-64"))
+    s = Searcher(ws, RankerConfig(dense_model="static-64", fusion="convex"))
     try:
         chain = parse_chain({"name": "t", "segments": [
             {"id": "battery", "name": "电池", "keywords": {"zh": ["电池"]}, "keyword_similarity": -1,
