@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from api.cli.shortlist import push, shortlist
 from indexes.analyzer import user_dict_path
 from matcher.chains import Chain, load_chain, parse_chain, shipped_chains
-from matcher.config import RankerConfig
+from matcher.config import RankerConfig, save_config
 from matcher.export import DETAILS, MAIN, header, push_table, sheet_title, shortlist_table, write
 from matcher.filters import PatentFilters
 from matcher.indexing import build_snapshot
@@ -67,8 +67,11 @@ def searcher(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Pate
         store.write_batch("demands", demands, "test")
     for kind in ("patents", "demands"):
         build_snapshot(ws, kind, dense_model="static-64")  # type: ignore[arg-type]
-    # convex fusion: these tests check caps, exports and the cosine floor; the learned relevance has its own test
-    s = Searcher(ws, RankerConfig(dense_model="static-64", candidates=50, fusion="convex"))
+    # convex fusion: these tests check caps, exports and the cosine floor; the learned relevance has its own test.
+    # Saved in the home, so that the commands run on it use the same ranker.
+    config = RankerConfig(dense_model="static-64", candidates=50, fusion="convex")
+    save_config(config, ws.home / "ranker.json")
+    s = Searcher(ws, config)
     yield s
     s.close()
 
@@ -420,7 +423,9 @@ def test_cli_push(cli: typer.Typer, searcher: Searcher, tmp_path: Path) -> None:
     code, out = run(cli, "push", "--applicant", "no-such-company", "--home", home)
     assert code == 1 and "no-such-company" in out
     ids = tmp_path / "ids.txt"
-    nvidia = searcher.store.ids_with_value("patents", "applicants", "NVIDIA")[:3]
+    found = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=20, per_enterprise=1, explain=False))
+    nvidia = list(dict.fromkeys(r["patent_id"] for r in found.rows))[:3]  # patents the floors let through
+    assert nvidia
     ids.write_text("\n".join(nvidia) + "\n", encoding="utf-8")
     code, out = run(cli, "push", "--ids", str(ids), "--per-enterprise", "2", "--k", "3", "--out",
                     str(tmp_path / "push.csv"), "--lang", "en", "--home", home)
