@@ -39,7 +39,8 @@ from matcher.filters import DemandFilters, PatentFilters
 from matcher.matching import portfolio_ids
 from matcher.push import PushOptions, build_push
 from matcher.search import Searcher
-from matcher.shortlist import SegmentPick, Selection, ShortlistOptions, build_shortlist
+from matcher.segments import SegmentPick, Selection
+from matcher.shortlist import ShortlistOptions, build_shortlist
 from matcher.workspace import Workspace
 
 

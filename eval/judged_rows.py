@@ -3,10 +3,16 @@ shortlist, and the first 40 push rows for NVIDIA's portfolio (the best pair of e
 
 Only ``build_shortlist`` / ``build_push`` and the row keys every version has are used, so the same script runs on
 an old checkout (``PYTHONPATH=OLD_TREE python eval/judged_rows.py --home H --out old.jsonl``). The 30 demands of a
-chain are drawn with a fixed seed from those its shortlist serves; a row carries both texts, so it can be judged
-without the store.
+chain are drawn with a fixed seed (``--seed``) from those its shortlist serves; a row carries both texts, so it can be
+judged without the store.
+
+``--judged pairs.jsonl --demands seen|unseen`` keeps only demands that are (seen) or are not (unseen) in a labeled
+set: a tuning round reads seen demands, a fresh round reports on demands nobody has judged before (for push, the
+first 40 enterprises whose demand is unseen).
 
     python eval/judged_rows.py --home .pmatch --out rows.jsonl
+    python eval/judged_rows.py --home .pmatch --out fresh.jsonl --seed 2114 \
+        --judged eval/datasets/shortlist_pairs/pairs.jsonl --demands unseen
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from matcher.chains import load_chain, shipped_chains
@@ -35,26 +42,32 @@ def _texts(searcher: Searcher, demand_id: str, patent_id: str) -> dict[str, str]
     return {"demand": f"{d.title} | {d.description[:240]}", "patent": f"{p.title} | {p.abstract[:240]}"}
 
 
-def rows(searcher: Searcher) -> list[dict[str, object]]:
+def _scores(r: dict) -> dict[str, object]:
+    """What the version knew of the pair (keys a later version added are left out when absent)."""
+    return {k: r[k] for k in ("score", "relevance", "title_coverage", "fit") if r.get(k) is not None}
+
+
+def rows(searcher: Searcher, seed: int = SEED, keep: Callable[[str], bool] = lambda _: True) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for path in shipped_chains():
         chain = load_chain(path)
         sl = build_shortlist(searcher, chain, ShortlistOptions(explain=False))
         top: dict[str, dict] = {}
         for r in sl.rows:
-            if r["rank"] == 1 and r["demand_id"] not in top:
+            if r["rank"] == 1 and r["demand_id"] not in top and keep(r["demand_id"]):
                 top[r["demand_id"]] = r
         picked = sorted(top)
-        random.Random(SEED).shuffle(picked)
+        random.Random(seed).shuffle(picked)
         for demand_id in sorted(picked[:PER_CHAIN]):
             r = top[demand_id]
             out.append({"set": "shortlist", "chain": path.stem, "segment": r["segment_id"], "demand_id": demand_id,
-                        "patent_id": r["patent_id"], **_texts(searcher, demand_id, r["patent_id"])})
-    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=PUSH_ROWS, per_enterprise=1,
-                                                                        explain=False))
-    for r in push.rows[:PUSH_ROWS]:
+                        "patent_id": r["patent_id"], **_scores(r), **_texts(searcher, demand_id, r["patent_id"])})
+    # every enterprise (k only cuts the ranked list: the cost is matching the portfolio), then the first kept
+    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=100_000, per_enterprise=1, explain=False))
+    kept = [r for r in push.rows if keep(r["demand_id"])]
+    for r in kept[:PUSH_ROWS]:
         out.append({"set": "push", "chain": "nvidia", "segment": "", "demand_id": r["demand_id"],
-                    "patent_id": r["patent_id"], "enterprise_rank": r["enterprise_rank"],
+                    "patent_id": r["patent_id"], "enterprise_rank": r["enterprise_rank"], **_scores(r),
                     **_texts(searcher, r["demand_id"], r["patent_id"])})
     return out
 
@@ -63,11 +76,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--judged", type=Path, help="a labeled set (pairs.jsonl) that --demands refers to")
+    ap.add_argument("--demands", choices=("all", "seen", "unseen"), default="all")
     args = ap.parse_args()
+    keep: Callable[[str], bool] = lambda _: True  # noqa: E731
+    if args.demands != "all":
+        if args.judged is None:
+            ap.error("--demands seen|unseen needs --judged")
+        seen = {json.loads(line)["demand_id"] for line in args.judged.read_text("utf-8").splitlines() if line.strip()}
+        keep = (lambda d: d in seen) if args.demands == "seen" else (lambda d: d not in seen)
     searcher = Searcher(Workspace(args.home))
     try:
         with args.out.open("w", encoding="utf-8") as f:
-            for row in rows(searcher):
+            for row in rows(searcher, args.seed, keep):
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
     finally:
         searcher.close()

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from matcher.i18n import catalogue, text
+from matcher.pairs import DERIVED, INFERRED_SHOWN, excerpt
 from matcher.push import Push
 from matcher.records import Demand, Patent
 from matcher.search import Result
-from matcher.shortlist import DERIVED, INFERRED_SHOWN, Shortlist, excerpt
+from matcher.shortlist import Shortlist
 
 Lang = Literal["zh", "en"]
 FORMATS = ("csv", "xlsx", "json")
@@ -44,7 +45,8 @@ MAIN = ("chain", "segment", "enterprise_rank", "demand_rank", "rank", "demand_id
 # The ranker's internals, on a separate sheet (评分明细 / details), keyed by the pair.
 DETAILS = ("demand_id", "patent_id", "enterprise_key", "enterprise_score", "demand_score", "fit", "score", "fusion",
            "bm25_rank", "bm25_score", "dense_rank", "dense_score", "shared_terms", "snippet", "closest_sentence",
-           "closest_similarity", "title_coverage", "patent_language", "demand_selected_by", "patent_selected_by")
+           "closest_similarity", "relevance", "title_coverage", "topic_coverage", "patent_language",
+           "demand_selected_by", "patent_selected_by")
 # Shown as 未提供 / "not provided" when empty: a reader must see that the data has none, not a blank.
 _PROVIDED = {"enterprise", "holder", "legal_status", "price", "maturity", "demand_industry", "application_date",
              "patent_abstract"}

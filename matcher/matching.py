@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matcher.config import Mode
+from matcher.evidence import answers_a_need, title_coverage, topic_coverage
 from matcher.filters import DemandFilters, PatentFilters
 from matcher.records import Demand, Patent
 from matcher.search import Result, Searcher
@@ -79,10 +80,13 @@ def portfolio_ids(searcher: Searcher, applicant: str | None = None, ids: list[st
 
 
 def pair_fit(result: Result) -> float:
-    """How well a found record answers the query, on a scale that means the same for every query: the dense
-    cosine when the dense model scored it (hybrid and dense modes), else the raw BM25 score (bm25 mode). The
-    fused score cannot serve: convex fusion normalises each query's candidates, so every query's best is ~1.
-    A hybrid result the dense retriever did not reach has fit 0. (Until the ranker has a calibrated relevance.)"""
+    """How well a found record answers the query, on a scale that means the same for every query: the ranker's
+    calibrated relevance when it has one (the learned fusion), else the dense cosine when the dense model scored
+    it (hybrid and dense modes), else the raw BM25 score (bm25 mode). A normalised fused score cannot serve:
+    convex fusion normalises each query's candidates, so every query's best is ~1. A hybrid result the dense
+    retriever did not reach has fit 0."""
+    if result.relevance is not None:
+        return float(result.relevance)
     dense = result.retrievers.get("dense")
     if dense is not None:
         return float(dense.get("score") or 0.0)
@@ -92,22 +96,35 @@ def pair_fit(result: Result) -> float:
 def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_patent: int = 20,
                     per_enterprise: int = 5, filters: DemandFilters | None = None,
                     mode: Mode | None = None, min_fit: float | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> list[EnterpriseMatch]:
+                    progress: Callable[[int, int], None] | None = None,
+                    min_coverage: float | None = None, min_topic: float = 0.0) -> list[EnterpriseMatch]:
     """Enterprises ranked for a portfolio, each with its demands and the patents that support each demand.
 
-    Scores are fits (``pair_fit``), so they compare across patents and enterprises; a pair below ``min_fit`` is
-    not support at all. Enterprises with equal scores are ordered by evidence (their best fit, then how many
+    Scores are fits (``pair_fit``), so they compare across patents and enterprises; a pair below ``min_fit``, or
+    whose patent has less than ``min_coverage`` of the demand title's words (``matcher.evidence.title_coverage``:
+    as written or, across languages, through a dictionary gloss; or, in one language, less than ``min_topic`` of
+    the patent title's words in the demand: ``topic_coverage``), is not support at all, nor is a design patent
+    (``evidence.answers_a_need``). Enterprises with equal
+    scores are ordered by evidence (their best fit, then how many
     pairs support them, then the best fused score), and only then by name. ``progress(done, total)`` is called
     after each patent's search."""
     support: dict[str, list[tuple[float, float, str, Result]]] = defaultdict(list)  # demand -> (fit, fused, ...)
     titles: dict[str, str] = {}
+    psnap = searcher.snapshot("patents")
     for n, patent_id in enumerate(patent_ids, 1):
         patent, results = match_patent(searcher, patent_id, per_patent, filters, mode)
         titles[patent_id] = patent.title or patent.abstract[:60]
         for r in results:
             fit = pair_fit(r)
-            if min_fit is None or fit >= min_fit:
-                support[r.id].append((fit, r.score, patent_id, r))
+            if not answers_a_need(patent) or (min_fit is not None and fit < min_fit):
+                continue
+            if min_coverage is not None:
+                assert isinstance(r.record, Demand)
+                coverage = title_coverage(psnap, r.record, patent)
+                topic = topic_coverage(psnap, r.record, patent)
+                if (coverage is not None and coverage < min_coverage) or (topic is not None and topic < min_topic):
+                    continue
+            support[r.id].append((fit, r.score, patent_id, r))
         if progress:
             progress(n, len(patent_ids))
     by_enterprise: dict[str, list[dict[str, Any]]] = defaultdict(list)

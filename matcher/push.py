@@ -7,7 +7,7 @@ drops pairs below ``min_fit``, and caps demands per enterprise and patents per d
 This module only adds the rows: for each supporting (demand, patent) pair the searcher's explanation (the demand
 was found with the patent's text as the query, so the shared terms, snippet and closest sentence are the
 demand's; ``Searcher.explainer``, no second search) and the pair's licence terms
-(``matcher.shortlist.pair_fields``).
+(``matcher.pairs.pair_fields``).
 A demand with no enterprise (all demands of the bundled data) stands alone as its own "enterprise".
 """
 
@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matcher.config import Mode
+from matcher.evidence import title_coverage
 from matcher.filters import DemandFilters
 from matcher.matching import EnterpriseMatch, match_portfolio, portfolio_ids
+from matcher.pairs import explain_records, pair_fields
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
-from matcher.shortlist import explain_records, pair_fields
 from matcher.texts import patent_query
 
 ProgressFn = Callable[[str, int, int], None]
@@ -37,9 +38,15 @@ class PushOptions:
     filters: DemandFilters = field(default_factory=DemandFilters)
     mode: Mode | None = None
     explain: bool = True
-    # a pair whose fit (``matching.pair_fit``: the dense cosine in hybrid mode) is below this is not pushed; 0.45
-    # with the shipped use-m3 model (the judged set in eval/datasets/shortlist_pairs/); None pushes every pair
-    min_fit: float | None = 0.45
+    # a pair whose fit (``matching.pair_fit``) is below its floor is not pushed (None: every pair): the calibrated
+    # relevance with the learned fusion, else the dense cosine (0.45 with the shipped use-m3 model). Both floors
+    # were set on eval/datasets/shortlist_pairs/ (its card says on which round).
+    min_relevance: float | None = 0.25
+    min_similarity: float | None = 0.45
+    # a pair whose patent has less than this share of the demand title's informative words (as written, or across
+    # languages through a dictionary gloss: ``matcher.evidence``) is not pushed; None: off
+    min_coverage: float | None = 0.5
+    min_topic_coverage: float = 0.3  # the patent title's words in the demand (same language: ``evidence``)
 
 
 @dataclass
@@ -57,6 +64,14 @@ class Push:
                 "enterprises": [e.to_dict() for e in self.enterprises], "rows": self.rows}
 
 
+def min_fit(searcher: Searcher, options: PushOptions) -> float | None:
+    """The floor on ``pair_fit`` for this ranker: the relevance floor if it has a calibrated relevance, else the
+    cosine floor."""
+    mode = options.mode or searcher.config.mode
+    calibrated = mode == "hybrid" and searcher.config.fusion == "learned"
+    return options.min_relevance if calibrated else options.min_similarity
+
+
 def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] | None = None,
                options: PushOptions | None = None, progress: ProgressFn | None = None) -> Push:
     """Enterprises and demands for a portfolio, with one explained row per supporting (demand, patent) pair."""
@@ -66,8 +81,9 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
     if progress:
         progress("match", 0, len(portfolio))
     enterprises = match_portfolio(searcher, portfolio, options.k, options.per_patent, options.per_enterprise,
-                                  options.filters, options.mode, options.min_fit,
-                                  (lambda done, total: progress("match", done, total)) if progress else None)
+                                  options.filters, options.mode, min_fit(searcher, options),
+                                  (lambda done, total: progress("match", done, total)) if progress else None,
+                                  options.min_coverage, options.min_topic_coverage)
     matched_s = time.perf_counter() - started
 
     t = time.perf_counter()
@@ -76,6 +92,7 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
     patents = searcher.store.get_many("patents", sorted({p for _, p in pairs}))
     explanations = _explanations(searcher, pairs, patents, demands, progress) if options.explain else {}
     rows: list[dict[str, Any]] = []
+    psnap = searcher.snapshot("patents")
     for rank, ent in enumerate(enterprises, 1):
         for d_rank, d in enumerate(ent.demands, 1):
             demand = demands[d["demand_id"]]
@@ -86,7 +103,7 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
                 rows.append({
                     "enterprise_rank": rank, "enterprise_key": ent.enterprise,
                     "enterprise_score": round(ent.score, 6), "demand_rank": d_rank, "demand_score": d["score"],
-                    "fit": p["score"],
+                    "fit": p["score"], "title_coverage": _rounded(title_coverage(psnap, demand, patent)),
                     **pair_fields(demand, patent, p["fused"], p["retrievers"],
                                   explanations.get((demand.id, patent.id))),
                 })
@@ -95,11 +112,15 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
         "enterprises": len(enterprises), "demands": len({r["demand_id"] for r in rows}),
         "supporting_patents": len({r["patent_id"] for r in rows}), "rows": len(rows),
         "enterprise_rule": "a demand with no enterprise stands alone, keyed '(demand ID)'",
-        "min_fit": options.min_fit,
+        "min_fit": min_fit(searcher, options), "min_coverage": options.min_coverage,
         "timings": {"match_s": round(matched_s, 3), "explain_s": round(time.perf_counter() - t, 3),
                     "total_s": round(time.perf_counter() - started, 3)},
     }
     return Push(portfolio, applicant or f"{len(portfolio)} patents", options, enterprises, rows, summary)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def _explanations(searcher: Searcher, pairs: list[tuple[str, str]], patents: dict[str, Any],

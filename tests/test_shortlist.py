@@ -17,24 +17,16 @@ from typer.testing import CliRunner
 from api.cli.shortlist import push, shortlist
 from indexes.analyzer import user_dict_path
 from matcher.chains import Chain, load_chain, parse_chain, shipped_chains
-from matcher.config import RankerConfig
+from matcher.config import RankerConfig, save_config
 from matcher.export import DETAILS, MAIN, header, push_table, sheet_title, shortlist_table, write
 from matcher.filters import PatentFilters
 from matcher.indexing import build_snapshot
+from matcher.pairs import compatible_modes, holder_key
 from matcher.push import PushOptions, build_push
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
-from matcher.shortlist import (
-    KeywordMatcher,
-    Shortlist,
-    ShortlistOptions,
-    build_shortlist,
-    compatible_modes,
-    duplicate_groups,
-    fold_title,
-    holder_key,
-    select_chain,
-)
+from matcher.segments import KeywordMatcher, select_chain
+from matcher.shortlist import Shortlist, ShortlistOptions, build_shortlist, duplicate_groups, fold_title
 from matcher.store import Store
 from matcher.texts import CJK, context_text, sentences
 from matcher.workspace import Workspace
@@ -75,7 +67,11 @@ def searcher(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Pate
         store.write_batch("demands", demands, "test")
     for kind in ("patents", "demands"):
         build_snapshot(ws, kind, dense_model="static-64")  # type: ignore[arg-type]
-    s = Searcher(ws, RankerConfig(dense_model="static-64", candidates=50))
+    # convex fusion: these tests check caps, exports and the cosine floor; the learned relevance has its own test.
+    # Saved in the home, so that the commands run on it use the same ranker.
+    config = RankerConfig(dense_model="static-64", candidates=50, fusion="convex")
+    save_config(config, ws.home / "ranker.json")
+    s = Searcher(ws, config)
     yield s
     s.close()
 
@@ -168,11 +164,12 @@ def test_holder_cap_binds_on_nvidia(searcher: Searcher, chains: dict[str, Chain]
     nev = chains["new_energy_vehicle"]
     connected = next(s for s in nev.segments if s.id == "connected")
     chain = parse_chain({"name": "智能网联", "segments": [connected.model_dump()]}, "connected-only")
-    free = build_shortlist(searcher, chain, ShortlistOptions(per_demand=5, per_patent=3, explain=False))
+    unfloored = {"min_coverage": None, "min_topic_coverage": None}  # the cap is tested here, not the evidence
+    free = build_shortlist(searcher, chain, ShortlistOptions(per_demand=5, per_patent=3, explain=False, **unfloored))
     nvidia = [r for r in free.rows if "NVIDIA" in r["holder"]]
     assert len(nvidia) >= 2, "the segment should draw on NVIDIA's autonomous-driving patents"
     capped = build_shortlist(searcher, chain, ShortlistOptions(per_demand=5, per_patent=3, per_holder=1,
-                                                               explain=False))
+                                                               explain=False, **unfloored))
     assert len([r for r in capped.rows if "NVIDIA" in r["holder"]]) == 1
     # a patent with no applicant is its own holder: under --per-holder 1 it serves one demand at most
     assert max(Counter(r["patent_id"] for r in capped.rows if not r["holder"]).values()) == 1
@@ -227,7 +224,7 @@ def test_segment_keyword_inside_an_unrelated_word_does_not_select(tmp_path: Path
         store.write_batch("demands", demands, "test")
     for kind in ("patents", "demands"):
         build_snapshot(ws, kind, dense_model="static-64")  # type: ignore[arg-type]
-    s = Searcher(ws, RankerConfig(dense_model="static-64"))
+    s = Searcher(ws, RankerConfig(dense_model="static-64", fusion="convex"))
     try:
         chain = parse_chain({"name": "t", "segments": [
             {"id": "battery", "name": "电池", "keywords": {"zh": ["电池"]}, "keyword_similarity": -1,
@@ -313,7 +310,7 @@ def test_exports_round_trip(tmp_path: Path, shortlists: dict[str, Shortlist]) ->
 
 def test_push_on_nvidia(searcher: Searcher, tmp_path: Path) -> None:
     push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=5, per_enterprise=2, per_patent=10,
-                                                                        min_fit=None))
+                                                                        min_similarity=None, min_coverage=None))
     assert push.portfolio and push.enterprises and push.rows
     assert len(push.enterprises) <= 5
     for ent in push.enterprises:
@@ -334,8 +331,8 @@ def test_push_on_nvidia(searcher: Searcher, tmp_path: Path) -> None:
 def test_push_orders_by_fit_and_evidence_never_by_id(searcher: Searcher) -> None:
     """Issue 14: 200 of 1,405 enterprises tied at exactly 1.75 (normalised scores), so the top 20 were the
     lowest demand ids. Fits are absolute: ties are rare, and a tie is broken by evidence before the name."""
-    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_fit=None,
-                                                                        explain=False))
+    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_similarity=None,
+                                                                        min_coverage=None, explain=False))
     ents = push.enterprises
     assert len(ents) == 60
     keys = [(round(e.score, 9), *e.evidence) for e in ents]
@@ -348,9 +345,39 @@ def test_push_orders_by_fit_and_evidence_never_by_id(searcher: Searcher) -> None
         assert e.evidence[0] == fits[0]
         assert all(p["score"] == p["retrievers"]["dense"]["score"] for d in e.demands for p in d["patents"])
     floor = sorted(k[1] for k in keys)[len(keys) // 2]
-    strict = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_fit=floor,
-                                                                          explain=False))
+    strict = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_similarity=floor,
+                                                                          min_coverage=None, explain=False))
     assert strict.rows and all(r["fit"] >= floor for r in strict.rows)
+
+
+def test_learned_relevance_scores_pairs_and_floors_them(searcher: Searcher, chains: dict[str, Chain]) -> None:
+    """With the learned fusion a pair's score is its calibrated relevance (absolute, the same scale for every
+    demand), and ``min_relevance`` leaves a demand without a good enough candidate with no row at all."""
+    learned = Searcher(searcher.workspace, RankerConfig(dense_model="static-64", candidates=50, fusion="learned"))
+    try:
+        loose = ShortlistOptions(per_demand=3, per_patent=2, min_relevance=None, min_coverage=None,
+                                 min_topic_coverage=None, explain=False)
+        sl = build_shortlist(learned, chains["smart_manufacturing"], loose)
+        assert sl.rows
+        assert all(0 < r["relevance"] < 1 and r["score"] == r["relevance"] for r in sl.rows)
+        best: dict[str, float] = {}
+        for r in sl.rows:
+            best[r["demand_id"]] = max(best.get(r["demand_id"], 0.0), r["relevance"])
+        floor = sorted(best.values())[len(best) // 2]
+        strict = build_shortlist(learned, chains["smart_manufacturing"],
+                                 ShortlistOptions(**{**vars(loose), "min_relevance": floor}))
+        assert strict.rows and all(r["relevance"] >= floor for r in strict.rows)
+        assert len({r["demand_id"] for r in strict.rows}) < len(best)  # the weakest demands get no row
+        assert not build_shortlist(learned, chains["smart_manufacturing"],
+                                   ShortlistOptions(**{**vars(loose), "min_relevance": 1.0})).rows
+        push = build_push(learned, applicant="NVIDIA", options=PushOptions(k=10, per_enterprise=1, min_relevance=0.0,
+                                                                         min_coverage=None, explain=False))
+        assert push.rows and push.summary["min_fit"] == 0.0
+        for r in push.rows:  # the fit is the relevance, and what ranks the enterprises
+            assert r["retrievers"]["fused"]["method"] == "learned" and 0 < r["fit"] < 1
+        assert [e.score for e in push.enterprises] == sorted((e.score for e in push.enterprises), reverse=True)
+    finally:
+        learned.close()
 
 
 # --- the commands -----------------------------------------------------------------------------------------
@@ -396,7 +423,9 @@ def test_cli_push(cli: typer.Typer, searcher: Searcher, tmp_path: Path) -> None:
     code, out = run(cli, "push", "--applicant", "no-such-company", "--home", home)
     assert code == 1 and "no-such-company" in out
     ids = tmp_path / "ids.txt"
-    nvidia = searcher.store.ids_with_value("patents", "applicants", "NVIDIA")[:3]
+    found = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=20, per_enterprise=1, explain=False))
+    nvidia = list(dict.fromkeys(r["patent_id"] for r in found.rows))[:3]  # patents the floors let through
+    assert nvidia
     ids.write_text("\n".join(nvidia) + "\n", encoding="utf-8")
     code, out = run(cli, "push", "--ids", str(ids), "--per-enterprise", "2", "--k", "3", "--out",
                     str(tmp_path / "push.csv"), "--lang", "en", "--home", home)

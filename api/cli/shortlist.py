@@ -60,14 +60,24 @@ def shortlist(
     per_patent: Annotated[int, typer.Option(min=1, max=100, help="Demands per patent at most")] = 3,
     per_holder: Annotated[int | None, typer.Option(min=1, help="Rows per patent holder (applicant) at most; a "
                                                                 "patent with no applicant is its own holder")] = None,
-    min_score: Annotated[float, typer.Option(min=0.0, help="Minimum fused score of a pair (relative to the demand: "
-                                                           "convex fusion gives its best candidate ~1)")] = 0.0,
-    min_similarity: Annotated[float, typer.Option(min=-1.0, max=1.0, help="Minimum dense cosine of a pair "
+    min_score: Annotated[float, typer.Option(min=0.0, help="Minimum pair score: the calibrated relevance with the "
+                                                           "learned fusion, else the fused score (relative to the "
+                                                           "demand: convex fusion gives its best candidate ~1)")] = 0.0,
+    min_relevance: Annotated[float, typer.Option(min=0.0, max=1.0, help="Minimum calibrated relevance of a pair "
+                                                                        "(learned fusion; 0 turns it off)")]
+    = ShortlistOptions.min_relevance or 0.0,
+    min_similarity: Annotated[float, typer.Option(min=-1.0, max=1.0, help="Minimum dense cosine of a pair, for a "
+                                                                          "ranker without a calibrated relevance "
                                                                           "(absolute; -1 turns it off)")]
     = ShortlistOptions.min_similarity or -1.0,
     min_coverage: Annotated[float, typer.Option(min=0.0, max=1.0, help="Minimum share of the demand title's words "
-                                                                       "in the patent (0 turns it off)")]
+                                                                       "in the patent, across languages through "
+                                                                       "a dictionary gloss (0 turns it off)")]
     = ShortlistOptions.min_coverage or 0.0,
+    min_topic_coverage: Annotated[float, typer.Option(min=0.0, max=1.0, help="Minimum share of the patent title's "
+                                                                             "words in the demand (same language; 0 "
+                                                                             "turns it off)")]
+    = ShortlistOptions.min_topic_coverage or 0.0,
     candidates: Annotated[int | None, typer.Option(min=1, max=1000, help="Patents scored per demand "
                                                                          "(default max(4 x per-demand, 20))")] = None,
     duplicate_similarity: Annotated[float, typer.Option(min=0.0, max=1.0, help="Cosine at which two patents are "
@@ -89,7 +99,8 @@ def shortlist(
         raise _fail(str(exc), 2) from None
     options = ShortlistOptions(per_demand=per_demand, per_patent=per_patent, per_holder=per_holder,
                                min_score=min_score, min_similarity=min_similarity if min_similarity > -1 else None,
-                               min_coverage=min_coverage or None, candidates=candidates,
+                               min_coverage=min_coverage or None, min_relevance=min_relevance or None,
+                               min_topic_coverage=min_topic_coverage or None, candidates=candidates,
                                duplicate_similarity=duplicate_similarity, method=method,  # type: ignore[arg-type]
                                mode=mode, explain=explain)  # type: ignore[arg-type]
     searcher = Searcher(existing_workspace(home))

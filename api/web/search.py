@@ -26,9 +26,9 @@ from api.web.render import page_lang, render
 from matcher.export import Table
 from matcher.filter_report import report
 from matcher.i18n import Lang, text
+from matcher.pairs import excerpt, holder_name
 from matcher.records import Patent
 from matcher.search import NotIndexed
-from matcher.shortlist import excerpt, holder_name
 
 router = APIRouter(include_in_schema=False)
 ServiceDep = Annotated[Service, Depends(get_service)]
