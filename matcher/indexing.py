@@ -47,6 +47,7 @@ from matcher.snapshot import (
     now,
     open_segments,
     open_snapshot,
+    pending_writes,
     segments_root,
 )
 from matcher.store import Collection, Store
@@ -337,7 +338,7 @@ def _flush(workspace: Workspace, kind: Collection, folder: Path, current: Snapsh
     seconds: dict[str, float] = {}
     with workspace.open_store() as store:
         data_version = store.data_version
-        if data_version == current.data_version:
+        if not pending_writes(store, current):  # nothing for this collection (the other one may have changed)
             return FlushResult("current", folder)
         _, segments_open, masks_open = open_segments(folder)
         changed = store.stamps(kind, after=current.stamp)  # before the records, as in a full build

@@ -32,7 +32,7 @@ from indexes.bm25 import BM25Index, BM25Segment
 from indexes.dense import DenseIndex
 from indexes.dense_segments import SegmentedDense
 from matcher.filters import FacetIndex
-from matcher.store import Collection
+from matcher.store import Collection, Store
 
 FORMAT = "patent-match/snapshot"
 FORMAT_VERSION = 2
@@ -244,3 +244,11 @@ def open_snapshot(folder: Path, mmap: bool = True, cache: SegmentCache | None = 
             raise SnapshotFormatError(f"{folder}: a segment lacks its dense part {dense_dir}")
         dense = SegmentedDense([p for p in parts if p is not None], live)
     return OpenedSnapshot(manifest, segments, live, bm25, facets, dense)
+
+
+def pending_writes(store: Store, manifest: SnapshotManifest) -> bool:
+    """Whether the store holds writes to this snapshot's collection that it does not cover: a record changed in a
+    batch after its stamp, or a count that disagrees (a delete). Writes to the other collection do not count."""
+    if store.data_version == manifest.data_version:
+        return False
+    return bool(store.stamps(manifest.kind, after=manifest.stamp)) or store.count(manifest.kind) != manifest.doc_count

@@ -110,14 +110,24 @@ def test_bad_input_exits_nonzero_with_file_line_field(home: Path, tmp_path: Path
     assert "stale" not in pmatch(home, "stats").stdout  # the failed batch changed nothing
 
 
-def test_reindex_after_ingest_is_seen_by_search(home: Path, tmp_path: Path) -> None:
+def test_ingest_makes_records_searchable_and_search_warns_while_writes_are_pending(home: Path, tmp_path: Path) -> None:
     new = tmp_path / "new.jsonl"
     new.write_text(json.dumps({"id": "CN-TEST-1", "title": "一种超导量子比特读出谐振腔"}, ensure_ascii=False) + "\n")
-    pmatch(home, "ingest", "patents", str(new))
-    assert "stale" in pmatch(home, "stats").stdout
-    assert "CN-TEST-1" not in [r["id"] for r in search_json(home, "超导量子比特读出谐振腔")]
-    pmatch(home, "index", "build", "--kind", "patents")
+    out = pmatch(home, "ingest", "patents", str(new), "--lang", "en").stdout
+    assert "patents searchable: 1 new or changed" in " ".join(out.split())
+    assert "pending" not in pmatch(home, "stats").stdout
     assert search_json(home, "超导量子比特读出谐振腔")[0]["id"] == "CN-TEST-1"
+    later = tmp_path / "later.jsonl"
+    record = {"id": "CN-TEST-2", "title": "一种拓扑量子比特编织门控装置"}
+    later.write_text(json.dumps(record, ensure_ascii=False) + "\n")
+    pmatch(home, "ingest", "patents", str(later), "--no-index")
+    assert "pending" in pmatch(home, "stats").stdout
+    run = pmatch(home, "search", "拓扑量子比特编织", "--json", "--lang", "en")
+    assert "CN-TEST-2" not in [r["id"] for r in json.loads(run.stdout)["results"]]
+    assert "does not include the latest writes" in run.stderr
+    pmatch(home, "index", "build", "--kind", "patents")
+    assert search_json(home, "拓扑量子比特编织")[0]["id"] == "CN-TEST-2"
+    assert "pending" not in pmatch(home, "stats").stdout
 
 
 def test_empty_filtered_search_says_which_filter_emptied_it(home: Path) -> None:

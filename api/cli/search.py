@@ -15,6 +15,7 @@ from api.cli.render import check_out, print_explanations, results_table, write_r
 from matcher.filters import PatentFilters
 from matcher.i18n import text
 from matcher.search import MinScoreError, NotIndexed, Searcher
+from matcher.snapshot import pending_writes
 from matcher.store import Collection
 
 
@@ -108,4 +109,4 @@ def search(
 def _stale(searcher: Searcher, kind: Collection) -> bool:
     """Whether the store changed since the served snapshot of ``kind`` (writes not searchable yet)."""
     manifest = searcher.workspace.current_manifest(kind)
-    return manifest is not None and manifest.data_version != searcher.store.data_version
+    return manifest is not None and pending_writes(searcher.store, manifest)

@@ -6,6 +6,7 @@ from rich.table import Table
 
 from api.cli.common import console, existing_workspace
 from api.cli.options import HomeOpt
+from matcher.snapshot import pending_writes
 from matcher.store import COLLECTIONS
 
 
@@ -27,7 +28,7 @@ def stats(home: HomeOpt = None) -> None:
             if manifest is None:
                 table.add_row(f"{k} index", "[yellow]not built[/]")
             else:
-                pending = store.data_version != manifest.data_version
+                pending = pending_writes(store, manifest)
                 stale = " [yellow](writes pending: `pmatch index build`)[/]" if pending else ""
                 table.add_row(f"{k} index", f"{manifest.name}: {manifest.doc_count} docs, "
                                             f"built {manifest.built_at}{stale}")

@@ -23,7 +23,7 @@ from matcher.facets import facet_counts
 from matcher.i18n import Message
 from matcher.reindex import Reindexer
 from matcher.search import NotIndexed, Searcher, Snapshot
-from matcher.snapshot import SnapshotManifest
+from matcher.snapshot import SnapshotManifest, pending_writes
 from matcher.standing import StandingSettings, StandingWorker, notify_published
 from matcher.store import COLLECTIONS, Collection
 from matcher.workspace import Workspace
@@ -178,7 +178,7 @@ class Service:
         summary = manifest.summary()
         return s.IndexSegments(segments=summary["segments"], segment_sizes=summary["segment_sizes"],
                                deleted=summary["deleted"], doc_count=manifest.doc_count,
-                               pending_writes=self.searcher.store.data_version != manifest.data_version,
+                               pending_writes=pending_writes(self.searcher.store, manifest),
                                last_write_at=manifest.last_write_at, last_write_age_seconds=age,
                                full_built_at=manifest.full_built_at)
 
