@@ -20,7 +20,7 @@ from typing import Any
 
 from matcher.config import Mode
 from matcher.filters import DemandFilters
-from matcher.matching import EnterpriseMatch, match_portfolio, portfolio_ids
+from matcher.matching import EnterpriseMatch, PatentMatches, match_portfolio, portfolio_ids
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
 from matcher.shortlist import explain_records, pair_fields
@@ -58,8 +58,10 @@ class Push:
 
 
 def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] | None = None,
-               options: PushOptions | None = None, progress: ProgressFn | None = None) -> Push:
-    """Enterprises and demands for a portfolio, with one explained row per supporting (demand, patent) pair."""
+               options: PushOptions | None = None, progress: ProgressFn | None = None,
+               matches: PatentMatches | None = None) -> Push:
+    """Enterprises and demands for a portfolio, with one explained row per supporting (demand, patent) pair.
+    ``matches``: see ``match_portfolio`` (``matcher.batch`` passes one that runs on an engine)."""
     options = options or PushOptions()
     started = time.perf_counter()
     portfolio = portfolio_ids(searcher, applicant, ids)
@@ -67,7 +69,8 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
         progress("match", 0, len(portfolio))
     enterprises = match_portfolio(searcher, portfolio, options.k, options.per_patent, options.per_enterprise,
                                   options.filters, options.mode, options.min_fit,
-                                  (lambda done, total: progress("match", done, total)) if progress else None)
+                                  (lambda done, total: progress("match", done, total)) if progress else None,
+                                  matches=matches)
     matched_s = time.perf_counter() - started
 
     t = time.perf_counter()

@@ -50,6 +50,8 @@ from matcher.store import Collection
 from matcher.texts import CJK, context_text, demand_query
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+# (searcher, selection, demands by position, options, progress) -> candidates: ``score_pairs`` or one like it
+Scorer = Callable[..., "list[Candidate]"]
 _NON_WORD = re.compile(r"[\W_]+")
 _LEGAL_FORM = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团|"
                          r"\b(corporation|corp|incorporated|inc|limited|ltd|llc|gmbh|co|company|aps)\b\.?)",
@@ -511,8 +513,11 @@ class Shortlist:
 
 
 def build_shortlist(searcher: Searcher, chain: Chain, options: ShortlistOptions | None = None,
-                    progress: ProgressFn | None = None, selection: Selection | None = None) -> Shortlist:
-    """The shortlist of ``chain`` (of ``selection`` when given: records picked some other way, e.g. everything)."""
+                    progress: ProgressFn | None = None, selection: Selection | None = None,
+                    scorer: Scorer | None = None) -> Shortlist:
+    """The shortlist of ``chain`` (of ``selection`` when given: records picked some other way, e.g. everything).
+    ``scorer`` replaces ``score_pairs`` with a function of the same contract (``matcher.batch``: partitioned, on an
+    engine, resumable)."""
     options = options or ShortlistOptions()
     caps = options.caps()  # refuses bad caps before any work
     timings: dict[str, float] = {}
@@ -526,7 +531,7 @@ def build_shortlist(searcher: Searcher, chain: Chain, options: ShortlistOptions 
     demand_records = searcher.store.get_many("demands", [dsnap.bm25.ids[p] for p in dpos])
     demands = {p: d for p in dpos if isinstance(d := demand_records.get(dsnap.bm25.ids[p]), Demand)}
     t = time.perf_counter()
-    candidates = score_pairs(searcher, selection, demands, options, progress)
+    candidates = (scorer or score_pairs)(searcher, selection, demands, options, progress)
     timings["score_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

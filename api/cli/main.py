@@ -1,4 +1,5 @@
-"""The ``pmatch`` command line: ingest, index, search, show, match, shortlist, push, stats, eval, serve, keys, demo.
+"""The ``pmatch`` command line: ingest, index, embed, search, show, match, shortlist, push, stats, eval, serve, keys,
+demo.
 
 Each command lives in its own module of ``api.cli``; this one only assembles them into the typer application.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import demo, eval, index, ingest, keys, match, search, serve, shortlist, show, stats
+from api.cli import demo, engine, eval, index, ingest, keys, match, search, serve, shortlist, show, stats
 
 app = typer.Typer(help="patent-match: bilingual patent supply-demand matching.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -37,3 +38,4 @@ app.command()(serve.serve)
 keys_app.command("create")(keys.keys_create_cmd)
 app.command()(shortlist.shortlist)
 app.command()(shortlist.push)
+app.command()(engine.embed)
