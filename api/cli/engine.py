@@ -6,17 +6,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from api.cli.common import check_kind, console, fail
 from api.cli.options import AddressOpt, EngineOpt, HomeOpt, LangOpt, WorkersOpt
 from api.cli.progress import StageProgress
-from matcher.batch import JobReport, embed_job, file_texts, store_texts
+from matcher.batch import PARTITION_TEXTS, JobReport, embed_job, file_texts, store_texts
 from matcher.config import load_config
 from matcher.engine import ENGINES, EngineSpec, EngineUnavailable, require_ray
 from matcher.i18n import text
 from matcher.ingest import IngestError, accepted, read_file
+from matcher.ray_engine import check_reachable
 from matcher.store import KINDS, Kind
 from matcher.workspace import Workspace
+
+
+def engine_error(exc: EngineUnavailable, lang: str) -> str:
+    """The message of ``exc`` for ``fail``, its brackets (``'.[ray]'``) kept from rich's markup."""
+    return escape(exc.message(lang))
 
 
 def engine_spec(engine: str, address: str | None, workers: int | None, lang: str) -> EngineSpec:
@@ -29,7 +36,12 @@ def engine_spec(engine: str, address: str | None, workers: int | None, lang: str
         try:
             require_ray()
         except EngineUnavailable as exc:
-            raise fail(exc.message(lang), 2) from None
+            raise fail(engine_error(exc, lang), 2) from None
+        if address:
+            try:
+                check_reachable(address)  # before any model or index is loaded
+            except EngineUnavailable as exc:
+                raise fail(engine_error(exc, lang), 2 if exc.key == "engine.bad_address" else 1) from None
     return EngineSpec(engine, address or None, workers)  # type: ignore[arg-type]
 
 
@@ -48,6 +60,8 @@ def embed(
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = None,
+    partition_size: Annotated[int, typer.Option(min=1, max=100_000, help="Texts per partition (the unit that is "
+                                                                          "resumed)")] = PARTITION_TEXTS,
     lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:
@@ -77,9 +91,9 @@ def embed(
     for texts, source in sources:
         try:
             with StageProgress(lang) as bar:
-                report = embed_job(ws, name, texts, spec, source, progress=bar.tick)
+                report = embed_job(ws, name, texts, spec, source, partition_size, progress=bar.tick)
         except EngineUnavailable as exc:
-            raise fail(exc.message(lang)) from None
+            raise fail(engine_error(exc, lang)) from None
         d = report.details
         console.print(text("engine.embed_summary", lang, texts=d["texts"], unique=d["unique"], cached=d["cached"],
                            embedded=d["embedded"], model=name), highlight=False)

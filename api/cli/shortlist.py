@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli.common import existing_workspace
-from api.cli.engine import engine_spec, print_report
+from api.cli.engine import engine_error, engine_spec, print_report
 from api.cli.options import (
     AddressOpt,
     CooperationOpt,
@@ -120,7 +120,7 @@ def shortlist(
     except NotIndexed as exc:
         raise _fail(str(exc)) from None
     except EngineUnavailable as exc:
-        raise _fail(exc.message(lang)) from None
+        raise _fail(engine_error(exc, lang)) from None
     finally:
         searcher.close()
     s = result.summary
@@ -199,7 +199,7 @@ def push(
     except (NotIndexed, UnknownRecord) as exc:
         raise _fail(str(exc)) from None
     except EngineUnavailable as exc:
-        raise _fail(exc.message(lang)) from None
+        raise _fail(engine_error(exc, lang)) from None
     finally:
         searcher.close()
     table = Table(title=f"push for {result.label}: {len(result.enterprises)} enterprises, {len(result.rows)} rows "
