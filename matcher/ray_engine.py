@@ -88,7 +88,7 @@ def connect(spec: EngineSpec) -> Any:
             raise EngineUnavailable("engine.unreachable", address=spec.address, reason=str(exc).splitlines()[0]) \
                 from None
     else:
-        ray.init(num_cpus=spec.workers or available_cpus(), include_dashboard=False,
+        ray.init(address="local", num_cpus=spec.workers or available_cpus(), include_dashboard=False,
                  _node_ip_address="127.0.0.1", **options)
     _quiet_data(ray)
     return ray
