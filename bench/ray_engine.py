@@ -42,10 +42,10 @@ from shortlist import everything  # bench/shortlist.py: one segment holding ever
 from indexes.embedders import load_embedder
 from matcher.batch import EmbedWorker, PartitionedScorer, embed_job
 from matcher.engine import EngineSpec
-from matcher.indexing import dense_text
 from matcher.records import Demand
 from matcher.search import Searcher
 from matcher.shortlist import ShortlistOptions, score_pairs
+from matcher.texts import dense_text
 from matcher.workspace import Workspace
 
 PATENTS_NATIONAL = 850_000

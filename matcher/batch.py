@@ -38,7 +38,7 @@ from matcher.chains import Chain
 from matcher.config import RankerConfig
 from matcher.engine import EngineSpec, EngineUnavailable, OnResult, Payload, WorkerSpec
 from matcher.filters import DemandFilters
-from matcher.indexing import build_snapshot, dense_text
+from matcher.indexing import build_snapshot
 from matcher.jobs import PartitionJob
 from matcher.matching import match_patent
 from matcher.push import Push, PushOptions, build_push
@@ -46,7 +46,8 @@ from matcher.records import Demand, Patent
 from matcher.search import Result, Searcher
 from matcher.shortlist import Candidate, Selection, Shortlist, ShortlistOptions, build_shortlist
 from matcher.shortlist import score_pairs as shortlist_score_pairs
-from matcher.store import KINDS, Kind
+from matcher.store import COLLECTIONS, Collection
+from matcher.texts import dense_text
 from matcher.workspace import Workspace
 
 PARTITION_TEXTS = 256  # = the vector cache's own chunk, so a local job encodes exactly the batches a build would
@@ -160,7 +161,7 @@ def embed_job(workspace: Workspace, model: str, texts: Sequence[str], spec: Engi
     return report
 
 
-def store_texts(workspace: Workspace, kind: Kind, chars: int) -> tuple[list[str], dict[str, Any]]:
+def store_texts(workspace: Workspace, kind: Collection, chars: int) -> tuple[list[str], dict[str, Any]]:
     """The dense texts of every stored record of ``kind`` (what ``build_snapshot`` embeds), and their source."""
     with workspace.open_store() as store:
         version = store.data_version
@@ -175,8 +176,8 @@ def file_texts(records: Sequence[Patent | Demand], path: Path, chars: int) -> tu
                                                      .hexdigest(), "text_chars": chars}
 
 
-def build_index(workspace: Workspace, kind: Kind, dense_model: str | None, dense_text_chars: int, spec: EngineSpec,
-                progress: Progress | None = None) -> tuple[Path, JobReport | None]:
+def build_index(workspace: Workspace, kind: Collection, dense_model: str | None, dense_text_chars: int,
+                spec: EngineSpec, progress: Progress | None = None) -> tuple[Path, JobReport | None]:
     """``build_snapshot`` of ``kind``; on the Ray engine its texts are embedded by the embed job first."""
     report = None
     if dense_model and spec.name == "ray":
@@ -190,11 +191,11 @@ def build_index(workspace: Workspace, kind: Kind, dense_model: str | None, dense
 
 # --- shortlist scoring ------------------------------------------------------------------------------------
 def _snapshot_names(searcher: Searcher) -> dict[str, str]:
-    return {kind: searcher.snapshot(kind).path.name for kind in KINDS}
+    return {kind: searcher.snapshot(kind).path.name for kind in COLLECTIONS}
 
 
 def _pinned(searcher: Searcher, expected: dict[str, str]) -> Searcher:
-    view = searcher.pinned(KINDS)
+    view = searcher.pinned(COLLECTIONS)
     for kind, name in expected.items():
         found = view.snapshot(kind).path.name  # type: ignore[arg-type]
         if found != name:
@@ -272,7 +273,7 @@ def shortlist_job(searcher: Searcher, chain: Chain, options: ShortlistOptions, s
                                                                                                       JobReport]:
     """``build_shortlist`` with its scoring partitioned on ``spec`` and resumable; every search sees one snapshot."""
     started = time.perf_counter()
-    view = searcher.pinned(KINDS)
+    view = searcher.pinned(COLLECTIONS)
     scorer = PartitionedScorer(spec, partition_size)
     result = build_shortlist(view, chain, options, progress, scorer=scorer)
     job = scorer.job
@@ -289,7 +290,7 @@ def _result_json(r: Result) -> dict[str, Any]:
             "retrievers": r.retrievers, "relevance": r.relevance, "duplicates": r.duplicates}
 
 
-def _result(data: dict[str, Any], kind: Kind) -> Result:
+def _result(data: dict[str, Any], kind: Collection) -> Result:
     model = Patent if kind == "patents" else Demand
     return Result(data["id"], data["rank"], data["score"], model.model_validate(data["record"]), data["retrievers"],
                   relevance=data["relevance"], duplicates=data["duplicates"])
@@ -319,7 +320,7 @@ def push_job(searcher: Searcher, applicant: str | None, ids: list[str] | None, o
              partition_size: int = PARTITION_PATENTS) -> tuple[Push, JobReport]:
     """``build_push`` with the per-patent matching partitioned on ``spec`` and resumable."""
     started = time.perf_counter()
-    view = searcher.pinned(KINDS)
+    view = searcher.pinned(COLLECTIONS)
     snapshots = _snapshot_names(view)
     home = str(view.workspace.home.resolve())
     filters = options.filters.model_dump(mode="json")

@@ -26,12 +26,13 @@ from matcher.batch import build_index, embed_job, push_job, shortlist_job
 from matcher.chains import load_chain
 from matcher.config import RankerConfig
 from matcher.engine import EngineSpec
-from matcher.indexing import build_snapshot, dense_text
+from matcher.indexing import build_snapshot
 from matcher.push import PushOptions, build_push
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
 from matcher.shortlist import Shortlist, ShortlistOptions, build_shortlist
 from matcher.store import Store
+from matcher.texts import dense_text
 from matcher.workspace import Workspace
 
 ray = pytest.importorskip("ray")

@@ -17,7 +17,7 @@ from matcher.engine import ENGINES, EngineSpec, EngineUnavailable, require_ray
 from matcher.i18n import text
 from matcher.ingest import IngestError, accepted, read_file
 from matcher.ray_engine import check_reachable
-from matcher.store import KINDS, Kind
+from matcher.store import COLLECTIONS, Collection
 from matcher.workspace import Workspace
 
 
@@ -74,7 +74,7 @@ def embed(
     name = model or config.dense_model
     chars = config.dense_text_chars
     if file is not None:
-        if kind not in KINDS:
+        if kind not in COLLECTIONS:
             raise fail("a file needs --kind patents or --kind demands", 2)
         if not file.is_file():
             raise fail(f"{file}: no such file", 2)
@@ -86,7 +86,7 @@ def embed(
     else:
         if not ws.exists():
             raise fail(f"{ws.home} holds no patent-match workspace: give --home, or a file to embed", 1)
-        kinds: list[Kind] = list(KINDS) if kind == "all" else [check_kind(kind)]
+        kinds: list[Collection] = list(COLLECTIONS) if kind == "all" else [check_kind(kind)]
         sources = [store_texts(ws, k, chars) for k in kinds]
     for texts, source in sources:
         try:
