@@ -340,7 +340,14 @@ def push_job(searcher: Searcher, applicant: str | None, ids: list[str] | None, o
                                               "mode": options.mode})
         worker.local = PortfolioWorker(home, snapshots, config, options.per_patent, filters, options.mode,
                                        searcher=view)
-        run_partitions(spec, job, worker, lambda part: job.plan[part])
+        done = [sum(len(job.plan[i]) for i in job.resumed)]
+
+        def tick(part: int, _result: Any) -> None:  # the portfolio's progress moves as partitions finish
+            done[0] += len(job.plan[part])
+            if progress:
+                progress("match", done[0], len(patent_ids))
+
+        run_partitions(spec, job, worker, lambda part: job.plan[part], tick)
         for part in job.results():
             for item in part:
                 yield (Patent.model_validate(item["patent"]), [_result(r, "demands") for r in item["results"]])
