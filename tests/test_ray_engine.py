@@ -101,7 +101,7 @@ def two_nodes() -> Iterator[object]:
     nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
                                                           "include_dashboard": False})
     nodes.add_node(num_cpus=1, node_ip_address="127.0.0.1")
-    _init(address=nodes.address)
+    _init(address=nodes.address, _node_ip_address="127.0.0.1")  # the driver joins as a client of these nodes
     yield nodes
     ray.shutdown()
     nodes.shutdown()
