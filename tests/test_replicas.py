@@ -50,17 +50,17 @@ def test_two_replicas_serve_one_snapshot_and_one_writer(tmp_path: Path, sample_p
 
             new = spare[0]
             marker = "钙钛矿量子点荧光防伪油墨"
-            record = new.model_dump(mode="json") | {"id": "REPLICA-TEST-1", "title": marker}
+            record = {"id": "REPLICA-TEST-1", "title": marker, "abstract": new.abstract}
             with Store(home / "store.sqlite") as store:
                 before = store.count("patents")
-            refused = httpx.post(f"{reader.url}/v1/ingest/patents", json=[record], headers={"X-API-Key": key},
-                                 params={"wait": "true"}, timeout=60)
+            refused = httpx.post(f"{reader.url}/v1/ingest/patents", json={"records": [record]},
+                                 headers={"X-API-Key": key}, params={"wait": "true"}, timeout=60)
             assert refused.status_code == 403 and refused.json()["error"]["code"] == "read_replica"
             with Store(home / "store.sqlite") as store:
                 assert store.count("patents") == before  # nothing written by the read replica
 
-            done = httpx.post(f"{writer.url}/v1/ingest/patents", json=[record], headers={"X-API-Key": key},
-                              params={"wait": "true"}, timeout=900)
+            done = httpx.post(f"{writer.url}/v1/ingest/patents", json={"records": [record]},
+                              headers={"X-API-Key": key}, params={"wait": "true"}, timeout=900)
             assert done.status_code == 200, done.text
             names = {httpx.get(f"{s.url}/v1/stats", timeout=30).json()["indexes"]["patents"]["name"]
                      for s in (writer, reader)}
