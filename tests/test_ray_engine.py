@@ -98,10 +98,11 @@ def two_nodes() -> Iterator[object]:
     """Two Ray nodes of one CPU each on this machine (``ray.cluster_utils.Cluster``), joined by this process."""
     from ray.cluster_utils import Cluster
 
-    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
-                                                          "include_dashboard": False})
-    nodes.add_node(num_cpus=1, node_ip_address="127.0.0.1")
-    _init(address=nodes.address, _node_ip_address="127.0.0.1")  # the driver joins as a client of these nodes
+    # on the machine's own address: a driver does not join nodes started with node_ip_address=127.0.0.1 (it waits
+    # for a node of its own address); Ray's ports listen on every interface either way
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    nodes.add_node(num_cpus=1)
+    _init(address=nodes.address)
     yield nodes
     ray.shutdown()
     nodes.shutdown()
