@@ -176,14 +176,19 @@ def file_texts(records: Sequence[Patent | Demand], path: Path, chars: int) -> tu
                                                      .hexdigest(), "text_chars": chars}
 
 
+def embed_collection(workspace: Workspace, kind: Collection, model: str, chars: int, spec: EngineSpec,
+                     progress: Progress | None = None) -> JobReport | None:
+    """Fill the vector cache with the dense texts of every stored record of ``kind`` (None when there are none), so
+    that an index build (full or incremental) that follows embeds nothing."""
+    texts, source = store_texts(workspace, kind, chars)
+    return embed_job(workspace, model, texts, spec, source, progress=progress) if texts else None
+
+
 def build_index(workspace: Workspace, kind: Collection, dense_model: str | None, dense_text_chars: int,
                 spec: EngineSpec, progress: Progress | None = None) -> tuple[Path, JobReport | None]:
     """``build_snapshot`` of ``kind``; on the Ray engine its texts are embedded by the embed job first."""
-    report = None
-    if dense_model and spec.name == "ray":
-        texts, source = store_texts(workspace, kind, dense_text_chars)
-        if texts:
-            report = embed_job(workspace, dense_model, texts, spec, source, progress=progress)
+    report = embed_collection(workspace, kind, dense_model, dense_text_chars, spec, progress) \
+        if dense_model and spec.name == "ray" else None
     path = build_snapshot(workspace, kind, dense_model=dense_model, dense_text_chars=dense_text_chars,
                           progress=progress)
     return path, report

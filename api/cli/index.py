@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from matcher.match_events import pending_count
 from rich.progress import Progress
 
 from api.cli.common import check_kind, console, fail, progress
@@ -15,7 +16,6 @@ from matcher.config import load_config
 from matcher.engine import EngineUnavailable
 from matcher.i18n import text
 from matcher.indexing import FlushResult, NothingToIndex, build_snapshot, merge_segments, update_snapshot
-from matcher.match_events import pending_count
 from matcher.searchable import Searchable, notify_searchable
 from matcher.snapshot import SnapshotManifest
 from matcher.store import COLLECTIONS, Collection
