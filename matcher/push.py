@@ -21,7 +21,7 @@ from typing import Any
 from matcher.config import Mode
 from matcher.evidence import title_coverage
 from matcher.filters import DemandFilters
-from matcher.matching import EnterpriseMatch, match_portfolio, portfolio_ids
+from matcher.matching import EnterpriseMatch, PatentMatches, match_portfolio, portfolio_ids
 from matcher.pairs import explain_records, pair_fields
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
@@ -73,8 +73,10 @@ def min_fit(searcher: Searcher, options: PushOptions) -> float | None:
 
 
 def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] | None = None,
-               options: PushOptions | None = None, progress: ProgressFn | None = None) -> Push:
-    """Enterprises and demands for a portfolio, with one explained row per supporting (demand, patent) pair."""
+               options: PushOptions | None = None, progress: ProgressFn | None = None,
+               matches: PatentMatches | None = None) -> Push:
+    """Enterprises and demands for a portfolio, with one explained row per supporting (demand, patent) pair.
+    ``matches``: see ``match_portfolio`` (``matcher.batch`` passes one that runs on an engine)."""
     options = options or PushOptions()
     started = time.perf_counter()
     portfolio = portfolio_ids(searcher, applicant, ids)
@@ -83,7 +85,7 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
     enterprises = match_portfolio(searcher, portfolio, options.k, options.per_patent, options.per_enterprise,
                                   options.filters, options.mode, min_fit(searcher, options),
                                   (lambda done, total: progress("match", done, total)) if progress else None,
-                                  options.min_coverage, options.min_topic_coverage)
+                                  options.min_coverage, options.min_topic_coverage, matches=matches)
     matched_s = time.perf_counter() - started
 
     t = time.perf_counter()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,8 @@ from matcher.search import Searcher
 from matcher.segments import ProgressFn, Selection, select_chain
 from matcher.texts import demand_query
 
+# (searcher, selection, demands by position, options, progress) -> candidates: ``score_pairs`` or one like it
+Scorer = Callable[..., "list[Candidate]"]
 _NON_WORD = re.compile(r"[\W_]+")
 
 
@@ -202,8 +205,11 @@ class Shortlist:
 
 
 def build_shortlist(searcher: Searcher, chain: Chain, options: ShortlistOptions | None = None,
-                    progress: ProgressFn | None = None, selection: Selection | None = None) -> Shortlist:
-    """The shortlist of ``chain`` (of ``selection`` when given: records picked some other way, e.g. everything)."""
+                    progress: ProgressFn | None = None, selection: Selection | None = None,
+                    scorer: Scorer | None = None) -> Shortlist:
+    """The shortlist of ``chain`` (of ``selection`` when given: records picked some other way, e.g. everything).
+    ``scorer`` replaces ``score_pairs`` with a function of the same contract (``matcher.batch``: partitioned, on an
+    engine, resumable)."""
     options = options or ShortlistOptions()
     caps = options.caps()  # refuses bad caps before any work
     timings: dict[str, float] = {}
@@ -217,7 +223,7 @@ def build_shortlist(searcher: Searcher, chain: Chain, options: ShortlistOptions 
     demand_records = searcher.store.get_many("demands", [dsnap.bm25.ids[p] for p in dpos])
     demands = {p: d for p in dpos if isinstance(d := demand_records.get(dsnap.bm25.ids[p]), Demand)}
     t = time.perf_counter()
-    candidates = score_pairs(searcher, selection, demands, options, progress)
+    candidates = (scorer or score_pairs)(searcher, selection, demands, options, progress)
     timings["score_s"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -8,8 +8,11 @@ import typer
 from rich.progress import Progress
 
 from api.cli.common import check_kind, console, fail, progress
-from api.cli.options import HomeOpt, LangOpt
+from api.cli.engine import engine_error, engine_spec, print_report
+from api.cli.options import AddressOpt, EngineOpt, HomeOpt, LangOpt, WorkersOpt
+from matcher.batch import embed_collection
 from matcher.config import load_config
+from matcher.engine import EngineUnavailable
 from matcher.i18n import text
 from matcher.indexing import FlushResult, NothingToIndex, build_snapshot, merge_segments, update_snapshot
 from matcher.match_events import pending_count
@@ -27,11 +30,16 @@ def index_build(
                                                       "of adding a segment of what changed")] = False,
     merge: Annotated[bool, typer.Option("--merge", help="Then merge the served snapshot's segments into one (no "
                                                         "tokenizing or embedding again)")] = False,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
     lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:
     """Index what changed since the served snapshot (a new segment, deletions masked), or with --full rebuild BM25,
-    dense and filter indexes from the store; searches switch to the new snapshot atomically."""
+    dense and filter indexes from the store; searches switch to the new snapshot atomically. With --engine ray the
+    documents are embedded on a Ray cluster first (into the vector cache the build reads)."""
+    spec = engine_spec(engine, address, workers, lang)
     ws = Workspace(home)
     kinds: list[Collection] = list(COLLECTIONS) if kind == "all" else [check_kind(kind)]
     config = load_config(ws.home)
@@ -44,6 +52,10 @@ def index_build(
                 bar.update(task, completed=done, total=total, description=f"{stage} {k}")
 
             try:
+                if spec.name == "ray" and model:
+                    report = embed_collection(ws, k, model, config.dense_text_chars, spec, progress=tick)
+                    if report is not None:
+                        print_report(report, lang)
                 if full:
                     path = build_snapshot(ws, k, dense_model=model, dense_text_chars=config.dense_text_chars,
                                           progress=tick)
@@ -53,6 +65,8 @@ def index_build(
                                              progress=tick)
                     if result.state == "empty":
                         raise NothingToIndex(f"no {k} in {ws.store_path}: ingest some first")
+            except EngineUnavailable as exc:
+                raise fail(engine_error(exc, lang)) from None
             except NothingToIndex as exc:
                 if kind == "all":
                     console.print(f"[yellow]skipped[/] {exc}")

@@ -1,4 +1,5 @@
-"""The ``pmatch`` command line: ingest, index, search, show, match, shortlist, push, stats, eval, serve, keys, demo.
+"""The ``pmatch`` command line: ingest, index, embed, search, show, match, shortlist, push, stats, eval, serve, keys,
+demo.
 
 Each command lives in its own module of ``api.cli``; this one only assembles them into the typer application.
 """
@@ -7,7 +8,22 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import demo, eval, index, ingest, keys, licence, match, search, serve, shortlist, show, standing, stats
+from api.cli import (
+                     demo,
+                     engine,
+                     eval,
+                     index,
+                     ingest,
+                     keys,
+                     licence,
+                     match,
+                     search,
+                     serve,
+                     shortlist,
+                     show,
+                     standing,
+                     stats,
+)
 
 app = typer.Typer(help="patent-match: bilingual patent supply-demand matching.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -50,3 +66,4 @@ saved_app.command("add")(standing.saved_search_add)
 saved_app.command("list")(standing.saved_search_list)
 saved_app.command("remove")(standing.saved_search_remove)
 app.command("licence-request")(licence.licence_request)
+app.command()(engine.embed)

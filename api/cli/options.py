@@ -16,3 +16,10 @@ IndustryOpt = Annotated[list[str], typer.Option(help="Part of the demand's indus
 RegionOpt = Annotated[list[str], typer.Option(help="Part of the demand's region (repeatable)")]
 CooperationOpt = Annotated[list[str], typer.Option(help="Cooperation mode (repeatable)")]
 ExplainRowsOpt = Annotated[bool, typer.Option("--explain/--no-explain", help="Explain every row (slower)")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="local (this process) or ray (a Ray cluster; see --address). "
+                                                         "Ray is an extra: pip install '.[ray]'")]
+AddressOpt = Annotated[str | None, typer.Option("--address", help="The Ray cluster to join: host:port of its head "
+                                                                  "(`ray start --head`), or auto; default: start one "
+                                                                  "on this machine")]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", min=1, help="Ray workers at once (default: one per CPU "
+                                                                         "of the cluster)")]

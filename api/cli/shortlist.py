@@ -15,15 +15,30 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli.common import existing_workspace
-from api.cli.options import CooperationOpt, ExplainRowsOpt, HomeOpt, IndustryOpt, LangOpt, ModeOpt, OutOpt, RegionOpt
+from api.cli.engine import engine_error, engine_spec, print_report
+from api.cli.options import (
+    AddressOpt,
+    CooperationOpt,
+    EngineOpt,
+    ExplainRowsOpt,
+    HomeOpt,
+    IndustryOpt,
+    LangOpt,
+    ModeOpt,
+    OutOpt,
+    RegionOpt,
+    WorkersOpt,
+)
 from api.cli.progress import StageProgress
+from matcher.batch import push_job, shortlist_job
 from matcher.chains import ChainError, load_chain
+from matcher.engine import EngineUnavailable
 from matcher.export import output_format, push_table, shortlist_table, write
 from matcher.filters import DemandFilters
 from matcher.matching import UnknownRecord
-from matcher.push import PushOptions, build_push
+from matcher.push import PushOptions
 from matcher.search import NotIndexed, Searcher
-from matcher.shortlist import ShortlistOptions, build_shortlist
+from matcher.shortlist import ShortlistOptions
 
 console = Console()
 err = Console(stderr=True)
@@ -87,10 +102,16 @@ def shortlist(
     explain: ExplainRowsOpt = True,
     out: OutOpt = None,
     lang: LangOpt = "zh",
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Matchmaking shortlist for an industrial-chain event: demands x patents per segment, under caps."""
+    """Matchmaking shortlist for an industrial-chain event: demands x patents per segment, under caps. The demands
+    are scored in partitions (on this machine, or on Ray with --engine ray); a killed run started again with the
+    same arguments resumes where it stopped."""
     _check_common(out, lang, mode)
+    spec = engine_spec(engine, address, workers, lang)
     if method not in ("exact", "greedy"):
         raise _fail(f"--method must be exact or greedy, not {method!r}", 2)
     try:
@@ -106,9 +127,11 @@ def shortlist(
     searcher = Searcher(existing_workspace(home))
     try:
         with StageProgress(lang) as bar:
-            result = build_shortlist(searcher, chain, options, bar.tick)
+            result, report = shortlist_job(searcher, chain, options, spec, bar.tick)
     except NotIndexed as exc:
         raise _fail(str(exc)) from None
+    except EngineUnavailable as exc:
+        raise _fail(engine_error(exc, lang)) from None
     finally:
         searcher.close()
     s = result.summary
@@ -121,6 +144,7 @@ def shortlist(
         table.add_row(seg["name"] if lang == "zh" else seg["name_en"], str(seg["patents"]), str(seg["demands"]),
                       str(seg["candidate_pairs"]), str(seg["rows"]), str(seg["demands_served"]))
     console.print(table)
+    print_report(report, lang)
     if s["greedy_total_score"] is not None:
         console.print(f"total score {s['total_score']:.4f} (exact optimum; greedy would give "
                       f"{s['greedy_total_score']:.4f})", highlight=False)
@@ -157,10 +181,15 @@ def push(
     explain: ExplainRowsOpt = True,
     out: OutOpt = None,
     lang: LangOpt = "zh",
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Portfolio push: the enterprises and demands to approach for a portfolio, with the patents behind each."""
+    """Portfolio push: the enterprises and demands to approach for a portfolio, with the patents behind each (the
+    portfolio's patents matched in partitions, on this machine or on Ray with --engine ray; resumable)."""
     _check_common(out, lang, mode)
+    spec = engine_spec(engine, address, workers, lang)
     if bool(applicant) == bool(ids):
         raise _fail("give either --applicant NAME or --ids FILE", 2)
     id_list = None
@@ -177,9 +206,11 @@ def push(
     started = time.perf_counter()
     try:
         with StageProgress(lang) as bar:
-            result = build_push(searcher, applicant, id_list, options, bar.tick)
+            result, report = push_job(searcher, applicant, id_list, options, spec, bar.tick)
     except (NotIndexed, UnknownRecord) as exc:
         raise _fail(str(exc)) from None
+    except EngineUnavailable as exc:
+        raise _fail(engine_error(exc, lang)) from None
     finally:
         searcher.close()
     table = Table(title=f"push for {result.label}: {len(result.enterprises)} enterprises, {len(result.rows)} rows "
@@ -191,5 +222,6 @@ def push(
         table.add_row(str(i), m.enterprise, f"{m.score:.4f}", f"{best['demand_id']} {best['title']}",
                       ", ".join(p["patent_id"] for p in best["patents"][:3]))
     console.print(table)
+    print_report(report, lang)
     if out is not None:
         _write(push_table(result, lang), out, lang)  # type: ignore[arg-type]

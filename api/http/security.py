@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.http.errors import ERRORS
+from api.http.errors import ERRORS, ApiError
 from api.http.state import ServiceDep
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer KEY")
@@ -21,6 +21,9 @@ def _presented_key(bearer: HTTPAuthorizationCredentials | None, header: str | No
 
 def write_access(service: ServiceDep, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
                  header: Annotated[str | None, Depends(_api_key)]) -> str:
+    if not service.settings.writer:
+        raise ApiError(403, "read_replica", "this replica serves reads only: send writes to the workspace's writer "
+                                            "(the replica started without PMATCH_API_WRITER=0)")
     return service.check_key(_presented_key(bearer, header))
 
 

@@ -22,6 +22,9 @@ class ServiceSettings(BaseSettings):
 
     ranker: RankerConfig | None = None
     reads_need_key: bool = Field(default=False, description="Close reads too: every endpoint but health needs a key.")
+    writer: bool = Field(default=True, description=(
+        "This process takes writes (ingest, delete, rebuild). Run one writer per workspace; every other replica of "
+        "the same workspace sets PMATCH_API_WRITER=0 and answers writes with 403 read_replica (README, serving)."))
     max_upload_bytes: int = Field(default=50 * 2**20, ge=1024, description="Largest request body (uploads too).")
     max_portfolio_patents: int = Field(default=200, ge=1)
     reindex_wait_seconds: float = Field(default=900.0, gt=0, description="How long wait=true waits for a rebuild.")

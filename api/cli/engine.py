@@ -1,0 +1,100 @@
+"""The ``--engine local|ray --address --workers`` options of the batch commands, and ``pmatch embed``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from api.cli.common import check_kind, console, fail
+from api.cli.options import AddressOpt, EngineOpt, HomeOpt, LangOpt, WorkersOpt
+from api.cli.progress import StageProgress
+from matcher.batch import PARTITION_TEXTS, JobReport, embed_job, file_texts, store_texts
+from matcher.config import load_config
+from matcher.engine import ENGINES, EngineSpec, EngineUnavailable, require_ray
+from matcher.i18n import text
+from matcher.ingest import IngestError, accepted, read_file
+from matcher.ray_engine import check_reachable
+from matcher.store import COLLECTIONS, Collection
+from matcher.workspace import Workspace
+
+
+def engine_error(exc: EngineUnavailable, lang: str) -> str:
+    """The message of ``exc`` for ``fail``, its brackets (``'.[ray]'``) kept from rich's markup."""
+    return escape(exc.message(lang))
+
+
+def engine_spec(engine: str, address: str | None, workers: int | None, lang: str) -> EngineSpec:
+    """The engine asked for, refused at once (exit 2) when the options are wrong or Ray is not installed."""
+    if engine not in ENGINES:
+        raise fail(text("engine.unknown", lang, engine=engine), 2)
+    if address and engine != "ray":
+        raise fail(text("engine.address_needs_ray", lang), 2)
+    if engine == "ray":
+        try:
+            require_ray()
+        except EngineUnavailable as exc:
+            raise fail(engine_error(exc, lang), 2) from None
+        if address:
+            try:
+                check_reachable(address)  # before any model or index is loaded
+            except EngineUnavailable as exc:
+                raise fail(engine_error(exc, lang), 2 if exc.key == "engine.bad_address" else 1) from None
+    return EngineSpec(engine, address or None, workers)  # type: ignore[arg-type]
+
+
+def print_report(report: JobReport, lang: str) -> None:
+    d = report.to_dict()
+    console.print(text("engine.report", lang, what=d["what"], partitions=d.get("partitions", 0),
+                       resumed=d.get("resumed", 0), computed=d.get("computed", 0), engine=d["engine"],
+                       workers=d["workers"] or "auto", seconds=f"{report.seconds:.1f}"), highlight=False)
+
+
+def embed(
+    file: Annotated[Path | None, typer.Argument(help="A JSONL (or any ingest format) file of records to embed; "
+                                                     "default: the stored records")] = None,
+    kind: Annotated[str, typer.Option(help="patents, demands or all (a file needs patents or demands)")] = "all",
+    model: Annotated[str | None, typer.Option(help="Embedding model (default: the ranker config's)")] = None,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workers: WorkersOpt = None,
+    partition_size: Annotated[int, typer.Option(min=1, max=100_000, help="Texts per partition (the unit that is "
+                                                                          "resumed)")] = PARTITION_TEXTS,
+    lang: LangOpt = "zh",
+    home: HomeOpt = None,
+) -> None:
+    """Fill the vector cache with the document vectors of the stored records or of a file, as a resumable job."""
+    if lang not in ("zh", "en"):
+        raise fail(f"--lang must be zh or en, not {lang!r}", 2)
+    spec = engine_spec(engine, address, workers, lang)
+    ws = Workspace(home)
+    config = load_config(ws.home)
+    name = model or config.dense_model
+    chars = config.dense_text_chars
+    if file is not None:
+        if kind not in COLLECTIONS:
+            raise fail("a file needs --kind patents or --kind demands", 2)
+        if not file.is_file():
+            raise fail(f"{file}: no such file", 2)
+        try:
+            records = accepted(read_file(file, kind), str(file), skip_invalid=False)  # type: ignore[arg-type]
+        except IngestError as exc:
+            raise fail(str(exc), 2) from None
+        sources = [file_texts(records, file, chars)]
+    else:
+        if not ws.exists():
+            raise fail(f"{ws.home} holds no patent-match workspace: give --home, or a file to embed", 1)
+        kinds: list[Collection] = list(COLLECTIONS) if kind == "all" else [check_kind(kind)]
+        sources = [store_texts(ws, k, chars) for k in kinds]
+    for texts, source in sources:
+        try:
+            with StageProgress(lang) as bar:
+                report = embed_job(ws, name, texts, spec, source, partition_size, progress=bar.tick)
+        except EngineUnavailable as exc:
+            raise fail(engine_error(exc, lang)) from None
+        d = report.details
+        console.print(text("engine.embed_summary", lang, texts=d["texts"], unique=d["unique"], cached=d["cached"],
+                           embedded=d["embedded"], model=name), highlight=False)
+        print_report(report, lang)
