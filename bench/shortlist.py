@@ -34,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from machine import machine  # bench/machine.py, beside this script
 
+from matcher.chain_segments import SegmentPick, Selection
 from matcher.chains import load_chain, parse_chain, shipped_chains
 from matcher.filters import DemandFilters, PatentFilters
 from matcher.matching import portfolio_ids
 from matcher.push import PushOptions, build_push
 from matcher.search import Searcher
-from matcher.segments import SegmentPick, Selection
 from matcher.shortlist import ShortlistOptions, build_shortlist
 from matcher.workspace import Workspace
 

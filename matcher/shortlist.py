@@ -1,6 +1,6 @@
 """Matchmaking shortlists for an industrial-chain event: select, score, floor, assign, explain.
 
-1. **Select** (``matcher.segments.select_chain``): each segment's patents and demands, with the reasons.
+1. **Select** (``matcher.chain_segments.select_chain``): each segment's patents and demands, with the reasons.
 2. **Score** (``score_pairs``). Each selected demand is matched, as ``match_demand`` does (title + description as
    the query), against the patents of every segment it belongs to (one search over their union), through
    ``Searcher.search`` restricted by a mask to those patents, ``candidates`` deep. The pair score is the ranker's
@@ -38,13 +38,13 @@ from typing import Any
 import numpy as np
 
 from matcher.assignment import Caps, Edges, Method, solve, solve_greedy, total
+from matcher.chain_segments import ProgressFn, Selection, select_chain
 from matcher.chains import Chain
 from matcher.config import Mode
 from matcher.evidence import answers_a_need, title_coverage, topic_coverage
 from matcher.pairs import explain_records, holder_key, pair_fields
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
-from matcher.segments import ProgressFn, Selection, select_chain
 from matcher.texts import demand_query
 
 # (searcher, selection, demands by position, options, progress) -> candidates: ``score_pairs`` or one like it

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from api.cli.shortlist import push, shortlist
 from indexes.analyzer import user_dict_path
+from matcher.chain_segments import KeywordMatcher, select_chain
 from matcher.chains import Chain, load_chain, parse_chain, shipped_chains
 from matcher.config import RankerConfig, save_config
 from matcher.export import DETAILS, MAIN, header, push_table, sheet_title, shortlist_table, write
@@ -25,7 +26,6 @@ from matcher.pairs import compatible_modes, holder_key
 from matcher.push import PushOptions, build_push
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
-from matcher.segments import KeywordMatcher, select_chain
 from matcher.shortlist import Shortlist, ShortlistOptions, build_shortlist, duplicate_groups, fold_title
 from matcher.store import Store
 from matcher.texts import CJK, context_text, sentences
