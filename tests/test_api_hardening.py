@@ -38,8 +38,12 @@ def app_home(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Pate
 @pytest.fixture(scope="module")
 def client(app_home: tuple[Path, str]) -> Iterator[TestClient]:
     settings = ServiceSettings(ranker=RankerConfig(**RANKER), warm=False, max_upload_bytes=2 * 2**20)
-    with TestClient(create_app(Workspace(app_home[0]), settings), headers={"Accept-Language": "en"}) as c:
-        yield c
+    # The standing-match worker (tests/test_standing.py) would drain the seed's pending work in the background and
+    # change the store under the fingerprints these tests take around each refused write.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PMATCH_STANDING_BACKGROUND", "0")
+        with TestClient(create_app(Workspace(app_home[0]), settings), headers={"Accept-Language": "en"}) as c:
+            yield c
 
 
 @pytest.fixture(scope="module")
