@@ -353,7 +353,7 @@ def stage_bm25(args: argparse.Namespace) -> dict[str, Any]:
                     "tokenize_s": round(marks.get("tokenized", 0.0), 2),
                     "score_and_matrix_s": round(t_build.wall - marks.get("tokenized", 0.0), 2),
                     "vocab_size": index.manifest["vocab_size"],
-                    "postings": int(index._retriever.scores["data"].size),
+                    "postings": sum(int(seg.tf.size) for seg in index.segments),
                     "peak_rss_mib": peak_rss_mib()}
     del texts
     path = work / "bm25"
@@ -630,9 +630,12 @@ def stage_build(args: argparse.Namespace) -> dict[str, Any]:
         with Timer() as t:
             path = build_snapshot(ws, kind, dense_model="use-m3")  # type: ignore[arg-type]
         manifest = json.loads((path / "manifest.json").read_text("utf-8"))
-        dense = manifest["components"].get("dense", {})
+        segment = path.parent / "segments" / manifest["segments"][0]["name"]  # a full build has one segment
+        bm25 = json.loads((segment / "bm25" / "manifest.json").read_text("utf-8"))
+        dense_dir = segment / (manifest.get("dense") or {}).get("dir", "-") / "manifest.json"
+        dense = json.loads(dense_dir.read_text("utf-8")) if dense_dir.is_file() else {}
         out[kind] = {"wall_s": t.wall, "cpu_s": t.cpu, "documents": manifest["doc_count"],
-                     "bm25_build_s": manifest["components"]["bm25"]["build_seconds"],
+                     "bm25_build_s": bm25["build_seconds"],
                      "dense_kind": dense.get("kind"), "dense_build_s": dense.get("build_seconds"),
                      "dense_params": dense.get("params"), "dense_calibration": dense.get("calibration"),
                      "snapshot_mib": dir_mib(path),
