@@ -33,16 +33,16 @@ class ApiError(Exception):
         self.details = details or []
         self.headers = headers
 
+    @property
+    def message(self) -> str:
+        """The message in the language being spoken (``words``)."""
+        return words(self.words)
+
 
 class PayloadTooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
         self.words = Message("http.payload_too_large", limit=f"{limit:,}")
         super().__init__(413, self.words.text("en"))
-
-
-    @property
-    def message(self) -> str:
-        return words(self.words)
 
 
 def error_response(status: int, code: str, message: Message | str, field: str | None = None,
