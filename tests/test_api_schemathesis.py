@@ -45,6 +45,10 @@ FIELD_CANNOT_SAY = {
     ("GET /v1/search/patents", "explain"),
     # a query of symbols the embedding model does not know has no direction to search (model-dependent)
     ("GET /v1/search/patents", "query"), ("POST /v1/search/patents", "query"), ("POST /v1/search/demands", "query"),
+    # a feed cursor is opaque: only one the server issued is valid, which a pattern cannot say
+    ("GET /v1/feeds/enterprise/{name}", "cursor"), ("GET /v1/feeds/holder/{name}", "cursor"),
+    # a notice needs the stored patent's open-licence declaration (flag, royalty, term): the record's data
+    ("POST /v1/licence-requests", "patent_id"),
 }
 # error codes that depend on the server's configuration, not on the request
 CONFIG_CODES = {"min_score_unsupported"}  # min_score needs the learned hybrid ranker, which a server may not run
