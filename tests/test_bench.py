@@ -179,7 +179,7 @@ def test_query_latency_runs_on_the_scale_workspace(scale: dict[str, Any]) -> Non
     env = {"PMATCH_VECTOR_CACHE": str(work / "vectors.sqlite")}
     out = last_json(run([str(BENCH / "query_latency.py"), "--home", str(work / "home"), "--repeat", "1"], env).stdout)
     assert out["documents"] == scale["stages"]["build"]["patents"]["documents"]
-    assert set(out["latency"]) == {"bm25", "dense", "hybrid"}
+    assert set(out["latency"]) == {"bm25", "dense", "hybrid", "hybrid_convex"}
 
 
 # -------------------------------------------------------------------------- the speed work, kept honest

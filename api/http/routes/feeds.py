@@ -114,7 +114,7 @@ def list_saved_searches(service: ServiceDep, owner: Annotated[str | None, Query(
 
 
 @write.delete("/saved-searches/{search_id}", tags=["feeds"], summary="Remove a saved search")
-def remove_saved_search(service: ServiceDep, _key: WriteKey, search_id: Annotated[int, PathParam(ge=1)],
+def remove_saved_search(service: ServiceDep, _key: WriteKey, search_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],
                         lang: LangQ = "zh") -> dict[str, int]:
     with service.workspace.open_store() as store:
         if not ev.delete_saved_search(store, search_id):
