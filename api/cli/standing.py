@@ -97,6 +97,15 @@ def feed_rows(page: FeedPage, lang: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _owner(enterprise: str | None, holder: str | None, lang: str) -> tuple[Owner, str]:
+    """Exactly one of --enterprise / --holder: (owner type, name)."""
+    if enterprise is not None and holder is None:
+        return "enterprise", enterprise
+    if holder is not None and enterprise is None:
+        return "holder", holder
+    raise fail(text("docking.feed.need_owner", lang), 2)
+
+
 def feed(
     enterprise: Annotated[str | None, typer.Option(help="The enterprise whose feed to read.")] = None,
     holder: Annotated[str | None, typer.Option(help="The patent holder (applicant) whose feed to read.")] = None,
@@ -110,11 +119,7 @@ def feed(
 ) -> None:
     """New matches of an enterprise or a patent holder since a cursor or a date."""
     lang = check_lang(lang)
-    if (enterprise is None) == (holder is None):
-        raise fail(text("docking.feed.need_owner", lang), 2)
-    owner_type: Owner = "enterprise" if enterprise is not None else "holder"
-    name = enterprise if enterprise is not None else holder
-    assert name is not None
+    owner_type, name = _owner(enterprise, holder, lang)
     ws = existing_workspace(home)
     with ws.open_store() as store:
         try:
@@ -158,13 +163,10 @@ def saved_search_add(
 ) -> None:
     """Save a search: records written from now on that enter its results appear in the owner's feed."""
     lang = check_lang(lang)
-    if (enterprise is None) == (holder is None):
-        raise fail(text("docking.feed.need_owner", lang), 2)
+    owner_type, owner = _owner(enterprise, holder, lang)
     if not query.strip():
         raise fail(text("docking.saved.empty_query", lang), 2)
     ws = existing_workspace(home)
-    owner_type = "enterprise" if enterprise is not None else "holder"
-    owner = enterprise or holder or ""
     with ws.open_store() as store:
         saved = ev.save_search(store, owner_type, owner, name, "patents" if enterprise is not None else "demands",
                                query, {}, min_score)
