@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from indexes.settings import index_settings
+from indexes.settings import default_cache_dir
 from indexes.threads import embed_threads
 
 if TYPE_CHECKING:  # importing sentence_transformers loads torch: only when a model is loaded
@@ -131,11 +131,6 @@ class Embedder:
             if progress is not None:
                 progress(min(start + step, total), total)
         return out
-
-
-def default_cache_dir() -> Path:
-    """``PMATCH_CACHE`` (``IndexSettings.cache``), else ``~/.cache/patent-match``."""
-    return (index_settings().cache or Path.home() / ".cache" / "patent-match").expanduser()
 
 
 def load_embedder(name: str, cache_dir: Path | None = None) -> Embedder:

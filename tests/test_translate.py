@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from indexes import cedict
 from indexes import translate as tr
 from indexes.bm25 import BM25Index
 
 
 def test_dictionary_loads_once_per_process() -> None:
-    assert tr.dictionary() is tr.dictionary()
-    assert tr.dictionary().date == "2023-11-07"
-    assert len(tr.dictionary().zh_en) > 100_000
+    assert cedict.dictionary() is cedict.dictionary()
+    assert cedict.dictionary().date == "2023-11-07"
+    assert len(cedict.dictionary().zh_en) > 100_000
 
 
 def test_glosses_drop_notes_and_parentheticals() -> None:
-    assert tr.clean_glosses("temperature/CL:個|个[ge4]") == ["temperature"]
-    assert tr.clean_glosses("surname Li/plum") == ["plum"]
-    assert tr.clean_glosses("variant of 電池|电池[dian4 chi2]/cell (battery)") == ["cell"]
-    assert tr.clean_glosses("trisomy; Down's syndrome") == ["trisomy", "Down's syndrome"]
+    assert cedict.clean_glosses("temperature/CL:個|个[ge4]") == ["temperature"]
+    assert cedict.clean_glosses("surname Li/plum") == ["plum"]
+    assert cedict.clean_glosses("variant of 電池|电池[dian4 chi2]/cell (battery)") == ["cell"]
+    assert cedict.clean_glosses("trisomy; Down's syndrome") == ["trisomy", "Down's syndrome"]
 
 
 def test_chinese_to_english_known_words() -> None:
@@ -30,7 +31,7 @@ def test_chinese_to_english_known_words() -> None:
 
 
 def test_unknown_chinese_word_falls_back_to_known_sub_words() -> None:
-    d = tr.dictionary()
+    d = cedict.dictionary()
     assert "电池正极" not in d.zh_en
     assert tr.to_english("电池正极") == "battery positive pole"
 
@@ -89,3 +90,31 @@ def test_specificity_is_zero_for_what_the_index_lacks() -> None:
     assert index.specificity("pump") > 0
     assert index.specificity("banana") == 0
     assert index.specificity("vacuum banana") == 0
+
+
+def test_cached_dictionary_gives_every_entry_of_the_parse(tmp_path) -> None:
+    parsed = cedict.parse_dictionary()
+    cached = cedict.load_dictionary(tmp_path)  # parses, writes the cache, opens it
+    assert not isinstance(cached.zh_en, dict)  # served from the SQLite file, not the parse
+    assert (cached.date, cached.longest_zh) == (parsed.date, parsed.longest_zh)
+    for ours, theirs in ((cached.zh_en, parsed.zh_en), (cached.en_zh, parsed.en_zh)):
+        assert len(ours) == len(theirs)
+        assert list(ours) == list(theirs)
+        assert all(ours[k] == v for k, v in theirs.items())
+    assert "电池正极" not in cached.zh_en and cached.zh_en.get("电池正极") is None
+
+
+def test_damaged_dictionary_cache_is_rebuilt(tmp_path) -> None:
+    cedict.load_dictionary(tmp_path)
+    (folder,) = tmp_path.glob("cedict-*")
+    (folder / "dictionary.sqlite").write_bytes(b"not a database")
+    again = cedict.load_dictionary(tmp_path)
+    assert again.zh_en["电池"][0] == "battery"
+    assert (folder / "dictionary.sqlite").read_bytes()[:15] == b"SQLite format 3"
+
+
+def test_unwritable_dictionary_cache_serves_the_parse(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder would go")
+    d = cedict.load_dictionary(blocker)
+    assert isinstance(d.zh_en, dict) and d.zh_en["电池"][0] == "battery"
