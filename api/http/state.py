@@ -61,10 +61,6 @@ class Service:
         """How many results each retriever fetches, and so the longest ranked list (HTTP ``window``)."""
         return self.config.candidates
 
-    def _published(self, kind: Collection) -> None:
-        self.warm()
-        notify_published(self.standing, kind)  # standing matches of the writes this snapshot made searchable
-
     def start(self) -> None:
         self.reindexer.start()
         if self.standing is not None:
@@ -141,9 +137,11 @@ class Service:
         return ref
 
     def _published(self, kind: Collection) -> None:
-        """A background build published a snapshot of ``kind``: forget the cached one, warm the new one."""
+        """A background build published a snapshot of ``kind``: forget the cached one, warm the new one, and wake
+        the standing-match worker for the writes it made searchable."""
         self._served.pop(kind, None)
         self.warm()
+        notify_published(self.standing, kind)
 
     def check_key(self, key: str | None) -> str:
         if not key:
