@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
+
+import pytest
+
 from indexes import cedict
 from indexes import translate as tr
 from indexes.bm25 import BM25Index
@@ -92,7 +97,8 @@ def test_specificity_is_zero_for_what_the_index_lacks() -> None:
     assert index.specificity("vacuum banana") == 0
 
 
-def test_cached_dictionary_gives_every_entry_of_the_parse(tmp_path) -> None:
+@pytest.mark.data  # the whole dictionary: ~6 s
+def test_cached_dictionary_gives_every_entry_of_the_parse(tmp_path: Path) -> None:
     parsed = cedict.parse_dictionary()
     cached = cedict.load_dictionary(tmp_path)  # parses, writes the cache, opens it
     assert not isinstance(cached.zh_en, dict)  # served from the SQLite file, not the parse
@@ -104,17 +110,31 @@ def test_cached_dictionary_gives_every_entry_of_the_parse(tmp_path) -> None:
     assert "电池正极" not in cached.zh_en and cached.zh_en.get("电池正极") is None
 
 
-def test_damaged_dictionary_cache_is_rebuilt(tmp_path) -> None:
-    cedict.load_dictionary(tmp_path)
-    (folder,) = tmp_path.glob("cedict-*")
+def small_source(tmp_path: Path) -> Path:
+    """A three-entry CC-CEDICT file in the real format."""
+    path = tmp_path / "cedict.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("# CC-CEDICT\n#! date=2023-11-07T00:00:00Z\n"
+                "電池 电池 [dian4 chi2] /battery/CL:節|节[jie2],個|个[ge4]/\n"
+                "低溫 低温 [di1 wen1] /low temperature/\n"
+                "李 李 [Li3] /surname Li/\n")
+    return path
+
+
+def test_damaged_dictionary_cache_is_rebuilt(tmp_path: Path) -> None:
+    source = small_source(tmp_path)
+    first = cedict.load_dictionary(tmp_path / "cache", source)
+    assert dict(first.zh_en) == {"电池": ("battery",), "低温": ("low temperature",)}
+    assert first.en_zh["low temperature"] == ("低温",) and first.date == "2023-11-07"
+    (folder,) = (tmp_path / "cache").glob("cedict-*")
     (folder / "dictionary.sqlite").write_bytes(b"not a database")
-    again = cedict.load_dictionary(tmp_path)
-    assert again.zh_en["电池"][0] == "battery"
+    again = cedict.load_dictionary(tmp_path / "cache", source)
+    assert not isinstance(again.zh_en, dict) and again.zh_en["电池"] == ("battery",)
     assert (folder / "dictionary.sqlite").read_bytes()[:15] == b"SQLite format 3"
 
 
-def test_unwritable_dictionary_cache_serves_the_parse(tmp_path) -> None:
+def test_unwritable_dictionary_cache_serves_the_parse(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder would go")
-    d = cedict.load_dictionary(blocker)
-    assert isinstance(d.zh_en, dict) and d.zh_en["电池"][0] == "battery"
+    d = cedict.load_dictionary(blocker, small_source(tmp_path))
+    assert isinstance(d.zh_en, dict) and d.zh_en["电池"] == ("battery",)
