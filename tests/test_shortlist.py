@@ -503,6 +503,7 @@ def test_search_and_match_tables_and_out(searcher: Searcher, tmp_path: Path) -> 
     assert run(app, "search", "x", "--home", home, "--out", str(tmp_path / "x.txt"))[0] == 2
 
 
+@pytest.mark.e2e  # a subprocess
 def test_progress_appears_on_a_long_push(searcher: Searcher) -> None:
     """Checked as a user sees it: a subprocess whose stderr is a pipe gets plain progress lines with counts."""
     import os
