@@ -66,6 +66,10 @@ class StandingSettings(BaseSettings):
     pause_s: float = Field(default=0.0, ge=0.0, description="Pause between rounds (and items) of the background "
                                                             "worker, so it yields to searches.")
     item_pause_s: float = Field(default=0.0, ge=0.0, description="Pause after each record.")
+    yield_max_s: float = Field(default=5.0, ge=0.0, description=(
+        "The background worker waits while searches are in flight, at most this long before each record, so the "
+        "matching of a bulk load never slows the searches people are waiting for (and still advances under "
+        "sustained load)."))
     explain: bool = Field(default=True, description="Record matched terms and the closest sentence per event.")
     confirm: bool = Field(default=True, description=(
         "A new patent's pair must hold from the demand's side too: the patent in the demand's top per_record above "
@@ -271,17 +275,19 @@ def match_record(rnd: _Round, item: ev.PendingItem) -> tuple[str | None, list[ev
 
 
 def run_pending(searcher: Searcher, settings: StandingSettings | None = None, limit: int | None = None,
-                stop: threading.Event | None = None,
-                progress: Callable[[int, int], None] | None = None) -> RunReport:
+                stop: threading.Event | None = None, progress: Callable[[int, int], None] | None = None,
+                before_item: Callable[[], None] | None = None) -> RunReport:
     """Match pending records that a served snapshot contains, in rounds of ``settings.batch``; returns what it did.
-    ``limit`` bounds the records processed (None: until nothing searchable is pending)."""
+    ``limit`` bounds the records processed (None: until nothing searchable is pending); ``before_item`` is called
+    before each record (the server's worker waits there while searches are in flight)."""
     settings = settings or StandingSettings()
     with searcher.workspace.open_store() as store:  # its own connection: the searcher's serves reads elsewhere
-        return _run_pending(searcher, store, settings, limit, stop, progress)
+        return _run_pending(searcher, store, settings, limit, stop, progress, before_item)
 
 
 def _run_pending(searcher: Searcher, store: Store, settings: StandingSettings, limit: int | None,
-                 stop: threading.Event | None, progress: Callable[[int, int], None] | None) -> RunReport:
+                 stop: threading.Event | None, progress: Callable[[int, int], None] | None,
+                 before_item: Callable[[], None] | None = None) -> RunReport:
     report = RunReport()
     started = time.perf_counter()
     while limit is None or report.processed < limit:
@@ -296,6 +302,8 @@ def _run_pending(searcher: Searcher, store: Store, settings: StandingSettings, l
                      store, settings)
         progressed = False
         for item in items:
+            if before_item is not None:
+                before_item()
             if stop is not None and stop.is_set():
                 break
             try:
@@ -330,10 +338,13 @@ class StandingWorker:
     """The server's background thread for standing matches: drains pending work at start, then whenever a snapshot
     is published (``notify_published``), and every ``poll_s`` in case another process wrote or published."""
 
-    def __init__(self, searcher: Searcher, settings: StandingSettings | None = None, poll_s: float = 30.0) -> None:
+    def __init__(self, searcher: Searcher, settings: StandingSettings | None = None, poll_s: float = 30.0,
+                 busy: Callable[[], bool] | None = None) -> None:
         self.searcher = searcher
         self.settings = settings or StandingSettings()
         self.poll_s = poll_s
+        self.busy = busy  # True while searches are in flight: the worker yields to them (``yield_max_s``)
+        self.yielded_s = 0.0  # time spent waiting for searches to finish
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -350,6 +361,16 @@ class StandingWorker:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def _yield(self) -> None:
+        """Wait while searches are in flight (at most ``yield_max_s``): people waiting for answers come first."""
+        if self.busy is None:
+            return
+        started = time.monotonic()
+        deadline = started + self.settings.yield_max_s
+        while self.busy() and time.monotonic() < deadline and not self._stop.is_set():
+            time.sleep(0.02)
+        self.yielded_s += time.monotonic() - started
+
     def notify_published(self, kind: Collection | None = None) -> None:
         """A snapshot was published: what its writes left pending can be matched now."""
         self._wake.set()
@@ -361,7 +382,7 @@ class StandingWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.last = run_pending(self.searcher, self.settings, stop=self._stop)
+                self.last = run_pending(self.searcher, self.settings, stop=self._stop, before_item=self._yield)
                 self.last_error = None
             except Exception as exc:
                 log.exception("standing matches failed")

@@ -21,7 +21,7 @@ from matcher.feeds import BadCursor, read_feed
 from matcher.indexing import build_snapshot
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
-from matcher.standing import StandingSettings, run_pending
+from matcher.standing import StandingSettings, StandingWorker, run_pending
 from matcher.store import Store
 from matcher.workspace import Workspace
 
@@ -78,8 +78,10 @@ def test_events_once_per_pair_and_superseded_on_change(home: Workspace, sample_p
     searcher = Searcher(home)
     store = searcher.store
     assert ev.pending_count(store) == {"patents": 40, "demands": 120}
-    first = run_pending(searcher, settings(confirm=False, min_relevance=0.3))
+    looks: list[int] = []  # the background worker yields to searches there, once per record
+    first = run_pending(searcher, settings(confirm=False, min_relevance=0.3), before_item=lambda: looks.append(1))
     assert first.processed == 160 and first.failed == 0 and ev.pending_count(store) == {}
+    assert len(looks) == 160
     pairs = live_pairs(store)
     assert first.events == len(pairs) > 0
     assert len(set(pairs)) == len(pairs)  # a pair found from both sides is recorded once
@@ -228,3 +230,18 @@ def test_kill_9_during_background_matching_loses_no_pending_work(tmp_path: Path,
     assert db.execute("SELECT COUNT(*) FROM pending_work").fetchone()[0] == 0
     got, want = db.execute(query).fetchall(), ref.execute(query).fetchall()
     assert got == want and len(got) > 0  # the killed run, resumed, recorded exactly what an unbroken run did
+
+
+def test_background_worker_yields_to_searches_in_flight() -> None:
+    """While searches are in flight the worker waits before its next record: until they end, or yield_max_s."""
+    flips = iter([True, True, True, False])
+    worker = StandingWorker(None, settings(yield_max_s=5.0), busy=lambda: next(flips))  # type: ignore[arg-type]
+    began = time.monotonic()
+    worker._yield()
+    assert 0.04 <= time.monotonic() - began < 1.0  # three busy looks, then idle
+    stuck = StandingWorker(None, settings(yield_max_s=0.3), busy=lambda: True)  # type: ignore[arg-type]
+    began = time.monotonic()
+    stuck._yield()
+    assert 0.3 <= time.monotonic() - began < 1.5  # sustained load: it still advances
+    assert stuck.yielded_s >= 0.3
+

@@ -70,7 +70,8 @@ def create_app(workspace: Workspace, settings: ServiceSettings | None = None) ->
     mount_pages(app)
     app.add_middleware(BodyLimit, limit=service.settings.max_upload_bytes,
                        read_timeout_s=service.settings.body_read_timeout_s)
-    app.add_middleware(Backpressure, limit=service.settings.request_threads + service.settings.max_queued_requests)
+    app.add_middleware(Backpressure, limit=service.settings.request_threads + service.settings.max_queued_requests,
+                       in_flight=service.in_flight)
     app.add_middleware(KeyGate, write_routes=[route for router in WRITES for route in router.routes],
                        check_key=service.check_key, reads_need_key=service.settings.reads_need_key)
     app.add_middleware(RequestId)

@@ -19,33 +19,44 @@ DOC_PATHS = ("/docs", "/redoc", "/openapi.json")  # closed with the reads (the w
 QUEUED_PREFIXES = ("/v1/search/", "/v1/match/")  # the requests that compete for the worker threads
 
 
+class InFlight:
+    """How many searches and matches the server holds now (``Backpressure`` counts them; the standing-match worker
+    reads ``busy`` to yield to them). Changed on the event loop only; read from any thread."""
+
+    def __init__(self) -> None:
+        self.held = 0
+
+    def busy(self) -> bool:
+        return self.held > 0
+
+
 class Backpressure:
     """Bound the searches and matches a server holds: at most ``limit`` at once (computing or waiting for one of the
     ``request_threads``); one more is answered 503 with ``Retry-After`` at once instead of joining a queue whose
     wait grows without limit. Health, readiness and everything else pass untouched (they never queue here, and
     ``/v1/health`` and ``/v1/ready`` are ``async``: they are answered on the event loop, off the worker threads)."""
 
-    def __init__(self, app: ASGIApp, limit: int, retry_after_s: int = 1) -> None:
+    def __init__(self, app: ASGIApp, limit: int, in_flight: InFlight | None = None, retry_after_s: int = 1) -> None:
         self.app, self.limit, self.retry_after_s = app, limit, retry_after_s
-        self.held = 0
+        self.in_flight = in_flight or InFlight()
         self.shed = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(QUEUED_PREFIXES):
             await self.app(scope, receive, send)
             return
-        if self.held >= self.limit:  # one event loop: this check and the increment below are not interleaved
+        if self.in_flight.held >= self.limit:  # one event loop: this check and the increment below do not interleave
             self.shed += 1
             response = error_response(503, "overloaded", Words("http.overloaded", limit=self.limit,
                                                                seconds=self.retry_after_s),
                                       headers={"Retry-After": str(self.retry_after_s)})
             await response(scope, receive, send)
             return
-        self.held += 1
+        self.in_flight.held += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.held -= 1
+            self.in_flight.held -= 1
 
 
 class KeyGate:

@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from api.http import schemas as s
 from api.http.errors import ApiError
 from api.http.keys import KeyStore
+from api.http.middleware import InFlight
 from api.http.settings import ServiceSettings
 from matcher.config import Mode, load_config
 from matcher.facets import facet_counts
@@ -44,8 +45,10 @@ class Service:
         self.config = settings.ranker or load_config(workspace.home)
         self.searcher = Searcher(workspace, self.config, mmap=not settings.index_in_memory)
         self.keys = KeyStore(workspace.store_path)
+        self.in_flight = InFlight()  # the searches and matches being answered: the standing worker yields to them
         standing = StandingSettings()
-        self.standing = StandingWorker(self.searcher, standing) if standing.background else None
+        self.standing = (StandingWorker(self.searcher, standing, busy=self.in_flight.busy) if standing.background
+                         else None)
         self.reindexer = Reindexer(workspace, self.config, threads=settings.build_threads, nice=settings.build_nice,
                                    on_publish=self._published)
         self.write_lock = threading.Lock()  # one writer at a time in this process (SQLite allows one anyway)
