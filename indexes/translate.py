@@ -13,9 +13,13 @@ Latin tokens with digits (``LiFePO4``, ``18650``) pass through untranslated: the
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
+
+import numpy as np
 
 from indexes.cedict import MAX_GLOSS_WORDS, Dictionary, dictionary
 from indexes.script import CJK, CJK_CHARS, dominant_language
@@ -77,20 +81,64 @@ def _zh_words(d: Dictionary, run: str) -> list[str]:
 
 
 Weight = Callable[[str], float]
+Docs = Callable[[str], np.ndarray]  # the sorted positions of the target documents that hold a candidate
 
 
-def _choose(candidates: Iterable[str], keep: int, weight: Weight | None) -> list[str]:
+@dataclass
+class _Group:
+    """The candidates of one source word or phrase, in the dictionary's order, and how many to keep."""
+
+    candidates: list[str]
+    keep: int
+
+
+def _usable(candidates: Iterable[str], weight: Weight | None) -> list[str]:
     if weight is None:
-        return list(candidates)[:keep]
-    scored = [(c, weight(c)) for c in candidates]
-    kept = [c for c, w in scored if w > 0]
-    return kept[:keep]
+        return list(candidates)
+    return [c for c in candidates if weight(c) > 0]
 
 
-def to_english(text: str, weight: Weight | None = None, per_word: int = GLOSSES_PER_WORD) -> str:
+def _together(a: np.ndarray, b: np.ndarray) -> int:
+    """How many documents hold both (positions sorted and unique)."""
+    if a.size > b.size:
+        a, b = b, a
+    if not a.size:
+        return 0
+    at = np.minimum(np.searchsorted(b, a), b.size - 1)
+    return int(np.count_nonzero(b[at] == a))
+
+
+def _resolve(items: list[str | _Group], docs: Docs | None) -> str:
+    """The translation as text: each group cut to its ``keep`` candidates. With ``docs``, a group's candidates are
+    ranked first by how well they co-occur, in the target documents, with the other groups' candidates (the sense
+    of "iron" that goes with "lithium" and "phosphate" is 铁, not 熨烫), the dictionary's order breaking ties."""
+    groups = [g for g in items if isinstance(g, _Group) and g.candidates]
+    if docs is not None and len(groups) > 1:
+        held = {c: docs(c) for g in groups for c in g.candidates}
+        for g in groups:
+            if len(g.candidates) <= g.keep:
+                continue
+            others = [h for h in groups if h is not g]
+
+            def support(c: str, others: list[_Group] = others) -> float:
+                return sum(math.log1p(max(_together(held[c], held[o]) for o in h.candidates)) for h in others)
+
+            scores = {c: support(c) for c in g.candidates}
+            g.candidates = sorted(g.candidates, key=lambda c: -scores[c])  # stable: dictionary order breaks ties
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, _Group):
+            out.extend(item.candidates[:item.keep])
+        else:
+            out.append(item)
+    return " ".join(out)
+
+
+def to_english(text: str, weight: Weight | None = None, per_word: int = GLOSSES_PER_WORD,
+               docs: Docs | None = None) -> str:
     """Chinese text -> English words (glosses), Latin tokens kept as written."""
     d = dictionary()
-    parts: list[str] = []
+    parts: list[str | _Group] = []
     for token in _TOKENS.findall(text):
         if not CJK.match(token):
             parts.append(token)
@@ -100,14 +148,15 @@ def to_english(text: str, weight: Weight | None = None, per_word: int = GLOSSES_
                 continue
             glosses = d.zh_en.get(word)
             if glosses:
-                parts.extend(_choose(glosses, per_word, weight))
-    return " ".join(parts)
+                parts.append(_Group(_usable(glosses, weight), per_word))
+    return _resolve(parts, docs)
 
 
-def to_chinese(text: str, weight: Weight | None = None, per_phrase: int = CANDIDATES_PER_PHRASE) -> str:
+def to_chinese(text: str, weight: Weight | None = None, per_phrase: int = CANDIDATES_PER_PHRASE,
+               docs: Docs | None = None) -> str:
     """English text -> Chinese words, longest phrase first; Chinese and alphanumeric tokens kept as written."""
     d = dictionary()
-    parts: list[str] = []
+    parts: list[str | _Group] = []
     words: list[str] = []
 
     def flush() -> None:
@@ -121,7 +170,7 @@ def to_chinese(text: str, weight: Weight | None = None, per_phrase: int = CANDID
                     hit = _lookup(d, phrase)
                 if hit is not None:
                     if n > 1 or phrase[0] not in _STOP_EN:
-                        parts.extend(_choose(hit, per_phrase, weight))
+                        parts.append(_Group(_usable(hit, weight), per_phrase))
                     i += n
                     break
             else:
@@ -135,7 +184,7 @@ def to_chinese(text: str, weight: Weight | None = None, per_phrase: int = CANDID
         else:
             words.extend(w for w in re.split(r"[\-/+.]", token.lower()) if w)
     flush()
-    return " ".join(parts)
+    return _resolve(parts, docs)
 
 
 def _lookup(d: Dictionary, phrase: list[str]) -> tuple[str, ...] | None:
@@ -150,16 +199,17 @@ def _lookup(d: Dictionary, phrase: list[str]) -> tuple[str, ...] | None:
     return None
 
 
-def translate(text: str, target: Lang, weight: Weight | None = None) -> str:
+def translate(text: str, target: Lang, weight: Weight | None = None, docs: Docs | None = None) -> str:
     """``text`` in ``target`` language ("zh" or "en"), word by word from the dictionary."""
     if target == "en":
-        return to_english(text, weight)
+        return to_english(text, weight, docs=docs)
     if target == "zh":
-        return to_chinese(text, weight)
+        return to_chinese(text, weight, docs=docs)
     raise ValueError(f"target language must be 'zh' or 'en', not {target!r}")
 
 
-def render_query(text: str, target: Lang, weight: Weight | None = None) -> tuple[str, bool]:
+def render_query(text: str, target: Lang, weight: Weight | None = None, docs: Docs | None = None
+                 ) -> tuple[str, bool]:
     """The query as an index in ``target`` language should see it, and whether it was translated.
 
     ``weight(candidate)`` is how specific a candidate is in that index (0: the index cannot match it, the
@@ -170,4 +220,4 @@ def render_query(text: str, target: Lang, weight: Weight | None = None) -> tuple
         raise ValueError(f"target language must be 'zh' or 'en', not {target!r}")
     if dominant_language(text) == target:
         return text, False
-    return translate(text, target, weight), True
+    return translate(text, target, weight, docs), True

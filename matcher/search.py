@@ -273,7 +273,8 @@ class Searcher:
             allowed = mask & lang_mask
             if not allowed.any():
                 continue
-            text, translated = (render_query(query, lang, snap.bm25.specificity) if lang in ("zh", "en")
+            docs = _holding(snap.bm25) if self.config.cohesive_translation else None
+            text, translated = (render_query(query, lang, snap.bm25.specificity, docs) if lang in ("zh", "en")
                                 else (query, False))
             r_terms = snap.bm25.query_terms(text) if translated else terms
             r_scores = snap.bm25.scores_for_terms(r_terms) if translated else scores
@@ -448,6 +449,22 @@ class Searcher:
         # result pages, later runs) is embedded once
         return QueryExplainer(snap, terms, vector,
                               lambda texts: cache.embed(model.fingerprint, texts, model.encode_documents))
+
+
+def _holding(bm25: BM25Index) -> Callable[[str], np.ndarray]:
+    """For query translation: the sorted positions of the documents holding every analysed term of a text."""
+    seen: dict[str, np.ndarray] = {}
+
+    def docs(text: str) -> np.ndarray:
+        if text not in seen:
+            held: np.ndarray | None = None
+            for term in dict.fromkeys(bm25.query_terms(text)):
+                mine = np.flatnonzero(bm25.scores_for_terms([term]) > 0)
+                held = mine if held is None else np.intersect1d(held, mine, assume_unique=True)
+            seen[text] = held if held is not None else np.zeros(0, dtype=np.int64)
+        return seen[text]
+
+    return docs
 
 
 def duplicate_key(record: Patent | Demand) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from indexes import cedict
@@ -138,3 +139,20 @@ def test_unwritable_dictionary_cache_serves_the_parse(tmp_path: Path) -> None:
     blocker.write_text("a file where the cache folder would go")
     d = cedict.load_dictionary(blocker, small_source(tmp_path))
     assert isinstance(d.zh_en, dict) and d.zh_en["电池"] == ("battery",)
+
+
+def test_cohesive_translation_keeps_the_senses_that_occur_together() -> None:
+    # documents 0-9 hold 锂 and 铁 together; 熨烫 (to iron clothes) is in document 20 alone
+    held = {"锂": np.arange(10), "铁": np.arange(5, 15), "熨烫": np.array([20]), "磷酸盐": np.arange(0, 30)}
+
+    def docs(text: str) -> np.ndarray:
+        return held.get(text, np.zeros(0, dtype=np.int64))
+
+    plain = tr.to_chinese("lithium iron", per_phrase=1)
+    assert plain == "锂 铁杆"  # the dictionary's first sense of "iron"
+    only = {"锂", "铁", "熨烫"}  # the words this index holds
+    assert tr.to_chinese("lithium iron", lambda w: float(w in only), per_phrase=1) == "锂 熨烫"
+    assert tr.to_chinese("lithium iron", lambda w: float(w in only), per_phrase=1, docs=docs) == "锂 铁"
+    # one group alone has nothing to agree with: the dictionary's order stands
+    assert tr.to_chinese("iron", lambda w: float(w in only), per_phrase=1, docs=docs) == "熨烫"
+    assert tr._together(np.arange(10), np.arange(5, 15)) == 5 and tr._together(np.arange(3), np.zeros(0)) == 0
