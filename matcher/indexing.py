@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from indexes.analyzer import AnalyzerConfig
-from indexes.bm25 import DEFAULT_PARAMS, BM25Segment, check_params
+from indexes.bm25 import DEFAULT_PARAMS, check_params
+from indexes.bm25_segment import BM25Segment
 from indexes.dense import DenseIndex, auto_index_type
 from indexes.dense_segments import merge_dense
 from indexes.embedders import load_embedder

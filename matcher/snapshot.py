@@ -28,7 +28,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from indexes.bm25 import BM25Index, BM25Segment
+from indexes.bm25 import BM25Index
+from indexes.bm25_segment import BM25Segment
 from indexes.dense import DenseIndex
 from indexes.dense_segments import SegmentedDense
 from matcher.filters import FacetIndex

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexes.bm25 import BM25Index, BM25Segment
+from indexes.bm25 import BM25Index
+from indexes.bm25_segment import BM25Segment
 from matcher.indexing import build_snapshot, merge_segments, update_snapshot
 from matcher.records import Patent
 from matcher.search import Searcher
