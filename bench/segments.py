@@ -229,7 +229,9 @@ def faiss_ids(dim: int, n: int, write: int) -> dict[str, Any]:
 
 
 def served(patents: list[Any], work: Path, dense: str | None, steps: int, seed: int, repeat: int) -> dict[str, Any]:
-    from matcher.indexing import build_snapshot, merge_segments, update_snapshot
+    from matcher.flush import update_snapshot
+    from matcher.indexing import build_snapshot
+    from matcher.merge import merge_segments
     from matcher.search import Searcher
     from matcher.store import Store
     from matcher.workspace import Workspace
