@@ -29,7 +29,7 @@ from indexes.bm25_segment import BM25Segment
 from indexes.dense import DenseIndex, auto_index_type
 from indexes.embedders import load_embedder
 from indexes.vector_cache import VectorCache
-from matcher.filters import FacetIndex, facet_spec
+from matcher.facet_index import FacetIndex, facet_spec
 from matcher.records import Demand, Patent
 from matcher.snapshot import (
     DenseInfo,

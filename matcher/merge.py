@@ -16,7 +16,7 @@ import numpy as np
 from indexes.bm25_segment import BM25Segment
 from indexes.dense import auto_index_type
 from indexes.dense_segments import merge_dense
-from matcher.filters import FacetIndex
+from matcher.facet_index import FacetIndex
 from matcher.indexing import build_lock, calibration_vectors, publish_snapshot, write_segment
 from matcher.snapshot import (
     Segment,

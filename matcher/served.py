@@ -10,7 +10,7 @@ import numpy as np
 
 from indexes.bm25 import BM25Index
 from indexes.dense_segments import SegmentedDense
-from matcher.filters import FacetIndex
+from matcher.facet_index import FacetIndex
 from matcher.snapshot import SnapshotManifest, open_snapshot
 from matcher.store import Collection
 
