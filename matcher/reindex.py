@@ -1,6 +1,6 @@
 """Background indexing for a long-running service: ``Reindexer`` and its ``BuildStatus`` per kind.
 
-A write is followed by a flush (``matcher.indexing.update_snapshot``): one small segment of the new and changed
+A write is followed by a flush (``matcher.flush.update_snapshot``): one small segment of the new and changed
 records (only those are embedded), deletions masked, published as a new snapshot; a full rebuild runs only when
 asked (``POST /v1/index/rebuild``, ``pmatch index build --full``) or when there is no compatible snapshot to update.
 ``Reindexer`` runs one flush at a time from a background thread, each in its own process (forked from a forkserver
