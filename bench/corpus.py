@@ -46,9 +46,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from indexes.vector_cache import text_hash  # noqa: E402
-from matcher.indexing import dense_text  # noqa: E402
 from matcher.records import Demand, Patent  # noqa: E402
 from matcher.store import Collection  # noqa: E402
+from matcher.texts import dense_text  # noqa: E402
 
 SAMPLE_DIR = ROOT / "data" / "sample"
 VECTORS_DIR = ROOT / "data" / "vectors"

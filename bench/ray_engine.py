@@ -27,6 +27,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,27 @@ def fresh_cache() -> Path:
     return path
 
 
+def ray_rates(run: Callable[[EngineSpec], tuple[float, float, dict[str, Any]]], unit: str, count: int,
+              digits: int, local: dict[str, Any]) -> dict[str, Any]:
+    """Rows ``ray_1``, ``ray_2`` (``count`` items of ``unit`` on 1 and 2 Ray workers) and the ratios between them
+    and to ``local``. ``run(spec)`` gives (a one-item job's seconds: start-up, the full job's seconds, extra row
+    fields); the steady rate leaves the start-up out."""
+    out: dict[str, Any] = {}
+    for workers in (1, 2):
+        startup, seconds, extra = run(EngineSpec("ray", workers=workers))
+        steady = seconds - startup
+        out[f"ray_{workers}"] = {"seconds": round(seconds, 2), "job_startup_s": round(startup, 2),
+                                 f"{unit}_per_s": round(count / seconds, digits),
+                                 f"steady_{unit}_per_s": round(count / steady, digits) if steady > 1 else None,
+                                 **extra, "load_after": load()}
+    rate, steady_rate = f"{unit}_per_s", f"steady_{unit}_per_s"
+    out["ratio_2_over_1_workers"] = round(out["ray_2"][rate] / out["ray_1"][rate], 2)
+    if out["ray_1"][steady_rate] and out["ray_2"][steady_rate]:
+        out["ratio_2_over_1_workers_steady"] = round(out["ray_2"][steady_rate] / out["ray_1"][steady_rate], 2)
+    out["ratio_ray_2_over_local"] = round(out["ray_2"][rate] / local[rate], 2)
+    return out
+
+
 def bench_embedding(ws: Workspace, model: str, texts: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"texts": len(texts), "model": model}
     worker, load_s = timed(lambda: EmbedWorker(model, load_embedder(model).fingerprint))
@@ -77,23 +99,15 @@ def bench_embedding(ws: Workspace, model: str, texts: list[str]) -> dict[str, An
                     "docs_per_s": round(len(texts) / local_s, 1), "load_after": load()}
     fresh_cache()
     embed_job(ws, model, [f"warm-up {time.time_ns()}"], EngineSpec("ray", workers=1), {"b": -1})  # Ray Data's 1st
-    for workers in (1, 2):
-        spec = EngineSpec("ray", workers=workers)
+
+    def run(spec: EngineSpec) -> tuple[float, float, dict[str, Any]]:
         fresh_cache()
-        tiny, _ = timed(lambda spec=spec: embed_job(ws, model, [f"start-up probe {time.time_ns()}"], spec, {"b": 0}))
+        tiny, _ = timed(lambda: embed_job(ws, model, [f"start-up probe {time.time_ns()}"], spec, {"b": 0}))
         fresh_cache()
-        report, seconds = timed(lambda spec=spec: embed_job(ws, model, texts, spec, {"bench": spec.workers}))
-        steady = seconds - tiny.seconds
-        out[f"ray_{workers}"] = {"seconds": round(seconds, 2), "job_startup_s": round(tiny.seconds, 2),
-                                 "docs_per_s": round(len(texts) / seconds, 1),
-                                 "steady_docs_per_s": round(len(texts) / steady, 1) if steady > 1 else None,
-                                 "partitions": report.job["partitions"], "load_after": load()}
-    out["ratio_2_over_1_workers"] = round(out["ray_2"]["docs_per_s"] / out["ray_1"]["docs_per_s"], 2)
-    if out["ray_1"]["steady_docs_per_s"] and out["ray_2"]["steady_docs_per_s"]:
-        out["ratio_2_over_1_workers_steady"] = round(out["ray_2"]["steady_docs_per_s"]
-                                                     / out["ray_1"]["steady_docs_per_s"], 2)
-    out["ratio_ray_2_over_local"] = round(out["ray_2"]["docs_per_s"] / out["local"]["docs_per_s"], 2)
-    return out
+        report, seconds = timed(lambda: embed_job(ws, model, texts, spec, {"bench": spec.workers}))
+        return tiny.seconds, seconds, {"partitions": report.job["partitions"]}
+
+    return out | ray_rates(run, "docs", len(texts), 1, out["local"])
 
 
 def bench_scoring(searcher: Searcher, demands_n: int) -> dict[str, Any]:
@@ -118,24 +132,16 @@ def bench_scoring(searcher: Searcher, demands_n: int) -> dict[str, Any]:
         return got
 
     scored(EngineSpec("ray", workers=1), first, 1)  # warm-up
-    for workers in (1, 2):
-        spec = EngineSpec("ray", workers=workers)
-        _, tiny_s = timed(lambda spec=spec: scored(spec, first, 1))
-        got, seconds = timed(lambda spec=spec: scored(spec, demands, 8))
+
+    def run(spec: EngineSpec) -> tuple[float, float, dict[str, Any]]:
+        _, tiny_s = timed(lambda: scored(spec, first, 1))
+        got, seconds = timed(lambda: scored(spec, demands, 8))
         assert [(c.demand_pos, c.patent_pos, c.score) for c in got] == \
             [(c.demand_pos, c.patent_pos, c.score) for c in local], "Ray scoring differs from local"
-        steady = seconds - tiny_s
-        out[f"ray_{workers}"] = {"seconds": round(seconds, 2), "job_startup_s": round(tiny_s, 2),
-                                 "demands_per_s": round(len(demands) / seconds, 2),
-                                 "steady_demands_per_s": round(len(demands) / steady, 2) if steady > 1 else None,
-                                 "load_after": load()}
-    out["identical_to_local"] = True
-    out["ratio_2_over_1_workers"] = round(out["ray_2"]["demands_per_s"] / out["ray_1"]["demands_per_s"], 2)
-    if out["ray_1"]["steady_demands_per_s"] and out["ray_2"]["steady_demands_per_s"]:
-        out["ratio_2_over_1_workers_steady"] = round(out["ray_2"]["steady_demands_per_s"]
-                                                     / out["ray_1"]["steady_demands_per_s"], 2)
-    out["ratio_ray_2_over_local"] = round(out["ray_2"]["demands_per_s"] / out["local"]["demands_per_s"], 2)
-    return out
+        return tiny_s, seconds, {}
+
+    rates = ray_rates(run, "demands", len(demands), 2, out["local"])
+    return out | {"ray_1": rates.pop("ray_1"), "ray_2": rates.pop("ray_2"), "identical_to_local": True} | rates
 
 
 def projection(embedding: dict[str, Any], scoring: dict[str, Any], machines: list[int]) -> dict[str, Any]:

@@ -330,7 +330,8 @@ def time_queries(fn: Callable[[str], Any], qs: list[str], repeat: int = 1) -> li
 
 
 def stage_bm25(args: argparse.Namespace) -> dict[str, Any]:
-    from indexes.bm25 import BM25Index, default_workers
+    from indexes.bm25 import BM25Index
+    from indexes.term_counts import default_workers
 
     work: Path = args.work
     out: dict[str, Any] = {"load_average_start": load()}
@@ -406,7 +407,8 @@ def stage_rank_bm25(args: argparse.Namespace) -> dict[str, Any]:
     from rank_bm25 import BM25Plus
 
     from indexes.analyzer import AnalyzerConfig
-    from indexes.bm25 import DEFAULT_PARAMS, BM25Index, count_corpus, default_workers, top_k
+    from indexes.bm25 import DEFAULT_PARAMS, BM25Index, top_k
+    from indexes.term_counts import count_corpus, default_workers
 
     work: Path = args.work
     out: dict[str, Any] = {"load_average_start": load()}

@@ -66,7 +66,9 @@ def bm25_engines(patents: list[Any], work: Path, write: int, repeat: int) -> dic
     import tantivy
 
     from indexes.analyzer import AnalyzerConfig, get_analyzer
-    from indexes.bm25 import BM25Index, BM25Segment, _chunks, _count_terms
+    from indexes.bm25 import BM25Index
+    from indexes.bm25_segment import BM25Segment
+    from indexes.term_counts import chunks, count_terms
     from matcher.texts import indexed_text
 
     analyzer = get_analyzer(AnalyzerConfig())
@@ -128,7 +130,7 @@ def bm25_engines(patents: list[Any], work: Path, write: int, repeat: int) -> dic
 
     # ours
     t = time.perf_counter()
-    seg = BM25Segment.from_counts(base_ids, (_count_terms(c) for c in _chunks(base, 2000)), AnalyzerConfig())
+    seg = BM25Segment.from_counts(base_ids, (count_terms(c) for c in chunks(base, 2000)), AnalyzerConfig())
     ours = BM25Index([seg])
     o_build = time.perf_counter() - t
     seg.save(work / "ours")
@@ -162,7 +164,7 @@ def bm25_engines(patents: list[Any], work: Path, write: int, repeat: int) -> dic
     index.reload()
     t_write = time.perf_counter() - t
     t = time.perf_counter()
-    new_seg = BM25Segment.from_counts(extra_ids, [_count_terms(extra)], AnalyzerConfig())
+    new_seg = BM25Segment.from_counts(extra_ids, [count_terms(extra)], AnalyzerConfig())
     BM25Index([seg, new_seg])
     o_write = time.perf_counter() - t
     out["engines"] = {
@@ -227,7 +229,9 @@ def faiss_ids(dim: int, n: int, write: int) -> dict[str, Any]:
 
 
 def served(patents: list[Any], work: Path, dense: str | None, steps: int, seed: int, repeat: int) -> dict[str, Any]:
-    from matcher.indexing import build_snapshot, merge_segments, update_snapshot
+    from matcher.flush import update_snapshot
+    from matcher.indexing import build_snapshot
+    from matcher.merge import merge_segments
     from matcher.search import Searcher
     from matcher.store import Store
     from matcher.workspace import Workspace

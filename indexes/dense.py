@@ -14,21 +14,14 @@ Kinds (see ``DenseIndex.build`` for why ``"auto"`` picks what it picks):
   ~1e-3 rather than 8-bit approximations.
 * ``"hnsw"``: graph index (``IndexHNSWFlat``); ``M``/``efConstruction`` fixed, ``efSearch`` calibrated.
 
-On disk (``save(dir)`` / ``DenseIndex.load(dir, mmap=True)``), plain files, no pickles::
-
-    manifest.json   format name + format_version, kind (the index type), every build parameter, calibration, metadata
-    ids.json        the ids, in position order
-    vectors.npy     the normalised vectors as float16 (enough to ``rebuild`` without re-embedding)
-    index.faiss     faiss's own index file (read with IO_FLAG_MMAP_IFC when mmap=True)
-
-Process-wide faiss settings live in ``indexes.faiss_setup``; building and calibrating faiss indexes in
-``indexes.dense_build``; a snapshot's several dense segments are searched together by ``indexes.dense_segments``.
+The files on disk are ``indexes.dense_files``; the search paths ``indexes.dense_search``. Process-wide faiss
+settings live in ``indexes.faiss_setup``; building and calibrating faiss indexes in ``indexes.dense_build``; a
+snapshot's several dense segments are searched together by ``indexes.dense_segments``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -37,47 +30,20 @@ from typing import Any
 
 import numpy as np
 
-from indexes.atomic import atomic_dir
 from indexes.dense_build import (
-    CALIBRATION_K,
-    CHUNK_ROWS,
-    EF_LADDER,
     EXACT_BELOW,
     INDEX_TYPES,
     auto_index_type,
     build_faiss,
     check_params,
-    hnsw_params,
-    ivf_params,
     normalize_rows,
-    topk,
     untyped,
 )
-from indexes.faiss_setup import SMALL_QUERY_BATCH, faiss, one_omp_thread
+from indexes.dense_files import index_manifest, read_files, write_files
+from indexes.dense_search import exact_search, faiss_search, pad
+from indexes.faiss_setup import faiss
 
-__all__ = ["EXACT_BELOW", "FORMAT_NAME", "FORMAT_VERSION", "INDEX_TYPES", "DenseIndex", "auto_index_type",
-           "normalize_rows"]
-
-FORMAT_NAME = "patent-match/dense-index"
-FORMAT_VERSION = 1
-
-MANIFEST = "manifest.json"
-IDS_FILE = "ids.json"
-VECTORS_FILE = "vectors.npy"
-FAISS_FILE = "index.faiss"
-_EXTRA_KEYS = ("requested_kind", "exact_below", "unused_params", "build_seconds", "faiss_version", "calibration")
-
-
-def _pad(scores: np.ndarray, positions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    q, have = positions.shape
-    if have >= k:
-        return scores[:, :k], positions[:, :k]
-    out_s = np.full((q, k), -np.inf, dtype=np.float32)
-    out_p = np.full((q, k), -1, dtype=np.int64)
-    out_s[:, :have] = scores
-    out_p[:, :have] = positions
-    return out_s, out_p
-
+__all__ = ["EXACT_BELOW", "INDEX_TYPES", "DenseIndex", "auto_index_type", "normalize_rows"]
 
 
 # ------------------------------------------------------------------------------------------------ index
@@ -357,7 +323,7 @@ class DenseIndex:
                 subset = None
         want = min(k, n if subset is None else subset.size)
         if want == 0:
-            return _pad(np.empty((q.shape[0], 0), np.float32), np.empty((q.shape[0], 0), np.int64), k)
+            return pad(np.empty((q.shape[0], 0), np.float32), np.empty((q.shape[0], 0), np.int64), k)
         if subset is None:
             scores, positions = self._faiss_search(q, want, None, 1.0)
         elif subset.size <= max(self.exact_allowed_max, self.exact_allowed_fraction * n):
@@ -379,104 +345,23 @@ class DenseIndex:
                     break
         if short.size:  # approximate search came back short: redo those queries exactly
             scores[short], positions[short] = self._exact_search(q[short], want, subset)
-        return _pad(scores, positions, k)
+        return pad(scores, positions, k)
 
     # ---------------------------------------------------------------------------------- persistence
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write the index to ``directory`` atomically and return its path.
-
-        Through ``indexes.atomic.atomic_dir``: a reader never sees a half-written index. Refuses to replace a
-        non-empty directory that is not a dense index.
-        """
-        target = Path(directory).absolute()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            if not target.is_dir():
-                raise ValueError(f"{target} exists and is not a directory")
-            if any(target.iterdir()) and not (target / MANIFEST).is_file():
-                raise ValueError(f"refusing to replace {target}: non-empty and not a dense index")
-        with atomic_dir(target) as tmp:
-            with open(tmp / IDS_FILE, "w", encoding="utf-8") as f:
-                json.dump(self._ids, f, ensure_ascii=False)
-            np.save(tmp / VECTORS_FILE, np.asarray(self._vectors, dtype=np.float16), allow_pickle=False)
-            faiss.write_index(self._index, str(tmp / FAISS_FILE))
-            with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
-                json.dump(self._manifest(), f, ensure_ascii=False, indent=2, sort_keys=True)
-        return target
+        """Write the index to ``directory`` atomically and return its path (``indexes.dense_files``)."""
+        return write_files(directory, self._ids, self._vectors, self._index, self._manifest())
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str], mmap: bool = True) -> DenseIndex:
-        """Open an index written by ``save``.
-
-        ``mmap=True`` memory-maps ``vectors.npy`` (read-only) and opens the faiss file with
-        ``IO_FLAG_MMAP_IFC | IO_FLAG_READ_ONLY``, so the vectors/codes are paged in on demand (HNSW's graph
-        links are still read into memory). Raises ValueError on a missing/foreign manifest, a
-        ``format_version`` this code does not read, or files inconsistent with the manifest.
-        """
-        root = Path(directory)
-        path = root / MANIFEST
-        if not path.is_file():
-            raise ValueError(f"{root} is not a dense index: no {MANIFEST}")
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-            raise ValueError(f"{path} is not a {FORMAT_NAME} manifest")
-        version = manifest.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ValueError(
-                f"{root}: dense index format_version {version!r}, this code reads version {FORMAT_VERSION}: "
-                "rebuild the index (or use the matching patent-match version)"
-            )
-        index_type = manifest.get("kind")
-        if index_type not in INDEX_TYPES:
-            raise ValueError(f"{path}: unknown index type {index_type!r}")
-        with open(root / IDS_FILE, encoding="utf-8") as f:
-            ids = json.load(f)
-        vectors = np.load(root / VECTORS_FILE, mmap_mode="r" if mmap else None, allow_pickle=False)
-        flags = (faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY) if mmap else 0
-        index = faiss.read_index(str(root / FAISS_FILE), flags)
-        n, dim = int(manifest["count"]), int(manifest["dim"])
-        if (
-            not isinstance(ids, list)
-            or len(ids) != n
-            or vectors.shape != (n, dim)
-            or vectors.dtype != np.float16
-            or index.ntotal != n
-            or index.d != dim
-        ):
-            raise ValueError(
-                f"{root}: files disagree with the manifest (count {n}, dim {dim}): {len(ids)} ids, vectors "
-                f"{vectors.shape} {vectors.dtype}, faiss index {index.ntotal} x {index.d}"
-            )
-        extra = {key: manifest[key] for key in _EXTRA_KEYS if key in manifest}
-        return cls(
-            ids=ids,
-            vectors=vectors,
-            index=index,
-            index_type=index_type,
-            params=dict(manifest["params"]),
-            manifest_extra=extra,
-            metadata=manifest.get("metadata", {}),
-        )
+        """Open an index written by ``save`` (``indexes.dense_files.read_files``: ``mmap``, checks)."""
+        return cls(**read_files(directory, mmap))
 
     # ----------------------------------------------------------------------------------------- internals
 
     def _manifest(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "kind": self._index_type,
-            "metric": "inner_product",
-            "normalized": True,
-            "count": len(self._ids),
-            "dim": self.dim,
-            "params": self._params,
-            "metadata": self._metadata,
-            "files": {"ids": IDS_FILE, "vectors": VECTORS_FILE, "faiss": FAISS_FILE},
-            "vectors_dtype": "float16",
-            **self._extra,
-        }
+        return index_manifest(self._index_type, len(self._ids), self.dim, self._params, self._metadata, self._extra)
 
     def _float32_view(self) -> np.ndarray | None:
         """Zero-copy read-only view of the float32 vectors faiss holds (flat, hnsw), else None (ivf_sq8)."""
@@ -496,80 +381,14 @@ class DenseIndex:
         block = source[start:stop] if positions is None else source[positions[start:stop]]
         return np.asarray(block, dtype=np.float32)
 
+
     def _exact_search(self, q: np.ndarray, k: int, positions: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Exact numpy search over ``positions`` (None = all), blockwise: (scores, positions), unpadded."""
-        total = len(self._ids) if positions is None else positions.size
-        cand_s: list[np.ndarray] = []
-        cand_p: list[np.ndarray] = []
-        for start in range(0, total, CHUNK_ROWS):
-            s, cols = topk(q @ self._rows(start, start + CHUNK_ROWS, positions).T, k)
-            cols = cols + start
-            cand_s.append(s)
-            cand_p.append(cols if positions is None else positions[cols])
-        s_all, p_all = np.concatenate(cand_s, axis=1), np.concatenate(cand_p, axis=1)
-        scores, cols = topk(s_all, k)
-        return scores.astype(np.float32), np.take_along_axis(p_all, cols, axis=1).astype(np.int64)
+        return exact_search(self._rows, len(self._ids), q, k, positions)
 
     def _faiss_search(
         self, q: np.ndarray, k: int, mask: np.ndarray | None, fraction: float, widen: float = 1.0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """faiss search, optionally restricted by a bitmap selector.
-
-        With a selector keeping ``fraction`` of the index, IVF's nprobe and HNSW's efSearch are divided by
-        that fraction (capped at nlist / 4096): about as many allowed candidates are visited as without a
-        filter, so filtered recall stays near unfiltered recall at about the same cost.
-        """
-        bitmap = None
-        sel = None
-        if mask is not None:
-            bitmap = np.packbits(mask, bitorder="little")  # faiss: bit i&7 of byte i>>3
-            sel = faiss.IDSelectorBitmap(mask.size, faiss.swig_ptr(bitmap))
-        boost = widen / max(fraction, 1e-9)
-        params: faiss.SearchParameters | None
-        if self._index_type == "ivf_sq8":
-            nprobe = min(int(self._params["nlist"]), math.ceil(int(self._params["nprobe"]) * boost))
-            params = ivf_params(nprobe)
-        elif self._index_type == "hnsw":
-            wanted = int(self._params["efSearch"]) * max(1.0, k / CALIBRATION_K) * boost
-            ef = max(k, min(max(EF_LADDER), math.ceil(wanted)))
-            params = hnsw_params(ef)
-        else:
-            params = faiss.SearchParameters() if sel is not None else None
-        if params is not None and sel is not None:
-            params.sel = sel
-        if self._index_type != "flat" and q.shape[0] <= SMALL_QUERY_BATCH:
-            with one_omp_thread():
-                scores, positions = self._index.search(q, k, params=params)
-        else:
-            scores, positions = self._index.search(q, k, params=params)
-        del bitmap  # kept alive until the search returned: the selector only holds a raw pointer to it
-        scores = scores.astype(np.float32, copy=False)
-        positions = positions.astype(np.int64, copy=False)
-        scores[positions < 0] = -np.inf
-        if self._index_type == "ivf_sq8":
-            scores, positions = self._rescore(q, positions)
-        return scores, positions
-
-    def _rescore(self, q: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Replace ivf_sq8's 8-bit scores with scores on the stored float16 vectors and re-sort each row.
-
-        SQ8 scores are off by ~1e-2 (a self-match can score 1.0005); after this every path of every index type
-        reports the cosine of the stored vectors (within ~1e-3 of the original float32 cosine), so scores
-        from the faiss, numpy and fallback paths can be compared and fused.
-        """
-        out_s = np.empty(positions.shape, dtype=np.float32)
-        out_p = np.empty_like(positions)
-        step = max(1, CHUNK_ROWS // max(1, positions.shape[1]))
-        for start in range(0, positions.shape[0], step):
-            pos = positions[start : start + step]
-            valid = pos >= 0
-            rows = np.asarray(self._vectors[np.where(valid, pos, 0)], dtype=np.float32)
-            s = np.einsum("qkd,qd->qk", rows, q[start : start + step]).astype(np.float32)
-            s[~valid] = -np.inf
-            order = np.lexsort((pos, -s), axis=-1)
-            out_s[start : start + step] = np.take_along_axis(s, order, axis=1)
-            out_p[start : start + step] = np.take_along_axis(pos, order, axis=1)
-        return out_s, out_p
+        return faiss_search(self._index, self._index_type, self._params, self._vectors, q, k, mask, fraction, widen)
 
     def _check_queries(self, queries: np.ndarray) -> np.ndarray:
         if isinstance(queries, np.ndarray) and queries.ndim == 1:

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from indexes.dense import DenseIndex, _pad
+from indexes.dense import DenseIndex
+from indexes.dense_search import pad
 
 
 class SegmentRows:
@@ -111,11 +112,11 @@ class SegmentedDense:
             scores.append(s)
             positions.append(np.where(p >= 0, p + lo, -1))
         if not scores:
-            return _pad(np.empty((n_q, 0), np.float32), np.empty((n_q, 0), np.int64), k)
+            return pad(np.empty((n_q, 0), np.float32), np.empty((n_q, 0), np.int64), k)
         s_all, p_all = np.concatenate(scores, axis=1), np.concatenate(positions, axis=1)
         big = np.iinfo(np.int64).max
         order = np.lexsort((np.where(p_all >= 0, p_all, big), -s_all), axis=-1)[:, :k]
-        return _pad(np.take_along_axis(s_all, order, axis=1), np.take_along_axis(p_all, order, axis=1), k)
+        return pad(np.take_along_axis(s_all, order, axis=1), np.take_along_axis(p_all, order, axis=1), k)
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[list[tuple[str, float]]]:
         scores, positions = self.search_positions(queries, k, allowed)

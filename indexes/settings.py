@@ -41,10 +41,15 @@ def read_settings(cls: type[S]) -> S:
         raise SettingsError(f"{name} {reason}, got {os.environ.get(name, '')!r}") from None
 
 
-class IndexSettings(BaseSettings):
-    """Where models are cached and how many threads and processes the index layer uses."""
+class PmatchSettings(BaseSettings):
+    """The base of the ``PMATCH_<FIELD>`` settings classes (index layer, engine): the prefix, an empty value as
+    unset, other variables ignored. Read them with ``read_settings``."""
 
     model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True, extra="ignore")
+
+
+class IndexSettings(PmatchSettings):
+    """Where models are cached and how many threads and processes the index layer uses."""
 
     cache: Path | None = Field(default=None, description="Model cache: the rebuilt e5-small, USE-m3's tokenizer "
                                                          "tables and weights, the parsed CC-CEDICT (default "

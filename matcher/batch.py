@@ -43,7 +43,8 @@ from matcher.jobs import PartitionJob
 from matcher.matching import match_patent
 from matcher.push import Push, PushOptions, build_push
 from matcher.records import Demand, Patent
-from matcher.search import Result, Searcher
+from matcher.results import Result
+from matcher.search import Searcher
 from matcher.shortlist import Candidate, Selection, Shortlist, ShortlistOptions, build_shortlist
 from matcher.shortlist import score_pairs as shortlist_score_pairs
 from matcher.store import COLLECTIONS, Collection

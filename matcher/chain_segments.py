@@ -24,7 +24,8 @@ import numpy as np
 from indexes.analyzer import read_user_dict, user_dict_path
 from matcher.chains import Chain, Segment
 from matcher.config import Mode
-from matcher.search import Searcher, Snapshot
+from matcher.search import Searcher
+from matcher.served import Snapshot
 from matcher.texts import CJK, context_text
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)

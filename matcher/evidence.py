@@ -25,7 +25,7 @@ from indexes.cedict import dictionary
 from indexes.translate import to_chinese, to_english
 from matcher.explain import GENERIC_TERMS
 from matcher.records import Demand, Patent
-from matcher.search import Snapshot
+from matcher.served import Snapshot
 from matcher.texts import context_text
 
 GLOSSES_PER_WORD = 4  # a Chinese word's first CC-CEDICT glosses tried against the English patent

@@ -27,7 +27,7 @@ from matcher.i18n import catalogue, text
 from matcher.pairs import DERIVED, INFERRED_SHOWN, excerpt
 from matcher.push import Push
 from matcher.records import Demand, Patent
-from matcher.search import Result
+from matcher.results import Result
 from matcher.shortlist import Shortlist
 
 Lang = Literal["zh", "en"]

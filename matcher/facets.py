@@ -1,6 +1,6 @@
 """Facet counts of a snapshot for filter menus: values of each filterable field with the records holding them.
 
-Counts come from a snapshot's ``FacetIndex`` (``matcher.filters``), so they describe exactly what searches of that
+Counts come from a snapshot's ``FacetIndex`` (``matcher.facet_index``), so they describe exactly what searches of that
 snapshot filter on. Patents also get ``legal_status`` ``unknown`` (not published) and IPC sections (``A``-``H``,
 one character) and subclasses (``H01M``, four), each record counted once per prefix.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from matcher.filters import FacetIndex
+from matcher.facet_index import FacetIndex
 from matcher.records import fields_where
 from matcher.store import Collection
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from matcher.filters import FacetIndex, FilterMask, PatentFilters
+from matcher.facet_index import FacetIndex, FilterMask
+from matcher.filters import PatentFilters
 from matcher.i18n import text
 
 

@@ -1,40 +1,35 @@
-"""Building the served indexes of one collection (patents or demands) from the store, as snapshots of segments.
+"""Building the served indexes of one collection (patents or demands) from the store, as snapshots of segments:
+the full build, and the pieces every build, flush and merge shares (making, writing and publishing a segment).
 
 What is indexed (BM25 text, dense text) is defined in ``matcher.texts``. Vectors come through the vector cache,
 so unchanged texts are never embedded twice.
 
 How (see ``matcher.snapshot`` for the layout): ``build_snapshot`` is the full build, one segment of every record.
-``update_snapshot`` is a flush: it asks the store what changed since the current snapshot (records of batches
-after its stamp; deletions when the counts disagree), writes one small segment of the new and changed records
-(embedding only those), masks the positions they supersede or that were deleted, and publishes. Collection
-statistics are global at query time (``indexes.bm25``), so the result searches exactly like a full build.
-``merge_segments`` combines segments the tiered policy picks, without tokenizing or embedding again; it builds
-outside the build lock and takes it only to publish (re-applying deletions made meanwhile), so flushes and
-searches go on while it runs.
+Flushing the writes made since a snapshot is ``matcher.flush.update_snapshot``; merging segments is
+``matcher.merge.merge_segments``. Builds of one workspace take its build lock (``build_lock``), so a CLI build and
+a server's background rebuild run one at a time.
 """
 
 from __future__ import annotations
 
 import fcntl
-import math
 import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from indexes.analyzer import AnalyzerConfig
-from indexes.bm25 import DEFAULT_PARAMS, BM25Segment, check_params
+from indexes.bm25 import DEFAULT_PARAMS, check_params
+from indexes.bm25_segment import BM25Segment
 from indexes.dense import DenseIndex, auto_index_type
-from indexes.dense_segments import merge_dense
 from indexes.embedders import load_embedder
 from indexes.vector_cache import VectorCache
-from matcher.filters import FacetIndex, facet_spec
+from matcher.facet_index import FacetIndex, facet_spec
 from matcher.records import Demand, Patent
 from matcher.snapshot import (
     DenseInfo,
@@ -42,12 +37,8 @@ from matcher.snapshot import (
     SegmentInfo,
     SnapshotFormatError,
     SnapshotManifest,
-    live_positions,
     new_name,
     now,
-    open_segments,
-    open_snapshot,
-    pending_writes,
     segments_root,
 )
 from matcher.store import Collection, Store
@@ -96,22 +87,6 @@ def calibration_vectors(workspace: Workspace, store: Store, kind: Collection, mo
     return np.asarray(vectors, dtype=np.float32)
 
 
-@dataclass
-class FlushResult:
-    """What one ``update_snapshot`` did."""
-
-    state: str  # published | current (nothing to do) | empty (no records)
-    snapshot: Path | None = None
-    full: bool = False  # a full build ran instead (no compatible snapshot to update)
-    added: list[str] = field(default_factory=list)  # ids made searchable (new or changed)
-    deleted: list[str] = field(default_factory=list)  # ids no longer searchable
-    seconds: dict[str, float] = field(default_factory=dict)  # diff, embed, segment, publish, total
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "snapshot": self.snapshot.name if self.snapshot else None, "full": self.full,
-                "added": len(self.added), "deleted": len(self.deleted), "seconds": self.seconds}
-
-
 def build_snapshot(
     workspace: Workspace,
     kind: Collection,
@@ -126,8 +101,8 @@ def build_snapshot(
     segment and snapshot, then publish it atomically. Builds of one workspace run one at a time (a file lock),
     whether the CLI or a server's background rebuild started them."""
     with build_lock(workspace):
-        return _build_full(workspace, kind, dense_model, dense_text_chars, dense_index_type, analyzer, bm25_params,
-                           progress)
+        return build_full(workspace, kind, dense_model, dense_text_chars, dense_index_type, analyzer, bm25_params,
+                          progress)
 
 
 @contextmanager
@@ -148,10 +123,10 @@ def _dense_info(embedder: Any, model: str, chars: int) -> DenseInfo:
                      text_chars=chars, max_seq_length=embedder.max_seq_length)
 
 
-def _make_segment(workspace: Workspace, store: Store, kind: Collection, records: Iterator[Patent | Demand],
-                  stamps: dict[str, int], dense_model: str | None, dense_text_chars: int, dense_index_type: str,
-                  analyzer: AnalyzerConfig | None, progress: Progress | None, seconds: dict[str, float],
-                  total_hint: int = 0) -> tuple[Segment, DenseInfo | None] | None:
+def make_segment(workspace: Workspace, store: Store, kind: Collection, records: Iterator[Patent | Demand],
+                 stamps: dict[str, int], dense_model: str | None, dense_text_chars: int, dense_index_type: str,
+                 analyzer: AnalyzerConfig | None, progress: Progress | None, seconds: dict[str, float],
+                 total_hint: int = 0) -> tuple[Segment, DenseInfo | None] | None:
     """One segment of ``records`` (None when there are none); timings go into ``seconds``."""
     t0 = time.perf_counter()
     ids: list[str] = []
@@ -206,7 +181,7 @@ def _make_segment(workspace: Workspace, store: Store, kind: Collection, records:
     return Segment(name, bm25, facets, dense, stamp_array), info
 
 
-def _write_segment(workspace: Workspace, kind: Collection, segment: Segment, dense: DenseInfo | None) -> None:
+def write_segment(workspace: Workspace, kind: Collection, segment: Segment, dense: DenseInfo | None) -> None:
     """Write ``segment`` beside the others (built in a ``.building-<pid>-*`` folder, then renamed into place)."""
     root = workspace.index_root(kind)
     tmp = workspace.building_dir(kind, "segment-" + segment.name)
@@ -220,7 +195,8 @@ def _write_segment(workspace: Workspace, kind: Collection, segment: Segment, den
         raise
 
 
-def _publish(workspace: Workspace, kind: Collection, manifest: SnapshotManifest, live: dict[str, np.ndarray]) -> Path:
+def publish_snapshot(workspace: Workspace, kind: Collection, manifest: SnapshotManifest,
+                     live: dict[str, np.ndarray]) -> Path:
     """Write the snapshot folder (manifest, masks of segments with deletions), publish it, drop unused segments."""
     root = workspace.index_root(kind)
     tmp = workspace.building_dir(kind, manifest.name)
@@ -256,13 +232,14 @@ def _drop_unused_segments(root: Path) -> None:
                 shutil.rmtree(seg, ignore_errors=True)
 
 
-def _bm25_info(analyzer: AnalyzerConfig | None, params: dict[str, Any] | None) -> dict[str, Any]:
+def bm25_info(analyzer: AnalyzerConfig | None, params: dict[str, Any] | None) -> dict[str, Any]:
     return {"params": {**DEFAULT_PARAMS, **(params or {})}, "analyzer": (analyzer or AnalyzerConfig()).to_dict()}
 
 
-def _build_full(workspace: Workspace, kind: Collection, dense_model: str | None, dense_text_chars: int,
-                dense_index_type: str, analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None,
-                progress: Progress | None) -> Path:
+def build_full(workspace: Workspace, kind: Collection, dense_model: str | None, dense_text_chars: int,
+               dense_index_type: str, analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None,
+               progress: Progress | None) -> Path:
+    """``build_snapshot``'s work, for a caller that holds the build lock."""
     started = time.time()
     check_params(bm25_params)
     with workspace.open_store() as store:
@@ -270,225 +247,21 @@ def _build_full(workspace: Workspace, kind: Collection, dense_model: str | None,
         stamps = store.stamps(kind)  # before the records: a write in between shows up as pending, never lost
         workspace.prune_leftovers(kind)
         seconds: dict[str, float] = {}
-        made = _make_segment(workspace, store, kind, store.iter_records(kind), stamps, dense_model, dense_text_chars,
-                             dense_index_type, analyzer, progress, seconds)
+        made = make_segment(workspace, store, kind, store.iter_records(kind), stamps, dense_model, dense_text_chars,
+                            dense_index_type, analyzer, progress, seconds)
         if made is None:
             raise NothingToIndex(f"no {kind} in {workspace.store_path}: ingest some first")
         segment, dense = made
-        _write_segment(workspace, kind, segment, dense)
+        write_segment(workspace, kind, segment, dense)
     at = now()
     manifest = SnapshotManifest(
         kind=kind, name=new_name() + f"-v{data_version}", data_version=data_version,
         stamp=max(stamps.values(), default=0), doc_count=len(segment), built_at=at,
         build_seconds=round(time.time() - started, 2), full_built_at=at, last_write_at=at,
-        bm25=_bm25_info(analyzer, bm25_params), dense=dense,
+        bm25=bm25_info(analyzer, bm25_params), dense=dense,
         segments=[SegmentInfo(name=segment.name, doc_count=len(segment), live_count=len(segment), created_at=at,
                               origin="full")],
         last_flush={"full": True, "added": len(segment), "deleted": 0, "seconds": seconds})
-    return _publish(workspace, kind, manifest, {})
+    return publish_snapshot(workspace, kind, manifest, {})
 
 
-def _compatible(manifest: SnapshotManifest, dense_model: str | None, dense_text_chars: int,
-                analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None) -> bool:
-    if manifest.bm25 != _bm25_info(analyzer, bm25_params):
-        return False
-    if dense_model is None:
-        return manifest.dense is None
-    return manifest.dense is not None and manifest.dense.model == dense_model \
-        and manifest.dense.text_chars == dense_text_chars
-
-
-def update_snapshot(
-    workspace: Workspace,
-    kind: Collection,
-    dense_model: str | None = None,
-    dense_text_chars: int = 512,
-    analyzer: AnalyzerConfig | None = None,
-    bm25_params: dict[str, Any] | None = None,
-    progress: Progress | None = None,
-) -> FlushResult:
-    """Make every write to ``kind`` since the current snapshot searchable: a new segment of the new and changed
-    records, deletions masked. Runs a full build when there is no snapshot to update (none, an older format, or
-    built with another model, text length, analyzer or BM25 parameters)."""
-    started = time.perf_counter()
-    with build_lock(workspace):
-        workspace.prune_leftovers(kind)  # what killed builds left, even when there is nothing to flush
-        folder = workspace.current_snapshot(kind)
-        current = None
-        if folder is not None:
-            try:
-                current = SnapshotManifest.read(folder)
-            except SnapshotFormatError:
-                current = None
-        if current is None or not _compatible(current, dense_model, dense_text_chars, analyzer, bm25_params):
-            try:
-                path = _build_full(workspace, kind, dense_model, dense_text_chars, "auto", analyzer, bm25_params,
-                                   progress)
-            except NothingToIndex:
-                return FlushResult("empty")
-            return FlushResult("published", path, full=True,
-                               seconds={"total": round(time.perf_counter() - started, 3)})
-        assert folder is not None
-        return _flush(workspace, kind, folder, current, dense_model, dense_text_chars, analyzer, progress, started)
-
-
-def _flush(workspace: Workspace, kind: Collection, folder: Path, current: SnapshotManifest, dense_model: str | None,
-           dense_text_chars: int, analyzer: AnalyzerConfig | None, progress: Progress | None,
-           started: float) -> FlushResult:
-    seconds: dict[str, float] = {}
-    with workspace.open_store() as store:
-        data_version = store.data_version
-        if not pending_writes(store, current):  # nothing for this collection (the other one may have changed)
-            return FlushResult("current", folder)
-        _, segments_open, masks_open = open_segments(folder)
-        changed = store.stamps(kind, after=current.stamp)  # before the records, as in a full build
-        count = store.count(kind)
-        live = {seg.name: (np.ones(len(seg), dtype=bool) if mask is None else mask.copy())
-                for seg, mask in zip(segments_open, masks_open, strict=True)}
-        where = live_positions(segments_open, masks_open)
-        new_ids = [i for i in changed if i not in where]
-        deleted: list[str] = []
-        if count != current.doc_count + len(new_ids):  # something was deleted: find what
-            present = store.stamps(kind)
-            deleted = [i for i in where if i not in present]
-        superseded = [i for i in changed if i in where]
-        for doc_id in superseded + deleted:
-            seg_index, local = where[doc_id]
-            live[segments_open[seg_index].name][local] = False
-        seconds["diff"] = round(time.perf_counter() - started, 3)
-        segments = list(current.segments)
-        made = None
-        if changed:
-            found = store.get_many(kind, list(changed))
-            workspace.prune_leftovers(kind)
-            made = _make_segment(workspace, store, kind, iter(found.values()), changed, dense_model,
-                                 dense_text_chars, "auto", analyzer, progress, seconds)
-        t_write = time.perf_counter()
-        at = now()
-        added: list[str] = []
-        if made is not None:
-            segment, _ = made
-            _write_segment(workspace, kind, segment, current.dense)
-            added = list(segment.ids)
-            segments.append(SegmentInfo(name=segment.name, doc_count=len(segment), live_count=len(segment),
-                                        created_at=at, origin="flush"))
-            live[segment.name] = np.ones(len(segment), dtype=bool)
-        seconds["segment_write"] = round(time.perf_counter() - t_write, 3)
-    t_pub = time.perf_counter()
-    segments = [s.model_copy(update={"live_count": int(live[s.name].sum())}) for s in segments]
-    kept = [s for s in segments if s.live_count > 0 or s is segments[0]]
-    manifest = current.model_copy(update={
-        "name": new_name() + f"-v{data_version}", "data_version": data_version,
-        "stamp": max([current.stamp, *changed.values()]), "doc_count": sum(s.live_count for s in kept),
-        "built_at": at, "build_seconds": round(time.perf_counter() - started, 2),
-        "last_write_at": at if (added or deleted) else current.last_write_at, "segments": kept,
-        "last_flush": None})
-    masks = {s.name: live[s.name] for s in kept if s.live_count < s.doc_count}
-    seconds_total = seconds | {"publish": 0.0}
-    manifest.last_flush = {"full": False, "added": len(added), "deleted": len(deleted), "seconds": seconds_total}
-    path = _publish(workspace, kind, manifest, masks)
-    seconds["publish"] = round(time.perf_counter() - t_pub, 3)
-    seconds["total"] = round(time.perf_counter() - started, 3)
-    return FlushResult("published", path, added=added, deleted=deleted, seconds=seconds)
-
-
-MERGE_FACTOR = 10  # segments of one size tier that trigger a merge
-MERGE_FLOOR_DOCS = 1_000  # segments below this size are all in the lowest tier
-EXPUNGE_DELETED_SHARE = 0.5  # a segment with more of its positions deleted is rewritten
-
-
-def merge_plan(segments: Sequence[SegmentInfo], factor: int = MERGE_FACTOR, floor: int = MERGE_FLOOR_DOCS
-               ) -> list[str]:
-    """Lucene-style tiered merging: segments fall into tiers by live size (powers of ``factor`` above ``floor``);
-    the lowest tier holding ``factor`` segments merges them into one of the next tier, so a write costs O(log n)
-    merge work over time and the segment count stays ~ factor x tiers. Failing that, a segment more than
-    ``EXPUNGE_DELETED_SHARE`` deleted is rewritten. Returns the names to merge ([] = nothing to do)."""
-    tiers: dict[int, list[SegmentInfo]] = {}
-    for seg in segments:
-        tier = int(math.log(max(seg.live_count, floor) / floor, factor)) if seg.live_count else 0
-        tiers.setdefault(tier, []).append(seg)
-    for tier in sorted(tiers):
-        group = tiers[tier]
-        if len(group) >= factor:
-            return [s.name for s in sorted(group, key=lambda s: s.live_count)[:factor]]
-    for seg in segments:
-        if seg.doc_count and (seg.doc_count - seg.live_count) / seg.doc_count > EXPUNGE_DELETED_SHARE:
-            return [seg.name]
-    return []
-
-
-def merge_segments(workspace: Workspace, kind: Collection, dense_model: str | None = None, dense_text_chars: int = 512,
-                   force: bool = False) -> Path | None:
-    """Merge what ``merge_plan`` picks (``force``: every segment into one) into one segment, without tokenizing or
-    embedding again, and publish. Builds outside the build lock (flushes go on meanwhile) and publishes under it,
-    masking what flushes deleted or superseded in the merged segments since. None when there was nothing to do."""
-    started = time.perf_counter()
-    with build_lock(workspace, ".merge.lock"):
-        folder = workspace.current_snapshot(kind)
-        if folder is None:
-            return None
-        manifest = workspace.current_manifest(kind)
-        if manifest is None:
-            return None
-        plan = [s.name for s in manifest.segments] if force else merge_plan(manifest.segments)
-        if not plan or (force and len(plan) == 1 and manifest.deleted_count == 0):
-            return None
-        opened = open_snapshot(folder)
-        chosen = [(seg, mask) for seg, mask in zip(opened.segments, opened.live, strict=True) if seg.name in plan]
-        sources: list[tuple[str, np.ndarray]] = []
-        facets: list[FacetIndex] = []
-        stamps: list[np.ndarray] = []
-        for seg, mask in chosen:
-            keep = np.arange(len(seg)) if mask is None else np.flatnonzero(mask)
-            sources.append((seg.name, keep))
-            facets.append(seg.facets.take(keep))
-            stamps.append(np.asarray(seg.stamps)[keep])
-        bm25 = BM25Segment.merge([(seg.bm25, mask) for seg, mask in chosen])
-        dense = None
-        if manifest.dense is not None:
-            size = int(sum(k.size for _, k in sources))
-            queries = None
-            if auto_index_type(size) != "flat":
-                with workspace.open_store() as store:
-                    queries = calibration_vectors(workspace, store, kind, manifest.dense.model,
-                                                  manifest.dense.text_chars)
-            dense = merge_dense([(seg.dense, mask) for seg, mask in chosen if seg.dense is not None],
-                                queries=queries)
-        merged = Segment(new_name(), bm25, FacetIndex.concat(facets), dense, np.concatenate(stamps))
-        workspace.prune_leftovers(kind)
-        _write_segment(workspace, kind, merged, manifest.dense)
-        with build_lock(workspace):
-            return _publish_merge(workspace, kind, merged, sources, started)
-
-
-def _publish_merge(workspace: Workspace, kind: Collection, merged: Segment, sources: list[tuple[str, np.ndarray]],
-                   started: float) -> Path | None:
-    folder = workspace.current_snapshot(kind)
-    manifest = workspace.current_manifest(kind)
-    names = [name for name, _ in sources]
-    if folder is None or manifest is None or not set(names) <= {s.name for s in manifest.segments}:
-        shutil.rmtree(segments_root(workspace.index_root(kind)) / merged.name, ignore_errors=True)
-        return None  # a full build replaced the snapshot meanwhile
-    opened = open_snapshot(folder)
-    live_now = {seg.name: mask for seg, mask in zip(opened.segments, opened.live, strict=True)}
-    merged_live = np.concatenate([np.ones(keep.size, dtype=bool) if live_now[name] is None else live_now[name][keep]
-                                  for name, keep in sources])
-    at = now()
-    info = SegmentInfo(name=merged.name, doc_count=len(merged), live_count=int(merged_live.sum()), created_at=at,
-                       origin="merge")
-    segments: list[SegmentInfo] = []
-    masks: dict[str, np.ndarray] = {}
-    for seg in manifest.segments:
-        if seg.name == names[0]:
-            segments.append(info)
-            if info.live_count < info.doc_count:
-                masks[info.name] = merged_live
-        elif seg.name not in names:
-            segments.append(seg)
-            if live_now[seg.name] is not None:
-                masks[seg.name] = live_now[seg.name]  # type: ignore[assignment]
-    out = manifest.model_copy(update={
-        "name": new_name() + f"-v{manifest.data_version}", "built_at": at, "segments": segments,
-        "build_seconds": round(time.perf_counter() - started, 2),
-        "last_flush": {"merge": names, "seconds": round(time.perf_counter() - started, 3)}})
-    return _publish(workspace, kind, out, masks)

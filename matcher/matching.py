@@ -19,7 +19,8 @@ from matcher.config import Mode
 from matcher.evidence import answers_a_need, title_coverage, topic_coverage
 from matcher.filters import DemandFilters, PatentFilters
 from matcher.records import Demand, Patent
-from matcher.search import Result, Searcher
+from matcher.results import Result
+from matcher.search import Searcher
 from matcher.texts import demand_query, patent_query
 
 SUPPORT_WEIGHTS = (1.0, 0.5, 0.25)

@@ -1,6 +1,6 @@
 """Background indexing for a long-running service: ``Reindexer`` and its ``BuildStatus`` per kind.
 
-A write is followed by a flush (``matcher.indexing.update_snapshot``): one small segment of the new and changed
+A write is followed by a flush (``matcher.flush.update_snapshot``): one small segment of the new and changed
 records (only those are embedded), deletions masked, published as a new snapshot; a full rebuild runs only when
 asked (``POST /v1/index/rebuild``, ``pmatch index build --full``) or when there is no compatible snapshot to update.
 ``Reindexer`` runs one flush at a time from a background thread, each in its own process (forked from a forkserver
@@ -257,7 +257,8 @@ class Reindexer:
                     self._child = None
 
 
-_PRELOAD = ["matcher.reindex", "matcher.indexing", "indexes.embedders", "sentence_transformers"]
+_PRELOAD = ["matcher.reindex", "matcher.indexing", "matcher.flush", "matcher.merge", "indexes.embedders",
+            "sentence_transformers"]
 
 
 def _build_context() -> Any:
@@ -274,7 +275,9 @@ def _build_job(home: str, kind: Collection, config_json: str, threads: int, nice
                job: str = "flush") -> None:
     """In a build process: flush (or fully rebuild, or merge) one kind and publish; reply (state, detail)."""
     from matcher.config import RankerConfig
-    from matcher.indexing import NothingToIndex, build_snapshot, merge_plan, merge_segments, update_snapshot
+    from matcher.flush import update_snapshot
+    from matcher.indexing import NothingToIndex, build_snapshot
+    from matcher.merge import merge_plan, merge_segments
     from matcher.workspace import Workspace
 
     try:

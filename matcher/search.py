@@ -14,11 +14,9 @@ the other language out of the candidate pool.
 from __future__ import annotations
 
 import copy
-import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,22 +27,18 @@ from indexes.embedders import Embedder, load_embedder
 from indexes.translate import render_query
 from indexes.vector_cache import VectorCache
 from matcher.config import Mode, RankerConfig, load_config
-from matcher.explain import closest_sentence, matched_terms
+from matcher.duplicates import DUPLICATE_WINDOW, collapse_duplicates
 from matcher.features import FEATURES, Rendering, feature_matrix
 from matcher.filter_report import FilterReport, report
-from matcher.filters import DemandFilters, FacetIndex, PatentFilters
+from matcher.filters import DemandFilters, PatentFilters
 from matcher.fusion import convex_fusion, rrf_fusion
 from matcher.fusion.learned import LearnedRanker, model_path
 from matcher.i18n import text
-from matcher.records import Demand, Patent
-from matcher.snapshot import SnapshotManifest, open_snapshot
+from matcher.results import QueryExplainer, Result
+from matcher.served import Snapshot
 from matcher.store import Collection
-from matcher.texts import body_text, dominant_language, query_languages
+from matcher.texts import dominant_language, query_languages
 from matcher.workspace import Workspace
-
-_NOT_WORD = re.compile(r"[\W_]+")
-DUPLICATE_COSINE = 0.95  # document vectors at least this close are one offer written twice
-DUPLICATE_WINDOW = 20  # results looked at beyond k, so that k remain after collapsing
 
 
 class NotIndexed(Exception):
@@ -58,33 +52,6 @@ class MinScoreError(ValueError):
     def __init__(self, key: str) -> None:
         self.key = key
         super().__init__(text(key, "en"))
-
-
-@dataclass
-class Snapshot:
-    """One published, immutable set of indexes for one collection (patents or demands)."""
-
-    kind: Collection
-    path: Path
-    manifest: SnapshotManifest
-    bm25: BM25Index
-    facets: FacetIndex
-    dense: SegmentedDense | None
-    languages: np.ndarray  # language label per position
-    language_masks: dict[str, np.ndarray]  # language -> positions in it (computed once, used every query)
-
-    @classmethod
-    def open(cls, kind: Collection, path: Path, mmap: bool = True) -> Snapshot:
-        """Open a published snapshot (its segments, joined: ``matcher.snapshot``); ``mmap`` memory-maps the BM25 and
-        dense indexes (else reads them in)."""
-        opened = open_snapshot(path, mmap=mmap)
-        facets = opened.facets
-        vocab = np.array(facets.vocabs["language"] + ["?"], dtype=object)
-        codes = np.asarray(facets.arrays["language"])
-        masks = {lang: codes == i for i, lang in enumerate(facets.vocabs["language"])}
-        if facets.live is not None:
-            masks = {lang: m & facets.live for lang, m in masks.items()}
-        return cls(kind, path, opened.manifest, opened.bm25, facets, opened.dense, vocab[codes], masks)
 
 
 @dataclass
@@ -105,48 +72,6 @@ class Candidates:
     renderings: dict[str, Rendering] = field(default_factory=dict)  # document language -> the query BM25 saw there
     pool: np.ndarray | None = None  # the learned fusion's candidates (positions, ascending) and their features
     features: np.ndarray | None = None
-
-
-@dataclass
-class Result:
-    id: str
-    rank: int
-    score: float
-    record: Patent | Demand
-    retrievers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    explanation: dict[str, Any] | None = None
-    # Calibrated estimate, in [0, 1], that this result is relevant to the query (the learned fusion's; None for
-    # rankers that have none). Comparable across queries: an absolute floor (``min_score``) reads it.
-    relevance: float | None = None
-    duplicates: list[str] = field(default_factory=list)  # ids of near-duplicates collapsed under this result
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {"rank": self.rank, "id": self.id, "score": self.score, "relevance": self.relevance,
-               "language": self.record.language, "retrievers": self.retrievers,
-               "record": self.record.model_dump(mode="json")}
-        if self.duplicates:
-            out["duplicates"] = self.duplicates
-        if self.explanation is not None:
-            out["explanation"] = self.explanation
-        return out
-
-
-class QueryExplainer:
-    """Why each record matched one query: shared terms by field (idf-weighted, with highlighted snippets), the
-    record's sentence closest to the query by embedding, and the record's language. The query is analysed and
-    encoded once, however many records are explained."""
-
-    def __init__(self, snap: Snapshot, terms: list[str], query_vector: np.ndarray | None,
-                 encode_sentences: Callable[[list[str]], np.ndarray] | None) -> None:
-        self.snap, self.terms, self.query_vector, self.encode_sentences = snap, terms, query_vector, encode_sentences
-        self.idf = {t: snap.bm25.idf(t) for t in terms}
-
-    def __call__(self, record: Patent | Demand) -> dict[str, Any]:
-        out = matched_terms(self.snap.bm25.analyzer, self.terms, record, self.idf)
-        if self.encode_sentences is not None and self.query_vector is not None:
-            out["closest_sentence"] = closest_sentence(self.query_vector, record, self.encode_sentences)
-        out["language"] = record.language
-        return out
 
 
 class Searcher:
@@ -465,39 +390,6 @@ def _holding(bm25: BM25Index) -> Callable[[str], np.ndarray]:
         return seen[text]
 
     return docs
-
-
-def duplicate_key(record: Patent | Demand) -> str:
-    """Title and abstract (or description), lower-cased, with every non-word character removed."""
-    return _NOT_WORD.sub("", f"{record.title}{body_text(record) or ''}".lower())
-
-
-def collapse_duplicates(snap: Snapshot, ranked: list[tuple[int, float]], records: dict[str, Patent | Demand]
-                        ) -> list[tuple[tuple[int, float], list[int]]]:
-    """Group ``ranked`` (position, score), best first: a result joins the first kept one it duplicates (same
-    ``duplicate_key``, or document vectors with cosine >= ``DUPLICATE_COSINE``); each group keeps its best."""
-    heads: list[tuple[tuple[int, float], list[int]]] = []
-    keys: dict[str, int] = {}
-    vectors = None
-    if snap.dense is not None and ranked:
-        vectors = np.asarray(snap.dense.vectors[np.asarray([p for p, _ in ranked])], dtype=np.float32)
-    head_rows: list[int] = []
-    for i, (pos, score) in enumerate(ranked):
-        key = duplicate_key(records[snap.bm25.ids[pos]])
-        group = keys.get(key) if key else None
-        if group is None and vectors is not None and head_rows:
-            sims = vectors[head_rows] @ vectors[i]
-            best = int(np.argmax(sims))
-            if sims[best] >= DUPLICATE_COSINE:
-                group = best
-        if group is None:
-            if key:
-                keys[key] = len(heads)
-            heads.append(((pos, score), []))
-            head_rows.append(i)
-        else:
-            heads[group][1].append(pos)
-    return heads
 
 
 def _keyed(run: dict[int, float]) -> dict[str, float]:

@@ -12,17 +12,14 @@ import os
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from indexes.settings import PREFIX, SettingsError, read_settings
+from indexes.settings import PmatchSettings, SettingsError, read_settings
 
 __all__ = ["EngineSettings", "SettingsError", "engine_settings"]
 
 
-class EngineSettings(BaseSettings):
+class EngineSettings(PmatchSettings):
     """Where the data lives and which operator files extend the shipped configuration."""
-
-    model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True, extra="ignore")
 
     home: Path = Field(default=Path(".pmatch"), description="Data folder: store, indexes, ranker config "
                                                             "(``--home`` overrides).")

@@ -28,10 +28,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from indexes.bm25 import BM25Index, BM25Segment
+from indexes.bm25 import BM25Index
+from indexes.bm25_segment import BM25Segment
 from indexes.dense import DenseIndex
 from indexes.dense_segments import SegmentedDense
-from matcher.filters import FacetIndex
+from matcher.facet_index import FacetIndex
 from matcher.store import Collection, Store
 
 FORMAT = "patent-match/snapshot"

@@ -38,7 +38,8 @@ from matcher import match_events as ev
 from matcher.filters import DemandFilters, PatentFilters
 from matcher.matching import demand_query, patent_query
 from matcher.records import Demand, Patent
-from matcher.search import NotIndexed, Result, Searcher
+from matcher.results import Result
+from matcher.search import NotIndexed, Searcher
 from matcher.store import Collection, Store
 from matcher.workspace import Workspace
 

@@ -19,7 +19,7 @@ import bm25s
 import numpy as np
 import pytest
 
-from indexes import bm25 as bm25_module
+from indexes import term_counts
 from indexes.analyzer import AnalyzerConfig, get_analyzer
 from indexes.bm25 import BM25Index
 from matcher.records import Demand, Patent
@@ -211,8 +211,8 @@ def test_bm25_build_equals_bm25s_and_parallel_equals_serial(sample_patents: list
     texts = [*_sample_texts(sample_patents, 800), "", "的 了"]  # two documents without a single term
     ids = [f"d{i}" for i in range(len(texts))]
     serial = BM25Index.build(ids, texts, workers=1)
-    monkeypatch.setattr(bm25_module, "PARALLEL_MIN_DOCS", 0)
-    monkeypatch.setattr(bm25_module, "CHUNK_DOCS", 150)
+    monkeypatch.setattr(term_counts, "PARALLEL_MIN_DOCS", 0)
+    monkeypatch.setattr(term_counts, "CHUNK_DOCS", 150)
     parallel = BM25Index.build(ids, texts, workers=2)
     assert parallel.manifest["build_workers"] == 2
     one, two = serial.segments[0], parallel.segments[0]

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from indexes import dense, faiss_setup
-from indexes.dense import FORMAT_VERSION, DenseIndex
+from indexes.dense import DenseIndex
+from indexes.dense_files import FORMAT_VERSION
 from indexes.threads import FAISS_THREADS_ENV
 
 faiss = dense.faiss  # imported through indexes.dense, which sets OMP_WAIT_POLICY before faiss loads OpenMP

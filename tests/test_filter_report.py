@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from matcher.derive import derive
+from matcher.facet_index import PATENT_FACET_SPEC, FacetIndex
 from matcher.filter_report import report
-from matcher.filters import PATENT_FACET_SPEC, FacetIndex, PatentFilters
+from matcher.filters import PatentFilters
 from matcher.records import Patent
 
 PATENTS = [derive(p) for p in (

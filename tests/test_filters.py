@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from matcher.filters import DEMAND_FACET_SPEC, PATENT_FACET_SPEC, DemandFilters, FacetIndex, PatentFilters
+from matcher.facet_index import DEMAND_FACET_SPEC, PATENT_FACET_SPEC, FacetIndex
+from matcher.filters import DemandFilters, PatentFilters
 from matcher.records import Demand, Patent
 
 # Real titles; the applicant type, legal status, licence and date fields are ADDED here to exercise the

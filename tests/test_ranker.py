@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from matcher.duplicates import DUPLICATE_COSINE, collapse_duplicates, duplicate_key
 from matcher.features import FEATURES, Rendering, feature_matrix
 from matcher.fusion.learned import DEFAULT_PATH, FORMAT_VERSION, LearnedRanker, RankerFileError
 from matcher.records import Patent
-from matcher.search import DUPLICATE_COSINE, collapse_duplicates, duplicate_key
 
 
 def _model() -> LearnedRanker:

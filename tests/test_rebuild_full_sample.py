@@ -14,7 +14,7 @@ import httpx
 import pytest
 from api_server import running_server
 
-from indexes.bm25 import PARALLEL_MIN_DOCS
+from indexes.term_counts import PARALLEL_MIN_DOCS
 from matcher.records import Demand, Patent
 
 pytestmark = pytest.mark.data

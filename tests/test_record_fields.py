@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from matcher.filters import facet_spec
+from matcher.facet_index import facet_spec
 from matcher.ingest import DATE_FIELDS, LIST_FIELDS
 from matcher.records import DERIVABLE, FIELDS, Demand, Patent, fields_where
 from matcher.store import Store

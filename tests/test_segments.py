@@ -15,8 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexes.bm25 import BM25Index, BM25Segment
-from matcher.indexing import build_snapshot, merge_segments, update_snapshot
+from indexes.bm25 import BM25Index
+from indexes.bm25_segment import BM25Segment
+from matcher.flush import update_snapshot
+from matcher.indexing import build_snapshot
+from matcher.merge import merge_segments
 from matcher.records import Patent
 from matcher.search import Searcher
 from matcher.snapshot import SnapshotManifest

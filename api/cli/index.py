@@ -13,9 +13,11 @@ from api.cli.options import AddressOpt, EngineOpt, HomeOpt, LangOpt, WorkersOpt
 from matcher.batch import embed_collection
 from matcher.config import load_config
 from matcher.engine import EngineUnavailable
+from matcher.flush import FlushResult, update_snapshot
 from matcher.i18n import text
-from matcher.indexing import FlushResult, NothingToIndex, build_snapshot, merge_segments, update_snapshot
+from matcher.indexing import NothingToIndex, build_snapshot
 from matcher.match_events import pending_count
+from matcher.merge import merge_segments
 from matcher.searchable import Searchable, notify_searchable
 from matcher.snapshot import SnapshotManifest
 from matcher.store import COLLECTIONS, Collection

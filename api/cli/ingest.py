@@ -11,8 +11,8 @@ from api.cli.common import check_kind, console, fail, parse_map
 from api.cli.index import report_flush
 from api.cli.options import HomeOpt, LangOpt
 from matcher.config import load_config
+from matcher.flush import update_snapshot
 from matcher.i18n import LANGS, text
-from matcher.indexing import update_snapshot
 from matcher.ingest import IngestError, ingest_file
 from matcher.workspace import Workspace
 

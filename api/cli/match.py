@@ -18,7 +18,8 @@ from matcher.filters import DemandFilters, PatentFilters
 from matcher.i18n import DEFAULT_LANG, text
 from matcher.matching import UnknownRecord, match_demand, match_patent, match_portfolio, portfolio_ids
 from matcher.records import Demand, Patent
-from matcher.search import NotIndexed, Result, Searcher
+from matcher.results import Result
+from matcher.search import NotIndexed, Searcher
 
 
 def _demand_filters(industry: list[str], region: list[str], cooperation: list[str]) -> DemandFilters:

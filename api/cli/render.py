@@ -11,7 +11,7 @@ from api.cli.common import console, err, fail
 from matcher.export import output_format, results_export, write
 from matcher.i18n import DEFAULT_LANG, LANGS, text
 from matcher.records import Demand, Patent
-from matcher.search import Result
+from matcher.results import Result
 
 
 def legal_status(patent: Patent, lang: str = DEFAULT_LANG) -> str:

@@ -21,9 +21,8 @@ import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 from api.http.errors import add_error_handlers
-from api.http.language import RequestLanguage
 from api.http.links import add_links
-from api.http.middleware import Backpressure, BodyLimit, KeyGate, RequestId
+from api.http.middleware import Backpressure, BodyLimit, KeyGate, RequestId, RequestLanguage
 from api.http.routes import feeds, ingest, match, ops, records, search
 from api.http.settings import ServiceSettings
 from api.http.state import Service

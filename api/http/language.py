@@ -1,10 +1,11 @@
 """The language of a request's messages: ``Accept-Language``, Chinese unless English is preferred.
 
-``RequestLanguage`` (outermost middleware) reads the header once per request with ``matcher.i18n.pick_lang`` —
-the supported language (zh, en) with the highest weight wins, and a request that names neither (or sends no
-header) gets Chinese, the project's first language — keeps it in a context variable for the code that words an
-error (``say``, ``current``), and answers with ``Content-Language``. Error codes (``error.code``, a detail's
-``code``) never change with the language; only ``message`` and ``reason`` are worded.
+The outermost middleware (``api.http.middleware.RequestLanguage``) reads the header once per request
+(``lang_of``, with ``matcher.i18n.pick_lang``: the supported language, zh or en, with the highest weight wins,
+and a request that names neither, or sends no header, gets Chinese, the project's first language), keeps it in a
+context variable for the code that words an error (``say``, ``current``), and answers with ``Content-Language``.
+Error codes (``error.code``, a detail's ``code``) never change with the language; only ``message`` and ``reason``
+are worded.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from matcher.i18n import DEFAULT_LANG, Lang, pick_lang
 from matcher.i18n import Message as Words
@@ -50,31 +51,3 @@ def words(message: Words | str) -> str:
 def lang_of(scope: Scope) -> Lang:
     headers = dict(scope.get("headers") or [])
     return pick_lang(headers.get(b"accept-language", b"").decode("latin-1"))
-
-
-class RequestLanguage:
-    """Set the request's language from ``Accept-Language`` and say it in ``Content-Language``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        lang = lang_of(scope)
-        api = scope["path"].startswith("/v1/")  # the pages say their own language (the page's switch)
-        token = _current.set(lang)
-
-        async def with_language(message: Message) -> None:
-            if message["type"] == "http.response.start" and api:
-                headers = list(message.get("headers", []))
-                if not any(name.lower() == b"content-language" for name, _ in headers):
-                    headers.append((b"content-language", lang.encode("ascii")))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, receive, with_language)
-        finally:
-            _current.reset(token)

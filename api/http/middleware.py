@@ -1,5 +1,5 @@
-"""ASGI middleware of the service: the API key checked before any body is read, a request-body limit, and a
-request id on every response."""
+"""ASGI middleware of the service: the API key checked before any body is read, a request-body limit, a request id
+on every response, and the request's language from ``Accept-Language`` (the context it sets: ``api.http.language``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http.errors import ApiError, PayloadTooLarge, error_response
+from api.http.language import lang_of, speaking
 from matcher.i18n import Message as Words
 
 OPEN_PATHS = ("/v1/health",)  # answered to anyone, even with reads closed
@@ -157,3 +158,28 @@ class RequestId:
             await send(message)
 
         await self.app(scope, receive, with_id)
+
+
+class RequestLanguage:
+    """Set the request's language from ``Accept-Language`` and say it in ``Content-Language``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        lang = lang_of(scope)
+        api = scope["path"].startswith("/v1/")  # the pages say their own language (the page's switch)
+
+        async def with_language(message: Message) -> None:
+            if message["type"] == "http.response.start" and api:
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"content-language" for name, _ in headers):
+                    headers.append((b"content-language", lang.encode("ascii")))
+                message["headers"] = headers
+            await send(message)
+
+        with speaking(lang):
+            await self.app(scope, receive, with_language)

@@ -12,7 +12,8 @@ from api.http.errors import ApiError
 from api.http.state import Service
 from matcher.config import Mode
 from matcher.i18n import Message
-from matcher.search import Result, Snapshot
+from matcher.results import Result
+from matcher.served import Snapshot
 
 
 def ranked_page(service: Service, snap: Snapshot, query: str, mask: np.ndarray, mode: Mode, offset: int, limit: int,

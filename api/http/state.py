@@ -23,7 +23,8 @@ from matcher.config import Mode, load_config
 from matcher.facets import facet_counts
 from matcher.i18n import Message
 from matcher.reindex import Reindexer
-from matcher.search import NotIndexed, Searcher, Snapshot
+from matcher.search import NotIndexed, Searcher
+from matcher.served import Snapshot
 from matcher.snapshot import SnapshotManifest, pending_writes
 from matcher.standing import StandingSettings, StandingWorker, notify_published
 from matcher.store import COLLECTIONS, Collection

@@ -18,7 +18,8 @@ from api.http.state import Service, ServiceDep, index_ref
 from matcher.config import Mode
 from matcher.filter_report import report
 from matcher.i18n import LANGS
-from matcher.search import Result, Snapshot
+from matcher.results import Result
+from matcher.served import Snapshot
 from matcher.store import Collection
 
 read = read_router()
