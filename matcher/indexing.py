@@ -9,8 +9,8 @@ after its stamp; deletions when the counts disagree), writes one small segment o
 (embedding only those), masks the positions they supersede or that were deleted, and publishes. Collection
 statistics are global at query time (``indexes.bm25``), so the result searches exactly like a full build.
 ``merge_segments`` combines segments the tiered policy picks, without tokenizing or embedding again; it builds
-outside the build lock and takes it only to publish (re-applying deletions made meanwhile), so flushes and
-searches go on while it runs.
+outside the build lock and takes it only to place the merged segment and publish (re-applying deletions made
+meanwhile), so flushes and searches go on while it runs.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from indexes.dense_segments import merge_dense
 from indexes.embedders import load_embedder
 from indexes.vector_cache import VectorCache
 from matcher.filters import FacetIndex, facet_spec
+from matcher.pause_points import pause
 from matcher.records import Demand, Patent
 from matcher.snapshot import (
     DenseInfo,
@@ -208,16 +209,33 @@ def _make_segment(workspace: Workspace, store: Store, kind: Collection, records:
 
 def _write_segment(workspace: Workspace, kind: Collection, segment: Segment, dense: DenseInfo | None) -> None:
     """Write ``segment`` beside the others (built in a ``.building-<pid>-*`` folder, then renamed into place)."""
-    root = workspace.index_root(kind)
+    _place_segment(workspace, kind, _save_segment(workspace, kind, segment, dense), segment.name)
+
+
+def _save_segment(workspace: Workspace, kind: Collection, segment: Segment, dense: DenseInfo | None) -> Path:
+    """Write ``segment``'s files into its ``.building-<pid>-*`` folder; returns the folder."""
     tmp = workspace.building_dir(kind, "segment-" + segment.name)
     done = frozenset(part for part in ("bm25", "facets") if (tmp / part).is_dir())
     try:
         segment.save(tmp, dense.dir if dense else None, done)
-        segments_root(root).mkdir(parents=True, exist_ok=True)
-        tmp.rename(segments_root(root) / segment.name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    pause("segment-saved", workspace.home)
+    return tmp
+
+
+def _place_segment(workspace: Workspace, kind: Collection, tmp: Path, name: str) -> None:
+    """Rename a saved segment into ``segments/``. Under the build lock: a publish drops every segment there that no
+    snapshot names, so a segment placed outside it could vanish before its snapshot is published."""
+    root = segments_root(workspace.index_root(kind))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp.rename(root / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    pause("segment-placed", workspace.home)
 
 
 def _publish(workspace: Workspace, kind: Collection, manifest: SnapshotManifest, live: dict[str, np.ndarray]) -> Path:
@@ -236,7 +254,9 @@ def _publish(workspace: Workspace, kind: Collection, manifest: SnapshotManifest,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    pause("snapshot-written", workspace.home)
     workspace.publish(kind, final)
+    pause("published", workspace.home)
     _drop_unused_segments(root)
     return final
 
@@ -456,9 +476,13 @@ def merge_segments(workspace: Workspace, kind: Collection, dense_model: str | No
                                 queries=queries)
         merged = Segment(new_name(), bm25, FacetIndex.concat(facets), dense, np.concatenate(stamps))
         workspace.prune_leftovers(kind)
-        _write_segment(workspace, kind, merged, manifest.dense)
-        with build_lock(workspace):
-            return _publish_merge(workspace, kind, merged, sources, started)
+        saved = _save_segment(workspace, kind, merged, manifest.dense)
+        try:
+            with build_lock(workspace):
+                _place_segment(workspace, kind, saved, merged.name)
+                return _publish_merge(workspace, kind, merged, sources, started)
+        finally:
+            shutil.rmtree(saved, ignore_errors=True)  # gone once placed; what a failure before placing left
 
 
 def _publish_merge(workspace: Workspace, kind: Collection, merged: Segment, sources: list[tuple[str, np.ndarray]],
