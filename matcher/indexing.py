@@ -124,11 +124,14 @@ def build_snapshot(
     progress: Progress | None = None,
 ) -> Path:
     """Build BM25 + facets (+ a dense index with ``dense_model``) for every stored record of ``kind`` into one new
-    segment and snapshot, then publish it atomically. Builds of one workspace run one at a time (a file lock),
-    whether the CLI or a server's background rebuild started them."""
-    with build_lock(workspace):
+    segment and snapshot, then publish it atomically. Full builds of one workspace run one at a time (a file lock,
+    ``.full.lock``), whether the CLI or a server's background rebuild started them. The build itself runs outside
+    the build lock, so flushes go on publishing writes meanwhile; it takes that lock only to publish, and then
+    publishes the new segment together with whatever was written during the build (a flush over it), so no write
+    a flush had made searchable disappears."""
+    with build_lock(workspace, ".full.lock"):
         return _build_full(workspace, kind, dense_model, dense_text_chars, dense_index_type, analyzer, bm25_params,
-                           progress)
+                           progress, locked=False)
 
 
 @contextmanager
@@ -240,6 +243,14 @@ def _place_segment(workspace: Workspace, kind: Collection, tmp: Path, name: str)
 
 def _publish(workspace: Workspace, kind: Collection, manifest: SnapshotManifest, live: dict[str, np.ndarray]) -> Path:
     """Write the snapshot folder (manifest, masks of segments with deletions), publish it, drop unused segments."""
+    final = _write_snapshot(workspace, kind, manifest, live)
+    _serve(workspace, kind, final)
+    return final
+
+
+def _write_snapshot(workspace: Workspace, kind: Collection, manifest: SnapshotManifest,
+                    live: dict[str, np.ndarray]) -> Path:
+    """Write a complete snapshot folder beside the served one (not served yet)."""
     root = workspace.index_root(kind)
     tmp = workspace.building_dir(kind, manifest.name)
     try:
@@ -255,10 +266,14 @@ def _publish(workspace: Workspace, kind: Collection, manifest: SnapshotManifest,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     pause("snapshot-written", workspace.home)
-    workspace.publish(kind, final)
-    pause("published", workspace.home)
-    _drop_unused_segments(root)
     return final
+
+
+def _serve(workspace: Workspace, kind: Collection, snapshot: Path) -> None:
+    """Point ``CURRENT`` at ``snapshot`` (atomic), then drop the segments no snapshot names."""
+    workspace.publish(kind, snapshot)
+    pause("published", workspace.home)
+    _drop_unused_segments(workspace.index_root(kind))
 
 
 def _drop_unused_segments(root: Path) -> None:
@@ -282,7 +297,8 @@ def _bm25_info(analyzer: AnalyzerConfig | None, params: dict[str, Any] | None) -
 
 def _build_full(workspace: Workspace, kind: Collection, dense_model: str | None, dense_text_chars: int,
                 dense_index_type: str, analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None,
-                progress: Progress | None) -> Path:
+                progress: Progress | None, locked: bool = True) -> Path:
+    """The full build; ``locked``: the caller holds the build lock, else it is taken only to publish."""
     started = time.time()
     check_params(bm25_params)
     with workspace.open_store() as store:
@@ -295,7 +311,10 @@ def _build_full(workspace: Workspace, kind: Collection, dense_model: str | None,
         if made is None:
             raise NothingToIndex(f"no {kind} in {workspace.store_path}: ingest some first")
         segment, dense = made
-        _write_segment(workspace, kind, segment, dense)
+        if locked:
+            _write_segment(workspace, kind, segment, dense)
+        else:
+            saved = _save_segment(workspace, kind, segment, dense)
     at = now()
     manifest = SnapshotManifest(
         kind=kind, name=new_name() + f"-v{data_version}", data_version=data_version,
@@ -305,7 +324,20 @@ def _build_full(workspace: Workspace, kind: Collection, dense_model: str | None,
         segments=[SegmentInfo(name=segment.name, doc_count=len(segment), live_count=len(segment), created_at=at,
                               origin="full")],
         last_flush={"full": True, "added": len(segment), "deleted": 0, "seconds": seconds})
-    return _publish(workspace, kind, manifest, {})
+    if locked:
+        return _publish(workspace, kind, manifest, {})
+    try:
+        with build_lock(workspace):
+            _place_segment(workspace, kind, saved, segment.name)
+            folder = _write_snapshot(workspace, kind, manifest, {})
+            caught_up = _flush(workspace, kind, folder, manifest, dense_model, dense_text_chars, analyzer, None,
+                               time.perf_counter())  # what was written while this build ran
+            if caught_up.state == "published" and caught_up.snapshot is not None:
+                return caught_up.snapshot
+            _serve(workspace, kind, folder)
+            return folder
+    finally:
+        shutil.rmtree(saved, ignore_errors=True)  # gone once placed; what a failure before placing left
 
 
 def _compatible(manifest: SnapshotManifest, dense_model: str | None, dense_text_chars: int,

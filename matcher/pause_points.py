@@ -1,9 +1,9 @@
 """Named points inside an index flush, merge or full build where a test can stop the process and kill it there.
 
-With ``PMATCH_TEST_PAUSE_AT`` (``EngineSettings.test_pause_at``) naming one of ``POINTS``, the first process to
-reach that point writes its pid to ``indexes/.paused-<point>`` under the data folder and sleeps while that file
-exists (at most ``MAX_PAUSE_S``), so ``tests/test_kill9.py`` can ``kill -9`` it exactly there instead of hoping a
-timer lands inside a flush that takes a few milliseconds, or remove the file to let it go on (a race, made to
+With ``PMATCH_TEST_PAUSE_AT`` (``EngineSettings.test_pause_at``) naming one of ``POINTS``, a process reaching that
+point (the first time) writes its pid to ``indexes/.paused-<point>`` under the data folder and sleeps while that
+file exists (at most ``MAX_PAUSE_S``), so ``tests/test_kill9.py`` can ``kill -9`` it exactly there instead of hoping
+a timer lands inside a flush that takes a few milliseconds, or remove the file to let it go on (a race, made to
 happen). Unset, as everywhere outside those tests, ``pause`` returns at once.
 """
 
@@ -22,12 +22,14 @@ POINTS = (
     "published",  # CURRENT replaced, segments no snapshot uses not yet dropped
 )
 MAX_PAUSE_S = 120.0  # a test that forgot to kill its process does not hang for ever
+_reached: set[str] = set()  # each point stops a process once
 
 
 def pause(point: str, home: Path) -> None:
     """Stop here when the test setting names ``point`` (see the module docstring)."""
-    if engine_settings().test_pause_at != point:
+    if point in _reached or engine_settings().test_pause_at != point:
         return
+    _reached.add(point)
     marker = home / "indexes" / f".paused-{point}"
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(str(os.getpid()), encoding="utf-8")

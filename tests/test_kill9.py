@@ -305,3 +305,49 @@ def test_a_flush_during_a_merge_keeps_the_merged_segment(tmp_path: Path, records
     assert orphans(home) == [] and hidden(home) == []
     count, ids = top_ids(home)
     assert count == manifest.doc_count and ids[0]  # 电池 finds batteries
+
+
+def test_a_flush_during_a_full_rebuild_publishes_and_is_kept(tmp_path: Path, records: list[Patent]) -> None:
+    """``pmatch index build --full`` builds outside the build lock: held after saving its segment, it lets a flush
+    publish a write made meanwhile (the flush does not wait for the rebuild); when it goes on, its snapshot holds
+    that write too (a flush over the rebuilt segment, published as one step), so nothing searchable is lost."""
+    import threading
+
+    from matcher.indexing import FlushResult, update_snapshot
+    from matcher.workspace import Workspace
+
+    bm25 = ("index", "build", "--kind", "patents", "--dense-model", "none")
+    home = tmp_path / "full"
+    run(home, "ingest", "patents", str(write_records(tmp_path / "a.jsonl", records[:1200])))
+    marker = home / "indexes" / ".paused-segment-saved"
+    full = start(home, *bm25, "--full", env={"PMATCH_TEST_PAUSE_AT": "segment-saved"})
+    deadline = time.monotonic() + 300
+    while not marker.exists() and full.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert marker.exists() and full.poll() is None, "the rebuild did not stop after saving its segment"
+    late = records[1200:1260]
+    run(home, "ingest", "patents", str(write_records(tmp_path / "b.jsonl", late)), "--no-index")
+    ws = Workspace(home)
+    flushed: list[FlushResult] = []
+    flush = threading.Thread(target=lambda: flushed.append(update_snapshot(ws, "patents")))
+    flush.start()
+    flush.join(60)
+    done_first = not flush.is_alive()  # the flush did not wait for the rebuild
+    marker.unlink()
+    _, err = full.communicate(timeout=600)
+    flush.join(600)
+    assert full.returncode == 0, err.decode()
+    assert done_first and flushed and flushed[0].state == "published"
+    assert snapshot_ok(home) is True and hidden(home) == [] and orphans(home) == []
+    manifest = ws.current_manifest("patents")
+    total = store_state(home)[1]
+    assert manifest is not None and manifest.doc_count == total
+    assert [s.origin for s in manifest.segments] == ["full", "flush"]  # the rebuild, then what came meanwhile
+    from matcher.search import Searcher
+
+    searcher = Searcher(Workspace(home))
+    try:
+        found = {h.id for r in late[:5] for h in searcher.search_patents(r.title, 10, mode="bm25")}
+        assert found & {r.id for r in late[:5]}, found  # the write made during the rebuild is searchable
+    finally:
+        searcher.close()
