@@ -3,7 +3,8 @@
 What is indexed (BM25 text, dense text) is defined in ``matcher.texts``. Vectors come through the vector cache,
 so unchanged texts are never embedded twice.
 
-How (see ``matcher.snapshot`` for the layout): ``build_snapshot`` is the full build, one segment of every record.
+How (see ``matcher.snapshot`` for the layout): ``build_snapshot`` is the full build, one segment of every record,
+built outside the build lock and published under it together with a flush of the writes made meanwhile.
 ``update_snapshot`` is a flush: it asks the store what changed since the current snapshot (records of batches
 after its stamp; deletions when the counts disagree), writes one small segment of the new and changed records
 (embedding only those), masks the positions they supersede or that were deleted, and publishes. Collection

@@ -10,8 +10,9 @@ publishes atomically (``os.replace`` of ``CURRENT``); ``on_publish`` then opens 
 (only the new segment is read: opened segments are kept), the ``matcher.searchable`` hooks are told which records
 became searchable, and only then are ``wait`` callers released. When the tiered merge policy asks for it, a second
 thread merges segments in its own child process; merges take the build lock only to publish, so they never hold up
-a flush or a search. All builds take the workspace's build lock (``indexes/.build.lock``), so builds of other
-server processes and of the CLI are serialised too.
+a flush or a search. Every publish takes the workspace's build lock (``indexes/.build.lock``), so builds of other
+server processes and of the CLI are serialised too; a full rebuild (one at a time, ``.full.lock``) takes it only
+to publish, so a CLI ``pmatch index build --full`` does not hold up this server's flushes.
 """
 
 from __future__ import annotations
