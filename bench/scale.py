@@ -22,7 +22,7 @@ report its peak RSS (``ru_maxrss``) and, where it matters, the RSS before the me
   the projected memory does not fit.
 * ``dense``: ``DenseIndex.build`` for each kind (flat, ivf_sq8, hnsw) on the N vectors: build time, peak RSS,
   recall@10 against exact search for real demand vectors, single-query latency p50/p99, batch-64 throughput.
-* ``build``: the served path, ``matcher.indexing.build_snapshot`` (BM25 + facets + dense with vectors given) for
+* ``build``: the served path, ``matcher.full_build.build_snapshot`` (BM25 + facets + dense with vectors given) for
   patents and demands: wall time and peak RSS.
 * ``hybrid``: a fresh process opens the workspace (``Searcher``), runs the queries through ``search_patents``
   (hybrid, the served default; query encoding by use-m3 included), then bm25 and dense alone, and reports
@@ -620,7 +620,7 @@ def _sweep(index: Any, q: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
 
 
 def stage_build(args: argparse.Namespace) -> dict[str, Any]:
-    from matcher.indexing import build_snapshot
+    from matcher.full_build import build_snapshot
     from matcher.workspace import Workspace
 
     work: Path = args.work

@@ -230,7 +230,7 @@ def faiss_ids(dim: int, n: int, write: int) -> dict[str, Any]:
 
 def served(patents: list[Any], work: Path, dense: str | None, steps: int, seed: int, repeat: int) -> dict[str, Any]:
     from matcher.flush import update_snapshot
-    from matcher.indexing import build_snapshot
+    from matcher.full_build import build_snapshot
     from matcher.merge import merge_segments
     from matcher.search import Searcher
     from matcher.store import Store

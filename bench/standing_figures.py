@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import machine
-from matcher.indexing import build_snapshot
+from matcher.full_build import build_snapshot
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
 from matcher.standing import StandingSettings, run_pending

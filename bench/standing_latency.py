@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import machine
 from bench.scale import home
 from matcher import match_events as ev
-from matcher.indexing import build_snapshot
+from matcher.full_build import build_snapshot
 from matcher.records import Patent
 from matcher.search import Searcher
 from matcher.standing import StandingSettings, run_pending

@@ -20,7 +20,7 @@ from eval.beir import Dataset, DatasetError, detect_language
 from indexes.analyzer import get_analyzer
 from matcher.config import RankerConfig, load_config
 from matcher.filters import PatentFilters
-from matcher.indexing import build_snapshot
+from matcher.full_build import build_snapshot
 from matcher.records import Patent
 from matcher.search import Searcher
 from matcher.store import Store

@@ -6,7 +6,7 @@ Each job calls the project's own functions on one partition at a time and change
   with ``Embedder.encode_documents`` (``EmbedWorker``: the model is loaded once per worker). Once every partition
   is done the vectors go into the vector cache, so an index build that follows embeds nothing.
 - **index build** (``build_index``): with ``--engine ray`` the embed job fills the cache first; the snapshot is
-  then built by ``matcher.indexing.build_snapshot`` as always (the same index files).
+  then built by ``matcher.full_build.build_snapshot`` as always (the same index files).
 - **shortlist** (``shortlist_job``): the chain is selected on the driver (``select_chain``); the selected demands
   are scored ``PARTITION_DEMANDS`` a partition by ``matcher.shortlist.score_pairs`` (``ScoreWorker``: a searcher
   over the published snapshot, opened once per worker); assignment and explanations follow on the driver, in
@@ -38,7 +38,7 @@ from matcher.chains import Chain
 from matcher.config import RankerConfig
 from matcher.engine import EngineSpec, EngineUnavailable, OnResult, Payload, WorkerSpec
 from matcher.filters import DemandFilters
-from matcher.indexing import build_snapshot
+from matcher.full_build import build_snapshot
 from matcher.jobs import PartitionJob
 from matcher.matching import match_patent
 from matcher.push import Push, PushOptions, build_push

@@ -99,12 +99,14 @@ def update_snapshot(
             return FlushResult("published", path, full=True,
                                seconds={"total": round(time.perf_counter() - started, 3)})
         assert folder is not None
-        return _flush(workspace, kind, folder, current, dense_model, dense_text_chars, analyzer, progress, started)
+        return flush_over(workspace, kind, folder, current, dense_model, dense_text_chars, analyzer, progress, started)
 
 
-def _flush(workspace: Workspace, kind: Collection, folder: Path, current: SnapshotManifest, dense_model: str | None,
+def flush_over(workspace: Workspace, kind: Collection, folder: Path, current: SnapshotManifest, dense_model: str | None,
            dense_text_chars: int, analyzer: AnalyzerConfig | None, progress: Progress | None,
            started: float) -> FlushResult:
+    """Flush the writes made since ``current`` (the snapshot in ``folder``) and publish; the caller holds the build
+    lock."""
     seconds: dict[str, float] = {}
     with workspace.open_store() as store:
         data_version = store.data_version

@@ -4,10 +4,11 @@ the full build, and the pieces every build, flush and merge shares (making, writ
 What is indexed (BM25 text, dense text) is defined in ``matcher.texts``. Vectors come through the vector cache,
 so unchanged texts are never embedded twice.
 
-How (see ``matcher.snapshot`` for the layout): ``build_snapshot`` is the full build, one segment of every record.
+How (see ``matcher.snapshot`` for the layout): the full build is ``matcher.full_build.build_snapshot``, one segment
+of every record, built outside the build lock and published under it with a flush of the writes made meanwhile.
 Flushing the writes made since a snapshot is ``matcher.flush.update_snapshot``; merging segments is
-``matcher.merge.merge_segments``. Builds of one workspace take its build lock (``build_lock``), so a CLI build and
-a server's background rebuild run one at a time.
+``matcher.merge.merge_segments``. Every publish takes the workspace's build lock (``build_lock``), and a segment is
+placed into ``segments/`` only under it (a publish drops the segments no snapshot names).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from indexes.dense import DenseIndex, auto_index_type
 from indexes.embedders import load_embedder
 from indexes.vector_cache import VectorCache
 from matcher.facet_index import FacetIndex, facet_spec
+from matcher.pause_points import pause
 from matcher.records import Demand, Patent
 from matcher.snapshot import (
     DenseInfo,
@@ -87,24 +89,6 @@ def calibration_vectors(workspace: Workspace, store: Store, kind: Collection, mo
     return np.asarray(vectors, dtype=np.float32)
 
 
-def build_snapshot(
-    workspace: Workspace,
-    kind: Collection,
-    dense_model: str | None = None,
-    dense_text_chars: int = 512,
-    dense_index_type: str = "auto",
-    analyzer: AnalyzerConfig | None = None,
-    bm25_params: dict[str, Any] | None = None,
-    progress: Progress | None = None,
-) -> Path:
-    """Build BM25 + facets (+ a dense index with ``dense_model``) for every stored record of ``kind`` into one new
-    segment and snapshot, then publish it atomically. Builds of one workspace run one at a time (a file lock),
-    whether the CLI or a server's background rebuild started them."""
-    with build_lock(workspace):
-        return build_full(workspace, kind, dense_model, dense_text_chars, dense_index_type, analyzer, bm25_params,
-                          progress)
-
-
 @contextmanager
 def build_lock(workspace: Workspace, name: str = ".build.lock") -> Iterator[None]:
     """Hold one of the workspace's locks (``indexes/.build.lock``, an exclusive ``flock``) for the block."""
@@ -155,7 +139,7 @@ def make_segment(workspace: Workspace, store: Store, kind: Collection, records: 
     texts.clear()
     name = new_name()
     building = workspace.building_dir(kind, "segment-" + name)
-    bm25.save(building / "bm25")  # written while the dense part embeds; renamed into place by _write_segment
+    bm25.save(building / "bm25")  # written while the dense part embeds; renamed into place by place_segment
     facets.save(building / "facets")
     seconds["bm25"] = round(time.perf_counter() - t1, 3)
     dense = None
@@ -182,22 +166,48 @@ def make_segment(workspace: Workspace, store: Store, kind: Collection, records: 
 
 
 def write_segment(workspace: Workspace, kind: Collection, segment: Segment, dense: DenseInfo | None) -> None:
-    """Write ``segment`` beside the others (built in a ``.building-<pid>-*`` folder, then renamed into place)."""
-    root = workspace.index_root(kind)
+    """Write ``segment`` beside the others (built in a ``.building-<pid>-*`` folder, then renamed into place); the
+    caller holds the build lock."""
+    place_segment(workspace, kind, save_segment(workspace, kind, segment, dense), segment.name)
+
+
+def save_segment(workspace: Workspace, kind: Collection, segment: Segment, dense: DenseInfo | None) -> Path:
+    """Write ``segment``'s files into its ``.building-<pid>-*`` folder; returns the folder (no lock needed)."""
     tmp = workspace.building_dir(kind, "segment-" + segment.name)
     done = frozenset(part for part in ("bm25", "facets") if (tmp / part).is_dir())
     try:
         segment.save(tmp, dense.dir if dense else None, done)
-        segments_root(root).mkdir(parents=True, exist_ok=True)
-        tmp.rename(segments_root(root) / segment.name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    pause("segment-saved", workspace.home)
+    return tmp
+
+
+def place_segment(workspace: Workspace, kind: Collection, tmp: Path, name: str) -> None:
+    """Rename a saved segment into ``segments/``. Under the build lock: a publish drops every segment there that no
+    snapshot names, so a segment placed outside it could vanish before its snapshot is published."""
+    root = segments_root(workspace.index_root(kind))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp.rename(root / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    pause("segment-placed", workspace.home)
 
 
 def publish_snapshot(workspace: Workspace, kind: Collection, manifest: SnapshotManifest,
                      live: dict[str, np.ndarray]) -> Path:
     """Write the snapshot folder (manifest, masks of segments with deletions), publish it, drop unused segments."""
+    final = write_snapshot(workspace, kind, manifest, live)
+    serve_snapshot(workspace, kind, final)
+    return final
+
+
+def write_snapshot(workspace: Workspace, kind: Collection, manifest: SnapshotManifest,
+                   live: dict[str, np.ndarray]) -> Path:
+    """Write a complete snapshot folder beside the served one (not served yet)."""
     root = workspace.index_root(kind)
     tmp = workspace.building_dir(kind, manifest.name)
     try:
@@ -212,9 +222,15 @@ def publish_snapshot(workspace: Workspace, kind: Collection, manifest: SnapshotM
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    workspace.publish(kind, final)
-    _drop_unused_segments(root)
+    pause("snapshot-written", workspace.home)
     return final
+
+
+def serve_snapshot(workspace: Workspace, kind: Collection, snapshot: Path) -> None:
+    """Point ``CURRENT`` at ``snapshot`` (atomic), then drop the segments no snapshot names."""
+    workspace.publish(kind, snapshot)
+    pause("published", workspace.home)
+    _drop_unused_segments(workspace.index_root(kind))
 
 
 def _drop_unused_segments(root: Path) -> None:
@@ -239,7 +255,18 @@ def bm25_info(analyzer: AnalyzerConfig | None, params: dict[str, Any] | None) ->
 def build_full(workspace: Workspace, kind: Collection, dense_model: str | None, dense_text_chars: int,
                dense_index_type: str, analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None,
                progress: Progress | None) -> Path:
-    """``build_snapshot``'s work, for a caller that holds the build lock."""
+    """A full build published at once, for a caller that holds the build lock (``matcher.full_build`` builds
+    outside it)."""
+    saved, segment, manifest = prepare_full(workspace, kind, dense_model, dense_text_chars, dense_index_type,
+                                            analyzer, bm25_params, progress)
+    place_segment(workspace, kind, saved, segment.name)
+    return publish_snapshot(workspace, kind, manifest, {})
+
+
+def prepare_full(workspace: Workspace, kind: Collection, dense_model: str | None, dense_text_chars: int,
+                 dense_index_type: str, analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None,
+                 progress: Progress | None) -> tuple[Path, Segment, SnapshotManifest]:
+    """One segment of every stored record, saved but not placed, and the manifest of its snapshot (no lock needed)."""
     started = time.time()
     check_params(bm25_params)
     with workspace.open_store() as store:
@@ -252,7 +279,7 @@ def build_full(workspace: Workspace, kind: Collection, dense_model: str | None, 
         if made is None:
             raise NothingToIndex(f"no {kind} in {workspace.store_path}: ingest some first")
         segment, dense = made
-        write_segment(workspace, kind, segment, dense)
+        saved = save_segment(workspace, kind, segment, dense)
     at = now()
     manifest = SnapshotManifest(
         kind=kind, name=new_name() + f"-v{data_version}", data_version=data_version,
@@ -262,6 +289,4 @@ def build_full(workspace: Workspace, kind: Collection, dense_model: str | None, 
         segments=[SegmentInfo(name=segment.name, doc_count=len(segment), live_count=len(segment), created_at=at,
                               origin="full")],
         last_flush={"full": True, "added": len(segment), "deleted": 0, "seconds": seconds})
-    return publish_snapshot(workspace, kind, manifest, {})
-
-
+    return saved, segment, manifest

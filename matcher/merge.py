@@ -1,6 +1,6 @@
 """Merging segments: the tiered policy (``merge_plan``) and ``merge_segments``, which combines the segments it picks
-into one without tokenizing or embedding again. It builds outside the build lock and takes it only to publish
-(re-applying deletions made meanwhile), so flushes and searches go on while it runs.
+into one without tokenizing or embedding again. It builds outside the build lock and takes it only to place the
+merged segment and publish (re-applying deletions made meanwhile), so flushes and searches go on while it runs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from indexes.bm25_segment import BM25Segment
 from indexes.dense import auto_index_type
 from indexes.dense_segments import merge_dense
 from matcher.facet_index import FacetIndex
-from matcher.indexing import build_lock, calibration_vectors, publish_snapshot, write_segment
+from matcher.indexing import build_lock, calibration_vectors, place_segment, publish_snapshot, save_segment
 from matcher.snapshot import (
     Segment,
     SegmentInfo,
@@ -93,9 +93,13 @@ def merge_segments(workspace: Workspace, kind: Collection, dense_model: str | No
                                 queries=queries)
         merged = Segment(new_name(), bm25, FacetIndex.concat(facets), dense, np.concatenate(stamps))
         workspace.prune_leftovers(kind)
-        write_segment(workspace, kind, merged, manifest.dense)
-        with build_lock(workspace):
-            return _publish_merge(workspace, kind, merged, sources, started)
+        saved = save_segment(workspace, kind, merged, manifest.dense)
+        try:
+            with build_lock(workspace):
+                place_segment(workspace, kind, saved, merged.name)
+                return _publish_merge(workspace, kind, merged, sources, started)
+        finally:
+            shutil.rmtree(saved, ignore_errors=True)  # gone once placed; what a failure before placing left
 
 
 def _publish_merge(workspace: Workspace, kind: Collection, merged: Segment, sources: list[tuple[str, np.ndarray]],

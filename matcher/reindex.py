@@ -10,8 +10,9 @@ publishes atomically (``os.replace`` of ``CURRENT``); ``on_publish`` then opens 
 (only the new segment is read: opened segments are kept), the ``matcher.searchable`` hooks are told which records
 became searchable, and only then are ``wait`` callers released. When the tiered merge policy asks for it, a second
 thread merges segments in its own child process; merges take the build lock only to publish, so they never hold up
-a flush or a search. All builds take the workspace's build lock (``indexes/.build.lock``), so builds of other
-server processes and of the CLI are serialised too.
+a flush or a search. Every publish takes the workspace's build lock (``indexes/.build.lock``), so builds of other
+server processes and of the CLI are serialised too; a full rebuild (one at a time, ``.full.lock``) takes it only
+to publish, so a CLI ``pmatch index build --full`` does not hold up this server's flushes.
 """
 
 from __future__ import annotations
@@ -257,8 +258,8 @@ class Reindexer:
                     self._child = None
 
 
-_PRELOAD = ["matcher.reindex", "matcher.indexing", "matcher.flush", "matcher.merge", "indexes.embedders",
-            "sentence_transformers"]
+_PRELOAD = ["matcher.reindex", "matcher.indexing", "matcher.flush", "matcher.full_build", "matcher.merge",
+            "indexes.embedders", "sentence_transformers"]
 
 
 def _build_context() -> Any:
@@ -276,7 +277,8 @@ def _build_job(home: str, kind: Collection, config_json: str, threads: int, nice
     """In a build process: flush (or fully rebuild, or merge) one kind and publish; reply (state, detail)."""
     from matcher.config import RankerConfig
     from matcher.flush import update_snapshot
-    from matcher.indexing import NothingToIndex, build_snapshot
+    from matcher.full_build import build_snapshot
+    from matcher.indexing import NothingToIndex
     from matcher.merge import merge_plan, merge_segments
     from matcher.workspace import Workspace
 

@@ -31,6 +31,8 @@ class EngineSettings(PmatchSettings):
                                                                      "labels) read after the shipped one.")
     applicant_rules: str = Field(default="", description="Applicant-type rule files, separated by the path "
                                                          "separator (':'), tried before the shipped ones.")
+    test_pause_at: str = Field(default="", description="Tests only: an index build stops at this named point "
+                                                       "(``matcher.pause_points``) so a test can kill it there.")
 
     def applicant_rule_files(self) -> list[str]:
         """``applicant_rules`` as file names, in order."""

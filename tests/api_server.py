@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from api.http.keys import keys_create
-from matcher.indexing import build_snapshot
+from matcher.full_build import build_snapshot
 from matcher.records import Demand, Patent
 from matcher.store import Store
 from matcher.workspace import Workspace

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from matcher.indexing import build_snapshot
+from matcher.full_build import build_snapshot
 from matcher.records import Demand, Patent
 from matcher.store import Store
 from matcher.workspace import Workspace

@@ -391,6 +391,34 @@ def test_upload_files(client: httpx.Client, auth: dict[str, str]) -> None:
     assert done["deleted"] == ["UP-1", "UP-2", "UP-3"] and done["missing"] == ["NOPE"]
 
 
+def test_search_and_match_say_when_writes_are_pending(client: httpx.Client, auth: dict[str, str]) -> None:
+    """``index.pending_writes`` on search and match responses: true while a write is in the store but not in the
+    served snapshot (``reindex=false``), false once a flush made it searchable."""
+    query = {"query": "氢燃料电池双极板流道", "mode": "bm25", "limit": 5}
+    first = client.post("/v1/ingest/patents", params={"wait": "true"}, headers=auth,
+                        json={"records": [{"id": "FRESH-1", "title": "一种氢燃料电池双极板流道结构"}]})
+    assert first.status_code == 200 and first.json()["reindex"]["state"] == "published", first.text
+    found = client.post("/v1/search/patents", json=query).json()
+    assert found["index"]["pending_writes"] is False and "FRESH-1" in [r["id"] for r in found["results"]]
+    late = client.post("/v1/ingest/patents", params={"reindex": "false"}, headers=auth,
+                       json={"records": [{"id": "FRESH-2", "title": "氢燃料电池双极板流道的冲压方法"}]})
+    assert late.status_code == 200, late.text
+    stale = client.post("/v1/search/patents", json=query).json()
+    assert stale["index"]["pending_writes"] is True and "FRESH-2" not in [r["id"] for r in stale["results"]]
+    assert client.get("/v1/search/patents", params={"q": query["query"]}).json()["index"]["pending_writes"] is True
+    demand_id = client.post("/v1/search/demands", json={"query": "电池", "limit": 1}).json()["results"][0]["id"]
+    matched = client.post("/v1/match/demand", json={"demand_id": demand_id, "limit": 3}).json()
+    assert matched["index"]["pending_writes"] is True  # the patents index answered
+    assert client.post("/v1/search/demands", json={"query": "电池"}).json()["index"]["pending_writes"] is False
+    done = client.post("/v1/ingest/patents", params={"wait": "true"}, headers=auth,
+                       json={"records": [{"id": "FRESH-3", "title": "双极板"}]})
+    assert done.json()["reindex"]["state"] == "published", done.text
+    fresh = client.post("/v1/search/patents", json=query).json()
+    assert fresh["index"]["pending_writes"] is False and "FRESH-2" in [r["id"] for r in fresh["results"]]
+    client.post("/v1/delete/patents", json={"ids": ["FRESH-1", "FRESH-2", "FRESH-3"]}, headers=auth,
+                params={"wait": "true"})
+
+
 def test_delete_then_search_no_longer_finds_it(client: httpx.Client, auth: dict[str, str]) -> None:
     before = ids(client.post("/v1/search/patents", json={"query": QUERY, "mode": "bm25", "limit": 5}))
     gone = client.delete(f"/v1/patents/{before[0]}", params={"wait": "true"}, headers=auth).json()

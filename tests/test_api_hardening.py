@@ -275,7 +275,7 @@ def test_the_raw_uploads_filename_is_required_in_the_schema(client: TestClient, 
 # --- readiness answers from a cache, refreshed on publish (defect 7) ---------------------------------------
 def test_readiness_reads_no_manifest_until_a_publish(app_home: tuple[Path, str], monkeypatch: pytest.MonkeyPatch,
                                                      tmp_path: Path) -> None:
-    from matcher.indexing import build_snapshot
+    from matcher.full_build import build_snapshot
 
     settings = ServiceSettings(ranker=RankerConfig(**RANKER), warm=False)
     app = create_app(Workspace(app_home[0]), settings)

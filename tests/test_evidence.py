@@ -7,7 +7,7 @@ import pytest
 
 from matcher.config import RankerConfig
 from matcher.evidence import answers_a_need, title_coverage, title_words, topic_coverage
-from matcher.indexing import build_snapshot
+from matcher.full_build import build_snapshot
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
 from matcher.served import Snapshot

@@ -11,8 +11,8 @@ import pytest
 
 from matcher.config import RankerConfig
 from matcher.filters import DemandFilters, PatentFilters
+from matcher.full_build import build_snapshot
 from matcher.i18n import text
-from matcher.indexing import build_snapshot
 from matcher.matching import UnknownRecord, match_demand, match_patent, match_portfolio, portfolio_ids
 from matcher.records import Demand, Patent
 from matcher.search import MinScoreError, Searcher

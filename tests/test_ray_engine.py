@@ -26,7 +26,7 @@ from matcher.batch import build_index, embed_job, push_job, shortlist_job
 from matcher.chains import load_chain
 from matcher.config import RankerConfig
 from matcher.engine import EngineSpec
-from matcher.indexing import build_snapshot
+from matcher.full_build import build_snapshot
 from matcher.push import PushOptions, build_push
 from matcher.records import Demand, Patent
 from matcher.search import Searcher

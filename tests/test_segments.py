@@ -18,7 +18,7 @@ import pytest
 from indexes.bm25 import BM25Index
 from indexes.bm25_segment import BM25Segment
 from matcher.flush import update_snapshot
-from matcher.indexing import build_snapshot
+from matcher.full_build import build_snapshot
 from matcher.merge import merge_segments
 from matcher.records import Patent
 from matcher.search import Searcher

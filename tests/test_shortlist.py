@@ -21,7 +21,7 @@ from matcher.chains import Chain, load_chain, parse_chain, shipped_chains
 from matcher.config import RankerConfig, save_config
 from matcher.export import DETAILS, MAIN, header, push_table, sheet_title, shortlist_table, write
 from matcher.filters import PatentFilters
-from matcher.indexing import build_snapshot
+from matcher.full_build import build_snapshot
 from matcher.pairs import compatible_modes, holder_key
 from matcher.push import PushOptions, build_push
 from matcher.records import Demand, Patent

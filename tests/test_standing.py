@@ -18,7 +18,7 @@ import pytest
 
 from matcher import match_events as ev
 from matcher.feeds import BadCursor, read_feed
-from matcher.indexing import build_snapshot
+from matcher.full_build import build_snapshot
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
 from matcher.standing import StandingSettings, StandingWorker, run_pending

@@ -14,8 +14,9 @@ from matcher.batch import embed_collection
 from matcher.config import load_config
 from matcher.engine import EngineUnavailable
 from matcher.flush import FlushResult, update_snapshot
+from matcher.full_build import build_snapshot
 from matcher.i18n import text
-from matcher.indexing import NothingToIndex, build_snapshot
+from matcher.indexing import NothingToIndex
 from matcher.match_events import pending_count
 from matcher.merge import merge_segments
 from matcher.searchable import Searchable, notify_searchable

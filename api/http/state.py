@@ -33,8 +33,9 @@ from matcher.workspace import Workspace
 log = logging.getLogger("pmatch.api")
 
 
-def index_ref(manifest: SnapshotManifest) -> s.IndexRef:
-    return s.IndexRef(name=manifest.name, data_version=manifest.data_version, doc_count=manifest.doc_count)
+def index_ref(manifest: SnapshotManifest, pending: bool | None = None) -> s.IndexRef:
+    return s.IndexRef(name=manifest.name, data_version=manifest.data_version, doc_count=manifest.doc_count,
+                      pending_writes=pending)
 
 
 class Service:
@@ -59,6 +60,7 @@ class Service:
         self._facet_lock = threading.Lock()
         # kind -> (CURRENT's identity, what it names): /v1/ready answers on the event loop without reading manifests
         self._served: dict[Collection, tuple[tuple[int, int] | None, s.IndexRef | None]] = {}
+        self._pending: dict[Collection, tuple[tuple[str, int], bool]] = {}  # (snapshot, data version) -> pending
 
     @property
     def candidates(self) -> int:
@@ -168,6 +170,17 @@ class Service:
                 self._facets = {k: v for k, v in self._facets.items() if k[0] != kind}
                 self._facets[key] = counts
         return index_ref(snap.manifest), {field: values[:limit] for field, values in counts.items()}
+
+    def answered_by(self, manifest: SnapshotManifest) -> s.IndexRef:
+        """The snapshot that answered a search or match, with whether writes are pending: computed once per
+        (snapshot, store data version), so a request costs one read of the data version, not a scan."""
+        kind = manifest.kind
+        key = (manifest.name, self.searcher.store.data_version)
+        cached = self._pending.get(kind)
+        if cached is None or cached[0] != key:
+            cached = (key, pending_writes(self.searcher.store, manifest))
+            self._pending[kind] = cached
+        return index_ref(manifest, cached[1])
 
     def segments(self, kind: Collection) -> s.IndexSegments | None:
         """The served snapshot's segments and how fresh it is."""

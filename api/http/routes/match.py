@@ -8,7 +8,7 @@ from api.http import schemas as s
 from api.http.errors import ApiError
 from api.http.pages import demand_hits, ms, patent_hits, ranked_page
 from api.http.security import read_router
-from api.http.state import ServiceDep, index_ref
+from api.http.state import ServiceDep
 from matcher.i18n import Message
 from matcher.matching import UnknownRecord, match_portfolio, portfolio_ids
 from matcher.records import Demand, Patent
@@ -34,7 +34,7 @@ def match_demand(service: ServiceDep, req: s.MatchDemandRequest) -> s.PatentMatc
     mode = req.mode or service.config.mode
     page, info, expl = ranked_page(service, snap, demand_query(demand), snap.facets.patent_mask(req.filters), mode,
                                    req.offset, req.limit, req.explain, req.min_score)
-    return s.PatentMatchResponse(demand=demand, mode=mode, page=info, index=index_ref(snap.manifest),
+    return s.PatentMatchResponse(demand=demand, mode=mode, page=info, index=service.answered_by(snap.manifest),
                                  results=patent_hits(page, expl), took_ms=ms(started))
 
 
@@ -49,7 +49,7 @@ def match_patent(service: ServiceDep, req: s.MatchPatentRequest) -> s.DemandMatc
     query = patent_query(patent, service.config.dense_text_chars)
     page, info, expl = ranked_page(service, snap, query, snap.facets.demand_mask(req.filters), mode, req.offset,
                                    req.limit, req.explain, req.min_score)
-    return s.DemandMatchResponse(patent=patent, mode=mode, page=info, index=index_ref(snap.manifest),
+    return s.DemandMatchResponse(patent=patent, mode=mode, page=info, index=service.answered_by(snap.manifest),
                                  results=demand_hits(page, expl), took_ms=ms(started))
 
 

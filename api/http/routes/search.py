@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from api.http import schemas as s
 from api.http.pages import demand_hits, ms, patent_hits, ranked_page
 from api.http.security import read_router
-from api.http.state import Service, ServiceDep, index_ref
+from api.http.state import Service, ServiceDep
 from matcher.config import Mode
 from matcher.filter_report import report
 from matcher.i18n import LANGS
@@ -43,7 +43,7 @@ def _search_patents(service: Service, req: s.PatentSearchRequest) -> s.PatentSea
         found = req.offset + len(page)
         facts = report(snap.facets, req.filters, found, req.offset + req.limit)
         short = s.FilterReport(**facts.to_dict(), messages={lang: facts.lines(lang) for lang in LANGS})
-    return s.PatentSearchResponse(query=req.query, mode=mode, page=info, index=index_ref(snap.manifest),
+    return s.PatentSearchResponse(query=req.query, mode=mode, page=info, index=service.answered_by(snap.manifest),
                                   results=patent_hits(page, expl), took_ms=ms(started), filter_report=short)
 
 
@@ -68,5 +68,5 @@ def search_patents_get(service: ServiceDep, params: Annotated[s.PatentSearchQuer
 def search_demands(service: ServiceDep, req: s.DemandSearchRequest) -> s.DemandSearchResponse:
     started = time.perf_counter()
     snap, mode, page, info, expl = _search(service, "demands", req, lambda sn: sn.facets.demand_mask(req.filters))
-    return s.DemandSearchResponse(query=req.query, mode=mode, page=info, index=index_ref(snap.manifest),
+    return s.DemandSearchResponse(query=req.query, mode=mode, page=info, index=service.answered_by(snap.manifest),
                                   results=demand_hits(page, expl), took_ms=ms(started))

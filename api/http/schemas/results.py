@@ -79,6 +79,10 @@ class IndexRef(BaseModel):
     name: str
     data_version: int
     doc_count: int
+    pending_writes: bool | None = Field(
+        default=None, exclude_if=is_none,
+        description="The store changed since this snapshot: some writes are not searchable yet (a flush is due). "
+                    "Given on search and match responses; left out elsewhere.")
 
 
 class Page(BaseModel):
