@@ -144,17 +144,31 @@ class _PartitionActor:
                 "result": np.asarray(blobs, dtype=object), "worker": np.asarray([self.name] * len(parts), dtype=object)}
 
 
+POOL_START_TIMEOUT_S = 600  # seconds a job waits for its whole actor pool to start
+
+
 def run_on_ray(spec: EngineSpec, pending: list[int], worker: WorkerSpec, payload: Payload, record: Record) -> None:
     """Compute ``pending`` partitions on the Ray cluster; ``record(part, result, worker)`` as each one arrives."""
     ray = connect(spec)
     size = max(1, min(spec.workers or cluster_cpus(ray), len(pending)))
     rows = [{"part": part, "payload": json.dumps(payload(part), ensure_ascii=False)} for part in pending]
-    ds = ray.data.from_items(rows, override_num_blocks=len(rows))
-    # one partition in flight per actor: partitions are coarse (seconds each), so queueing them on a busy actor
-    # would only unbalance the pool; Ray Data restarts a dead actor and retries its partition (its defaults)
-    pool = ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1)
-    mapped = ds.map_batches(_PartitionActor, fn_constructor_kwargs={"cls": worker.cls, "kwargs": worker.kwargs},
-                            batch_size=1, batch_format="numpy", compute=pool, num_cpus=1)
-    for batch in mapped.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
-        for part, npy, blob, name in zip(batch["part"], batch["npy"], batch["result"], batch["worker"], strict=True):
-            record(int(part), _decode(bool(npy), bytes(blob)), str(name))
+    # Start once the whole pool is up (Ray Data's default starts with the first actor ready): else an actor that
+    # loads its model first takes every partition of a short job, and the other nodes sit idle. Bounded: a cluster
+    # without room for the pool fails with Ray's "Timed out while starting actors". Set before the dataset is made
+    # (a dataset keeps the context it was made in) and restored after the job.
+    context = ray.data.DataContext.get_current()
+    waited = context.wait_for_min_actors_s
+    context.wait_for_min_actors_s = POOL_START_TIMEOUT_S
+    try:
+        ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+        # one partition in flight per actor: partitions are coarse (seconds each), so queueing them on a busy actor
+        # would only unbalance the pool; Ray Data restarts a dead actor and retries its partition (its defaults)
+        pool = ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1)
+        mapped = ds.map_batches(_PartitionActor, fn_constructor_kwargs={"cls": worker.cls, "kwargs": worker.kwargs},
+                                batch_size=1, batch_format="numpy", compute=pool, num_cpus=1)
+        for batch in mapped.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
+            for part, npy, blob, name in zip(batch["part"], batch["npy"], batch["result"], batch["worker"],
+                                             strict=True):
+                record(int(part), _decode(bool(npy), bytes(blob)), str(name))
+    finally:
+        context.wait_for_min_actors_s = waited
