@@ -254,6 +254,17 @@ class BM25Index:
             scores = np.where(allowed, scores, 0.0)
         return [Hit(self.ids[p], float(scores[p]), int(p)) for p in top_k(scores, k)]
 
+    def holding(self, term: str) -> np.ndarray:
+        """The live positions whose document holds ``term``, ascending (read from its postings, no scoring)."""
+        parts = []
+        for i, seg in enumerate(self.segments):
+            col = seg.vocab.get(term)
+            if col is not None:
+                a, b = int(seg.indptr[col]), int(seg.indptr[col + 1])
+                parts.append(np.asarray(seg.docs[a:b], dtype=np.int64) + self.offsets[i])
+        held = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return held if self._all_live else held[self.live_mask[held]]
+
     def coverage(self, terms: Sequence[str], positions: np.ndarray) -> np.ndarray:
         """Per position, the idf-weighted share of the distinct ``terms`` its document contains (0..1).
 

@@ -384,7 +384,7 @@ def _holding(bm25: BM25Index) -> Callable[[str], np.ndarray]:
         if text not in seen:
             held: np.ndarray | None = None
             for term in dict.fromkeys(bm25.query_terms(text)):
-                mine = np.flatnonzero(bm25.scores_for_terms([term]) > 0)
+                mine = bm25.holding(term)
                 held = mine if held is None else np.intersect1d(held, mine, assume_unique=True)
             seen[text] = held if held is not None else np.zeros(0, dtype=np.int64)
         return seen[text]

@@ -137,6 +137,10 @@ def test_segments_score_like_one_index_of_the_live_documents(sample_patents: lis
         np.testing.assert_array_equal(got[keep], expected)  # bit-identical
         np.testing.assert_array_equal(merged.scores_for_terms(terms), expected)
         assert [h.id for h in segmented.search(q)] == [h.id for h in one.search(q)]
+        for term in terms:  # the postings a translated query's senses are weighed by: live documents only
+            held = segmented.holding(term)
+            assert np.all(np.diff(held) > 0) and keep[held].all()
+            np.testing.assert_array_equal(held, np.flatnonzero(segmented.scores_for_terms([term]) > 0))
 
 
 def test_a_write_to_an_old_format_snapshot_rebuilds_in_full(tmp_path: Path, sample_patents: list[Patent]) -> None:
