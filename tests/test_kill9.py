@@ -164,15 +164,22 @@ def test_kill_during_index_build_keeps_current_and_prunes_leftovers(tmp_path: Pa
     assert killed >= 1 and left >= 1, "no kill left a folder to prune: the window is wrong"
 
 
-def kill_at_point(home: Path, point: str, *args: str) -> bool:
-    """Run the command with ``PMATCH_TEST_PAUSE_AT=point``, SIGKILL it once it stops there (``matcher.pause_points``);
-    True if it reached the point (a command that ends without reaching it is not killed)."""
+def paused_at(home: Path, point: str, *args: str) -> tuple[subprocess.Popen[bytes], bool]:
+    """Start the command with ``PMATCH_TEST_PAUSE_AT=point`` (``matcher.pause_points``) and wait until it stops there
+    or ends: (the process, whether it is stopped at the point)."""
     marker = home / "indexes" / f".paused-{point}"
     proc = start(home, *args, env={"PMATCH_TEST_PAUSE_AT": point})
     deadline = time.monotonic() + 300
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    reached = marker.exists() and proc.poll() is None
+    return proc, marker.exists() and proc.poll() is None
+
+
+def kill_at_point(home: Path, point: str, *args: str) -> bool:
+    """Run the command, SIGKILL it once it stops at ``point``; True if it reached the point (a command that ends
+    without reaching it is not killed)."""
+    marker = home / "indexes" / f".paused-{point}"
+    proc, reached = paused_at(home, point, *args)
     if reached:
         os.kill(proc.pid, signal.SIGKILL)
     else:
@@ -281,11 +288,8 @@ def test_a_flush_during_a_merge_keeps_the_merged_segment(tmp_path: Path, records
     run(home, *bm25)
     run(home, "ingest", "patents", str(write_records(tmp_path / "b.jsonl", records[1000:1500])))  # a second segment
     marker = home / "indexes" / ".paused-segment-placed"
-    merge = start(home, *bm25, "--merge", env={"PMATCH_TEST_PAUSE_AT": "segment-placed"})
-    deadline = time.monotonic() + 300
-    while not marker.exists() and merge.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert marker.exists() and merge.poll() is None, "the merge did not stop after placing its segment"
+    merge, stopped = paused_at(home, "segment-placed", *bm25, "--merge")
+    assert stopped, "the merge did not stop after placing its segment"
     run(home, "ingest", "patents", str(write_records(tmp_path / "c.jsonl", records[1500:1800])), "--no-index")
     ws = Workspace(home)
     flushed: list[FlushResult] = []
@@ -320,11 +324,8 @@ def test_a_flush_during_a_full_rebuild_publishes_and_is_kept(tmp_path: Path, rec
     home = tmp_path / "full"
     run(home, "ingest", "patents", str(write_records(tmp_path / "a.jsonl", records[:1200])))
     marker = home / "indexes" / ".paused-segment-saved"
-    full = start(home, *bm25, "--full", env={"PMATCH_TEST_PAUSE_AT": "segment-saved"})
-    deadline = time.monotonic() + 300
-    while not marker.exists() and full.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert marker.exists() and full.poll() is None, "the rebuild did not stop after saving its segment"
+    full, stopped = paused_at(home, "segment-saved", *bm25, "--full")
+    assert stopped, "the rebuild did not stop after saving its segment"
     late = records[1200:1260]
     run(home, "ingest", "patents", str(write_records(tmp_path / "b.jsonl", late)), "--no-index")
     ws = Workspace(home)
