@@ -5,8 +5,8 @@
 
 The bulk load's own standing work (every synthetic record is pending after ``ingest``) is cleared first: what is
 timed is one write of ``--patents`` real Zhibei offers (new ids, embedded for real by use-m3) through
-``Store.write_batch`` (the pending work lands in the same transaction), the publish that makes them searchable
-(today ``build_snapshot``: a full rebuild of the patents snapshot; incremental segments will replace it), and
+``Store.write_batch`` (the pending work lands in the same transaction), the flush that makes them searchable
+(``update_snapshot``: a new segment with the new records' vectors, as a server's write does), and
 ``matcher.standing.run_pending``: each new patent searched against the demands active on ``--as-of``, events above
 the floor recorded. Prints JSON with the machine and the load.
 """
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import machine
 from bench.scale import home
 from matcher import match_events as ev
-from matcher.full_build import build_snapshot
+from matcher.flush import update_snapshot
 from matcher.records import Patent
 from matcher.search import Searcher
 from matcher.standing import StandingSettings, run_pending
@@ -73,7 +73,7 @@ def main() -> None:
     with Store(ws.store_path) as store:
         report = store.write_batch("patents", records, "bench: new offers")
     written = time.perf_counter()
-    build_snapshot(ws, "patents", dense_model="use-m3")
+    flush = update_snapshot(ws, "patents", dense_model="use-m3")
     published = time.perf_counter()
     searcher = Searcher(ws)
     opened = time.perf_counter()
@@ -83,10 +83,11 @@ def main() -> None:
     print(json.dumps({
         "machine": machine(), "workspace": counts, "demands_active": active, "as_of": day,
         "bulk_pending_cleared": bulk, "written": report.inserted, "explain": args.explain,
-        "seconds": {"write": round(written - start, 3), "publish_full_rebuild": round(published - written, 2),
+        "seconds": {"write": round(written - start, 3), "publish_flush": round(published - written, 2),
                     "open_searcher": round(opened - published, 2), "match": round(done - opened, 2),
                     "write_to_events": round(done - start, 2)},
         "match_ms_per_patent": round(1000 * (done - opened) / max(run.processed, 1), 1),
+        "flush": flush.to_dict(),
         "run": run.to_dict(),
     }, ensure_ascii=False, indent=1))
 
