@@ -74,7 +74,7 @@ def with_interactions(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     s = query_stats(x)
     channel = x[:, [RETRIEVER_FEATURES.index(n) for n in _CHANNEL_COLUMNS]]
-    inter = (channel[:, :, None] * s[None, None, :]).reshape(x.shape[0], -1)
+    inter = (channel[:, :, None] * s[None, None, :]).reshape(x.shape[0], len(INTERACTIONS))
     return np.hstack([x, inter])
 
 
