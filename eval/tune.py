@@ -24,7 +24,7 @@ from eval.beir import Dataset
 from eval.metrics import score
 from eval.runner import DEPTH, Progress, Workspaces, resolve_qrels
 from matcher.config import RankerConfig
-from matcher.features import FEATURES
+from matcher.features import FEATURES, RETRIEVER_FEATURES, with_interactions
 from matcher.filters import PatentFilters
 from matcher.fusion.learned import LearnedRanker
 from matcher.search import Searcher
@@ -55,7 +55,7 @@ class QueryFeatures:
 
 def _cache_key(d: Dataset, base: RankerConfig, ws_key: str) -> str:
     h = hashlib.sha1()
-    h.update(json.dumps([FEATURE_CACHE_VERSION, FEATURES, d.name, d.split, ws_key, base.model_dump()],
+    h.update(json.dumps([FEATURE_CACHE_VERSION, RETRIEVER_FEATURES, d.name, d.split, ws_key, base.model_dump()],
                         sort_keys=True).encode())
     for qid, q in sorted(d.evaluated_queries().items()):
         h.update(f"{qid}\t{q['text']}\t{sorted(d.qrels[qid].items())}".encode())
@@ -80,7 +80,8 @@ def collect_features(datasets: list[Dataset], workspaces: Workspaces, base: Rank
                 qids, splits, msplits = list(z["qids"]), z["splits"], z["msplits"]
                 for i, qid in enumerate(qids):
                     a, b = int(splits[i]), int(splits[i + 1])
-                    out.append(QueryFeatures(d.name, str(qid), z["x"][a:b], z["grades"][a:b], z["positions"][a:b],
+                    out.append(QueryFeatures(d.name, str(qid), with_interactions(z["x"][a:b]), z["grades"][a:b],
+                                             z["positions"][a:b],
                                              z["missing"][int(msplits[i]):int(msplits[i + 1])]))
             continue
         qrels = resolve_qrels(d, ws)
@@ -106,7 +107,8 @@ def collect_features(datasets: list[Dataset], workspaces: Workspaces, base: Rank
             msplits = np.cumsum([0, *[r.missing.size for r in rows]])
             np.savez(path, qids=np.array([r.qid for r in rows]), splits=splits, msplits=msplits,
                      missing=np.concatenate([r.missing for r in rows]) if rows else np.zeros(0, dtype=np.int64),
-                     x=np.concatenate([r.x for r in rows]) if rows else np.zeros((0, len(FEATURES))),
+                     x=np.concatenate([r.x[:, :len(RETRIEVER_FEATURES)] for r in rows]) if rows
+                     else np.zeros((0, len(RETRIEVER_FEATURES))),  # the interactions are recomputed on load
                      grades=np.concatenate([r.grades for r in rows]) if rows else np.zeros(0, dtype=np.int64),
                      positions=np.concatenate([r.positions for r in rows]) if rows else np.zeros(0, dtype=np.int64))
         out.extend(rows)
@@ -209,7 +211,7 @@ def _position_qrels(queries: list[QueryFeatures]) -> dict[str, dict[str, dict[st
     return out
 
 
-L2_GRID = (1e-3, 1e-2)
+L2_GRID = (1e-3, 1e-2, 3e-2)
 
 
 def _cross_validate(queries: list[QueryFeatures], folds: list[int], fit: Any, predict: Any) -> list[np.ndarray]:

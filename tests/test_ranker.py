@@ -121,3 +121,35 @@ def test_near_duplicates_collapse_under_the_best_ranked() -> None:
     ranked = [(0, 5.0), (2, 4.0), (1, 3.0), (3, 2.0), (4, 1.0)]
     groups = collapse_duplicates(snap, ranked, records)  # type: ignore[arg-type]
     assert [(head[0], dups) for head, dups in groups] == [(0, [1]), (2, [3]), (4, [])]
+
+
+def test_interactions_are_channel_columns_times_the_as_written_query_statistics() -> None:
+    from matcher.features import INTERACTIONS, QUERY_STATS, RETRIEVER_FEATURES, query_stats, with_interactions
+
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0, 2, size=(5, len(RETRIEVER_FEATURES)))
+    col = {n: i for i, n in enumerate(RETRIEVER_FEATURES)}
+    base[:, col["bm25_log"]] = [3.0, 1.0, 2.0, 0.0, 0.0]
+    base[:, col["coverage"]] = [0.5, 1.0, 0.25, 0.0, 0.0]
+    s = query_stats(base)
+    assert s.tolist() == pytest.approx([1.0, (3.0 - 2.0) / 3.0, 3.0])  # best coverage, top gap, top score
+    x = with_interactions(base)
+    assert x.shape == (5, len(FEATURES)) and np.array_equal(x[:, :len(RETRIEVER_FEATURES)], base)
+    full = {n: i for i, n in enumerate(FEATURES)}
+    for name in ("bm25_rr", "coverage_translated", "dense_gap"):
+        for k, stat in enumerate(QUERY_STATS):
+            assert x[:, full[f"{name}_x_{stat}"]].tolist() == pytest.approx((base[:, col[name]] * s[k]).tolist())
+    assert len(INTERACTIONS) == 12 * len(QUERY_STATS)
+    assert with_interactions(np.zeros((0, len(RETRIEVER_FEATURES)))).shape == (0, len(FEATURES))
+
+
+def test_a_model_over_a_subset_of_the_features_reads_its_columns_by_name(tmp_path: Path) -> None:
+    from matcher.features import RETRIEVER_FEATURES
+
+    k = len(RETRIEVER_FEATURES)
+    rng = np.random.default_rng(4)
+    old = LearnedRanker(RETRIEVER_FEATURES, rng.normal(size=k), rng.uniform(0.5, 2, size=k), rng.normal(size=k),
+                        0.1, (0.5, -1.0))
+    back = LearnedRanker.load(old.save(tmp_path / "old.json"), FEATURES)
+    x = rng.normal(size=(6, len(FEATURES)))
+    assert np.allclose(back.margin(x), old.margin(x[:, :k]))

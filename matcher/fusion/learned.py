@@ -5,7 +5,8 @@ calibration that turns its margin into a relevance estimate in [0, 1].
 (``a > 0``, so the order is the margin's) estimates the probability that a candidate is relevant, fitted on
 held-out margins of the dev splits (``eval.tune``). Saved as plain JSON with a format version
 (``matcher/ranker_model.json`` ships; ``HOME/ranker_model.json`` overrides), loaded without pickle; a file of
-another format version, or for other features, is refused.
+another format version, or one naming a feature this build does not compute, is refused. A model may use a
+subset of the build's features (an older fit): loaded for the build's columns, it reads its own by name.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class LearnedRanker:
     bias: float
     calibration: tuple[float, float] = (1.0, 0.0)  # (a, b): relevance = sigmoid(a * margin + b), a > 0
     info: dict[str, Any] = field(default_factory=dict)  # how it was fitted (sets, counts, scores): not used to rank
+    columns: tuple[int, ...] | None = None  # where its features sit in the matrices it is given (None: in order)
 
     def __post_init__(self) -> None:
         k = len(self.features)
@@ -48,7 +50,10 @@ class LearnedRanker:
             raise RankerFileError("the calibration slope must be positive (relevance must follow the margin)")
 
     def margin(self, x: np.ndarray) -> np.ndarray:
-        return ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale) @ self.weights + self.bias
+        x = np.asarray(x, dtype=np.float64)
+        if self.columns is not None:
+            x = x[:, list(self.columns)]
+        return ((x - self.mean) / self.scale) @ self.weights + self.bias
 
     def relevance_of_margin(self, margin: np.ndarray) -> np.ndarray:
         a, b = self.calibration
@@ -79,15 +84,21 @@ class LearnedRanker:
             raise RankerFileError(f"{source}: format {data.get('format')!r} v{data.get('format_version')} is not "
                                   f"readable by this build ({FORMAT} v{FORMAT_VERSION}); refit with "
                                   "`pmatch eval tune`")
-        features = tuple(data["features"])
-        if expected_features is not None and features != tuple(expected_features):
-            raise RankerFileError(f"{source}: fitted for features {list(features)}, this build computes "
-                                  f"{list(expected_features)}; refit with `pmatch eval tune`")
+        features = tuple(data.get("features", ()))
+        columns = None
+        if expected_features is not None:
+            unknown = [f for f in features if f not in expected_features]
+            if unknown:
+                raise RankerFileError(f"{source}: fitted for features {unknown} that this build does not compute "
+                                      f"({list(expected_features)}); refit with `pmatch eval tune`")
+            if features != tuple(expected_features):
+                columns = tuple(tuple(expected_features).index(f) for f in features)
         try:
             cal = data.get("calibration", {"a": 1.0, "b": 0.0})
             return cls(features, np.asarray(data["mean"], dtype=np.float64),
                        np.asarray(data["scale"], dtype=np.float64), np.asarray(data["weights"], dtype=np.float64),
-                       float(data["bias"]), (float(cal["a"]), float(cal["b"])), dict(data.get("info", {})))
+                       float(data["bias"]), (float(cal["a"]), float(cal["b"])), dict(data.get("info", {})),
+                       columns)
         except (KeyError, TypeError) as exc:
             raise RankerFileError(f"{source}: missing or malformed field: {exc}") from None
 
