@@ -30,11 +30,12 @@ Segments are ``indexes.bm25_segment``; tokenizing and counting terms is ``indexe
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -92,6 +93,37 @@ def check_params(params: dict[str, Any] | None) -> dict[str, Any]:
     return p
 
 
+class JoinedIds(Sequence[str]):
+    """The ids of several segments as one sequence by position, without copying them."""
+
+    def __init__(self, parts: list[list[str]], offsets: np.ndarray) -> None:
+        self._parts = parts
+        self._starts = [int(x) for x in offsets[:-1]]
+        self._size = int(offsets[-1])
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._size))]
+        if index < 0:
+            index += self._size
+        if not 0 <= index < self._size:
+            raise IndexError(index)
+        part = bisect.bisect_right(self._starts, index) - 1
+        return self._parts[part][index - self._starts[part]]
+
+    def __iter__(self) -> Iterator[str]:
+        for part in self._parts:
+            yield from part
+
+
 class BM25Index:
     """BM25+ over one or more segments, each with an optional live mask; positions run across the segments in
     order. ``build`` makes a one-segment index from ids and texts; ``search`` takes a query string."""
@@ -113,7 +145,8 @@ class BM25Index:
         sizes = [len(s) for s in self.segments]
         self.offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
         self.size = int(self.offsets[-1])
-        self.ids: list[str] = [doc_id for seg in self.segments for doc_id in seg.ids]
+        self.ids: Sequence[str] = (self.segments[0].ids if len(self.segments) == 1
+                                   else JoinedIds([seg.ids for seg in self.segments], self.offsets))
         live_all = np.ones(self.size, dtype=bool)
         total_len = 0
         self._deleted_df: list[np.ndarray | None] = []
@@ -140,11 +173,6 @@ class BM25Index:
         # per document: k1 (1 - b + b dl / avgdl), float64, as rank-bm25 and bm25s compute it
         self._norm = [k1 * (1 - b + b * np.asarray(seg.lengths) / self.avgdl) if self.avgdl else
                       np.full(len(seg), k1 * (1 - b)) for seg in self.segments]
-        self._position: dict[str, int] = {}
-        for pos in np.flatnonzero(live_all).tolist():
-            self._position[self.ids[pos]] = pos
-        if len(self._position) != self.doc_count:
-            raise ValueError("an id is live in more than one place")
         self.manifest = {**self.segments[0].manifest, "params": self.params, "doc_count": self.doc_count,
                          "segments": len(self.segments), "vocab_size": sum(s.n_terms for s in self.segments)}
 
@@ -301,12 +329,18 @@ class BM25Index:
         return min(self.idf(t) for t in terms)
 
     def live_ids(self) -> list[str]:
-        """The ids of the live documents."""
-        return list(self._position)
+        """The ids of the live documents, by position."""
+        return [self.ids[p] for p in np.flatnonzero(self.live_mask).tolist()]
 
     def position(self, doc_id: str) -> int | None:
-        """The live position of ``doc_id`` (None if it is not indexed, or deleted)."""
-        return self._position.get(doc_id)
+        """The live position of ``doc_id`` (None if it is not indexed, or deleted). Each segment's id map is made
+        once and shared by every snapshot that holds the segment, so opening a snapshot after a flush costs no
+        pass over a million ids."""
+        for i in range(len(self.segments) - 1, -1, -1):  # newest first: an id is live in one segment at most
+            local = self.segments[i].positions.get(doc_id)
+            if local is not None and (self.live[i] is None or self.live[i][local]):
+                return int(self.offsets[i]) + local
+        return None
 
     # --- persistence (one segment) --------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
