@@ -83,6 +83,7 @@ class Reindexer:
         self._stopping = False
 
     def start(self) -> None:
+        threading.Thread(target=_warm_forkserver, name="pmatch-warm", daemon=True).start()
         self._thread = threading.Thread(target=self._run, name="pmatch-reindex", daemon=True)
         self._thread.start()
         self._merge_thread = threading.Thread(target=self._run_merges, name="pmatch-merge", daemon=True)
@@ -270,6 +271,21 @@ def _build_context() -> Any:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)
     return ctx
+
+
+def _ready() -> None:
+    """A child that does nothing: starting one makes the forkserver import the heavy modules now."""
+
+
+def _warm_forkserver() -> None:
+    """Start the forkserver when the service starts, not at the first write: its imports (torch, the embedder)
+    take seconds, which the first write made searchable would otherwise wait for."""
+    try:
+        child = _build_context().Process(target=_ready, name="pmatch-warm", daemon=True)
+        child.start()
+        child.join(300)
+    except Exception:  # a failure here shows again, and is reported, at the first build
+        log.exception("starting the build forkserver failed")
 
 
 def _build_job(home: str, kind: Collection, config_json: str, threads: int, nice: int, reply: Any,
