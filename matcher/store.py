@@ -90,6 +90,8 @@ CREATE INDEX IF NOT EXISTS record_values_by_rid ON record_values (kind, rid);
 CREATE INDEX IF NOT EXISTS record_values_by_value ON record_values (kind, field, value);
 CREATE TABLE IF NOT EXISTS aliases (
     kind TEXT NOT NULL, id TEXT NOT NULL, canonical_id TEXT NOT NULL, PRIMARY KEY (kind, id));
+CREATE TABLE IF NOT EXISTS deletions (kind TEXT NOT NULL, id TEXT NOT NULL, data_version INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS deletions_by_version ON deletions (kind, data_version);
 """
 
 
@@ -99,6 +101,7 @@ def _table_sql(kind: Collection) -> str:
 CREATE TABLE IF NOT EXISTS {kind} (
     rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, dedup_key TEXT NOT NULL UNIQUE, {cols},
     record TEXT NOT NULL, batch_id INTEGER, updated_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS {kind}_by_batch ON {kind} (batch_id);
 """
 
 
@@ -235,6 +238,9 @@ class Store:
                 deleted.append(doc_id)
             if deleted:
                 self._bump_version(db)
+                version = int(db.execute("SELECT value FROM meta WHERE key='data_version'").fetchone()[0])
+                db.executemany("INSERT INTO deletions (kind, id, data_version) VALUES (?,?,?)",
+                               [(kind, doc_id, version) for doc_id in deleted])
                 match_events.enqueue_deleted(self, kind, deleted)
         return deleted
 
@@ -308,6 +314,19 @@ class Store:
         changed since without reading the records."""
         sql = f"SELECT id, batch_id FROM {kind}" + ("" if after is None else " WHERE batch_id > ?")
         return {row[0]: int(row[1] or 0) for row in self._db.execute(sql, () if after is None else (after,))}
+
+    def deleted_since(self, kind: Collection, data_version: int) -> list[str]:
+        """Ids deleted after store version ``data_version`` and not stored again since, from the deletion log (a
+        flush masks them without reading every id). Deletions made before the log existed are not in it."""
+        rows = self._db.execute(f"SELECT DISTINCT d.id FROM deletions d LEFT JOIN {kind} r ON r.id = d.id "
+                                "WHERE d.kind=? AND d.data_version > ? AND r.rid IS NULL ORDER BY d.id",
+                                (kind, data_version))
+        return [row[0] for row in rows]
+
+    def forget_deletions(self, kind: Collection, data_version: int) -> None:
+        """Drop the deletion log up to ``data_version`` (a published snapshot covers those deletions)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM deletions WHERE kind=? AND data_version <= ?", (kind, data_version))
 
     def ids(self, kind: Collection) -> list[str]:
         return [r[0] for r in self._db.execute(f"SELECT id FROM {kind} ORDER BY rid")]

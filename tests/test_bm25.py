@@ -100,3 +100,23 @@ def test_parity_with_rank_bm25_on_real_patents(sample_patents: list[Patent]) -> 
         assert [h.id for h in ours.search_terms(terms, 10)] == ref_top[: len(ours.search_terms(terms, 10))]
         compared += 1
     assert compared >= 20
+
+
+def test_id_lookup_finds_exactly_the_ids_a_segment_holds(tmp_path, sample_patents: list[Patent]) -> None:
+    """``find_positions`` (binary search in the saved id lookup) agrees with the segment's own ids, for ids it
+    holds (Chinese and English, first and last in byte order) and ids it does not (prefixes, other collections)."""
+    from indexes.bm25_segment import BM25Segment, find_positions
+
+    records = sample_patents[:300]
+    ids = [p.id for p in records] + ["专利-α", "z" * 40]
+    texts = [indexed_text(p) for p in records] + ["锂电池 正极", "lithium cathode"]
+    index = BM25Index.build(ids, texts, AnalyzerConfig())
+    folder = index.segments[0].save(tmp_path / "seg")
+    loaded = BM25Segment.load(folder)
+    wanted = set(ids[::7]) | {ids[-1], ids[-2], ids[0][:-1], ids[0] + "x", "", "not-there"}
+    found = find_positions(folder, wanted)
+    assert found == {doc_id: loaded.ids.index(doc_id) for doc_id in wanted if doc_id in loaded.ids}
+    assert find_positions(folder, set()) == {}
+    for name in ("ids.order.npy",):
+        (folder / name).unlink()
+    assert find_positions(folder, wanted) is None  # an older segment: the caller reads ids.json instead

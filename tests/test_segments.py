@@ -155,3 +155,34 @@ def test_a_write_to_an_old_format_snapshot_rebuilds_in_full(tmp_path: Path, samp
         store.write_batch("patents", sample_patents[50:60], "b")
     result = update_snapshot(ws, "patents")
     assert result.full and SnapshotManifest.read(result.snapshot).doc_count == 60  # type: ignore[arg-type]
+
+
+def test_a_flush_finds_deletions_in_the_log_and_without_it(tmp_path: Path, sample_patents: list[Patent]) -> None:
+    """Deletions reach a flush through the store's deletion log; one the log lacks (made by a store from before the
+    log existed, here a raw SQL delete) is still found by comparing every id, and a re-stored id stays live. The
+    base segment has no id lookup (as one saved before lookups existed); the flushed one has."""
+    ws = Workspace(tmp_path / "ws")
+    with Store(ws.store_path) as store:
+        store.write_batch("patents", sample_patents[:40], "a")
+    base = build_snapshot(ws, "patents")
+    lookups = list((base.parent / "segments").glob("*/bm25/ids.order.npy"))
+    assert len(lookups) == 1
+    lookups[0].unlink()  # a segment saved before segments kept an id lookup: the flush reads its ids instead
+    logged, unlogged, back = sample_patents[0].id, sample_patents[1].id, sample_patents[2].id
+    with Store(ws.store_path) as store:
+        store.delete("patents", [logged, back])
+        store.write_batch("patents", [sample_patents[2]], "again")
+        assert store.deleted_since("patents", 0) == [logged]  # the re-stored one is not gone
+    result = update_snapshot(ws, "patents")
+    assert result.deleted == [logged] and result.added == [back]
+    with Store(ws.store_path) as store:
+        assert store.deleted_since("patents", 0) == []  # forgotten once a snapshot covers them
+        with store.transaction() as db:
+            db.execute("DELETE FROM patents WHERE id=?", (unlogged,))
+            db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='data_version'")
+    result = update_snapshot(ws, "patents")
+    assert result.deleted == [unlogged]
+    searcher = Searcher(ws)
+    live = {r.id for r in searcher.search_patents(sample_patents[1].title, k=50, mode="bm25")}
+    assert unlogged not in live and logged not in live
+    assert back in {r.id for r in searcher.search_patents(sample_patents[2].title, k=50, mode="bm25")}
