@@ -45,7 +45,7 @@ MAIN = ("chain", "segment", "enterprise_rank", "demand_rank", "rank", "demand_id
 # The ranker's internals, on a separate sheet (评分明细 / details), keyed by the pair.
 DETAILS = ("demand_id", "patent_id", "enterprise_key", "enterprise_score", "demand_score", "fit", "score", "fusion",
            "bm25_rank", "bm25_score", "dense_rank", "dense_score", "shared_terms", "snippet", "closest_sentence",
-           "closest_similarity", "relevance", "title_coverage", "topic_coverage", "patent_language",
+           "closest_similarity", "relevance", "title_coverage", "topic_coverage", "reciprocal_rank", "patent_language",
            "demand_selected_by", "patent_selected_by")
 # Shown as 未提供 / "not provided" when empty: a reader must see that the data has none, not a blank.
 _PROVIDED = {"enterprise", "holder", "legal_status", "price", "maturity", "demand_industry", "application_date",
@@ -97,12 +97,15 @@ def cell(value: Any, lang: Lang, key: str = "") -> Any:
 
 
 def why(row: dict[str, Any], lang: Lang) -> str:
-    """The explanation as plain sentences: the shared technical terms, then the patent's closest sentence."""
+    """The explanation as plain sentences: the shared technical terms, then the patent's closest sentence, then (a
+    push row) where the demand's own search of the patent corpus ranks the patent (``matching.reciprocal_ranks``)."""
     terms = [t for t in str(row.get("shared_terms") or "").split("; ") if t]
     out = text("export.why.terms", lang, terms=text("export.term_sep", lang).join(terms[:8])) if terms else ""
     sentence = row.get("closest_sentence") or ""
     if sentence:
         out += text("export.why.sentence", lang, sentence=sentence)
+    if row.get("reciprocal_rank"):
+        out += text("export.why.reciprocal", lang, rank=row["reciprocal_rank"])
     return out.strip() or (text("export.why.none", lang) if row.get("explanation") else "")
 
 

@@ -6,6 +6,9 @@ list of ids; each patent is matched to demands, and the demands are grouped per 
 enterprise stands alone). An enterprise's score is the sum of its best three supporting (patent, demand)
 fits weighted 1, 1/2, 1/4: one excellent match outranks several weak ones, but breadth still counts. A fit is
 absolute (``pair_fit``), so a portfolio's enterprises do not all tie at the top as normalised scores would.
+A push can also ask for the reciprocal check (``reciprocal_k``): a pair stands only if the demand, searching the
+whole patent corpus itself, finds the patent in its own top k (``reciprocal_ranks``); a false friend found from
+the patent's side (纱线 ← GPU *threads*) rarely is, since the demand's own search finds same-topic patents first.
 """
 
 from __future__ import annotations
@@ -100,7 +103,8 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
                     mode: Mode | None = None, min_fit: float | None = None,
                     progress: Callable[[int, int], None] | None = None,
                     min_coverage: float | None = None, min_topic: float = 0.0,
-                    matches: PatentMatches | None = None) -> list[EnterpriseMatch]:
+                    matches: PatentMatches | None = None,
+                    reciprocal_k: int | None = None) -> list[EnterpriseMatch]:
     """Enterprises ranked for a portfolio, each with its demands and the patents that support each demand.
 
     Scores are fits (``pair_fit``), so they compare across patents and enterprises; a pair below ``min_fit``, or
@@ -111,7 +115,9 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
     scores are ordered by evidence (their best fit, then how many
     pairs support them, then the best fused score), and only then by name. ``progress(done, total)`` is called
     after each patent's search. ``matches(patent_ids)``, when given, yields ``match_patent``'s answer for each patent
-    in order (``matcher.batch`` computes them in partitions on an engine); the default calls it here."""
+    in order (``matcher.batch`` computes them in partitions on an engine); the default calls it here.
+    ``reciprocal_k``: keep only pairs whose patent is in the demand's own top ``reciprocal_k`` patents (run after
+    the other floors, one search per remaining demand); each kept patent carries its ``reciprocal_rank``."""
     support: dict[str, list[tuple[float, float, str, Result]]] = defaultdict(list)  # demand -> (fit, fused, ...)
     titles: dict[str, str] = {}
     psnap = searcher.snapshot("patents")
@@ -132,6 +138,10 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
             support[r.id].append((fit, r.score, patent_id, r))
         if progress:
             progress(n, len(patent_ids))
+    ranks: dict[str, dict[str, int]] = {}
+    if reciprocal_k is not None:
+        ranks = reciprocal_ranks(searcher, {d: rows[0][3].record for d, rows in support.items()}, reciprocal_k, mode)
+        support = {d: kept for d, rows in support.items() if (kept := [r for r in rows if r[2] in ranks[d]])}
     by_enterprise: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for demand_id, rows in support.items():
         rows.sort(key=lambda row: (-row[0], -row[1], row[2]))
@@ -141,7 +151,9 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
         by_enterprise[key].append({
             "demand_id": demand_id, "title": demand.title, "score": round(rows[0][0], 6),
             "patents": [{"patent_id": pid, "title": titles[pid], "score": round(fit, 6), "fused": round(fused, 6),
-                         "retrievers": r.retrievers} for fit, fused, pid, r in rows[:per_enterprise]],
+                         "retrievers": r.retrievers,
+                         **({"reciprocal_rank": ranks[demand_id][pid]} if ranks else {})}
+                        for fit, fused, pid, r in rows[:per_enterprise]],
         })
     matches = []
     for enterprise, demands in by_enterprise.items():
@@ -153,3 +165,15 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
         matches.append(EnterpriseMatch(enterprise, total, demands[:per_enterprise], evidence))
     matches.sort(key=lambda m: (-round(m.score, 9), *(-e for e in m.evidence), m.enterprise))
     return matches[:k]
+
+
+def reciprocal_ranks(searcher: Searcher, demands: dict[str, Any], k: int,
+                     mode: Mode | None = None) -> dict[str, dict[str, int]]:
+    """For each demand, the rank (1-based) of each patent in its own top ``k`` when it searches the whole patent
+    corpus with its title and description (``match_demand``'s query, no filters)."""
+    out: dict[str, dict[str, int]] = {}
+    for demand_id, demand in sorted(demands.items()):
+        assert isinstance(demand, Demand)
+        results = searcher.search_patents(demand_query(demand), k, None, mode)
+        out[demand_id] = {r.id: rank for rank, r in enumerate(results, 1)}
+    return out

@@ -47,6 +47,10 @@ class PushOptions:
     # languages through a dictionary gloss: ``matcher.evidence``) is not pushed; None: off
     min_coverage: float | None = 0.5
     min_topic_coverage: float = 0.3  # the patent title's words in the demand (same language: ``evidence``)
+    # reciprocal check: a pair is pushed only if the demand, searching the whole patent corpus itself, finds the
+    # patent in its own top ``reciprocal_k`` (``matching.reciprocal_ranks``); None: off. 5 was chosen on the judged
+    # pairs of eval/datasets/shortlist_pairs/ (its card: which pairs each k keeps; eval/reciprocal_pairs.py)
+    reciprocal_k: int | None = 5
 
 
 @dataclass
@@ -85,7 +89,8 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
     enterprises = match_portfolio(searcher, portfolio, options.k, options.per_patent, options.per_enterprise,
                                   options.filters, options.mode, min_fit(searcher, options),
                                   (lambda done, total: progress("match", done, total)) if progress else None,
-                                  options.min_coverage, options.min_topic_coverage, matches=matches)
+                                  options.min_coverage, options.min_topic_coverage, matches=matches,
+                                  reciprocal_k=options.reciprocal_k)
     matched_s = time.perf_counter() - started
 
     t = time.perf_counter()
@@ -106,6 +111,7 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
                     "enterprise_rank": rank, "enterprise_key": ent.enterprise,
                     "enterprise_score": round(ent.score, 6), "demand_rank": d_rank, "demand_score": d["score"],
                     "fit": p["score"], "title_coverage": _rounded(title_coverage(psnap, demand, patent)),
+                    "reciprocal_rank": p.get("reciprocal_rank"),
                     **pair_fields(demand, patent, p["fused"], p["retrievers"],
                                   explanations.get((demand.id, patent.id))),
                 })
@@ -115,6 +121,7 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
         "supporting_patents": len({r["patent_id"] for r in rows}), "rows": len(rows),
         "enterprise_rule": "a demand with no enterprise stands alone, keyed '(demand ID)'",
         "min_fit": min_fit(searcher, options), "min_coverage": options.min_coverage,
+        "reciprocal_k": options.reciprocal_k,
         "timings": {"match_s": round(matched_s, 3), "explain_s": round(time.perf_counter() - t, 3),
                     "total_s": round(time.perf_counter() - started, 3)},
     }

@@ -19,9 +19,10 @@ from indexes.analyzer import user_dict_path
 from matcher.chain_segments import KeywordMatcher, select_chain
 from matcher.chains import Chain, load_chain, parse_chain, shipped_chains
 from matcher.config import RankerConfig, save_config
-from matcher.export import DETAILS, MAIN, header, push_table, sheet_title, shortlist_table, write
+from matcher.export import DETAILS, MAIN, header, push_table, sheet_title, shortlist_table, why, write
 from matcher.filters import PatentFilters
 from matcher.full_build import build_snapshot
+from matcher.matching import reciprocal_ranks
 from matcher.pairs import compatible_modes, holder_key
 from matcher.push import PushOptions, build_push
 from matcher.records import Demand, Patent
@@ -91,13 +92,15 @@ def patent_records(searcher: Searcher, rows: list[dict]) -> dict[str, Patent]:
 
 
 def test_both_shipped_chains_give_shortlists(shortlists: dict[str, Shortlist]) -> None:
-    assert set(shortlists) == {"new_energy_vehicle", "smart_manufacturing"}
+    assert set(shortlists) == {"new_energy_vehicle", "smart_manufacturing", "new_materials", "energy_saving"}
     for name, sl in shortlists.items():
         s = sl.summary
         assert sl.rows and s["rows"] == len(sl.rows), name
         assert s["patents_selected"] > 50 and s["demands_selected"] > 10, name
         served = [seg for seg in s["segments"] if seg["rows"]]
-        assert len(served) >= len(sl.chain.segments) - 1, (name, s["segments"])
+        # at least half the segments serve a demand on this small corpus (energy saving's solid-waste, heat-recovery
+        # and clean-energy segments have few matching demands: 1-2 served each on the full bundled data too)
+        assert len(served) >= len(sl.chain.segments) // 2, (name, s["segments"])
         assert s["total_score"] >= s["greedy_total_score"] - 1e-9  # the exact optimum is never below greedy
 
 
@@ -332,7 +335,8 @@ def test_push_orders_by_fit_and_evidence_never_by_id(searcher: Searcher) -> None
     """Issue 14: 200 of 1,405 enterprises tied at exactly 1.75 (normalised scores), so the top 20 were the
     lowest demand ids. Fits are absolute: ties are rare, and a tie is broken by evidence before the name."""
     push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_similarity=None,
-                                                                        min_coverage=None, explain=False))
+                                                                        min_coverage=None, reciprocal_k=None,
+                                                                        explain=False))
     ents = push.enterprises
     assert len(ents) == 60
     keys = [(round(e.score, 9), *e.evidence) for e in ents]
@@ -346,8 +350,27 @@ def test_push_orders_by_fit_and_evidence_never_by_id(searcher: Searcher) -> None
         assert all(p["score"] == p["retrievers"]["dense"]["score"] for d in e.demands for p in d["patents"])
     floor = sorted(k[1] for k in keys)[len(keys) // 2]
     strict = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_similarity=floor,
-                                                                          min_coverage=None, explain=False))
+                                                                          min_coverage=None, reciprocal_k=None,
+                                                                          explain=False))
     assert strict.rows and all(r["fit"] >= floor for r in strict.rows)
+
+
+def test_reciprocal_check_keeps_only_pairs_the_demand_finds_itself(searcher: Searcher) -> None:
+    """Issue 14's false friends (纱线 <- GPU *threads*) are found from the patent's side; the demand's own search of
+    every patent ranks same-topic patents first. With ``reciprocal_k`` a pair is pushed only if the demand's own
+    top k holds the patent: exactly the pairs of the unchecked push whose rank is at most k stay."""
+    loose = dict(k=100_000, per_enterprise=50, min_similarity=None, min_coverage=None, min_topic_coverage=0.0,
+                 explain=False)
+    plain = build_push(searcher, applicant="NVIDIA", options=PushOptions(**loose, reciprocal_k=None))
+    checked = build_push(searcher, applicant="NVIDIA", options=PushOptions(**loose, reciprocal_k=3))
+    demands = {r["demand_id"]: searcher.store.get("demands", r["demand_id"]) for r in plain.rows}
+    own = reciprocal_ranks(searcher, demands, 3)
+    found = {(r["demand_id"], r["patent_id"]) for r in plain.rows if r["patent_id"] in own[r["demand_id"]]}
+    assert found and len(found) < len(plain.rows), "the check should keep some pairs and drop others"
+    assert {(r["demand_id"], r["patent_id"]) for r in checked.rows} == found
+    assert all(r["reciprocal_rank"] == own[r["demand_id"]][r["patent_id"]] for r in checked.rows)
+    assert checked.summary["reciprocal_k"] == 3 and all(r["reciprocal_rank"] is None for r in plain.rows)
+    assert "排第" in why(checked.rows[0], "zh")
 
 
 def test_learned_relevance_scores_pairs_and_floors_them(searcher: Searcher, chains: dict[str, Chain]) -> None:
@@ -423,11 +446,12 @@ def test_cli_push(cli: typer.Typer, searcher: Searcher, tmp_path: Path) -> None:
     code, out = run(cli, "push", "--applicant", "no-such-company", "--home", home)
     assert code == 1 and "no-such-company" in out
     ids = tmp_path / "ids.txt"
-    found = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=20, per_enterprise=1, explain=False))
+    found = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=20, per_enterprise=1, reciprocal_k=None,
+                                                                         explain=False))
     nvidia = list(dict.fromkeys(r["patent_id"] for r in found.rows))[:3]  # patents the floors let through
     assert nvidia
     ids.write_text("\n".join(nvidia) + "\n", encoding="utf-8")
-    code, out = run(cli, "push", "--ids", str(ids), "--per-enterprise", "2", "--k", "3", "--out",
+    code, out = run(cli, "push", "--ids", str(ids), "--per-enterprise", "2", "--k", "3", "--reciprocal-k", "0", "--out",
                     str(tmp_path / "push.csv"), "--lang", "en", "--home", home)
     assert code == 0, out
     with (tmp_path / "push.csv").open(encoding="utf-8-sig") as f:

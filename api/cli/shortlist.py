@@ -174,6 +174,9 @@ def push(
                                                                      "demand, at most")] = 5,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=10_000, help="Enterprises")] = 20,
     per_patent: Annotated[int, typer.Option(min=1, max=200, help="Demands fetched per patent")] = 20,
+    reciprocal_k: Annotated[int, typer.Option(min=0, max=200, help="Push a pair only if the demand's own search of "
+                                              "all patents ranks the patent in its top K (0: off)")]
+    = PushOptions.reciprocal_k or 0,
     industry: IndustryOpt = [],  # noqa: B006
     region: RegionOpt = [],  # noqa: B006
     cooperation: CooperationOpt = [],  # noqa: B006
@@ -201,7 +204,7 @@ def push(
             raise _fail(f"{ids}: no patent ids in the file", 2)
     options = PushOptions(k=k, per_enterprise=per_enterprise, per_patent=per_patent, mode=mode,  # type: ignore[arg-type]
                           filters=DemandFilters(industry=industry, region=region, cooperation_modes=cooperation),
-                          explain=explain)
+                          explain=explain, reciprocal_k=reciprocal_k or None)
     searcher = Searcher(existing_workspace(home))
     started = time.perf_counter()
     try:
