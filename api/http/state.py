@@ -143,10 +143,16 @@ class Service:
         return ref
 
     def _published(self, kind: Collection) -> None:
-        """A background build published a snapshot of ``kind``: forget the cached one, warm the new one, and wake
+        """A background build published a snapshot of ``kind``: forget the cached one, open the new one, and wake
         the standing-match worker for the writes it made searchable."""
         self._served.pop(kind, None)
-        self.warm()
+        if self.ready:  # open only the new snapshot: a warm-up search of both kinds held writers ~1 s at 1M
+            try:
+                self.snapshot(kind)
+            except Exception:  # the full warm-up reports it and marks the service not ready
+                self.warm()
+        else:  # e.g. the first index of a kind: warm up fully, which also decides readiness
+            self.warm()
         notify_published(self.standing, kind)
 
     def check_key(self, key: str | None) -> str:
