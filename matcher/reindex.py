@@ -12,7 +12,8 @@ became searchable, and only then are ``wait`` callers released. When the tiered 
 thread merges segments in its own child process; merges take the build lock only to publish, so they never hold up
 a flush or a search. Every publish takes the workspace's build lock (``indexes/.build.lock``), so builds of other
 server processes and of the CLI are serialised too; a full rebuild (one at a time, ``.full.lock``) takes it only
-to publish, so a CLI ``pmatch index build --full`` does not hold up this server's flushes.
+to publish, so neither a CLI ``pmatch index build --full`` nor a server's own (``POST /v1/index/rebuild`` with
+``full``, run by a third thread with its own tickets) holds up this server's flushes.
 """
 
 from __future__ import annotations
@@ -46,7 +47,11 @@ class BuildStatus:
     last_error: str | None = None
     last_build_seconds: float | None = None
     last_snapshot: str | None = None
-    full_requested: int = 0  # highest generation that asked for a full rebuild
+    full_requested: int = 0  # full rebuilds asked for (their own generation counter: they run on their own thread)
+    full_attempted: int = 0
+    full_built: int = 0
+    full_error: str | None = None
+    rebuilding: bool = False  # a full rebuild is running (flushes go on beside it)
     last_flush: dict[str, Any] | None = None  # added, deleted, full, seconds (diff, embed, segment_write, publish)
     last_searchable_at: float | None = None  # epoch seconds: when searches began to see the last published write
     merging: bool = False
@@ -55,11 +60,13 @@ class BuildStatus:
     def to_dict(self) -> dict[str, Any]:
         searchable = None if self.last_searchable_at is None else \
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.last_searchable_at))
-        return {"state": self.state, "requested": self.requested, "built": self.built, "last_error": self.last_error,
+        # flushes and full rebuilds count apart (they run on two threads); the status shows their sums
+        return {"state": self.state, "requested": self.requested + self.full_requested,
+                "built": self.built + self.full_built, "last_error": self.last_error,
                 "last_build_seconds": self.last_build_seconds, "last_snapshot": self.last_snapshot,
-                "pending": self.requested > self.attempted, "last_flush": self.last_flush,
-                "last_searchable_at": searchable, "merging": self.merging,
-                "last_merge_seconds": self.last_merge_seconds}
+                "pending": self.requested > self.attempted or self.full_requested > self.full_attempted,
+                "last_flush": self.last_flush, "last_searchable_at": searchable, "merging": self.merging,
+                "last_merge_seconds": self.last_merge_seconds, "rebuilding": self.rebuilding}
 
 
 class Reindexer:
@@ -78,6 +85,8 @@ class Reindexer:
         self._thread: threading.Thread | None = None
         self._child: Any = None  # the running build process
         self._merge_child: Any = None
+        self._full_child: Any = None
+        self._full_thread: threading.Thread | None = None
         self._merge_wanted: set[str] = set()
         self._merge_thread: threading.Thread | None = None
         self._stopping = False
@@ -88,47 +97,57 @@ class Reindexer:
         self._thread.start()
         self._merge_thread = threading.Thread(target=self._run_merges, name="pmatch-merge", daemon=True)
         self._merge_thread.start()
+        self._full_thread = threading.Thread(target=self._run_full, name="pmatch-full", daemon=True)
+        self._full_thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         with self._cond:
             self._stopping = True
-            children = [self._child, self._merge_child]
+            children = [self._child, self._merge_child, self._full_child]
             self._cond.notify_all()
         for child in children:
             if child is not None and child.is_alive():
                 child.terminate()
-        for thread in (self._thread, self._merge_thread):
+        for thread in (self._thread, self._merge_thread, self._full_thread):
             if thread is not None:
                 thread.join(timeout)
 
     def request(self, kinds: Iterable[Collection], full: bool = False) -> dict[Collection, int]:
-        """Ask for a flush of ``kinds`` (``full``: a full rebuild); returns a ticket (generation) per kind to ``wait``
-        on."""
+        """Ask for a flush of ``kinds`` (``full``: a full rebuild, on its own thread, so this server's flushes go on
+        beside it); returns a ticket (generation) per kind to ``wait`` on with the same ``full``."""
         tickets: dict[Collection, int] = {}
         with self._cond:
             for kind in dict.fromkeys(kinds):
                 status = self._status[kind]
-                status.requested += 1
                 if full:
-                    status.full_requested = status.requested
+                    status.full_requested += 1
+                    tickets[kind] = status.full_requested
+                    continue
+                status.requested += 1
                 if status.state != "building":
                     status.state = "queued"
                 tickets[kind] = status.requested
             self._cond.notify_all()
         return tickets
 
-    def wait(self, tickets: dict[Collection, int], timeout: float) -> tuple[bool, str | None]:
+    def wait(self, tickets: dict[Collection, int], timeout: float, full: bool = False) -> tuple[bool, str | None]:
         """Wait until a build covering each ticket finished. (all published, first error or None)."""
         deadline = time.monotonic() + timeout
+
+        def done(status: BuildStatus, ticket: int) -> bool:
+            return (status.full_attempted if full else status.attempted) >= ticket
+
         with self._cond:
-            while not all(self._status[k].attempted >= t for k, t in tickets.items()):
+            while not all(done(self._status[k], t) for k, t in tickets.items()):
                 left = deadline - time.monotonic()
                 if left <= 0 or self._stopping:
                     return False, "timed out waiting for the index rebuild (it goes on in the background)"
                 self._cond.wait(left)
             for kind, ticket in tickets.items():
                 status = self._status[kind]
-                if status.built < ticket and status.empty < ticket:
+                if full and status.full_built < ticket:
+                    return False, f"{kind}: {status.full_error or 'rebuild failed'}"
+                if not full and status.built < ticket and status.empty < ticket:
                     return False, f"{kind}: {status.last_error or 'rebuild failed'}"
         return True, None
 
@@ -142,7 +161,7 @@ class Reindexer:
                 for kind, status in self._status.items():
                     if status.requested > status.attempted:
                         status.state = "building"
-                        return kind, status.requested, status.full_requested > status.attempted  # type: ignore
+                        return kind, status.requested, False  # type: ignore[return-value]
                 self._cond.wait()
         return None
 
@@ -194,6 +213,45 @@ class Reindexer:
                 self._merge_wanted.add(kind)
             self._cond.notify_all()
 
+    def _run_full(self) -> None:
+        """Full rebuilds, one at a time, beside the flushes (a full build takes the build lock only to publish)."""
+        while True:
+            with self._cond:
+                while not self._stopping and not any(st.full_requested > st.full_attempted
+                                                     for st in self._status.values()):
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                kind: Collection = next(k for k, st in self._status.items()  # type: ignore[assignment]
+                                        if st.full_requested > st.full_attempted)
+                status = self._status[kind]
+                generation, status.rebuilding = status.full_requested, True
+            started = time.monotonic()
+            flush: dict[str, Any] = {}
+            try:
+                state, detail = self._build(kind, "full")
+                if isinstance(detail, dict):
+                    flush, detail = detail, detail.get("snapshot")
+            except Exception as exc:
+                log.exception("full rebuild of %s failed", kind)
+                state, detail = "failed", f"{type(exc).__name__}: {exc}"
+            if state == "published":
+                self._after_publish(kind, flush)
+            with self._cond:
+                status.rebuilding = False
+                status.full_attempted = max(status.full_attempted, generation)
+                status.last_build_seconds = round(time.monotonic() - started, 2)
+                if state in ("published", "empty"):
+                    status.full_built = max(status.full_built, generation)
+                    status.full_error = None
+                    if state == "published":
+                        status.last_snapshot = detail
+                else:
+                    status.full_error = detail
+                    status.last_error = detail
+                self._cond.notify_all()
+            log.info("full rebuild of %s: %s (%s) in %.1f s", kind, state, detail, time.monotonic() - started)
+
     def _run_merges(self) -> None:
         while True:
             with self._cond:
@@ -237,6 +295,8 @@ class Reindexer:
             child.start()
             if job == "merge":
                 self._merge_child = child
+            elif job == "full":
+                self._full_child = child
             else:
                 self._child = child
         send.close()
@@ -255,6 +315,8 @@ class Reindexer:
             with self._cond:
                 if job == "merge":
                     self._merge_child = None
+                elif job == "full":
+                    self._full_child = None
                 else:
                     self._child = None
 

@@ -478,6 +478,40 @@ def test_concurrent_rebuilds_are_serialised(client: httpx.Client, auth: dict[str
     assert client.post("/v1/search/demands", json={"query": "电池"}).status_code == 200
 
 
+def test_a_full_rebuild_from_the_server_does_not_hold_up_its_flushes(client: httpx.Client, data: dict[str, Any],
+                                                                      auth: dict[str, str],
+                                                                      served: tuple[Path, str]) -> None:
+    """``POST /v1/index/rebuild`` runs on its own thread: while it waits for the workspace's full-build lock (held
+    here, as a CLI ``pmatch index build --full`` would hold it), a write's flush publishes and ``wait`` returns."""
+    from matcher.indexing import build_lock
+    from matcher.workspace import Workspace
+
+    ws = Workspace(served[0])
+    record = data["held"][-1].model_copy(update={"id": "CN-FULL-BESIDE-1", "title": "全量重建期间写入的钠离子电池负极"})
+    with build_lock(ws, ".full.lock"):
+        asked = client.post("/v1/index/rebuild", json={"kinds": ["patents"], "wait": False}, headers=auth)
+        assert asked.status_code == 200, asked.text
+        deadline = time.monotonic() + 60
+        while not client.get("/v1/index/status").json()["builds"]["patents"]["rebuilding"]:
+            assert time.monotonic() < deadline, "the full rebuild never started"
+            time.sleep(0.1)
+        wrote = client.post("/v1/ingest/patents", params={"wait": "true"}, headers=auth,
+                            json={"records": [record.model_dump(mode="json", exclude_defaults=True)]})
+        assert wrote.status_code == 200 and wrote.json()["reindex"]["state"] == "published", wrote.text
+        found = ids(client.post("/v1/search/patents", json={"query": record.title, "mode": "bm25", "limit": 5}))
+        assert record.id in found
+        status = client.get("/v1/index/status").json()["builds"]["patents"]
+        assert status["rebuilding"] and status["pending"]  # the rebuild still waits for the lock
+    deadline = time.monotonic() + 300
+    while (status := client.get("/v1/index/status").json()["builds"]["patents"])["rebuilding"] or status["pending"]:
+        assert time.monotonic() < deadline, "the full rebuild did not finish once the lock was free"
+        time.sleep(0.2)
+    assert status["last_error"] is None
+    served_now = client.get("/v1/index/status").json()["served"]["patents"]["name"]
+    assert served_now == status["last_snapshot"]
+    assert record.id in ids(client.post("/v1/search/patents", json={"query": record.title, "mode": "bm25"}))
+
+
 # --- a real server (pmatch serve) ------------------------------------------------------------------------
 @pytest.mark.e2e
 def test_real_server_limits_threads(live_server: tuple[ApiServer, str]) -> None:

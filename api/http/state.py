@@ -215,7 +215,7 @@ class Service:
         if not wait:
             return s.ReindexInfo(state="queued", kinds=kinds, message="a background flush will make the change "
                                  "searchable (GET /v1/index/status shows when)")
-        ok, error = self.reindexer.wait(tickets, self.settings.reindex_wait_seconds)
+        ok, error = self.reindexer.wait(tickets, self.settings.reindex_wait_seconds, full=full)
         status = self.reindexer.status()
         when = [status[k]["last_searchable_at"] for k in kinds if status[k]["last_searchable_at"]]
         seconds = {k: (status[k]["last_flush"] or {}).get("seconds") for k in kinds}

@@ -116,6 +116,8 @@ class KindBuildStatus(BaseModel):
     last_searchable_at: str | None = None
     merging: bool = False
     last_merge_seconds: float | None = None
+    rebuilding: bool = Field(default=False, description="A full rebuild is running; flushes of new writes go on "
+                             "beside it.")
 
 
 class IndexSegments(BaseModel):
