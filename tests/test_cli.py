@@ -186,3 +186,24 @@ def test_console_script_runs_in_a_fresh_interpreter(home: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "api.cli", "search", "x", "--ipc", "XYZ"], capture_output=True,
                          text=True, env=env, cwd=ROOT)
     assert bad.returncode == 2 and "ipc" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_saved_search_takes_filters_checked_as_the_api_checks_them(home: Path) -> None:
+    """``pmatch saved-search add --filters`` stores the filters the feed's search will apply; a bad field or bad
+    JSON is refused naming it, and nothing is saved."""
+    from matcher import match_events as ev
+    from matcher.store import Store
+    from matcher.workspace import Workspace
+
+    pmatch(home, "saved-search", "add", "负极订阅", "锂电池 负极", "--enterprise", "某电池公司",
+                  "--filters", '{"ipc": ["H01M"], "open_licence_only": true}')
+    bad_field = pmatch(home, "saved-search", "add", "坏的", "锂电池", "--enterprise", "某电池公司",
+                       "--filters", '{"ipcs": ["H01M"]}', "--lang", "en", check=False)
+    assert bad_field.returncode == 2 and "--filters: ipcs:" in bad_field.stderr, bad_field.stderr
+    bad_json = pmatch(home, "saved-search", "add", "坏的", "锂电池", "--holder", "某大学",
+                      "--filters", '{"region": [', check=False)
+    assert bad_json.returncode == 2 and "--filters" in bad_json.stderr and "JSON" in bad_json.stderr, bad_json.stderr
+    with Store(Workspace(home).store_path) as store:
+        saved = {s.name: s for s in ev.saved_searches(store)}
+    assert saved["负极订阅"].filters == {"ipc": ["H01M"], "open_licence_only": True}
+    assert "坏的" not in saved

@@ -7,11 +7,13 @@ published the write, ``pmatch standing run`` matches it (a server does this in t
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table as RichTable
 
 from api.cli.common import console, existing_workspace, fail
@@ -19,6 +21,7 @@ from api.cli.options import HomeOpt, LangOpt
 from matcher import match_events as ev
 from matcher.export import Table, write
 from matcher.feeds import BadCursor, FeedPage, Owner, read_feed
+from matcher.filters import DemandFilters, PatentFilters
 from matcher.i18n import check_lang, text
 from matcher.search import Searcher
 from matcher.standing import StandingSettings, run_pending
@@ -158,6 +161,9 @@ def saved_search_add(
     enterprise: Annotated[str | None, typer.Option(help="An enterprise's search over patents.")] = None,
     holder: Annotated[str | None, typer.Option(help="A holder's search over demands.")] = None,
     min_score: Annotated[float | None, typer.Option(help="Floor on the calibrated relevance (0..1).")] = None,
+    filters: Annotated[str | None, typer.Option(
+        "--filters", help='Filters as JSON, the same fields as the API\'s: e.g. \'{"ipc": ["H01M"], '
+                          '"open_licence_only": true}\' for patents, \'{"region": ["江苏"]}\' for demands.')] = None,
     home: HomeOpt = None,
     lang: LangOpt = "zh",
 ) -> None:
@@ -166,12 +172,31 @@ def saved_search_add(
     owner_type, owner = _owner(enterprise, holder, lang)
     if not query.strip():
         raise fail(text("docking.saved.empty_query", lang), 2)
+    kind = "patents" if enterprise is not None else "demands"
+    chosen = _saved_filters(filters, kind, lang)
     ws = existing_workspace(home)
     with ws.open_store() as store:
-        saved = ev.save_search(store, owner_type, owner, name, "patents" if enterprise is not None else "demands",
-                               query, {}, min_score)
+        saved = ev.save_search(store, owner_type, owner, name, kind, query, chosen, min_score)
     console.print(text("docking.saved.added", lang, id=saved.id, name=name, k=StandingSettings().saved_search_k,
                        who=owner), highlight=False)
+
+
+def _saved_filters(raw: str | None, kind: str, lang: str) -> dict[str, Any]:
+    """``--filters`` checked as the API checks them: ``--filters: field: reason`` on a bad one."""
+    if raw is None:
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise fail(text("docking.saved.bad_filters", lang, reason=f"JSON: {exc.msg} (char {exc.pos})"), 2) from None
+    model = PatentFilters if kind == "patents" else DemandFilters
+    try:
+        checked = model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "filters"
+        raise fail(text("docking.saved.bad_filters", lang, reason=f"{where}: {first['msg']}"), 2) from None
+    return checked.model_dump(mode="json", exclude_defaults=True)
 
 
 def saved_search_list(home: HomeOpt = None, lang: LangOpt = "zh") -> None:
