@@ -172,8 +172,6 @@ def flush_over(workspace: Workspace, kind: Collection, folder: Path, current: Sn
     seconds_total = seconds | {"publish": 0.0}
     manifest.last_flush = {"full": False, "added": len(added), "deleted": len(deleted), "seconds": seconds_total}
     path = publish_snapshot(workspace, kind, manifest, masks)
-    with workspace.open_store() as store:  # this snapshot covers the deletions logged up to its version
-        store.forget_deletions(kind, data_version)
     seconds["publish"] = round(time.perf_counter() - t_pub, 3)
     seconds["total"] = round(time.perf_counter() - started, 3)
     return FlushResult("published", path, added=added, deleted=deleted, seconds=seconds)

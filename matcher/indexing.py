@@ -227,10 +227,13 @@ def write_snapshot(workspace: Workspace, kind: Collection, manifest: SnapshotMan
 
 
 def serve_snapshot(workspace: Workspace, kind: Collection, snapshot: Path) -> None:
-    """Point ``CURRENT`` at ``snapshot`` (atomic), then drop the segments no snapshot names."""
+    """Point ``CURRENT`` at ``snapshot`` (atomic), then drop the segments no snapshot names and the deletion log
+    it covers (every publish, by flush, merge or full build, passes here)."""
     workspace.publish(kind, snapshot)
     pause("published", workspace.home)
     _drop_unused_segments(workspace.index_root(kind))
+    with workspace.open_store() as store:
+        store.forget_deletions(kind, SnapshotManifest.read(snapshot).data_version)
 
 
 def _drop_unused_segments(root: Path) -> None:

@@ -238,9 +238,8 @@ class Store:
                 deleted.append(doc_id)
             if deleted:
                 self._bump_version(db)
-                version = int(db.execute("SELECT value FROM meta WHERE key='data_version'").fetchone()[0])
                 db.executemany("INSERT INTO deletions (kind, id, data_version) VALUES (?,?,?)",
-                               [(kind, doc_id, version) for doc_id in deleted])
+                               [(kind, doc_id, self.data_version) for doc_id in deleted])
                 match_events.enqueue_deleted(self, kind, deleted)
         return deleted
 

@@ -186,3 +186,9 @@ def test_a_flush_finds_deletions_in_the_log_and_without_it(tmp_path: Path, sampl
     live = {r.id for r in searcher.search_patents(sample_patents[1].title, k=50, mode="bm25")}
     assert unlogged not in live and logged not in live
     assert back in {r.id for r in searcher.search_patents(sample_patents[2].title, k=50, mode="bm25")}
+    with Store(ws.store_path) as store:
+        store.delete("patents", [sample_patents[3].id])
+        assert store.deleted_since("patents", 0) == [sample_patents[3].id]
+    build_snapshot(ws, "patents")  # a full build covers the deletion too: the log is forgotten
+    with Store(ws.store_path) as store:
+        assert store.deleted_since("patents", 0) == []
