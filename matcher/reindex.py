@@ -155,30 +155,36 @@ class Reindexer:
         with self._cond:
             return {k: s.to_dict() for k, s in self._status.items()}
 
-    def _next(self) -> tuple[Collection, int, bool] | None:
+    def _next(self) -> tuple[Collection, int] | None:
         with self._cond:
             while not self._stopping:
                 for kind, status in self._status.items():
                     if status.requested > status.attempted:
                         status.state = "building"
-                        return kind, status.requested, False  # type: ignore[return-value]
+                        return kind, status.requested  # type: ignore[return-value]
                 self._cond.wait()
         return None
 
+    def _build_and_open(self, kind: Collection, job: str) -> tuple[str, Any, dict[str, Any]]:
+        """Run one flush or full rebuild of ``kind`` and, once published, make it searchable in this server before
+        any waiter is released: (state, detail: snapshot name or error, what the build reported)."""
+        flush: dict[str, Any] = {}
+        try:
+            state, detail = self._build(kind, job)
+            if isinstance(detail, dict):
+                flush, detail = detail, detail.get("snapshot")
+        except Exception as exc:  # never let a worker die: report and go on
+            log.exception("index %s of %s failed", job, kind)
+            state, detail = "failed", f"{type(exc).__name__}: {exc}"
+        if state == "published":
+            self._after_publish(kind, flush)
+        return state, detail, flush
+
     def _run(self) -> None:
         while (job := self._next()) is not None:
-            kind, generation, full = job
+            kind, generation = job
             started = time.monotonic()
-            flush: dict[str, Any] = {}
-            try:
-                state, detail = self._build(kind, "full" if full else "flush")
-                if isinstance(detail, dict):
-                    flush, detail = detail, detail.get("snapshot")
-            except Exception as exc:  # never let the worker die: report and go on
-                log.exception("index rebuild of %s failed", kind)
-                state, detail = "failed", f"{type(exc).__name__}: {exc}"
-            if state == "published":  # searchable in this server before any waiter is released
-                self._after_publish(kind, flush)
+            state, detail, flush = self._build_and_open(kind, "flush")
             with self._cond:
                 status = self._status[kind]
                 status.attempted = max(status.attempted, generation)
@@ -227,16 +233,7 @@ class Reindexer:
                 status = self._status[kind]
                 generation, status.rebuilding = status.full_requested, True
             started = time.monotonic()
-            flush: dict[str, Any] = {}
-            try:
-                state, detail = self._build(kind, "full")
-                if isinstance(detail, dict):
-                    flush, detail = detail, detail.get("snapshot")
-            except Exception as exc:
-                log.exception("full rebuild of %s failed", kind)
-                state, detail = "failed", f"{type(exc).__name__}: {exc}"
-            if state == "published":
-                self._after_publish(kind, flush)
+            state, detail, _ = self._build_and_open(kind, "full")
             with self._cond:
                 status.rebuilding = False
                 status.full_attempted = max(status.full_attempted, generation)
