@@ -11,6 +11,7 @@ the arrays. An id lookup beside them (``ids.utf8``, ``ids.offsets.npy``, ``ids.o
 
 from __future__ import annotations
 
+import bisect
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -264,17 +265,12 @@ def find_positions(directory: str | Path, wanted: set[str]) -> dict[str, int] | 
         pos = int(order[rank])
         return blob[int(offsets[pos]):int(offsets[pos + 1])].tobytes()
 
+    ranks = range(size)
     out: dict[str, int] = {}
     for doc_id in wanted:
         key = doc_id.encode("utf-8")
-        lo, hi = 0, size
-        while lo < hi:  # the first rank whose id is >= key
-            mid = (lo + hi) // 2
-            if id_at(mid) < key:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < size and id_at(lo) == key:
-            out[doc_id] = int(order[lo])
+        rank = bisect.bisect_left(ranks, key, key=id_at)  # the first rank whose id is >= key
+        if rank < size and id_at(rank) == key:
+            out[doc_id] = int(order[rank])
     return out
 
