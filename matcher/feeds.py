@@ -2,9 +2,10 @@
 
 An enterprise's feed holds the events of its demands (a demand that names no enterprise is its own, keyed
 ``(demand ID)``, as push keys it) and the new results of its saved searches over patents. A holder's feed holds
-the events of the patents it is an applicant of (exact name, case-insensitive) and the new results of its saved
-searches over demands. Superseded events and events over the enterprise's cap are left out (``include_capped``
-shows the latter).
+the events of the patents it is an applicant of and the new results of its saved searches over demands. Names
+are compared by their holder key (``matcher.holders.name_key``: width, case, punctuation and legal form do not
+count), so ``华为技术`` reads the feed of ``华为技术有限公司`` and ``nvidia corp`` that of ``NVIDIA CORPORATION``.
+Superseded events and events over the enterprise's cap are left out (``include_capped`` shows the latter).
 
 The cursor is opaque to clients: the feed it belongs to and the last event id seen, base64url JSON. Event ids
 only grow in commit order (``matcher.match_events``), so reading ``id > cursor`` page after page has no gaps and
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
+from matcher.holders import name_key
 from matcher.records import Demand, Patent
 from matcher.store import Store
 
@@ -78,15 +80,21 @@ def read_feed(store: Store, owner_type: Owner, name: str, cursor: str | None = N
     after = decode_cursor(cursor, owner_type, name) if cursor else 0
     where = ["e.id > ?", "e.superseded_by IS NULL"]
     args: list[Any] = [after]
-    if owner_type == "enterprise":
-        where.append("e.enterprise = ?")
-        args.append(name)
+    key = name_key(name)
+    if owner_type == "enterprise":  # its saved searches' events carry its name too
+        spellings = [e for (e,) in store._db.execute("SELECT DISTINCT enterprise FROM match_events "
+                                                    "WHERE enterprise IS NOT NULL") if _same(e, name, key)]
+        where.append(f"e.enterprise IN ({','.join('?' for _ in spellings)})")
+        args += spellings
     else:
+        saved = [sid for sid, owner in store._db.execute(
+            "SELECT id, owner FROM saved_searches WHERE owner_type='holder'") if _same(owner, name, key)]
+        field, value = ("applicant_key", key) if key else ("applicants", name)
         where.append(
             "((e.saved_search IS NULL AND e.patent IN (SELECT p.id FROM record_values v JOIN patents p "
-            "ON p.rid = v.rid WHERE v.kind='patents' AND v.field='applicants' AND lower(v.value) = lower(?))) "
-            "OR e.saved_search IN (SELECT id FROM saved_searches WHERE owner_type='holder' AND owner = ?))")
-        args += [name, name]
+            f"ON p.rid = v.rid WHERE v.kind='patents' AND v.field=? AND v.value = ?)) "
+            f"OR e.saved_search IN ({','.join('?' for _ in saved)}))")
+        args += [field, value, *saved]
     if not include_capped:
         where.append("e.capped = 0")
     if since is not None:
@@ -102,6 +110,11 @@ def read_feed(store: Store, owner_type: Owner, name: str, cursor: str | None = N
     items = _items(store, rows)
     last = rows[-1][0] if rows else after
     return FeedPage(owner_type, name, items, encode_cursor(owner_type, name, last), has_more)
+
+
+def _same(stored: str, name: str, key: str) -> bool:
+    """One owner: the same holder key, or the same name where the name has no key (nothing but a legal form)."""
+    return name_key(stored) == key if key else stored == name
 
 
 def _items(store: Store, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -148,7 +161,9 @@ def feed_owners(store: Store, owner_type: Owner, limit: int = 100) -> list[tuple
         sql = ("SELECT enterprise, COUNT(*) n FROM match_events WHERE superseded_by IS NULL AND capped=0 "
                "AND enterprise IS NOT NULL GROUP BY enterprise ORDER BY n DESC, enterprise LIMIT ?")
         return [(str(a), int(n)) for a, n in store._db.execute(sql, (limit,))]
-    sql = ("SELECT v.value, COUNT(DISTINCT e.id) n FROM match_events e JOIN patents p ON p.id = e.patent "
-           "JOIN record_values v ON v.kind='patents' AND v.rid = p.rid AND v.field='applicants' "
-           "WHERE e.superseded_by IS NULL AND e.saved_search IS NULL GROUP BY v.value ORDER BY n DESC, 1 LIMIT ?")
+    # one row per holder key, named by one of its spellings
+    sql = ("SELECT MIN(a.value), COUNT(DISTINCT e.id) n FROM match_events e JOIN patents p ON p.id = e.patent "
+           "JOIN record_values k ON k.kind='patents' AND k.rid = p.rid AND k.field='applicant_key' "
+           "JOIN record_values a ON a.kind='patents' AND a.rid = p.rid AND a.field='applicants' AND a.pos = k.pos "
+           "WHERE e.superseded_by IS NULL AND e.saved_search IS NULL GROUP BY k.value ORDER BY n DESC, 1 LIMIT ?")
     return [(str(a), int(n)) for a, n in store._db.execute(sql, (limit,))]

@@ -10,13 +10,29 @@ Only phrasings that name the owner or maker are read, each a rule with an id tha
 The organisation is a run of Chinese characters ending in an organisation word (大学, 学院, 研究所, 研究院, 科学院,
 公司, 集团, 实验室, 中心 …). Organisations named only as testers, partners or examples (``经…鉴定``,
 ``例如北京大学``, ``与…合作``) are not holders and are not read.
+
+``name_key`` is a holder's identity: two spellings of one name (``华为技术有限公司`` / ``华为技术``, ``NVIDIA Corp`` /
+``NVIDIA CORPORATION``, full-width / half-width) have one key. The store keeps it beside each applicant, so a
+holder's feed and a shortlist's per-holder cap count one holder once.
 """
 
 from __future__ import annotations
 
 import re
 
+from indexes.analyzer import nfkc
 from indexes.script import CJK_CHARS
+
+_NON_WORD = re.compile(r"[\W_]+")
+_LEGAL_FORM = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团|"
+                         r"\b(corporation|corp|incorporated|inc|limited|ltd|llc|gmbh|co|company|aps)\b\.?)",
+                         re.IGNORECASE)
+
+
+def name_key(name: str) -> str:
+    """A holder's name without width, case, punctuation, spacing or legal form; "" when nothing else is left."""
+    return _NON_WORD.sub("", _LEGAL_FORM.sub("", nfkc(name))).casefold()
+
 
 _ORG_END = (r"(?:股份有限公司|有限责任公司|有限公司|公司|集团|大学|学院|研究所|研究院|科学院|农科院|"
             r"重点实验室|实验室|研究中心|推广中心|试验站)")

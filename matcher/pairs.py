@@ -5,18 +5,14 @@ cooperation modes they share). Shortlists and pushes both build their rows from 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from matcher.explain import display_terms, snippet
+from matcher.holders import name_key
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
 from matcher.store import Collection
 
-_NON_WORD = re.compile(r"[\W_]+")
-_LEGAL_FORM = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团|"
-                         r"\b(corporation|corp|incorporated|inc|limited|ltd|llc|gmbh|co|company|aps)\b\.?)",
-                         re.IGNORECASE)
 # cooperation modes: offers say 完全转让/许可转让/技术入股/合作生产, demands 技术转让/技术许可/委托开发/技术入股
 MODE_FAMILY = {"完全转让": "transfer", "技术转让": "transfer", "许可转让": "licence", "技术许可": "licence",
                "技术入股": "equity"}
@@ -30,11 +26,8 @@ def holder_name(patent: Patent) -> str | None:
 def holder_key(patent: Patent) -> str:
     """The first applicant, without case, punctuation or legal form; unknown: the patent is its own holder."""
     name = holder_name(patent)
-    if name:
-        key = _NON_WORD.sub("", _LEGAL_FORM.sub("", name)).casefold()
-        if key:
-            return key
-    return f"patent:{patent.id}"
+    key = name_key(name) if name else ""
+    return key or f"patent:{patent.id}"
 
 
 def compatible_modes(offer: list[str], demand: list[str]) -> list[str] | None:

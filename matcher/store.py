@@ -16,7 +16,7 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from indexes.analyzer import nfkc
 from matcher import match_events
+from matcher.holders import name_key
 from matcher.records import FIELDS, Demand, Patent, fields_where
 from matcher.texts import body_text
 
@@ -39,6 +40,11 @@ MODELS: dict[Collection, type[Patent] | type[Demand]] = {"patents": Patent, "dem
 SCALARS: dict[Collection, tuple[str, ...]] = {
     kind: tuple(f for f in fields_where(kind, column=True) if FIELDS[kind][f].type != "list") for kind in COLLECTIONS}
 LISTS: dict[Collection, tuple[str, ...]] = {kind: fields_where(kind, column=True, type="list") for kind in COLLECTIONS}
+
+# Derived lookup values kept beside a list field, under their own field name: each applicant's holder key
+# (``matcher.holders.name_key``), so a holder's feed finds every spelling of one name by index.
+KEYED: dict[Collection, dict[str, tuple[str, Callable[[str], str]]]] = {
+    "patents": {"applicants": ("applicant_key", name_key)}}
 
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -105,6 +111,15 @@ CREATE INDEX IF NOT EXISTS {kind}_by_batch ON {kind} (batch_id);
 """
 
 
+def _keyed_values(kind: Collection, rid: int, lists: dict[str, list[str]]) -> list[tuple[str, int, str, str, int]]:
+    """record_values rows of the derived values of ``lists`` (field -> its values), at the source value's pos."""
+    out = []
+    for source, values in lists.items():
+        target, derive = KEYED[kind][source]
+        out += [(kind, rid, target, key, i) for i, v in enumerate(values) if (key := derive(v))]
+    return out
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -122,6 +137,20 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def _backfill_keyed_values(self) -> None:
+        """A store written before the derived values existed gets them once, in the opening transaction."""
+        for kind, keyed in KEYED.items():
+            for source in keyed:
+                rows = self._db.execute("SELECT rid, value, pos FROM record_values WHERE kind=? AND field=? "
+                                        "ORDER BY rid, pos", (kind, source)).fetchall()
+                by_rid: dict[int, list[str]] = {}
+                for rid, value, _ in rows:
+                    by_rid.setdefault(int(rid), []).append(value)
+                self._db.executemany(
+                    "INSERT INTO record_values (kind, rid, field, value, pos) VALUES (?,?,?,?,?)",
+                    [v for rid, values in by_rid.items() for v in _keyed_values(kind, rid, {source: values})])
+        self._db.execute("INSERT INTO meta VALUES ('keyed_values', '1')")
 
     def __enter__(self) -> Store:
         return self
@@ -141,6 +170,8 @@ class Store:
                 self._db.execute("INSERT INTO meta VALUES ('data_version', '0')")
             elif int(row[0]) != SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path}: store schema v{row[0]}, this build reads v{SCHEMA_VERSION}")
+            if self._db.execute("SELECT 1 FROM meta WHERE key='keyed_values'").fetchone() is None:
+                self._backfill_keyed_values()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -221,7 +252,8 @@ class Store:
             report.written.append(record.id)
         db.executemany(
             "INSERT INTO record_values (kind, rid, field, value, pos) VALUES (?,?,?,?,?)",
-            [(kind, rid, f, v, i) for f in LISTS[kind] for i, v in enumerate(getattr(record, f))],
+            [(kind, rid, f, v, i) for f in LISTS[kind] for i, v in enumerate(getattr(record, f))]
+            + _keyed_values(kind, rid, {f: getattr(record, f) for f in KEYED.get(kind, {})}),
         )
 
     def delete(self, kind: Collection, ids: Sequence[str]) -> list[str]:

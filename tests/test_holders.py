@@ -1,10 +1,15 @@
-"""Holders named in offer texts: the phrasings read, and organisations named only as testers, parents or examples."""
+"""Holders named in offer texts: the phrasings read, and organisations named only as testers, parents or examples;
+and a holder's key, one per name however it is spelt, kept by the store beside each applicant."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from matcher.holders import holder_in_text
+from matcher.holders import holder_in_text, name_key
+from matcher.records import Patent
+from matcher.store import Store
 
 # Phrases from real Zhibei offers (shared/data zhibei_market technical_achievements_*), cut around the name.
 READ = [
@@ -36,3 +41,45 @@ def test_holders_read(text: str, name: str, rule: str) -> None:
 @pytest.mark.parametrize("text", NOT_READ)
 def test_not_holders(text: str) -> None:
     assert holder_in_text(text) is None
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("华为技术有限公司", "华为技术"),
+    ("NVIDIA CORPORATION", "Nvidia Corp."),
+    ("ＮＶＩＤＩＡ Corporation", "nvidia"),  # full-width letters
+    ("泉州师范学院", " 泉州 师范学院。"),
+    ("甘肃金源种业股份有限公司", "甘肃金源种业有限责任公司"),
+])
+def test_spellings_of_one_holder_have_one_key(a: str, b: str) -> None:
+    assert name_key(a) == name_key(b) != ""
+
+
+@pytest.mark.parametrize(("a", "b"), [("华为技术有限公司", "华为终端有限公司"), ("泉州师范学院", "泉州师范"),
+                                      ("Intel Corporation", "Intellon Corporation")])
+def test_different_holders_keep_different_keys(a: str, b: str) -> None:
+    assert name_key(a) != name_key(b)
+
+
+def keys(store: Store) -> list[tuple[str, str, int]]:
+    return store._db.execute("SELECT p.id, v.value, v.pos FROM record_values v JOIN patents p ON p.rid = v.rid "
+                             "WHERE v.kind='patents' AND v.field='applicant_key' ORDER BY p.id, v.pos").fetchall()
+
+
+def test_the_store_keeps_each_applicants_key_and_gives_an_older_store_them_once(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        store.write_batch("patents", [
+            Patent(id="US1", title="a", applicants=["NVIDIA CORPORATION", "有限公司"]),
+            Patent(id="US2", title="b", applicants=["Nvidia Corp."])], "t.jsonl")
+        written = keys(store)
+        # a legal form alone has no key; each key sits at its applicant's position
+        assert written == [("US1", "nvidia", 0), ("US2", "nvidia", 0)]
+        store.write_batch("patents", [Patent(id="US2", title="b", applicants=["Intel Corp", "NVIDIA"])], "t2.jsonl")
+        assert keys(store) == [("US1", "nvidia", 0), ("US2", "intel", 0), ("US2", "nvidia", 1)]
+        # as a store from before the keys: none kept, no marker
+        with store.transaction() as db:
+            db.execute("DELETE FROM record_values WHERE field='applicant_key'")
+            db.execute("DELETE FROM meta WHERE key='keyed_values'")
+    with Store(tmp_path / "s.sqlite") as store:
+        assert keys(store) == [("US1", "nvidia", 0), ("US2", "intel", 0), ("US2", "nvidia", 1)]
+    with Store(tmp_path / "s.sqlite") as store:  # once: opening again adds nothing
+        assert len(keys(store)) == 3

@@ -169,6 +169,15 @@ def test_feed_pages_by_cursor_without_gaps_or_repeats(tmp_path: Path, sample_pat
     holder = read_feed(store, "holder", "泉州师范学院", limit=500)
     assert len(holder.items) == holder_pairs
     assert all("泉州师范学院" in i["patent"]["applicants"] for i in holder.items)
+    # another spelling of one name reads the same feed; a different name does not
+    ids = [i["event_id"] for i in holder.items]
+    assert [i["event_id"] for i in read_feed(store, "holder", " 泉州 师范学院。", limit=500).items] == ids
+    assert read_feed(store, "holder", "泉州师范", limit=500).items == []
+    mine = [r[0] for r in store._db.execute(
+        "SELECT id FROM match_events WHERE enterprise=? AND superseded_by IS NULL AND capped=0 ORDER BY id",
+        (ENTERPRISE,))]
+    short = read_feed(store, "enterprise", "宁波甲乙机械", limit=500)
+    assert [i["event_id"] for i in short.items] == mine[:500] and short.has_more == (len(mine) > 500)
     searcher.close()
 
 
