@@ -158,9 +158,13 @@ def _demand(did: str, d: Patent | Demand | None) -> dict[str, Any]:
 def feed_owners(store: Store, owner_type: Owner, limit: int = 100) -> list[tuple[str, int]]:
     """Feeds with live, visible events: (name, events), most first (for the page's picker and the figures)."""
     if owner_type == "enterprise":
+        # one row per name key, as read_feed reads them, named by its first spelling
         sql = ("SELECT enterprise, COUNT(*) n FROM match_events WHERE superseded_by IS NULL AND capped=0 "
-               "AND enterprise IS NOT NULL GROUP BY enterprise ORDER BY n DESC, enterprise LIMIT ?")
-        return [(str(a), int(n)) for a, n in store._db.execute(sql, (limit,))]
+               "AND enterprise IS NOT NULL GROUP BY enterprise ORDER BY enterprise")
+        merged: dict[str, list[Any]] = {}
+        for name, n in store._db.execute(sql):
+            merged.setdefault(name_key(name) or name, [name, 0])[1] += n
+        return sorted(((str(a), int(n)) for a, n in merged.values()), key=lambda r: (-r[1], r[0]))[:limit]
     # one row per holder key, named by one of its spellings
     sql = ("SELECT MIN(a.value), COUNT(DISTINCT e.id) n FROM match_events e JOIN patents p ON p.id = e.patent "
            "JOIN record_values k ON k.kind='patents' AND k.rid = p.rid AND k.field='applicant_key' "

@@ -141,15 +141,12 @@ class Store:
     def _backfill_keyed_values(self) -> None:
         """A store written before the derived values existed gets them once, in the opening transaction."""
         for kind, keyed in KEYED.items():
-            for source in keyed:
-                rows = self._db.execute("SELECT rid, value, pos FROM record_values WHERE kind=? AND field=? "
-                                        "ORDER BY rid, pos", (kind, source)).fetchall()
-                by_rid: dict[int, list[str]] = {}
-                for rid, value, _ in rows:
-                    by_rid.setdefault(int(rid), []).append(value)
+            for source, (target, derive) in keyed.items():
+                rows = self._db.execute("SELECT rid, value, pos FROM record_values WHERE kind=? AND field=?",
+                                        (kind, source)).fetchall()
                 self._db.executemany(
                     "INSERT INTO record_values (kind, rid, field, value, pos) VALUES (?,?,?,?,?)",
-                    [v for rid, values in by_rid.items() for v in _keyed_values(kind, rid, {source: values})])
+                    [(kind, rid, target, key, pos) for rid, value, pos in rows if (key := derive(value))])
         self._db.execute("INSERT INTO meta VALUES ('keyed_values', '1')")
 
     def __enter__(self) -> Store:

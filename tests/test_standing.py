@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from matcher import match_events as ev
-from matcher.feeds import BadCursor, read_feed
+from matcher.feeds import BadCursor, feed_owners, read_feed
 from matcher.full_build import build_snapshot
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
@@ -173,11 +173,11 @@ def test_feed_pages_by_cursor_without_gaps_or_repeats(tmp_path: Path, sample_pat
     ids = [i["event_id"] for i in holder.items]
     assert [i["event_id"] for i in read_feed(store, "holder", " 泉州 师范学院。", limit=500).items] == ids
     assert read_feed(store, "holder", "泉州师范", limit=500).items == []
-    mine = [r[0] for r in store._db.execute(
-        "SELECT id FROM match_events WHERE enterprise=? AND superseded_by IS NULL AND capped=0 ORDER BY id",
-        (ENTERPRISE,))]
     short = read_feed(store, "enterprise", "宁波甲乙机械", limit=500)
-    assert [i["event_id"] for i in short.items] == mine[:500] and short.has_more == (len(mine) > 500)
+    assert [i["event_id"] for i in short.items] == expected[:500] and short.has_more == (len(expected) > 500)
+    # the feed pickers list each owner once, with the count its feed shows
+    assert dict(feed_owners(store, "enterprise", limit=10_000))[ENTERPRISE] == len(expected)
+    assert dict(feed_owners(store, "holder", limit=10_000))["泉州师范学院"] == holder_pairs
     searcher.close()
 
 
