@@ -45,7 +45,8 @@ MAIN = ("chain", "segment", "enterprise_rank", "demand_rank", "rank", "demand_id
 # The ranker's internals, on a separate sheet (评分明细 / details), keyed by the pair.
 DETAILS = ("demand_id", "patent_id", "enterprise_key", "enterprise_score", "demand_score", "fit", "score", "fusion",
            "bm25_rank", "bm25_score", "dense_rank", "dense_score", "shared_terms", "snippet", "closest_sentence",
-           "closest_similarity", "relevance", "title_coverage", "topic_coverage", "reciprocal_rank", "patent_language",
+           "closest_similarity", "relevance", "title_coverage", "topic_coverage", "pair_confidence", "reciprocal_rank",
+           "patent_language",
            "demand_selected_by", "patent_selected_by")
 # Shown as 未提供 / "not provided" when empty: a reader must see that the data has none, not a blank.
 _PROVIDED = {"enterprise", "holder", "legal_status", "price", "maturity", "demand_industry", "application_date",

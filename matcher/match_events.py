@@ -133,7 +133,7 @@ class NewEvent:
     patent: str | None
     demand: str | None
     score: float
-    evidence: str  # relevance | dense_cosine | bm25
+    evidence: str  # pair_confidence | relevance | dense_cosine | bm25
     direction: str  # patent->demands | demand->patents | saved_search
     explanation: dict[str, Any]
     patent_hash: str

@@ -21,6 +21,7 @@ from typing import Any
 from matcher.config import Mode
 from matcher.evidence import answers_a_need, title_coverage, topic_coverage
 from matcher.filters import DemandFilters, PatentFilters
+from matcher.pair_model import PairJudge
 from matcher.records import Demand, Patent
 from matcher.results import Result
 from matcher.search import Searcher
@@ -104,7 +105,8 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
                     progress: Callable[[int, int], None] | None = None,
                     min_coverage: float | None = None, min_topic: float = 0.0,
                     matches: PatentMatches | None = None,
-                    reciprocal_k: int | None = None) -> list[EnterpriseMatch]:
+                    reciprocal_k: int | None = None, judge: PairJudge | None = None,
+                    min_confidence: float | None = None) -> list[EnterpriseMatch]:
     """Enterprises ranked for a portfolio, each with its demands and the patents that support each demand.
 
     Scores are fits (``pair_fit``), so they compare across patents and enterprises; a pair below ``min_fit``, or
@@ -117,14 +119,18 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
     after each patent's search. ``matches(patent_ids)``, when given, yields ``match_patent``'s answer for each patent
     in order (``matcher.batch`` computes them in partitions on an engine); the default calls it here.
     ``reciprocal_k``: keep only pairs whose patent is in the demand's own top ``reciprocal_k`` patents (run after
-    the other floors, one search per remaining demand); each kept patent carries its ``reciprocal_rank``."""
+    the other floors, one search per remaining demand); each kept patent carries its ``reciprocal_rank``.
+    ``judge``: the pair model (``matcher.pair_model``) reads every pair left, last; its confidence becomes the
+    pair's fit, and a pair below ``min_confidence`` (None: the model's own floor) is dropped."""
     support: dict[str, list[tuple[float, float, str, Result]]] = defaultdict(list)  # demand -> (fit, fused, ...)
     titles: dict[str, str] = {}
+    patents: dict[str, Patent] = {}
     psnap = searcher.snapshot("patents")
     found = matches(patent_ids) if matches is not None else \
         (match_patent(searcher, patent_id, per_patent, filters, mode) for patent_id in patent_ids)
     for n, (patent_id, (patent, results)) in enumerate(zip(patent_ids, found, strict=True), 1):
         titles[patent_id] = patent.title or patent.abstract[:60]
+        patents[patent_id] = patent
         for r in results:
             fit = pair_fit(r)
             if not answers_a_need(patent) or (min_fit is not None and fit < min_fit):
@@ -142,6 +148,8 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
     if reciprocal_k is not None:
         ranks = reciprocal_ranks(searcher, {d: rows[0][3].record for d, rows in support.items()}, reciprocal_k, mode)
         support = {d: kept for d, rows in support.items() if (kept := [r for r in rows if r[2] in ranks[d]])}
+    if judge is not None:
+        support = _judged_support(support, patents, judge, min_confidence)
     by_enterprise: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for demand_id, rows in support.items():
         rows.sort(key=lambda row: (-row[0], -row[1], row[2]))
@@ -165,6 +173,22 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
         matches.append(EnterpriseMatch(enterprise, total, demands[:per_enterprise], evidence))
     matches.sort(key=lambda m: (-round(m.score, 9), *(-e for e in m.evidence), m.enterprise))
     return matches[:k]
+
+
+Support = dict[str, list[tuple[float, float, str, Result]]]  # demand -> (fit, fused score, patent id, result)
+
+
+def _judged_support(support: Support, patents: dict[str, Patent], judge: PairJudge,
+                    min_confidence: float | None) -> Support:
+    """``support`` with each pair's fit replaced by its pair confidence; pairs below the floor dropped."""
+    floor = judge.model.min_confidence if min_confidence is None else min_confidence
+    flat = [(d, row) for d, rows in support.items() for row in rows]
+    pairs = [(row[3].record, patents[row[2]]) for _, row in flat]
+    out: Support = defaultdict(list)
+    for (d, (_, fused, pid, r)), confidence in zip(flat, judge.confidence(pairs), strict=True):  # type: ignore[arg-type]
+        if confidence >= floor:
+            out[d].append((confidence, fused, pid, r))
+    return dict(out)
 
 
 def reciprocal_ranks(searcher: Searcher, demands: dict[str, Any], k: int,

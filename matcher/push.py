@@ -4,6 +4,9 @@ each with the patents behind it, why they match, and the licence terms on both s
 Built on ``matcher.matching``: ``portfolio_ids`` resolves the portfolio and ``match_portfolio`` ranks the
 enterprises by fit (best three supporting fits weighted 1, 1/2, 1/4; ties broken by evidence, never by id),
 drops pairs below ``min_fit``, and caps demands per enterprise and patents per demand at ``per_enterprise``.
+With ``pair_model`` (opt-in), the pair model (``matcher.pair_model``, fitted on judged pairs) reads the pairs left:
+its confidence becomes each pair's fit, and a pair below ``min_confidence`` is not pushed (on the blind round 4 of
+``eval/datasets/shortlist_pairs``, NVIDIA's push to unseen demands, it kept 1 of 49 judged pairs: the good one).
 This module only adds the rows: for each supporting (demand, patent) pair the searcher's explanation (the demand
 was found with the patent's text as the query, so the shared terms, snippet and closest sentence are the
 demand's; ``Searcher.explainer``, no second search) and the pair's licence terms
@@ -22,6 +25,7 @@ from matcher.config import Mode
 from matcher.evidence import title_coverage
 from matcher.filters import DemandFilters
 from matcher.matching import EnterpriseMatch, PatentMatches, match_portfolio, portfolio_ids
+from matcher.pair_model import shipped_judge
 from matcher.pairs import explain_records, pair_fields
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
@@ -51,6 +55,10 @@ class PushOptions:
     # patent in its own top ``reciprocal_k`` (``matching.reciprocal_ranks``); None: off. 5 was chosen on the judged
     # pairs of eval/datasets/shortlist_pairs/ (its card: which pairs each k keeps; eval/reciprocal_pairs.py)
     reciprocal_k: int | None = 5
+    # the pair model (``matcher.pair_model``, fitted on the judged matchmaking pairs) reads each pair left, last: its
+    # confidence becomes the pair's fit and a pair below ``min_confidence`` (None: the model's own floor) is not pushed
+    pair_model: bool = False  # opt-in until a fresh blind round confirms it on push (issue 14)
+    min_confidence: float | None = None
 
 
 @dataclass
@@ -90,7 +98,9 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
                                   options.filters, options.mode, min_fit(searcher, options),
                                   (lambda done, total: progress("match", done, total)) if progress else None,
                                   options.min_coverage, options.min_topic_coverage, matches=matches,
-                                  reciprocal_k=options.reciprocal_k)
+                                  reciprocal_k=options.reciprocal_k,
+                                  judge=shipped_judge(searcher.vector_cache()) if options.pair_model else None,
+                                  min_confidence=options.min_confidence)
     matched_s = time.perf_counter() - started
 
     t = time.perf_counter()
@@ -122,10 +132,17 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
         "enterprise_rule": "a demand with no enterprise stands alone, keyed '(demand ID)'",
         "min_fit": min_fit(searcher, options), "min_coverage": options.min_coverage,
         "reciprocal_k": options.reciprocal_k,
+        "min_confidence": _pair_floor(options),
         "timings": {"match_s": round(matched_s, 3), "explain_s": round(time.perf_counter() - t, 3),
                     "total_s": round(time.perf_counter() - started, 3)},
     }
     return Push(portfolio, applicant or f"{len(portfolio)} patents", options, enterprises, rows, summary)
+
+
+def _pair_floor(options: PushOptions) -> float | None:
+    if not options.pair_model:
+        return None
+    return shipped_judge().model.min_confidence if options.min_confidence is None else options.min_confidence
 
 
 def _rounded(value: float | None) -> float | None:

@@ -11,7 +11,9 @@
    candidate gets none at all ("no match" is better than a bad row): the relevance (``min_relevance``; or, with a
    ranker without one, the dense cosine ``min_similarity``), and the demand title's words in the patent, as
    written or, across languages, through a dictionary gloss (``matcher.evidence.title_coverage``, ``min_coverage``),
-   so a cross-language embedding false friend (纱线 <- GPU threads) has no evidence.
+   so a cross-language embedding false friend (纱线 <- GPU threads) has no evidence. Last, the pair model
+   (``matcher.pair_model``, fitted on the judged pairs) reads each pair left: its confidence becomes the pair score
+   and a pair below ``min_confidence`` gets no row.
 4. **Assign** (``matcher.assignment``): the exact maximum-total-score assignment under the per-demand,
    per-patent and per-holder caps, the minimum score and diversity. Diversity: per demand, the candidates are
    grouped into near-duplicates (same normalised title, or dense cosine >= ``duplicate_similarity``, joined
@@ -42,6 +44,7 @@ from matcher.chain_segments import ProgressFn, Selection, select_chain
 from matcher.chains import Chain
 from matcher.config import Mode
 from matcher.evidence import answers_a_need, title_coverage, topic_coverage
+from matcher.pair_model import shipped_judge
 from matcher.pairs import explain_records, holder_key, pair_fields
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
@@ -74,6 +77,11 @@ class ShortlistOptions:
     method: Method = "exact"
     mode: Mode | None = None  # the ranker's (default: the workspace's ranker config)
     explain: bool = True
+    # the pair model (``matcher.pair_model``, fitted on the judged matchmaking pairs) reads each pair that passes the
+    # other floors: its confidence becomes the pair score, and a pair below ``min_confidence`` (None: the model's own
+    # floor) gets no row
+    pair_model: bool = False  # opt-in until a fresh blind round confirms it on shortlists (issue 14)
+    min_confidence: float | None = None
 
     def passes(self, c: Candidate) -> bool:
         """The absolute floors: relevance (or, without one, the dense cosine) and the title's words."""
@@ -109,6 +117,7 @@ class Candidate:
     coverage: float | None = None  # ``evidence.title_coverage``; None when the title has no informative word
     relevance: float | None = None  # the ranker's calibrated relevance, when it has one
     topic: float | None = None  # ``evidence.topic_coverage``
+    confidence: float | None = None  # the pair model's (``matcher.pair_model``), when it read the pair
 
 
 def fold_title(text: str) -> str:
@@ -186,6 +195,21 @@ def score_pairs(searcher: Searcher, selection: Selection, demands: dict[int, Dem
     return out
 
 
+def judged(searcher: Searcher, candidates: list[Candidate], demands: dict[int, Demand], patents: list[Patent],
+           min_confidence: float | None) -> list[Candidate]:
+    """The candidates whose pair confidence (``matcher.pair_model``) is at or above the floor (None: the model's),
+    each scored by it."""
+    judge = shipped_judge(searcher.vector_cache())
+    floor = judge.model.min_confidence if min_confidence is None else min_confidence
+    out = []
+    pairs = [(demands[c.demand_pos], p) for c, p in zip(candidates, patents, strict=True)]
+    for c, confidence in zip(candidates, judge.confidence(pairs), strict=True):
+        if confidence >= floor:
+            c.confidence = c.score = confidence
+            out.append(c)
+    return out
+
+
 # --- the whole run ----------------------------------------------------------------------------------------
 @dataclass
 class Shortlist:
@@ -231,6 +255,9 @@ def build_shortlist(searcher: Searcher, chain: Chain, options: ShortlistOptions 
     patents = {k: v for k, v in searcher.store.get_many("patents", patent_ids).items() if isinstance(v, Patent)}
     candidates = [c for c in candidates if (p := patents.get(psnap.bm25.ids[c.patent_pos])) is not None
                   and answers_a_need(p) and options.passes(c)]
+    if options.pair_model:
+        candidates = judged(searcher, candidates, demands, [patents[psnap.bm25.ids[c.patent_pos]] for c in candidates],
+                            options.min_confidence)
     holders: dict[str, int] = {}
     edges = Edges.make(
         [c.demand_pos for c in candidates], [c.patent_pos for c in candidates], [c.score for c in candidates],
@@ -289,6 +316,7 @@ def _rows(searcher: Searcher, selection: Selection, demands: dict[int, Demand], 
                 "title_coverage": None if c.coverage is None else round(c.coverage, 3),
                 "relevance": None if c.relevance is None else round(c.relevance, 6),
                 "topic_coverage": None if c.topic is None else round(c.topic, 3),
+                "pair_confidence": None if c.confidence is None else round(c.confidence, 6),
             })
     if progress:
         progress("explain", len(by_demand), len(by_demand))

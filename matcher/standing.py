@@ -12,6 +12,10 @@ snapshot already contains (``served_versions``) and, per record:
   patent relevance, the direction the ranker was calibrated on (the patent -> demand one reads 18 of 40 sampled
   bundled pairs as bad); without one, the dense cosine against ``min_dense_cosine`` (the
   push floor judged on eval/datasets/shortlist_pairs), else the BM25 score against ``min_bm25``;
+- a pair that clears those floors is then read by the pair model (``matcher.pair_model``, fitted on the judged
+  matchmaking pairs): the event's score becomes its pair confidence and a pair below ``min_confidence`` is not
+  recorded. The relevance alone did not separate good events from bad ones on ``eval/datasets/standing_pairs``;
+  a design patent (外观设计) is never matched (``evidence.answers_a_need``);
 - saved searches over that kind are run once per round; a record written in the round that enters a saved search's
   top ``saved_search_k`` above its floor is a new result of that search.
 
@@ -35,8 +39,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from matcher import match_events as ev
+from matcher.evidence import answers_a_need
 from matcher.filters import DemandFilters, PatentFilters
 from matcher.matching import demand_query, patent_query
+from matcher.pair_model import PairJudge, shipped_judge
 from matcher.records import Demand, Patent
 from matcher.results import Result
 from matcher.search import NotIndexed, Searcher
@@ -76,6 +82,12 @@ class StandingSettings(BaseSettings):
         "A new patent's pair must hold from the demand's side too: the patent in the demand's top per_record above "
         "the floor. The recorded score is then the demand -> patent one, the direction the ranker is calibrated on."))
     background: bool = Field(default=True, description="A server runs the worker in the background.")
+    pair_model: bool = Field(default=True, description=(
+        "Judge each pair that clears the relevance floor with the pair model (matcher.pair_model, fitted on judged "
+        "matchmaking pairs): the event's score is its pair confidence, and a pair below min_confidence is not "
+        "recorded."))
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0, description=(
+        "Floor on the pair confidence; None: the shipped model's own floor (chosen on its training pairs)."))
 
 
 @dataclass
@@ -155,6 +167,7 @@ class _Round:
         self.on = matching_date(settings)
         self._saved: dict[str, list[tuple[ev.SavedSearch, dict[str, tuple[float, str, Result]]]]] = {}
         self._reverse: dict[str, dict[str, tuple[float, str, Result]]] = {}
+        self.judge: PairJudge | None = shipped_judge(searcher.vector_cache()) if settings.pair_model else None
         day = self.on.isoformat()
         self.active_demands = int(store._db.execute(
             "SELECT COUNT(*) FROM demands WHERE (posted_date IS NULL OR posted_date <= ?) "
@@ -216,6 +229,23 @@ def _saved_search_results(searcher: Searcher, saved: ev.SavedSearch, settings: S
     return out
 
 
+def judged(rnd: _Round, events: list[ev.NewEvent], pairs: list[tuple[Demand, Patent]]) -> list[ev.NewEvent]:
+    """The events whose pair the pair model finds at or above the floor, scored by its confidence (the relevance
+    that let them through kept in the explanation); all of them, unchanged, without the model."""
+    if rnd.judge is None or not events:
+        return events
+    floor = rnd.settings.min_confidence
+    floor = rnd.judge.model.min_confidence if floor is None else floor
+    out = []
+    for e, confidence in zip(events, rnd.judge.confidence(pairs), strict=True):
+        if confidence >= floor:
+            e.explanation = {**e.explanation, "relevance": round(e.score, 6), "relevance_evidence": e.evidence,
+                             "pair_confidence": round(confidence, 6)}
+            e.score, e.evidence = confidence, "pair_confidence"
+            out.append(e)
+    return out
+
+
 def match_record(rnd: _Round, item: ev.PendingItem) -> tuple[str | None, list[ev.NewEvent]]:
     """(the stored record's version hash or None if it is gone, the events it makes)."""
     searcher, store, settings = rnd.searcher, rnd.store, rnd.settings
@@ -224,10 +254,12 @@ def match_record(rnd: _Round, item: ev.PendingItem) -> tuple[str | None, list[ev
         return None, []
     mine = ev.record_hash(body)
     events: list[ev.NewEvent] = []
+    pairs: list[tuple[Demand, Patent]] = []  # events[i]'s records, for the pair model
     ready = rnd.other_side_ready(item.kind)
     if item.kind == "patents":
         patent = Patent.model_validate_json(body)
-        if ready and rnd.active_demands:  # no demand is active on the date: nothing to search
+        # no demand is active on the date: nothing to search; a design patent answers no need (``evidence``)
+        if ready and rnd.active_demands and answers_a_need(patent):
             results = searcher.search_demands(patent_query(patent, searcher.config.dense_text_chars),
                                               settings.per_record, DemandFilters(active_on=rnd.on),
                                               explain=settings.explain)
@@ -249,6 +281,7 @@ def match_record(rnd: _Round, item: ev.PendingItem) -> tuple[str | None, list[ev
                     score, evidence = confirmed[0], confirmed[1]
                 events.append(ev.NewEvent(patent.id, demand.id, score, evidence, "patent->demands", explanation,
                                           mine, hashes[r.id], enterprise=enterprise_key(demand)))
+                pairs.append((demand, patent))
     else:
         demand = Demand.model_validate_json(body)
         if ready and is_active(demand, rnd.on):
@@ -256,11 +289,14 @@ def match_record(rnd: _Round, item: ev.PendingItem) -> tuple[str | None, list[ev
             hashes = {k: ev.record_hash(v) for k, v in _bodies(store, "patents", [r.id for r in results]).items()}
             for r in results:
                 score, evidence, floor = pair_score(r, settings)
-                if score < floor or r.id not in hashes:
+                assert isinstance(r.record, Patent)
+                if score < floor or r.id not in hashes or not answers_a_need(r.record):
                     continue
                 events.append(ev.NewEvent(r.id, demand.id, score, evidence, "demand->patents",
                                           _explanation(r, "demand->patents"), hashes[r.id], mine,
                                           enterprise=enterprise_key(demand)))
+                pairs.append((demand, r.record))
+    events = judged(rnd, events, pairs)
     for saved, found in rnd.saved_results(item.kind):
         if item.record_id not in found or item.data_version <= saved.created_version:
             continue  # not in its results, or there when it was saved (not new to it)

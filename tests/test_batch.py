@@ -111,9 +111,9 @@ def searcher(indexed_workspace, sample_patents: list[Patent], sample_demands: li
 def test_partitioned_shortlist_equals_the_plain_one_and_resumes(searcher: Searcher,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     chain = load_chain(sorted(shipped_chains())[0])
-    # equality and resume, not quality: the evidence floors off, so the tiny corpus gives rows to compare
+    # equality and resume, not quality: the evidence floors and the pair model off, so the tiny corpus gives rows
     options = ShortlistOptions(per_demand=3, per_patent=2, explain=False, min_relevance=None, min_similarity=None,
-                               min_coverage=None, min_topic_coverage=None)
+                               min_coverage=None, min_topic_coverage=None, pair_model=False)
     plain = build_shortlist(searcher, chain, options)
     calls: list[int] = []
     real = ScoreWorker.__call__
@@ -136,7 +136,7 @@ def test_partitioned_shortlist_equals_the_plain_one_and_resumes(searcher: Search
 
 
 def test_partitioned_push_equals_the_plain_one(searcher: Searcher) -> None:
-    options = PushOptions(k=10, per_enterprise=3, explain=False)
+    options = PushOptions(k=10, per_enterprise=3, explain=False, pair_model=False)  # equality, not quality
     plain = build_push(searcher, "NVIDIA", None, options)
     batched, report = push_job(searcher, "NVIDIA", None, options, LOCAL, partition_size=7)
     assert report.job["partitions"] == -(-len(plain.portfolio) // 7) and report.job["computed"] > 1

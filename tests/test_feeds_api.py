@@ -33,6 +33,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, sample_patents: list[Patent
         mp.setenv("PMATCH_STANDING_EXPLAIN", "0")
         mp.setenv("PMATCH_STANDING_CAP_PER_ENTERPRISE", "1000")
         mp.setenv("PMATCH_STANDING_MIN_RELEVANCE", "0")  # bookkeeping, not ranking: see test_standing.settings
+        mp.setenv("PMATCH_STANDING_PAIR_MODEL", "0")
         settings = ServiceSettings(ranker=RankerConfig(**RANKER))
         with TestClient(create_app(ws, settings), raise_server_exceptions=False) as client:
             deadline = time.monotonic() + 300  # the service's worker drains what the writes left pending

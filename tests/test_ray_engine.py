@@ -41,7 +41,7 @@ from matcher.ray_engine import worker_env  # noqa: E402  (needs ray only at run 
 pytestmark = [pytest.mark.ray, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parent.parent
 CHAIN = ROOT / "data" / "chains" / "new_energy_vehicle.yaml"
-OPTIONS = ShortlistOptions(per_demand=3, per_patent=2, explain=False)
+OPTIONS = ShortlistOptions(per_demand=3, per_patent=2, explain=False, pair_model=False)  # equality, not quality
 RAY2 = EngineSpec("ray", workers=2)
 
 
@@ -119,7 +119,7 @@ class TestLocalCluster:
 
     def test_push_on_ray_equals_local(self, searcher: Searcher) -> None:
         ids = searcher.store.ids_with_value("patents", "applicants", "NVIDIA")[:24]
-        options = PushOptions(k=10, per_enterprise=3, explain=False)
+        options = PushOptions(k=10, per_enterprise=3, explain=False, pair_model=False)
         want = build_push(searcher, None, ids, options)
         got, report = push_job(searcher, None, ids, options, RAY2, partition_size=6)
         assert report.job["partitions"] == 4

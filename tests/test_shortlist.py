@@ -8,6 +8,7 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -32,7 +33,18 @@ from matcher.store import Store
 from matcher.texts import CJK, context_text, sentences
 from matcher.workspace import Workspace
 
-OPTIONS = ShortlistOptions(per_demand=3, per_patent=2, per_holder=4)
+
+def shortlist_opts(**kw: Any) -> ShortlistOptions:
+    """Options without the pair model: these tests are about caps, floors, order and exports on a small static-64
+    corpus; the pair model (e5-small) has its own tests (test_pair_model.py)."""
+    return ShortlistOptions(pair_model=False, **kw)
+
+
+def push_opts(**kw: Any) -> PushOptions:
+    return PushOptions(pair_model=False, **kw)
+
+
+OPTIONS = shortlist_opts(per_demand=3, per_patent=2, per_holder=4)
 
 
 def chain_corpus(patents: list[Patent], demands: list[Demand]) -> tuple[list[Patent], list[Demand]]:
@@ -147,17 +159,17 @@ def test_rows_carry_explanations_and_terms(searcher: Searcher, shortlists: dict[
 def test_min_score_and_greedy(searcher: Searcher, chains: dict[str, Chain]) -> None:
     chain = parse_chain({**chains["new_energy_vehicle"].model_dump(exclude={"source"}),
                          "segments": [chains["new_energy_vehicle"].segments[0].model_dump()]}, "battery-only")
-    full = build_shortlist(searcher, chain, ShortlistOptions(per_demand=3, per_patent=2, explain=False))
+    full = build_shortlist(searcher, chain, shortlist_opts(per_demand=3, per_patent=2, explain=False))
     floor = sorted(r["score"] for r in full.rows)[len(full.rows) // 2]
-    high = build_shortlist(searcher, chain, ShortlistOptions(per_demand=3, per_patent=2, min_score=floor,
+    high = build_shortlist(searcher, chain, shortlist_opts(per_demand=3, per_patent=2, min_score=floor,
                                                              explain=False))
     assert high.rows and all(r["score"] >= floor for r in high.rows) and len(high.rows) < len(full.rows)
     cosine = sorted(r["dense_score"] for r in full.rows if r["dense_score"] is not None)[len(full.rows) // 2]
-    similar = build_shortlist(searcher, chain, ShortlistOptions(per_demand=3, per_patent=2, min_similarity=cosine,
+    similar = build_shortlist(searcher, chain, shortlist_opts(per_demand=3, per_patent=2, min_similarity=cosine,
                                                                 explain=False))
     assert similar.rows and all(r["dense_score"] >= cosine for r in similar.rows)
     assert len(similar.rows) < len(full.rows)
-    greedy = build_shortlist(searcher, chain, ShortlistOptions(per_demand=3, per_patent=2, method="greedy",
+    greedy = build_shortlist(searcher, chain, shortlist_opts(per_demand=3, per_patent=2, method="greedy",
                                                                explain=False))
     assert greedy.summary["total_score"] <= full.summary["total_score"] + 1e-9
     assert greedy.summary["total_score"] >= 0.5 * full.summary["total_score"]
@@ -168,10 +180,10 @@ def test_holder_cap_binds_on_nvidia(searcher: Searcher, chains: dict[str, Chain]
     connected = next(s for s in nev.segments if s.id == "connected")
     chain = parse_chain({"name": "智能网联", "segments": [connected.model_dump()]}, "connected-only")
     unfloored = {"min_coverage": None, "min_topic_coverage": None}  # the cap is tested here, not the evidence
-    free = build_shortlist(searcher, chain, ShortlistOptions(per_demand=5, per_patent=3, explain=False, **unfloored))
+    free = build_shortlist(searcher, chain, shortlist_opts(per_demand=5, per_patent=3, explain=False, **unfloored))
     nvidia = [r for r in free.rows if "NVIDIA" in r["holder"]]
     assert len(nvidia) >= 2, "the segment should draw on NVIDIA's autonomous-driving patents"
-    capped = build_shortlist(searcher, chain, ShortlistOptions(per_demand=5, per_patent=3, per_holder=1,
+    capped = build_shortlist(searcher, chain, shortlist_opts(per_demand=5, per_patent=3, per_holder=1,
                                                                explain=False, **unfloored))
     assert len([r for r in capped.rows if "NVIDIA" in r["holder"]]) == 1
     # a patent with no applicant is its own holder: under --per-holder 1 it serves one demand at most
@@ -312,7 +324,7 @@ def test_exports_round_trip(tmp_path: Path, shortlists: dict[str, Shortlist]) ->
 
 
 def test_push_on_nvidia(searcher: Searcher, tmp_path: Path) -> None:
-    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=5, per_enterprise=2, per_patent=10,
+    push = build_push(searcher, applicant="NVIDIA", options=push_opts(k=5, per_enterprise=2, per_patent=10,
                                                                         min_similarity=None, min_coverage=None))
     assert push.portfolio and push.enterprises and push.rows
     assert len(push.enterprises) <= 5
@@ -334,7 +346,7 @@ def test_push_on_nvidia(searcher: Searcher, tmp_path: Path) -> None:
 def test_push_orders_by_fit_and_evidence_never_by_id(searcher: Searcher) -> None:
     """Issue 14: 200 of 1,405 enterprises tied at exactly 1.75 (normalised scores), so the top 20 were the
     lowest demand ids. Fits are absolute: ties are rare, and a tie is broken by evidence before the name."""
-    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_similarity=None,
+    push = build_push(searcher, applicant="NVIDIA", options=push_opts(k=60, per_enterprise=2, min_similarity=None,
                                                                         min_coverage=None, reciprocal_k=None,
                                                                         explain=False))
     ents = push.enterprises
@@ -349,7 +361,7 @@ def test_push_orders_by_fit_and_evidence_never_by_id(searcher: Searcher) -> None
         assert e.evidence[0] == fits[0]
         assert all(p["score"] == p["retrievers"]["dense"]["score"] for d in e.demands for p in d["patents"])
     floor = sorted(k[1] for k in keys)[len(keys) // 2]
-    strict = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=60, per_enterprise=2, min_similarity=floor,
+    strict = build_push(searcher, applicant="NVIDIA", options=push_opts(k=60, per_enterprise=2, min_similarity=floor,
                                                                           min_coverage=None, reciprocal_k=None,
                                                                           explain=False))
     assert strict.rows and all(r["fit"] >= floor for r in strict.rows)
@@ -359,7 +371,8 @@ def test_reciprocal_check_keeps_only_pairs_the_demand_finds_itself(searcher: Sea
     """Issue 14's false friends (纱线 <- GPU *threads*) are found from the patent's side; the demand's own search of
     every patent ranks same-topic patents first. With ``reciprocal_k`` a pair is pushed only if the demand's own
     top k holds the patent: exactly the pairs of the unchecked push whose rank is at most k stay."""
-    loose = dict(k=100_000, per_enterprise=50, min_similarity=None, min_coverage=None, min_topic_coverage=0.0,
+    loose = dict(pair_model=False, k=100_000, per_enterprise=50, min_similarity=None, min_coverage=None,
+                 min_topic_coverage=0.0,
                  explain=False)
     plain = build_push(searcher, applicant="NVIDIA", options=PushOptions(**loose, reciprocal_k=None))
     checked = build_push(searcher, applicant="NVIDIA", options=PushOptions(**loose, reciprocal_k=3))
@@ -378,7 +391,7 @@ def test_learned_relevance_scores_pairs_and_floors_them(searcher: Searcher, chai
     demand), and ``min_relevance`` leaves a demand without a good enough candidate with no row at all."""
     learned = Searcher(searcher.workspace, RankerConfig(dense_model="static-64", candidates=50, fusion="learned"))
     try:
-        loose = ShortlistOptions(per_demand=3, per_patent=2, min_relevance=None, min_coverage=None,
+        loose = shortlist_opts(per_demand=3, per_patent=2, min_relevance=None, min_coverage=None,
                                  min_topic_coverage=None, explain=False)
         sl = build_shortlist(learned, chains["smart_manufacturing"], loose)
         assert sl.rows
@@ -393,7 +406,7 @@ def test_learned_relevance_scores_pairs_and_floors_them(searcher: Searcher, chai
         assert len({r["demand_id"] for r in strict.rows}) < len(best)  # the weakest demands get no row
         assert not build_shortlist(learned, chains["smart_manufacturing"],
                                    ShortlistOptions(**{**vars(loose), "min_relevance": 1.0})).rows
-        push = build_push(learned, applicant="NVIDIA", options=PushOptions(k=10, per_enterprise=1, min_relevance=0.0,
+        push = build_push(learned, applicant="NVIDIA", options=push_opts(k=10, per_enterprise=1, min_relevance=0.0,
                                                                          min_coverage=None, explain=False))
         assert push.rows and push.summary["min_fit"] == 0.0
         for r in push.rows:  # the fit is the relevance, and what ranks the enterprises
@@ -431,7 +444,8 @@ def test_cli_shortlist_and_errors(cli: typer.Typer, searcher: Searcher, tmp_path
     code, out = run(cli, "shortlist", str(good), "--per-demand", "0", "--home", home)
     assert code == 2
     target = tmp_path / "out" / "charging.json"
-    code, out = run(cli, "shortlist", str(good), "--per-demand", "2", "--no-explain", "--out", str(target),
+    code, out = run(cli, "shortlist", str(good), "--per-demand", "2", "--no-explain", "--no-pair-model", "--out",
+                    str(target),
                     "--home", home)
     assert code == 0, out
     assert json.loads(target.read_text("utf-8"))["rows"]
@@ -446,12 +460,13 @@ def test_cli_push(cli: typer.Typer, searcher: Searcher, tmp_path: Path) -> None:
     code, out = run(cli, "push", "--applicant", "no-such-company", "--home", home)
     assert code == 1 and "no-such-company" in out
     ids = tmp_path / "ids.txt"
-    found = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=20, per_enterprise=1, reciprocal_k=None,
+    found = build_push(searcher, applicant="NVIDIA", options=push_opts(k=20, per_enterprise=1, reciprocal_k=None,
                                                                          explain=False))
     nvidia = list(dict.fromkeys(r["patent_id"] for r in found.rows))[:3]  # patents the floors let through
     assert nvidia
     ids.write_text("\n".join(nvidia) + "\n", encoding="utf-8")
-    code, out = run(cli, "push", "--ids", str(ids), "--per-enterprise", "2", "--k", "3", "--reciprocal-k", "0", "--out",
+    code, out = run(cli, "push", "--ids", str(ids), "--per-enterprise", "2", "--k", "3", "--reciprocal-k", "0",
+                    "--no-pair-model", "--out",
                     str(tmp_path / "push.csv"), "--lang", "en", "--home", home)
     assert code == 0, out
     with (tmp_path / "push.csv").open(encoding="utf-8-sig") as f:

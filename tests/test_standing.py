@@ -31,9 +31,11 @@ ENTERPRISE = "宁波甲乙机械有限公司"
 
 
 def settings(**kw: object) -> StandingSettings:
-    # floor 0: these tests are about the events' bookkeeping, and the served learned ranker gives the tiny test
-    # model's pairs low relevance; the floor itself is judged on the bundled data (bench/standing_figures.py)
+    # floor 0 and no pair model: these tests are about the events' bookkeeping, and the served learned ranker gives
+    # the tiny test model's pairs low relevance; the floors themselves are judged on the bundled data
+    # (bench/standing_figures.py, eval/pair_fit.py); test_pair_model.py tests the pair model's floor
     return StandingSettings(**{"as_of": AS_OF, "explain": False, "cap_per_enterprise": None, "min_relevance": 0.0,
+                               "pair_model": False,
                                **kw})  # type: ignore[arg-type]
 
 

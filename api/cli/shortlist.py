@@ -93,6 +93,10 @@ def shortlist(
                                                                              "words in the demand (same language; 0 "
                                                                              "turns it off)")]
     = ShortlistOptions.min_topic_coverage or 0.0,
+    pair_model: Annotated[bool, typer.Option(help="Read every pair with the pair model fitted on judged "
+                                                  "matchmaking pairs (its confidence is the pair score)")] = False,
+    min_confidence: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Minimum pair confidence "
+                                                         "(default: the model's own floor)")] = None,
     candidates: Annotated[int | None, typer.Option(min=1, max=1000, help="Patents scored per demand "
                                                                          "(default max(4 x per-demand, 20))")] = None,
     duplicate_similarity: Annotated[float, typer.Option(min=0.0, max=1.0, help="Cosine at which two patents are "
@@ -123,7 +127,8 @@ def shortlist(
                                min_coverage=min_coverage or None, min_relevance=min_relevance or None,
                                min_topic_coverage=min_topic_coverage or None, candidates=candidates,
                                duplicate_similarity=duplicate_similarity, method=method,  # type: ignore[arg-type]
-                               mode=mode, explain=explain)  # type: ignore[arg-type]
+                               mode=mode, explain=explain, pair_model=pair_model,  # type: ignore[arg-type]
+                               min_confidence=min_confidence)
     searcher = Searcher(existing_workspace(home))
     try:
         with StageProgress(lang) as bar:
@@ -177,6 +182,10 @@ def push(
     reciprocal_k: Annotated[int, typer.Option(min=0, max=200, help="Push a pair only if the demand's own search of "
                                               "all patents ranks the patent in its top K (0: off)")]
     = PushOptions.reciprocal_k or 0,
+    pair_model: Annotated[bool, typer.Option(help="Read every pair with the pair model fitted on judged "
+                                                  "matchmaking pairs (its confidence is the pair score)")] = False,
+    min_confidence: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Minimum pair confidence "
+                                                         "(default: the model's own floor)")] = None,
     industry: IndustryOpt = [],  # noqa: B006
     region: RegionOpt = [],  # noqa: B006
     cooperation: CooperationOpt = [],  # noqa: B006
@@ -204,7 +213,8 @@ def push(
             raise _fail(f"{ids}: no patent ids in the file", 2)
     options = PushOptions(k=k, per_enterprise=per_enterprise, per_patent=per_patent, mode=mode,  # type: ignore[arg-type]
                           filters=DemandFilters(industry=industry, region=region, cooperation_modes=cooperation),
-                          explain=explain, reciprocal_k=reciprocal_k or None)
+                          explain=explain, reciprocal_k=reciprocal_k or None, pair_model=pair_model,
+                          min_confidence=min_confidence)
     searcher = Searcher(existing_workspace(home))
     started = time.perf_counter()
     try:
