@@ -74,13 +74,18 @@ def _fit(x: np.ndarray, good: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     return mean, scale, m.coef_[0], float(m.intercept_[0])
 
 
+def _model(mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: float, floor: float) -> PairModel:
+    return PairModel(EMBEDDER, TEXT_CHARS, list(FEATURES), [round(float(v), 6) for v in mean],
+                     [round(float(v), 6) for v in scale], [round(float(v), 6) for v in coef], round(intercept, 6),
+                     floor)
+
+
 def _cv_confidence(x: np.ndarray, good: np.ndarray, folds: int = 5) -> np.ndarray:
     from sklearn.model_selection import StratifiedKFold
 
     out = np.zeros(len(x))
     for fit_idx, held in StratifiedKFold(folds, shuffle=True, random_state=0).split(x, good):
-        mean, scale, coef, b = _fit(x[fit_idx], good[fit_idx])
-        out[held] = 1 / (1 + np.exp(-(((x[held] - mean) / scale) @ coef + b)))
+        out[held] = _model(*_fit(x[fit_idx], good[fit_idx]), 0.5).confidence(x[held])
     return out
 
 
@@ -126,10 +131,7 @@ def main() -> None:
     grades = {name: np.array([GRADES[p["label"]] for p in pairs]) for name, pairs in sets.items()}
     good = grades["train"] == 2
     floor = choose_floor(_cv_confidence(x["train"], good), grades["train"])
-    mean, scale, coef, intercept = _fit(x["train"], good)
-    model = PairModel(EMBEDDER, TEXT_CHARS, list(FEATURES), [round(float(v), 6) for v in mean],
-                      [round(float(v), 6) for v in scale], [round(float(v), 6) for v in coef], round(intercept, 6),
-                      floor)
+    model = _model(*_fit(x["train"], good), floor)
     report: dict[str, Any] = {"min_confidence": floor, "train_cv": figures(_cv_confidence(x["train"], good),
                                                                           grades["train"], floor)}
     for name in ("test_shortlist_round4", "test_standing"):

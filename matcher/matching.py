@@ -181,13 +181,12 @@ Support = dict[str, list[tuple[float, float, str, Result]]]  # demand -> (fit, f
 def _judged_support(support: Support, patents: dict[str, Patent], judge: PairJudge,
                     min_confidence: float | None) -> Support:
     """``support`` with each pair's fit replaced by its pair confidence; pairs below the floor dropped."""
-    floor = judge.model.min_confidence if min_confidence is None else min_confidence
     flat = [(d, row) for d, rows in support.items() for row in rows]
     pairs = [(row[3].record, patents[row[2]]) for _, row in flat]
     out: Support = defaultdict(list)
-    for (d, (_, fused, pid, r)), confidence in zip(flat, judge.confidence(pairs), strict=True):  # type: ignore[arg-type]
-        if confidence >= floor:
-            out[d].append((confidence, fused, pid, r))
+    for i, confidence in judge.passing(pairs, min_confidence):  # type: ignore[arg-type]
+        d, (_, fused, pid, r) = flat[i]
+        out[d].append((confidence, fused, pid, r))
     return dict(out)
 
 

@@ -81,6 +81,10 @@ class PairModel:
     def confidence(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.margin(x)))
 
+    def floor(self, min_confidence: float | None = None) -> float:
+        """The floor in force: ``min_confidence`` when given, else the model's own (chosen on its training pairs)."""
+        return self.min_confidence if min_confidence is None else min_confidence
+
 
 def pair_texts(demand: Demand, patent: Patent, chars: int) -> tuple[str, str, str, str]:
     """(demand title, demand title + description, patent title, patent title + abstract), the last three cut at
@@ -129,6 +133,12 @@ class PairJudge:
     def confidence(self, pairs: Sequence[tuple[Demand, Patent]]) -> list[float]:
         """The pair confidence of each (demand, patent) pair, in order."""
         return [float(c) for c in self.model.confidence(self.features(pairs))] if pairs else []
+
+    def passing(self, pairs: Sequence[tuple[Demand, Patent]], min_confidence: float | None = None
+                ) -> list[tuple[int, float]]:
+        """(index, confidence) of the pairs at or above the floor (``PairModel.floor``), in order."""
+        floor = self.model.floor(min_confidence)
+        return [(i, c) for i, c in enumerate(self.confidence(pairs)) if c >= floor]
 
 
 @lru_cache(maxsize=4)

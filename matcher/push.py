@@ -142,7 +142,7 @@ def build_push(searcher: Searcher, applicant: str | None = None, ids: list[str] 
 def _pair_floor(options: PushOptions) -> float | None:
     if not options.pair_model:
         return None
-    return shipped_judge().model.min_confidence if options.min_confidence is None else options.min_confidence
+    return shipped_judge().model.floor(options.min_confidence)
 
 
 def _rounded(value: float | None) -> float | None:

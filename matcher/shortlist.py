@@ -199,14 +199,12 @@ def judged(searcher: Searcher, candidates: list[Candidate], demands: dict[int, D
            min_confidence: float | None) -> list[Candidate]:
     """The candidates whose pair confidence (``matcher.pair_model``) is at or above the floor (None: the model's),
     each scored by it."""
-    judge = shipped_judge(searcher.vector_cache())
-    floor = judge.model.min_confidence if min_confidence is None else min_confidence
-    out = []
     pairs = [(demands[c.demand_pos], p) for c, p in zip(candidates, patents, strict=True)]
-    for c, confidence in zip(candidates, judge.confidence(pairs), strict=True):
-        if confidence >= floor:
-            c.confidence = c.score = confidence
-            out.append(c)
+    out = []
+    for i, confidence in shipped_judge(searcher.vector_cache()).passing(pairs, min_confidence):
+        c = candidates[i]
+        c.confidence = c.score = confidence
+        out.append(c)
     return out
 
 

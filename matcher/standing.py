@@ -234,15 +234,13 @@ def judged(rnd: _Round, events: list[ev.NewEvent], pairs: list[tuple[Demand, Pat
     that let them through kept in the explanation); all of them, unchanged, without the model."""
     if rnd.judge is None or not events:
         return events
-    floor = rnd.settings.min_confidence
-    floor = rnd.judge.model.min_confidence if floor is None else floor
     out = []
-    for e, confidence in zip(events, rnd.judge.confidence(pairs), strict=True):
-        if confidence >= floor:
-            e.explanation = {**e.explanation, "relevance": round(e.score, 6), "relevance_evidence": e.evidence,
-                             "pair_confidence": round(confidence, 6)}
-            e.score, e.evidence = confidence, "pair_confidence"
-            out.append(e)
+    for i, confidence in rnd.judge.passing(pairs, rnd.settings.min_confidence):
+        e = events[i]
+        e.explanation = {**e.explanation, "relevance": round(e.score, 6), "relevance_evidence": e.evidence,
+                         "pair_confidence": round(confidence, 6)}
+        e.score, e.evidence = confidence, "pair_confidence"
+        out.append(e)
     return out
 
 
