@@ -21,6 +21,7 @@ import argparse
 import json
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from matcher.chains import load_chain, shipped_chains
@@ -33,6 +34,7 @@ from matcher.workspace import Workspace
 PER_CHAIN = 30
 PUSH_ROWS = 40
 SEED = 14
+LOOSE_RELEVANCE = 0.1
 
 
 def _texts(searcher: Searcher, demand_id: str, patent_id: str) -> dict[str, str]:
@@ -44,27 +46,35 @@ def _texts(searcher: Searcher, demand_id: str, patent_id: str) -> dict[str, str]
 
 def _scores(r: dict) -> dict[str, object]:
     """What the version knew of the pair (keys a later version added are left out when absent)."""
-    return {k: r[k] for k in ("score", "relevance", "title_coverage", "fit") if r.get(k) is not None}
+    return {k: r[k] for k in ("score", "relevance", "title_coverage", "fit", "pair_confidence") if r.get(k) is not None}
 
 
-def rows(searcher: Searcher, seed: int = SEED, keep: Callable[[str], bool] = lambda _: True) -> list[dict[str, object]]:
+def rows(searcher: Searcher, seed: int = SEED, keep: Callable[[str], bool] = lambda _: True,
+         shortlist: ShortlistOptions | None = None, push: PushOptions | bool | None = None,
+         per_chain: int = PER_CHAIN) -> list[dict[str, object]]:
+    """The rows to judge: with ``shortlist`` / ``push`` options other than the defaults when given (``explain`` and
+    the push's ``k`` / ``per_enterprise`` are always this script's), without push rows when ``push`` is False."""
     out: list[dict[str, object]] = []
     for path in shipped_chains():
         chain = load_chain(path)
-        sl = build_shortlist(searcher, chain, ShortlistOptions(explain=False))
+        sl = build_shortlist(searcher, chain, replace(shortlist or ShortlistOptions(), explain=False))
         top: dict[str, dict] = {}
         for r in sl.rows:
             if r["rank"] == 1 and r["demand_id"] not in top and keep(r["demand_id"]):
                 top[r["demand_id"]] = r
         picked = sorted(top)
         random.Random(seed).shuffle(picked)
-        for demand_id in sorted(picked[:PER_CHAIN]):
+        for demand_id in sorted(picked[:per_chain]):
             r = top[demand_id]
             out.append({"set": "shortlist", "chain": path.stem, "segment": r["segment_id"], "demand_id": demand_id,
                         "patent_id": r["patent_id"], **_scores(r), **_texts(searcher, demand_id, r["patent_id"])})
     # every enterprise (k only cuts the ranked list: the cost is matching the portfolio), then the first kept
-    push = build_push(searcher, applicant="NVIDIA", options=PushOptions(k=100_000, per_enterprise=1, explain=False))
-    kept = [r for r in push.rows if keep(r["demand_id"])]
+    if push is False:
+        return out
+    pushed = build_push(searcher, applicant="NVIDIA",
+                        options=replace(push if isinstance(push, PushOptions) else PushOptions(), k=100_000,
+                                        per_enterprise=1, explain=False))
+    kept = [r for r in pushed.rows if keep(r["demand_id"])]
     for r in kept[:PUSH_ROWS]:
         out.append({"set": "push", "chain": "nvidia", "segment": "", "demand_id": r["demand_id"],
                     "patent_id": r["patent_id"], "enterprise_rank": r["enterprise_rank"], **_scores(r),
@@ -79,7 +89,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--judged", type=Path, help="a labeled set (pairs.jsonl) that --demands refers to")
     ap.add_argument("--demands", choices=("all", "seen", "unseen"), default="all")
+    ap.add_argument("--per-chain", type=int, default=PER_CHAIN, help="demands drawn per chain")
+    ap.add_argument("--pair-model", action="store_true", help="shortlist and push with the pair model on")
+    ap.add_argument("--loose-floors", action="store_true",
+                    help="shortlist without the lexical floors (title and topic coverage) and with min_relevance "
+                         f"{LOOSE_RELEVANCE}, leaving the pair model to decide")
+    ap.add_argument("--no-push", action="store_true", help="shortlist rows only")
     args = ap.parse_args()
+    shortlist = ShortlistOptions(pair_model=args.pair_model)
+    if args.loose_floors:
+        shortlist = replace(shortlist, min_coverage=None, min_topic_coverage=None, min_relevance=LOOSE_RELEVANCE)
+    push: PushOptions | bool = False if args.no_push else PushOptions(pair_model=args.pair_model)
     keep: Callable[[str], bool] = lambda _: True  # noqa: E731
     if args.demands != "all":
         if args.judged is None:
@@ -89,7 +109,7 @@ def main() -> None:
     searcher = Searcher(Workspace(args.home))
     try:
         with args.out.open("w", encoding="utf-8") as f:
-            for row in rows(searcher, args.seed, keep):
+            for row in rows(searcher, args.seed, keep, shortlist, push, args.per_chain):
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
     finally:
         searcher.close()

@@ -12,10 +12,13 @@ import numpy as np
 import pytest
 
 from indexes.vector_cache import VectorCache
+from matcher.chain_segments import SegmentPick, Selection
+from matcher.chains import parse_chain
 from matcher.pair_model import FEATURES, MODEL_PATH, PairJudge, PairModel, pair_texts, shipped_judge
 from matcher.push import PushOptions, build_push
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
+from matcher.shortlist import ShortlistOptions, build_shortlist
 from matcher.standing import run_pending
 from matcher.store import Store
 from tests.test_standing import demands_with_enterprise, live_pairs, make_home, offers, settings
@@ -153,3 +156,38 @@ def test_push_with_the_pair_model_scores_each_pair_by_it_and_floors_it(tmp_path:
     assert {(r["demand_id"], r["patent_id"]) for r in strict.rows} == \
         {(r["demand_id"], r["patent_id"]) for r in judged.rows if r["fit"] >= floor}
     assert strict.summary["min_confidence"] == floor
+
+
+@pytest.mark.model  # loads multilingual-e5-small
+def test_shortlist_with_the_pair_model_scores_each_pair_by_it_and_floors_it(tmp_path: Path,
+                                                                            sample_patents: list[Patent],
+                                                                            sample_demands: list[Demand]) -> None:
+    ws = make_home(tmp_path, offers(sample_patents, 30), demands_with_enterprise(sample_demands, 40))
+    searcher = Searcher(ws)
+    psnap, dsnap = searcher.snapshot("patents"), searcher.snapshot("demands")
+    chain = parse_chain({"name": "all", "segments": [{"id": "all", "name": "全部", "keywords": {"zh": ["全部"]}}]},
+                        "all.yaml")
+    every = Selection(chain, [SegmentPick(chain.segments[0], {p: ["all"] for p in range(psnap.facets.size)},
+                                          {d: ["all"] for d in range(dsnap.facets.size)})])
+    loose = dict(per_demand=100, per_patent=100, explain=False, min_relevance=None, min_similarity=None,
+                 min_coverage=None, min_topic_coverage=None, candidates=5, duplicate_similarity=1.01)
+    pairs = lambda sl: {(r["demand_id"], r["patent_id"]) for r in sl.rows}  # noqa: E731
+    plain = build_shortlist(searcher, chain, ShortlistOptions(**loose), selection=every)  # type: ignore[arg-type]
+    judged = build_shortlist(searcher, chain, ShortlistOptions(**loose, pair_model=True, min_confidence=0.0),  # type: ignore[arg-type]
+                             selection=every)
+    assert plain.rows and pairs(judged) == pairs(plain)  # no cap binds: the floor at 0 keeps every pair
+    judge = shipped_judge(searcher.vector_cache())
+    demands = searcher.store.get_many("demands", [r["demand_id"] for r in judged.rows])
+    patents = searcher.store.get_many("patents", [r["patent_id"] for r in judged.rows])
+    want = judge.confidence([(demands[r["demand_id"]], patents[r["patent_id"]]) for r in judged.rows])  # type: ignore[misc]
+    assert [r["score"] for r in judged.rows] == pytest.approx(want, abs=1e-5)
+    assert [r["pair_confidence"] for r in judged.rows] == pytest.approx(want, abs=1e-5)
+    for demand_id in {r["demand_id"] for r in judged.rows}:  # each demand's rows ranked by confidence
+        scores = [r["score"] for r in judged.rows if r["demand_id"] == demand_id]
+        assert scores == sorted(scores, reverse=True)
+    confidences = sorted({r["score"] for r in judged.rows})
+    assert len(confidences) >= 2
+    floor = (confidences[len(confidences) // 2 - 1] + confidences[len(confidences) // 2]) / 2
+    strict = build_shortlist(searcher, chain, ShortlistOptions(**loose, pair_model=True, min_confidence=floor),  # type: ignore[arg-type]
+                             selection=every)
+    assert pairs(strict) == {(r["demand_id"], r["patent_id"]) for r in judged.rows if r["score"] >= floor}
