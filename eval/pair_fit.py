@@ -6,8 +6,9 @@
 The split is fixed by how the pairs were judged, not chosen here:
 - **train**: ``shortlist_pairs`` rounds 1, 2, 3 and 5 (shortlist and push rows of seen demands; rounds 2, 3 and 5
   were judged knowing the version, so they are for fitting only);
-- **test**: ``shortlist_pairs`` round 4 (blind, demands never judged before) and all of ``standing_pairs`` (blind,
-  standing events). Nothing of them is used to fit the weights or to choose the floor.
+- **test**: ``shortlist_pairs`` rounds 4 and 6 (blind, demands never judged before; round 6's "new" rows were
+  drawn with this model and no lexical floors) and all of ``standing_pairs`` (blind, standing events). Nothing of
+  them is used to fit the weights or to choose the floor.
 
 The floor (``min_confidence``) is chosen on the training pairs alone, from 5-fold cross-validated predictions: the
 lowest threshold on a 0.05 grid whose kept pairs are at most 10% bad (the issue-14 floor), with at least 20 kept.
@@ -34,6 +35,7 @@ from matcher.workspace import Workspace
 
 DATASETS = Path(__file__).resolve().parent / "datasets"
 TRAIN_ROUNDS = (1, 2, 3, 5)
+HELD_OUT_ROUNDS = (4, 6)
 GRADES = {"good": 2, "loose": 1, "bad": 0}
 MAX_BAD = 0.10
 MIN_KEPT = 20
@@ -45,11 +47,11 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 
 def labelled_pairs() -> dict[str, list[dict[str, Any]]]:
-    """The judged pairs by split and set: train, test_shortlist_round4, test_standing."""
+    """The judged pairs by split and set: train, test_shortlist_round<N> for each held-out round, test_standing."""
     shortlist = _read(DATASETS / "shortlist_pairs" / "pairs.jsonl")
     return {
         "train": [p for p in shortlist if p["round"] in TRAIN_ROUNDS],
-        "test_shortlist_round4": [p for p in shortlist if p["round"] == 4],
+        **{f"test_shortlist_round{r}": [p for p in shortlist if p["round"] == r] for r in HELD_OUT_ROUNDS},
         "test_standing": _read(DATASETS / "standing_pairs" / "pairs.jsonl"),
     }
 
@@ -134,15 +136,15 @@ def main() -> None:
     model = _model(*_fit(x["train"], good), floor)
     report: dict[str, Any] = {"min_confidence": floor, "train_cv": figures(_cv_confidence(x["train"], good),
                                                                           grades["train"], floor)}
-    for name in ("test_shortlist_round4", "test_standing"):
+    tests = [name for name in sets if name.startswith("test_")]
+    for name in tests:
         report[name] = figures(model.confidence(x[name]), grades[name], floor)
-    both = np.concatenate([model.confidence(x[n]) for n in ("test_shortlist_round4", "test_standing")])
-    report["test_all"] = figures(both, np.concatenate([grades["test_shortlist_round4"], grades["test_standing"]]),
-                                 floor)
+    report["test_all"] = figures(np.concatenate([model.confidence(x[n]) for n in tests]),
+                                 np.concatenate([grades[n] for n in tests]), floor)
     model.fitted_on = {"train": f"shortlist_pairs rounds {list(TRAIN_ROUNDS)}", "pairs": len(sets["train"]),
                        "labels": dict(Counter(p["label"] for p in sets["train"])), "C": C,
                        "floor_rule": f"lowest 0.05 step with <= {MAX_BAD:.0%} bad of >= {MIN_KEPT} kept (5-fold CV)"}
-    model.held_out = {k: report[k] for k in ("test_shortlist_round4", "test_standing", "test_all")}
+    model.held_out = {k: report[k] for k in (*tests, "test_all")}
     print(json.dumps(report, ensure_ascii=False, indent=1))
     if not args.dry_run:
         model.save(args.out)

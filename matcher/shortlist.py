@@ -80,7 +80,9 @@ class ShortlistOptions:
     # the pair model (``matcher.pair_model``, fitted on the judged matchmaking pairs) reads each pair that passes the
     # other floors: its confidence becomes the pair score, and a pair below ``min_confidence`` (None: the model's own
     # floor) gets no row
-    pair_model: bool = False  # opt-in until a fresh blind round confirms it on shortlists (issue 14)
+    # opt-in: on the blind round 6 the model alone, without the lexical floors, let in false friends (24% bad against
+    # 0%), so it adds to the floors and does not replace them (eval/datasets/shortlist_pairs/CARD.md)
+    pair_model: bool = False
     min_confidence: float | None = None
 
     def passes(self, c: Candidate) -> bool:

@@ -100,12 +100,18 @@ class ApiServer:
 
 @contextlib.contextmanager
 def running_server(tmp: Path, patents: list[Patent], demands: list[Demand],
-                   env: dict[str, str] | None = None) -> Iterator[tuple[ApiServer, str]]:
-    """Build a workspace under ``tmp``, create an API key, start the server; yields (server, key)."""
+                   env: dict[str, str] | None = None, backlog: bool = True) -> Iterator[tuple[ApiServer, str]]:
+    """Build a workspace under ``tmp``, create an API key, start the server; yields (server, key).
+
+    ``backlog=False`` drops the standing-match work the fixture's own load left pending (on the full sample, 20k
+    records the server's worker would match before any write a test makes)."""
     cache = {"PMATCH_VECTOR_CACHE": str(tmp / "vectors.sqlite")}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PMATCH_VECTOR_CACHE", cache["PMATCH_VECTOR_CACHE"])
         home = build_home(tmp, patents, demands)
+    if not backlog:
+        with Store(Workspace(home).store_path) as store, store._db:
+            store._db.execute("DELETE FROM pending_work")
     key = keys_create(home, "tests")
     server = ApiServer(home, tmp / "ranker.json", {**cache, **(env or {})}, key)
     try:
