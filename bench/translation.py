@@ -1,11 +1,14 @@
 """Query translation speed: dictionary parse and cached-open times, and queries per second, both directions,
-with and without the index-vocabulary filter.
+with and without the index-vocabulary filter, and with the served cohesive sense choice.
 
     python bench/translation.py [--repeat 5]
 
 Queries are the hand-written needs of ``eval/datasets/crosslingual`` (both languages), each rendered for the other
 language. The vocabulary filter uses a BM25 index over the bundled sample (``data/sample/patents.jsonl.gz``, built
-here first; its build time is not counted). Prints one JSON object (machine and load included) on stdout.
+here first; its build time is not counted). ``cohesive`` adds what search serves (``cohesive_translation``): each
+word's senses ranked by how they co-occur in that index's documents. ``long_cohesive`` renders the bundled demands'
+title + description (what a shortlist, a push's reciprocal check and a standing match search with) the same way,
+over the first ``--long`` demands. Prints one JSON object (machine and load included) on stdout.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -31,11 +36,13 @@ from indexes.script import dominant_language  # noqa: E402
 
 QUERIES = ROOT / "eval" / "datasets" / "crosslingual" / "queries.jsonl"
 SAMPLE = ROOT / "data" / "sample" / "patents.jsonl.gz"
+DEMANDS = ROOT / "data" / "sample" / "demands.jsonl.gz"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--repeat", type=int, default=5, help="passes over the queries")
+    parser.add_argument("--long", type=int, default=200, help="demand texts rendered for long_cohesive")
     args = parser.parse_args(argv)
     queries = [json.loads(line)["text"] for line in QUERIES.read_text("utf-8").splitlines() if line.strip()]
     load_avg = os.getloadavg()[0]
@@ -56,14 +63,37 @@ def main(argv: list[str] | None = None) -> None:
                               "dictionary_parse_seconds": round(parse_s, 2),
                               "dictionary_cached_open_seconds": round(open_s, 4), "queries": len(queries),
                               "repeat": args.repeat}
-    for label, weight in (("plain", None), ("vocabulary_filtered", index.specificity)):
+    def holding() -> tr.Docs:
+        """The documents holding every term of a candidate, cached for one query, as search computes them."""
+        held: dict[str, np.ndarray] = {}
+
+        def docs(text: str) -> np.ndarray:
+            if text not in held:
+                positions: np.ndarray | None = None
+                for term in dict.fromkeys(index.query_terms(text)):
+                    mine = index.holding(term)
+                    positions = mine if positions is None else np.intersect1d(positions, mine, assume_unique=True)
+                held[text] = positions if positions is not None else np.zeros(0, dtype=np.int64)
+            return held[text]
+
+        return docs
+
+    with gzip.open(DEMANDS, "rt", encoding="utf-8") as fh:
+        long = ["\n".join(p for p in (d.get("title"), d.get("description")) if p)
+                for d in (json.loads(line) for line in fh)][:args.long]
+    runs = (("plain", queries, None, False, args.repeat),
+            ("vocabulary_filtered", queries, index.specificity, False, args.repeat),
+            ("cohesive", queries, index.specificity, True, args.repeat),
+            ("long_cohesive", long, index.specificity, True, 1))
+    for label, texts, weight, cohesive, repeat in runs:
         started = time.perf_counter()
-        for _ in range(args.repeat):
-            for q in queries:
+        for _ in range(repeat):
+            for q in texts:
                 target = "en" if dominant_language(q) == "zh" else "zh"
-                tr.render_query(q, target, weight)
+                tr.render_query(q, target, weight, holding() if cohesive else None)
         elapsed = time.perf_counter() - started
-        out[f"{label}_queries_per_second"] = round(args.repeat * len(queries) / elapsed, 1)
+        out[f"{label}_queries_per_second"] = round(repeat * len(texts) / elapsed, 1)
+    out["long_queries"] = len(long)
     print(json.dumps(out, ensure_ascii=False, indent=2))
 
 

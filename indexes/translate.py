@@ -108,22 +108,44 @@ def _together(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.count_nonzero(b[at] == a))
 
 
+def _cooccurrence(held: list[np.ndarray]) -> np.ndarray:
+    """(n, n) int64: entry (i, j) is how many documents ``held[i]`` and ``held[j]`` share (``_together`` of every
+    two lists of sorted, unique positions, as one sparse product)."""
+    import scipy.sparse as sp
+
+    n = len(held)
+    sizes = np.array([h.size for h in held], dtype=np.int64)
+    if not sizes.sum():
+        return np.zeros((n, n), dtype=np.int64)
+    cols = np.concatenate(held).astype(np.int64)
+    rows = np.repeat(np.arange(n, dtype=np.int64), sizes)
+    a = sp.csr_matrix((np.ones(cols.size, dtype=np.int64), (rows, cols)), shape=(n, int(cols.max()) + 1))
+    return np.asarray((a @ a.T).toarray(), dtype=np.int64)
+
+
 def _resolve(items: list[str | _Group], docs: Docs | None) -> str:
     """The translation as text: each group cut to its ``keep`` candidates. With ``docs``, a group's candidates are
     ranked first by how well they co-occur, in the target documents, with the other groups' candidates (the sense
-    of "iron" that goes with "lithium" and "phosphate" is 铁, not 熨烫), the dictionary's order breaking ties."""
+    of "iron" that goes with "lithium" and "phosphate" is 铁, not 熨烫), the dictionary's order breaking ties.
+
+    A candidate's support is the sum, over the other groups, of log(1 + the most documents it shares with one of
+    that group's candidates). Every shared count comes from one sparse co-occurrence product, so a long query (a
+    demand's title and description: a hundred words, several senses each) costs milliseconds, not the seconds that
+    one intersection per pair of candidates took."""
     groups = [g for g in items if isinstance(g, _Group) and g.candidates]
-    if docs is not None and len(groups) > 1:
-        held = {c: docs(c) for g in groups for c in g.candidates}
-        for g in groups:
-            if len(g.candidates) <= g.keep:
-                continue
-            others = [h for h in groups if h is not g]
-
-            def support(c: str, others: list[_Group] = others) -> float:
-                return sum(math.log1p(max(_together(held[c], held[o]) for o in h.candidates)) for h in others)
-
-            scores = {c: support(c) for c in g.candidates}
+    ambiguous = [i for i, g in enumerate(groups) if len(g.candidates) > g.keep]
+    if docs is not None and len(groups) > 1 and ambiguous:
+        names = list(dict.fromkeys(c for g in groups for c in g.candidates))
+        index = {c: i for i, c in enumerate(names)}
+        shared = _cooccurrence([docs(c) for c in names])
+        asked = list(dict.fromkeys(c for i in ambiguous for c in groups[i].candidates))
+        rows = shared[[index[c] for c in asked]]
+        # best[h][c]: log(1 + the most documents candidate c shares with one candidate of group h)
+        best = [dict(zip(asked, map(math.log1p, rows[:, [index[o] for o in h.candidates]].max(axis=1).tolist()),
+                         strict=True)) for h in groups]
+        for gi in ambiguous:
+            g = groups[gi]
+            scores = {c: sum(best[hi][c] for hi in range(len(groups)) if hi != gi) for c in g.candidates}
             g.candidates = sorted(g.candidates, key=lambda c: -scores[c])  # stable: dictionary order breaks ties
     out: list[str] = []
     for item in items:

@@ -156,3 +156,14 @@ def test_cohesive_translation_keeps_the_senses_that_occur_together() -> None:
     # one group alone has nothing to agree with: the dictionary's order stands
     assert tr.to_chinese("iron", lambda w: float(w in only), per_phrase=1, docs=docs) == "熨烫"
     assert tr._together(np.arange(10), np.arange(5, 15)) == 5 and tr._together(np.arange(3), np.zeros(0)) == 0
+
+
+def test_cooccurrence_counts_equal_the_pairwise_intersections() -> None:
+    rng = np.random.default_rng(3)
+    held = [np.unique(rng.integers(0, 400, size=int(n))) for n in rng.integers(0, 120, size=40)]
+    held += [np.zeros(0, dtype=np.int64), np.array([399])]
+    shared = tr._cooccurrence(held)
+    assert shared.shape == (len(held), len(held))
+    assert all(int(shared[i, j]) == tr._together(a, b) for i, a in enumerate(held) for j, b in enumerate(held))
+    assert tr._cooccurrence([np.zeros(0, dtype=np.int64)] * 3).tolist() == [[0] * 3] * 3
+
