@@ -141,6 +141,7 @@ class Analyzer:
 
     def __init__(self, config: AnalyzerConfig | None = None) -> None:
         self.config = config or AnalyzerConfig()
+        self._chars: dict[str, str] = {}  # normalize_char's cache: one entry per distinct character seen
         if self.config.segmenter not in SEGMENTERS:
             raise ValueError(f"segmenter must be one of {SEGMENTERS}, not {self.config.segmenter!r}")
         self._segment: Callable[[str], Iterable[str]]
@@ -181,6 +182,14 @@ class Analyzer:
         if self._t2s is not None:
             text = self._t2s.convert(text)
         return text
+
+    def normalize_char(self, ch: str) -> str:
+        """``normalize`` of one character, cached: an explanation maps offsets character by character, and a text
+        has few distinct characters."""
+        out = self._chars.get(ch)
+        if out is None:
+            out = self._chars[ch] = self.normalize(ch)
+        return out
 
     def tokenize(self, text: str) -> list[str]:
         """The index terms of ``text``, in order, with repeats (BM25 counts them)."""

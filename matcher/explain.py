@@ -45,7 +45,7 @@ def _normalised_with_map(analyzer: Analyzer, text: str) -> tuple[str, list[int]]
     chars: list[str] = []
     offsets: list[int] = []
     for i, ch in enumerate(text):
-        norm = analyzer.normalize(ch) if not ch.isascii() else ch
+        norm = analyzer.normalize_char(ch) if not ch.isascii() else ch
         norm = norm or unicodedata.normalize("NFKC", ch)
         for c in norm:
             chars.append(c)
