@@ -13,6 +13,9 @@ first 40 enterprises whose demand is unseen).
     python eval/judged_rows.py --home .pmatch --out rows.jsonl
     python eval/judged_rows.py --home .pmatch --out fresh.jsonl --seed 2114 \
         --judged eval/datasets/shortlist_pairs/pairs.jsonl --demands unseen
+
+``--pair-model`` draws the rows with the pair model on (shortlist and push), ``--loose-floors`` the shortlist without
+its lexical floors (round 6 of ``shortlist_pairs``: ``--seed 2212 --per-chain 20``), ``--no-push`` shortlist rows only.
 """
 
 from __future__ import annotations
