@@ -22,8 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -63,21 +61,6 @@ def main(argv: list[str] | None = None) -> None:
                               "dictionary_parse_seconds": round(parse_s, 2),
                               "dictionary_cached_open_seconds": round(open_s, 4), "queries": len(queries),
                               "repeat": args.repeat}
-    def holding() -> tr.Docs:
-        """The documents holding every term of a candidate, cached for one query, as search computes them."""
-        held: dict[str, np.ndarray] = {}
-
-        def docs(text: str) -> np.ndarray:
-            if text not in held:
-                positions: np.ndarray | None = None
-                for term in dict.fromkeys(index.query_terms(text)):
-                    mine = index.holding(term)
-                    positions = mine if positions is None else np.intersect1d(positions, mine, assume_unique=True)
-                held[text] = positions if positions is not None else np.zeros(0, dtype=np.int64)
-            return held[text]
-
-        return docs
-
     with gzip.open(DEMANDS, "rt", encoding="utf-8") as fh:
         long = ["\n".join(p for p in (d.get("title"), d.get("description")) if p)
                 for d in (json.loads(line) for line in fh)][:args.long]
@@ -90,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(repeat):
             for q in texts:
                 target = "en" if dominant_language(q) == "zh" else "zh"
-                tr.render_query(q, target, weight, holding() if cohesive else None)
+                tr.render_query(q, target, weight, index.holding_all() if cohesive else None)
         elapsed = time.perf_counter() - started
         out[f"{label}_queries_per_second"] = round(repeat * len(texts) / elapsed, 1)
     out["long_queries"] = len(long)

@@ -53,10 +53,10 @@ def _scores(r: dict) -> dict[str, object]:
 
 
 def rows(searcher: Searcher, seed: int = SEED, keep: Callable[[str], bool] = lambda _: True,
-         shortlist: ShortlistOptions | None = None, push: PushOptions | bool | None = None,
-         per_chain: int = PER_CHAIN) -> list[dict[str, object]]:
+         shortlist: ShortlistOptions | None = None, push: PushOptions | None = None,
+         per_chain: int = PER_CHAIN, push_rows: bool = True) -> list[dict[str, object]]:
     """The rows to judge: with ``shortlist`` / ``push`` options other than the defaults when given (``explain`` and
-    the push's ``k`` / ``per_enterprise`` are always this script's), without push rows when ``push`` is False."""
+    the push's ``k`` / ``per_enterprise`` are always this script's); no push rows without ``push_rows``."""
     out: list[dict[str, object]] = []
     for path in shipped_chains():
         chain = load_chain(path)
@@ -72,11 +72,10 @@ def rows(searcher: Searcher, seed: int = SEED, keep: Callable[[str], bool] = lam
             out.append({"set": "shortlist", "chain": path.stem, "segment": r["segment_id"], "demand_id": demand_id,
                         "patent_id": r["patent_id"], **_scores(r), **_texts(searcher, demand_id, r["patent_id"])})
     # every enterprise (k only cuts the ranked list: the cost is matching the portfolio), then the first kept
-    if push is False:
+    if not push_rows:
         return out
     pushed = build_push(searcher, applicant="NVIDIA",
-                        options=replace(push if isinstance(push, PushOptions) else PushOptions(), k=100_000,
-                                        per_enterprise=1, explain=False))
+                        options=replace(push or PushOptions(), k=100_000, per_enterprise=1, explain=False))
     kept = [r for r in pushed.rows if keep(r["demand_id"])]
     for r in kept[:PUSH_ROWS]:
         out.append({"set": "push", "chain": "nvidia", "segment": "", "demand_id": r["demand_id"],
@@ -102,7 +101,7 @@ def main() -> None:
     shortlist = ShortlistOptions(pair_model=args.pair_model)
     if args.loose_floors:
         shortlist = replace(shortlist, min_coverage=None, min_topic_coverage=None, min_relevance=LOOSE_RELEVANCE)
-    push: PushOptions | bool = False if args.no_push else PushOptions(pair_model=args.pair_model)
+    push = PushOptions(pair_model=args.pair_model)
     keep: Callable[[str], bool] = lambda _: True  # noqa: E731
     if args.demands != "all":
         if args.judged is None:
@@ -112,7 +111,7 @@ def main() -> None:
     searcher = Searcher(Workspace(args.home))
     try:
         with args.out.open("w", encoding="utf-8") as f:
-            for row in rows(searcher, args.seed, keep, shortlist, push, args.per_chain):
+            for row in rows(searcher, args.seed, keep, shortlist, push, args.per_chain, not args.no_push):
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
     finally:
         searcher.close()

@@ -293,6 +293,22 @@ class BM25Index:
         held = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         return held if self._all_live else held[self.live_mask[held]]
 
+    def holding_all(self) -> Callable[[str], np.ndarray]:
+        """A function from a text to the live positions whose document holds every analysed term of it, ascending,
+        cached per text (query translation asks it once per candidate word of one query: make one per query)."""
+        seen: dict[str, np.ndarray] = {}
+
+        def docs(text: str) -> np.ndarray:
+            if text not in seen:
+                held: np.ndarray | None = None
+                for term in dict.fromkeys(self.query_terms(text)):
+                    mine = self.holding(term)
+                    held = mine if held is None else np.intersect1d(held, mine, assume_unique=True)
+                seen[text] = held if held is not None else np.zeros(0, dtype=np.int64)
+            return seen[text]
+
+        return docs
+
     def coverage(self, terms: Sequence[str], positions: np.ndarray) -> np.ndarray:
         """Per position, the idf-weighted share of the distinct ``terms`` its document contains (0..1).
 

@@ -98,19 +98,9 @@ def _usable(candidates: Iterable[str], weight: Weight | None) -> list[str]:
     return [c for c in candidates if weight(c) > 0]
 
 
-def _together(a: np.ndarray, b: np.ndarray) -> int:
-    """How many documents hold both (positions sorted and unique)."""
-    if a.size > b.size:
-        a, b = b, a
-    if not a.size:
-        return 0
-    at = np.minimum(np.searchsorted(b, a), b.size - 1)
-    return int(np.count_nonzero(b[at] == a))
-
-
 def _cooccurrence(held: list[np.ndarray]) -> np.ndarray:
-    """(n, n) int64: entry (i, j) is how many documents ``held[i]`` and ``held[j]`` share (``_together`` of every
-    two lists of sorted, unique positions, as one sparse product)."""
+    """(n, n) int64: entry (i, j) is how many documents ``held[i]`` and ``held[j]`` share (lists of sorted, unique
+    positions), every pair at once as one sparse product."""
     import scipy.sparse as sp
 
     n = len(held)

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from indexes.bm25 import BM25Index, top_k
+from indexes.bm25 import top_k
 from indexes.dense_segments import SegmentedDense
 from indexes.embedders import Embedder, load_embedder
 from indexes.translate import render_query
@@ -198,7 +198,7 @@ class Searcher:
             allowed = mask & lang_mask
             if not allowed.any():
                 continue
-            docs = _holding(snap.bm25) if self.config.cohesive_translation else None
+            docs = snap.bm25.holding_all() if self.config.cohesive_translation else None
             text, translated = (render_query(query, lang, snap.bm25.specificity, docs) if lang in ("zh", "en")
                                 else (query, False))
             r_terms = snap.bm25.query_terms(text) if translated else terms
@@ -374,22 +374,6 @@ class Searcher:
         # result pages, later runs) is embedded once
         return QueryExplainer(snap, terms, vector,
                               lambda texts: cache.embed(model.fingerprint, texts, model.encode_documents))
-
-
-def _holding(bm25: BM25Index) -> Callable[[str], np.ndarray]:
-    """For query translation: the sorted positions of the documents holding every analysed term of a text."""
-    seen: dict[str, np.ndarray] = {}
-
-    def docs(text: str) -> np.ndarray:
-        if text not in seen:
-            held: np.ndarray | None = None
-            for term in dict.fromkeys(bm25.query_terms(text)):
-                mine = bm25.holding(term)
-                held = mine if held is None else np.intersect1d(held, mine, assume_unique=True)
-            seen[text] = held if held is not None else np.zeros(0, dtype=np.int64)
-        return seen[text]
-
-    return docs
 
 
 def _keyed(run: dict[int, float]) -> dict[str, float]:

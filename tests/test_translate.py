@@ -155,7 +155,18 @@ def test_cohesive_translation_keeps_the_senses_that_occur_together() -> None:
     assert tr.to_chinese("lithium iron", lambda w: float(w in only), per_phrase=1, docs=docs) == "锂 铁"
     # one group alone has nothing to agree with: the dictionary's order stands
     assert tr.to_chinese("iron", lambda w: float(w in only), per_phrase=1, docs=docs) == "熨烫"
-    assert tr._together(np.arange(10), np.arange(5, 15)) == 5 and tr._together(np.arange(3), np.zeros(0)) == 0
+    shared = tr._cooccurrence([np.arange(10), np.arange(5, 15), np.arange(3), np.zeros(0, dtype=np.int64)])
+    assert shared[0, 1] == 5 and shared[2, 3] == 0
+
+
+def _together(a: np.ndarray, b: np.ndarray) -> int:
+    """The reference: how many positions two sorted, unique position lists share, by binary search."""
+    if a.size > b.size:
+        a, b = b, a
+    if not a.size:
+        return 0
+    at = np.minimum(np.searchsorted(b, a), b.size - 1)
+    return int(np.count_nonzero(b[at] == a))
 
 
 def test_cooccurrence_counts_equal_the_pairwise_intersections() -> None:
@@ -164,6 +175,6 @@ def test_cooccurrence_counts_equal_the_pairwise_intersections() -> None:
     held += [np.zeros(0, dtype=np.int64), np.array([399])]
     shared = tr._cooccurrence(held)
     assert shared.shape == (len(held), len(held))
-    assert all(int(shared[i, j]) == tr._together(a, b) for i, a in enumerate(held) for j, b in enumerate(held))
+    assert all(int(shared[i, j]) == _together(a, b) for i, a in enumerate(held) for j, b in enumerate(held))
     assert tr._cooccurrence([np.zeros(0, dtype=np.int64)] * 3).tolist() == [[0] * 3] * 3
 
