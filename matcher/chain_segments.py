@@ -24,6 +24,7 @@ import numpy as np
 from indexes.analyzer import read_user_dict, user_dict_path
 from matcher.chains import Chain, Segment
 from matcher.config import Mode
+from matcher.i18n import Message
 from matcher.search import Searcher
 from matcher.served import Snapshot
 from matcher.texts import CJK, context_text
@@ -49,7 +50,7 @@ class SegmentPick:
 class Selection:
     chain: Chain
     picks: list[SegmentPick]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Message] = field(default_factory=list)
 
     @property
     def patent_positions(self) -> set[int]:
@@ -212,8 +213,9 @@ def select_chain(searcher: Searcher, chain: Chain, mode: Mode | None = None,
             canonical = searcher.store.resolve("patents", seed)
             pos = psnap.bm25.position(canonical) if canonical else None
             if pos is None:
-                selection.warnings.append(f"{chain.source or chain.name}: segments[{i}] ({segment.id}): seed "
-                                          f"{seed!r} is {'not indexed' if canonical else 'not a stored patent'}")
+                selection.warnings.append(Message(
+                    "chain.warn.seed_not_indexed" if canonical else "chain.warn.seed_unknown",
+                    source=chain.source or chain.name, i=i, segment=segment.id, seed=repr(seed)))
                 continue
             pick.patents.setdefault(pos, []).append("seed")
             seeds += 1
@@ -223,8 +225,8 @@ def select_chain(searcher: Searcher, chain: Chain, mode: Mode | None = None,
                                                      segment.expand_demands, mode)
         dead = [k for k in segment.keywords.all() if not any(c.get(f"kw:{k}") for c in pick.hits.values())]
         if dead:
-            selection.warnings.append(f"segment {segment.id}: {len(dead)} keyword(s) match no patent and no demand: "
-                                      + ", ".join(dead))
+            selection.warnings.append(Message("chain.warn.dead_keywords", segment=segment.id, count=len(dead),
+                                              keywords=", ".join(dead)))
         selection.picks.append(pick)
     if progress:
         progress("select", len(chain.segments), len(chain.segments))

@@ -24,8 +24,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from matcher.filters import DemandFilters, PatentFilters
+from matcher.i18n import DEFAULT_LANG, Message, text
+from matcher.reasons import reason
 from matcher.records import normalize_code
 
 CHAINS_DIR = Path(__file__).resolve().parent.parent / "data" / "chains"
@@ -36,13 +39,26 @@ F = TypeVar("F", bound=BaseModel)
 
 
 class ChainError(ValueError):
-    """A chain file that cannot be used; the message names the file and the key path."""
+    """A chain file that cannot be used: one line per problem, each naming the file and the key path.
+    ``message(lang)`` says it in Chinese or English; ``str()`` is the English form."""
+
+    def __init__(self, *lines: Message) -> None:
+        self.lines = lines
+        super().__init__(self.message("en"))
+
+    def message(self, lang: str = DEFAULT_LANG) -> str:
+        return "\n".join(line.text(lang) for line in self.lines)
+
+
+def _refuse(key: str, **params: Any) -> PydanticCustomError:
+    """A validator's refusal: error type ``chain_<name>`` for catalogue key ``chain.<name>``."""
+    return PydanticCustomError(key.replace(".", "_", 1), text(key, "en"), {k: str(v) for k, v in params.items()})
 
 
 def _ipc_prefix(value: str) -> str:
     code = normalize_code(value)
     if not _IPC_PREFIX.match(code):
-        raise ValueError(f"not an IPC/CPC code or prefix: {value!r} (e.g. H01M, B60L53, G06F9/48)")
+        raise _refuse("chain.ipc_prefix", value=repr(value))
     return code
 
 
@@ -93,7 +109,7 @@ class Segment(_Strict):
     @model_validator(mode="after")
     def _selects_something(self) -> Segment:
         if not (self.ipc or self.keywords.all() or self.seeds):
-            raise ValueError("a segment needs at least one of ipc, keywords (zh/en) or seeds")
+            raise _refuse("chain.selects_nothing")
         return self
 
     @property
@@ -122,7 +138,7 @@ class Chain(_Strict):
             for i, seg in enumerate(segments):
                 value = getattr(seg, what)
                 if value in seen:
-                    raise ValueError(f"segments[{i}] has the same {what} as segments[{seen[value]}]: {value!r}")
+                    raise _refuse("chain.same_segment", i=i, what=what, j=seen[value], value=repr(value))
                 seen[value] = i
         return segments
 
@@ -141,6 +157,12 @@ def _overlay(base: F, override: F | None) -> F:
 
 
 # --- loading ----------------------------------------------------------------------------------------------
+class _RepeatedKey(yaml.constructor.ConstructorError):
+    def __init__(self, key: object, mark: yaml.Mark) -> None:
+        super().__init__(None, None, f"key {key!r} appears twice", mark)
+        self.key = key
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML keeps the last of two equal keys silently; a chain file with a repeated key is refused instead."""
 
@@ -150,7 +172,7 @@ def _mapping_without_repeats(loader: _UniqueKeyLoader, node: yaml.MappingNode, d
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
+            raise _RepeatedKey(key, key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -159,28 +181,32 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def key_path(loc: tuple[int | str, ...]) -> str:
-    """``('segments', 1, 'ipc', 0)`` -> ``segments[1].ipc[0]``."""
+    """``('segments', 1, 'ipc', 0)`` -> ``segments[1].ipc[0]``; ``""`` for the top level."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
+    return out
 
 
-def _message(error: dict[str, Any]) -> str:
-    kind, msg = error["type"], str(error["msg"])
+def _reason(error: dict[str, Any], loc: tuple[int | str, ...]) -> Message:
+    kind = error["type"]
     if kind == "extra_forbidden":
-        return "unknown key"
+        model = _model_at(loc)
+        return (Message("chain.unknown_key_allowed", allowed=_allowed_keys(model)) if model is not None
+                else Message("chain.unknown_key"))
     if kind == "missing":
-        return "missing (required)"
+        return Message("chain.missing")
     if kind == "too_short" and isinstance(error.get("input"), list):
-        return "must not be empty"
+        return Message("chain.empty")
     if kind == "string_pattern_mismatch":
-        return f"must be lower-case ASCII letters, digits, _ or - (e.g. battery_materials), not {error['input']!r}"
-    msg = msg.removeprefix("Value error, ")
+        return Message("chain.slug", value=repr(error["input"]))
+    if kind.startswith("chain_"):  # our validators' refusals
+        return Message(kind.replace("_", ".", 1), **(error.get("ctx") or {}))
+    said = reason(error)
     if kind in _TYPE_ERRORS and "input" in error:
         value = error["input"]
-        msg += f" (got {type(value).__name__}: {value!r:.60})"
-    return msg
+        return Message("chain.got", reason=said, type=type(value).__name__, value=f"{value!r:.60}")
+    return said
 
 
 _TYPE_ERRORS = {"string_type", "list_type", "int_type", "bool_type", "float_type", "model_type", "dict_type",
@@ -209,28 +235,24 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     return model
 
 
-def format_errors(source: str, exc: ValidationError) -> str:
+def format_errors(source: str, exc: ValidationError) -> list[Message]:
+    """One line per error of ``exc``: the file, the key path and why."""
     lines = []
     for error in exc.errors():
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))  # drop union/function tags
-        text = f"{source}: {key_path(loc)}: {_message(error)}"
-        if error["type"] == "extra_forbidden":
-            model = _model_at(loc)
-            if model is not None:
-                text += f" (allowed: {_allowed_keys(model)})"
-        lines.append(text)
-    return "\n".join(lines)
+        where = key_path(loc) or Message("chain.top_level")
+        lines.append(Message("chain.at", source=source, where=where, reason=_reason(error, loc)))
+    return lines
 
 
 def parse_chain(data: object, source: str = "<chain>") -> Chain:
     """A validated ``Chain`` from already-parsed YAML/JSON data."""
     if not isinstance(data, dict):
-        raise ChainError(f"{source}: the file must hold a mapping with name and segments, not "
-                         f"{type(data).__name__}")
+        raise ChainError(Message("chain.not_mapping", source=source, type=type(data).__name__))
     try:
         chain = Chain.model_validate(data)
     except ValidationError as exc:
-        raise ChainError(format_errors(source, exc)) from None
+        raise ChainError(*format_errors(source, exc)) from None
     chain.source = source
     return chain
 
@@ -240,21 +262,26 @@ def load_chain(path: str | Path) -> Chain:
     path = Path(path)
     source = path.name
     try:
-        text = path.read_text("utf-8")
+        raw = path.read_text("utf-8")
     except FileNotFoundError:
-        raise ChainError(f"{path}: no such file") from None
+        raise ChainError(Message("chain.no_file", path=str(path))) from None
     except UnicodeDecodeError as exc:
-        raise ChainError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise ChainError(Message("chain.not_utf8", source=source, reason=exc.reason, start=exc.start)) from None
     except OSError as exc:
-        raise ChainError(f"{path}: {exc.strerror}") from None
+        raise ChainError(Message("chain.unreadable", path=str(path), reason=exc.strerror or str(exc))) from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+        data = yaml.load(raw, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ChainError(f"{source}: {where}{exc.problem or exc}") from None
+        # a repeated key in our words; any other problem in the YAML parser's (English) words
+        problem = (Message("chain.repeated_key", name=repr(exc.key)) if isinstance(exc, _RepeatedKey)
+                   else exc.problem or str(exc))
+        if mark is None:
+            raise ChainError(Message("chain.yaml", source=source, detail=problem)) from None
+        raise ChainError(Message("chain.yaml_at", source=source, line=mark.line + 1, column=mark.column + 1,
+                                 problem=problem)) from None
     except yaml.YAMLError as exc:
-        raise ChainError(f"{source}: not valid YAML: {exc}") from None
+        raise ChainError(Message("chain.yaml", source=source, detail=str(exc))) from None
     return parse_chain(data, source)
 
 

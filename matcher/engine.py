@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from matcher.i18n import text
+from matcher.i18n import LocalisedError
 
 EngineName = Literal["local", "ray"]
 ENGINES: tuple[EngineName, ...] = ("local", "ray")
@@ -27,17 +27,9 @@ OnResult = Callable[[int, Any], None]  # partition number, result: called in thi
 Record = Callable[[int, Any, str], None]  # partition number, result, which worker computed it
 
 
-class EngineUnavailable(RuntimeError):
+class EngineUnavailable(LocalisedError, RuntimeError):
     """The engine asked for cannot run here: Ray is not installed, or its cluster cannot be reached. The message
     is a catalogue key (``matcher/messages/engine.yaml``): ``message(lang)`` gives it in Chinese or English."""
-
-    def __init__(self, key: str, **params: Any) -> None:
-        self.key = key
-        self.params = params
-        super().__init__(text(key, "en", **params))
-
-    def message(self, lang: str = "zh") -> str:
-        return text(self.key, lang, **self.params)
 
 
 @dataclass(frozen=True)

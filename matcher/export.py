@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from matcher.i18n import catalogue, text
+from matcher.i18n import LocalisedError, Message, catalogue, text
 from matcher.pairs import DERIVED, INFERRED_SHOWN, excerpt
 from matcher.push import Push
 from matcher.records import Demand, Patent
@@ -67,10 +67,14 @@ class Table:
     details: list[str] = field(default_factory=list)
 
 
+class UnknownFormat(LocalisedError, ValueError):
+    """An output path whose extension is not one of ``FORMATS``."""
+
+
 def output_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FORMATS:
-        raise ValueError(f"{path}: unknown output format {suffix or '(none)'!r}: use .csv, .xlsx or .json")
+        raise UnknownFormat("export.unknown_format", path=str(path), suffix=suffix or "(none)")
     return suffix
 
 
@@ -136,7 +140,7 @@ def shortlist_table(shortlist: Shortlist, lang: Lang = "zh") -> Table:
            text("export.info.segment_line", lang, patents=seg["patents"], demands=seg["demands"], rows=seg["rows"],
                 served=seg["demands_served"])) for seg in s["segments"]),
         *((f"{text('export.info.time', lang)} {k}", v) for k, v in s["timings"].items()),
-        *(("warning", w) for w in s["warnings"]),
+        *(("warning", Message.from_dict(w).text(lang)) for w in s["warnings"]),
     ]
     return Table(sheets, columns, _localised(info, lang), shortlist.to_dict(), _present(rows, DETAILS))
 

@@ -104,11 +104,37 @@ class Message:
     def __repr__(self) -> str:
         return f"Message({self.key!r}, **{self.params!r})"
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (a run's summary): the key and the parameters, each rendered in English if it is a
+        ``Message`` itself."""
+        return {"key": self.key, "params": {k: v.text("en") if isinstance(v, Message) else v
+                                            for k, v in self.params.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        return cls(str(data["key"]), **dict(data.get("params") or {}))
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Message) and (self.key, self.params) == (other.key, other.params)
 
     def __hash__(self) -> int:
         return hash(self.key)
+
+
+class LocalisedError(Exception):
+    """An error whose words are a catalogue string: ``key`` is its stable code, ``message(lang)`` puts it in Chinese
+    or English at the edge that shows it, and ``str()`` is the English form (for logs). ``as_message()`` hands it on
+    as a ``Message`` parameter of another string, rendered in that string's language."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        self.key, self.params = key, params
+        super().__init__(self.as_message().text("en"))
+
+    def as_message(self) -> Message:
+        return Message(self.key, **self.params)
+
+    def message(self, lang: str = DEFAULT_LANG) -> str:
+        return self.as_message().text(lang)
 
 
 def pick_lang(value: str | None, default: Lang = DEFAULT_LANG) -> Lang:

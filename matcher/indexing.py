@@ -31,6 +31,7 @@ from indexes.dense import DenseIndex, auto_index_type
 from indexes.embedders import load_embedder
 from indexes.vector_cache import VectorCache
 from matcher.facet_index import FacetIndex, facet_spec
+from matcher.i18n import LocalisedError
 from matcher.pause_points import pause
 from matcher.records import Demand, Patent
 from matcher.snapshot import (
@@ -53,8 +54,8 @@ def model_dir_name(model: str) -> str:
     return "dense-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model).name if "/" in model else model)
 
 
-class NothingToIndex(Exception):
-    pass
+class NothingToIndex(LocalisedError):
+    """The store holds no record of the kind to index."""
 
 
 def embed_texts(workspace: Workspace, model: str, texts: Sequence[str], progress: Progress | None = None,
@@ -280,7 +281,7 @@ def prepare_full(workspace: Workspace, kind: Collection, dense_model: str | None
         made = make_segment(workspace, store, kind, store.iter_records(kind), stamps, dense_model, dense_text_chars,
                             dense_index_type, analyzer, progress, seconds)
         if made is None:
-            raise NothingToIndex(f"no {kind} in {workspace.store_path}: ingest some first")
+            raise NothingToIndex("index.nothing", kind=kind, store=str(workspace.store_path))
         segment, dense = made
         saved = save_segment(workspace, kind, segment, dense)
     at = now()

@@ -20,21 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from matcher.i18n import Lang, text
+from matcher.i18n import Lang, LocalisedError, text
 from matcher.records import Patent
 
 FORMATS = (".docx", ".pdf", ".md")
 
 
-class NotOpenLicence(ValueError):
+class NotOpenLicence(LocalisedError, ValueError):
     """The patent cannot be taken under an open licence; ``message(lang)`` says why."""
-
-    def __init__(self, key: str, **params: str) -> None:
-        super().__init__(text(key, "en", **params))
-        self.key, self.params = key, params
-
-    def message(self, lang: Lang) -> str:
-        return text(self.key, lang, **self.params)
 
 
 @dataclass

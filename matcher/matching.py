@@ -21,6 +21,7 @@ from typing import Any
 from matcher.config import Mode
 from matcher.evidence import answers_a_need, title_coverage, topic_coverage
 from matcher.filters import DemandFilters, PatentFilters
+from matcher.i18n import LocalisedError
 from matcher.pair_model import PairJudge
 from matcher.records import Demand, Patent
 from matcher.results import Result
@@ -31,8 +32,8 @@ SUPPORT_WEIGHTS = (1.0, 0.5, 0.25)
 PatentMatches = Callable[[list[str]], Iterable[tuple[Patent, list[Result]]]]  # patent ids -> match_patent's answers
 
 
-class UnknownRecord(LookupError):
-    pass
+class UnknownRecord(LocalisedError, LookupError):
+    """An id (or an applicant) that names no stored record."""
 
 
 def match_demand(searcher: Searcher, demand: str | Demand, k: int = 10, filters: PatentFilters | None = None,
@@ -41,7 +42,7 @@ def match_demand(searcher: Searcher, demand: str | Demand, k: int = 10, filters:
     if isinstance(demand, str):
         found = searcher.store.get("demands", demand)
         if not isinstance(found, Demand):
-            raise UnknownRecord(f"no demand with id {demand!r}")
+            raise UnknownRecord("search.unknown_demand", id=demand)
         demand = found
     return demand, searcher.search_patents(demand_query(demand), k, filters, mode, explain)
 
@@ -51,17 +52,24 @@ def match_patent(searcher: Searcher, patent_id: str, k: int = 10, filters: Deman
     """Demands (enterprises) that a patent could serve."""
     patent = searcher.store.get("patents", patent_id)
     if not isinstance(patent, Patent):
-        raise UnknownRecord(f"no patent with id {patent_id!r}")
+        raise UnknownRecord("search.unknown_patent", id=patent_id)
     query = patent_query(patent, searcher.config.dense_text_chars)
     return patent, searcher.search_demands(query, k, filters, mode, explain)
 
 
+def enterprise_key(demand: Demand) -> str:
+    """Who a demand's matches are for: its enterprise, or the demand itself when none is named, keyed
+    ``(demand ID)``."""
+    return demand.enterprise or f"(demand {demand.id})"
+
+
 @dataclass
 class EnterpriseMatch:
-    enterprise: str
+    enterprise: str  # ``enterprise_key``: the name, or ``(demand ID)`` for a demand that names none
     score: float
     demands: list[dict[str, Any]] = field(default_factory=list)
     evidence: tuple[float, ...] = ()  # tie-breakers: best fit, supporting pairs, best fused score
+    named: bool = True  # whether the data names the enterprise
 
     def to_dict(self) -> dict[str, Any]:
         return {"enterprise": self.enterprise, "score": round(self.score, 6), "demands": self.demands}
@@ -74,13 +82,13 @@ def portfolio_ids(searcher: Searcher, applicant: str | None = None, ids: list[st
         for doc_id in ids:
             canonical = searcher.store.resolve("patents", doc_id)
             if canonical is None:
-                raise UnknownRecord(f"no patent with id {doc_id!r}")
+                raise UnknownRecord("search.unknown_patent", id=doc_id)
             resolved.append(canonical)
         return list(dict.fromkeys(resolved))
     if applicant:
         found = searcher.store.ids_with_value("patents", "applicants", applicant)
         if not found:
-            raise UnknownRecord(f"no patent has an applicant matching {applicant!r}")
+            raise UnknownRecord("search.unknown_applicant", applicant=applicant)
         return found
     raise ValueError("a portfolio needs an applicant or a list of patent ids")
 
@@ -155,8 +163,7 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
         rows.sort(key=lambda row: (-row[0], -row[1], row[2]))
         demand = rows[0][3].record
         assert isinstance(demand, Demand)
-        key = demand.enterprise or f"(demand {demand_id})"
-        by_enterprise[key].append({
+        by_enterprise[enterprise_key(demand)].append({
             "demand_id": demand_id, "title": demand.title, "score": round(rows[0][0], 6),
             "patents": [{"patent_id": pid, "title": titles[pid], "score": round(fit, 6), "fused": round(fused, 6),
                          "retrievers": r.retrievers,
@@ -164,13 +171,16 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
                         for fit, fused, pid, r in rows[:per_enterprise]],
         })
     matches = []
+    unnamed = {enterprise_key(rows[0][3].record) for rows in support.values()
+               if not rows[0][3].record.enterprise}  # type: ignore[union-attr]
     for enterprise, demands in by_enterprise.items():
         demands.sort(key=lambda d: (-d["score"], -d["patents"][0]["fused"], d["demand_id"]))
         pairs = [p for d in demands for p in d["patents"]]
         scores = sorted((p["score"] for p in pairs), reverse=True)
         total = sum(w * s for w, s in zip(SUPPORT_WEIGHTS, scores, strict=False))
         evidence = (scores[0], len(pairs), max(p["fused"] for p in pairs))
-        matches.append(EnterpriseMatch(enterprise, total, demands[:per_enterprise], evidence))
+        matches.append(EnterpriseMatch(enterprise, total, demands[:per_enterprise], evidence,
+                                       named=enterprise not in unnamed))
     matches.sort(key=lambda m: (-round(m.score, 9), *(-e for e in m.evidence), m.enterprise))
     return matches[:k]
 

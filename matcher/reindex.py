@@ -375,7 +375,7 @@ def _build_job(home: str, kind: Collection, config_json: str, threads: int, nice
             result = update_snapshot(ws, kind, dense_model=config.dense_model,
                                      dense_text_chars=config.dense_text_chars)
             if result.state == "empty":
-                raise NothingToIndex(f"no {kind} in {ws.store_path}: ingest some first")
+                raise NothingToIndex("index.nothing", kind=kind, store=str(ws.store_path))
             detail = {**result.to_dict(), "added_ids": result.added, "deleted_ids": result.deleted}
         manifest = ws.current_manifest(kind)
         detail["merge_wanted"] = bool(manifest and merge_plan(manifest.segments))

@@ -33,7 +33,7 @@ from matcher.filter_report import FilterReport, report
 from matcher.filters import DemandFilters, PatentFilters
 from matcher.fusion import convex_fusion, rrf_fusion
 from matcher.fusion.learned import LearnedRanker, model_path
-from matcher.i18n import text
+from matcher.i18n import LocalisedError
 from matcher.results import QueryExplainer, Result
 from matcher.served import Snapshot
 from matcher.store import Collection
@@ -41,17 +41,12 @@ from matcher.texts import dominant_language, query_languages
 from matcher.workspace import Workspace
 
 
-class NotIndexed(Exception):
-    pass
+class NotIndexed(LocalisedError):
+    """A search needs an index (or its dense part) that is missing or was built by another model version."""
 
 
-class MinScoreError(ValueError):
-    """``min_score`` cannot apply: out of [0, 1], or the ranker has no calibrated relevance. ``key`` names the
-    catalogue message (``matcher/messages/search.yaml``); ``str()`` is its English form."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        super().__init__(text(key, "en"))
+class MinScoreError(LocalisedError, ValueError):
+    """``min_score`` cannot apply: out of [0, 1], or the ranker has no calibrated relevance."""
 
 
 @dataclass
@@ -130,7 +125,7 @@ class Searcher:
             return self._pinned[kind]
         path = self.workspace.current_snapshot(kind)
         if path is None:
-            raise NotIndexed(f"no {kind} index in {self.workspace.home}: run `pmatch index build`")
+            raise NotIndexed("search.no_index", kind=kind, home=str(self.workspace.home))
         with self._lock:
             snap = self._snapshots.get(kind)
             if snap is None or snap.path != path:
@@ -139,13 +134,11 @@ class Searcher:
 
     def embedder(self, snap: Snapshot) -> Embedder:
         if snap.dense is None:
-            raise NotIndexed(f"the {snap.kind} index has no dense part: run `pmatch index build --dense-model "
-                             f"{self.config.dense_model}` (or search with --mode bm25)")
+            raise NotIndexed("search.no_dense", kind=snap.kind, model=self.config.dense_model)
         meta = snap.dense.metadata
         embedder = load_embedder(str(meta["model"]))
         if embedder.fingerprint != meta["fingerprint"]:
-            raise NotIndexed(f"the {snap.kind} dense index was built with a different version of {meta['model']}: "
-                             "rebuild it with `pmatch index build`")
+            raise NotIndexed("search.dense_version", kind=snap.kind, model=str(meta["model"]))
         return embedder
 
     # --- public searches ------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from matcher import match_events as ev
 from matcher.evidence import answers_a_need
 from matcher.filters import DemandFilters, PatentFilters
-from matcher.matching import demand_query, patent_query
+from matcher.matching import demand_query, enterprise_key, patent_query
 from matcher.pair_model import PairJudge, shipped_judge
 from matcher.records import Demand, Patent
 from matcher.results import Result
@@ -106,11 +106,6 @@ class RunReport:
 
 def matching_date(settings: StandingSettings) -> date:
     return settings.as_of or datetime.now(UTC).date()
-
-
-def enterprise_key(demand: Demand) -> str:
-    """Who a demand's matches are for: its enterprise, or the demand itself when none is named (as push does)."""
-    return demand.enterprise or f"(demand {demand.id})"
 
 
 def is_active(demand: Demand, on: date) -> bool:

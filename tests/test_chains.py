@@ -135,6 +135,27 @@ def test_unreadable_files(tmp_path: Path) -> None:
 
 def test_parse_chain_and_key_path() -> None:
     assert key_path(("segments", 1, "ipc", 0)) == "segments[1].ipc[0]"
-    assert key_path(()) == "(top level)"
+    assert key_path(()) == ""  # the top level: format_errors says (top level) in the reader's language
     chain = parse_chain({"name": "x", "segments": [{"id": "s", "name": "S", "seeds": ["CN1"]}]}, "inline")
     assert chain.segments[0].seeds == ["CN1"] and chain.source == "inline"
+
+
+@pytest.mark.parametrize(("text", "english", "chinese"), [
+    ("name: x\nsegments:\n  - id: a\n    name: A\n    ipc: [X99]\n",
+     "chain.yaml: segments[0].ipc[0]: not an IPC/CPC code or prefix: 'X99'",
+     "chain.yaml：segments[0].ipc[0]：不是 IPC/CPC 分类号"),
+    ("name: x\nsegments:\n  - id: a\n    name: A\n    ipc: [H01M]\n    colour: red\n",
+     "segments[0].colour: unknown key (allowed: ", "segments[0].colour：未知的键（可用："),
+    ("name: x\nname: y\nsegments:\n" + GOOD_SEGMENT, "line 2, column 1: key 'name' appears twice",
+     "第 2 行第 1 列：键 'name' 出现了两次"),
+    ("name: x\n", "chain.yaml: segments: missing (required)", "chain.yaml：segments：缺少（必填）"),
+    ("- x\n", "must hold a mapping with name and segments, not list",
+     "文件应是含 name 和 segments 的映射，而不是 list"),
+    ("name: x\nsegments: battery\n", "segments: Input should be a valid list (got str: 'battery')",
+     "segments：应为列表（实际是 str：'battery'）"),
+])
+def test_chain_errors_in_both_languages(tmp_path: Path, text: str, english: str, chinese: str) -> None:
+    with pytest.raises(ChainError) as info:
+        load_chain(write(tmp_path, text))
+    assert english in str(info.value) and english in info.value.message("en")
+    assert chinese in info.value.message("zh") and english not in info.value.message("zh")

@@ -175,7 +175,10 @@ def test_uploaded_chain_errors_are_listed_per_key_path(client: httpx.Client) -> 
     bad = b"name: x\nsegments:\n  - id: a\n    name: A\n    ipc: [X99]\n"
     page = client.post("/events", data={"csrf": csrf(form)}, files={"chain_file": ("bad.yaml", bad, "text/yaml")})
     assert page.status_code == 422
-    assert "bad.yaml: segments[0].ipc[0]: not an IPC/CPC code or prefix" in unescape(page.text)
+    assert "bad.yaml：segments[0].ipc[0]：不是 IPC/CPC 分类号或其前缀" in unescape(page.text)  # the page's language
+    english = client.post("/events", params={"lang": "en"}, data={"csrf": csrf(form)},
+                          files={"chain_file": ("bad.yaml", bad, "text/yaml")})
+    assert "bad.yaml: segments[0].ipc[0]: not an IPC/CPC code or prefix" in unescape(english.text)
 
 
 def test_upload_needs_the_key_validates_and_becomes_searchable(client: httpx.Client,

@@ -187,7 +187,7 @@ def test_uploaded_chain_errors_per_key_path(page: Any, tmp_path: Path) -> None:
     page.set_input_files("#chain_file", str(bad))
     page.click("main button[type=submit]")
     page.wait_for_selector(".problem")
-    assert "bad-chain.yaml: segments[0].ipc[0]: not an IPC/CPC code or prefix" in page.inner_text(".problem")
+    assert "bad-chain.yaml：segments[0].ipc[0]：不是 IPC/CPC 分类号或其前缀" in page.inner_text(".problem")
     shot(page, "event-chain-errors-zh")
 
 

@@ -106,7 +106,7 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
 
 
 async def _on_not_indexed(request: Request, exc: NotIndexed) -> JSONResponse:
-    return error_response(503, "not_indexed", Message("http.not_indexed", detail=str(exc)))
+    return error_response(503, "not_indexed", Message("http.not_indexed", detail=exc.as_message()))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

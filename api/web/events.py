@@ -19,7 +19,7 @@ from api.web.jobs import Jobs
 from api.web.render import link, page_lang, render
 from matcher.chains import Chain, ChainError, load_chain, shipped_chains
 from matcher.export import shortlist_table
-from matcher.i18n import text
+from matcher.i18n import Message, text
 from matcher.shortlist import ShortlistOptions, build_shortlist
 
 router = APIRouter(include_in_schema=False)
@@ -71,14 +71,14 @@ async def start_shortlist(request: Request, service: ServiceDep) -> Response:
         if upload is not None:
             name, data = upload
             if len(data) > MAX_CHAIN_BYTES:
-                raise ChainError(text("web.events.too_big", lang, name=name, limit=MAX_CHAIN_BYTES))
+                raise ChainError(Message("web.events.too_big", name=name, limit=MAX_CHAIN_BYTES))
             chain = await run_in_threadpool(_load_uploaded, name, data)
         elif values["chain"] in {stem for stem, _, _ in _shipped()}:
             chain = load_chain(next(p for p in shipped_chains() if p.stem == values["chain"]))
         else:
             form.errors["chain"] = text("web.events.pick_chain", lang)
     except ChainError as exc:
-        chain_errors = str(exc).splitlines()
+        chain_errors = exc.message(lang).splitlines()
     if form.errors or chain_errors or chain is None:
         return _form(request, 422, values=values, errors=form.errors, chain_errors=chain_errors)
     label = chain.name if lang == "zh" else (chain.name_en or chain.name)

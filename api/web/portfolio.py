@@ -67,7 +67,7 @@ async def start_push(request: Request, service: ServiceDep) -> Response:
                 form.errors["applicant"] = text("web.portfolio.too_many", lang, count=len(portfolio),
                                                 limit=service.settings.max_portfolio_patents)
         except UnknownRecord as exc:
-            form.errors["patent_ids" if ids else "applicant"] = str(exc)
+            form.errors["patent_ids" if ids else "applicant"] = exc.message(lang)
     if form.errors:
         return _form(request, service, 422, values, form.errors)
     options = PushOptions(k=k, per_enterprise=per_enterprise)

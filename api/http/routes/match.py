@@ -65,7 +65,7 @@ def match_portfolio_endpoint(service: ServiceDep, req: s.PortfolioRequest) -> s.
     try:
         ids = portfolio_ids(service.searcher, req.applicant, req.patent_ids or None)
     except UnknownRecord as exc:
-        raise ApiError(404, "not_found", Message("http.unknown_records", detail=str(exc)), field) from None
+        raise ApiError(404, "not_found", Message("http.unknown_records", detail=exc.as_message()), field) from None
     if len(ids) > service.settings.max_portfolio_patents:
         raise ApiError(422, "too_many_patents", Message("http.too_many_patents", count=len(ids),
                                                         limit=service.settings.max_portfolio_patents), field)
