@@ -83,10 +83,10 @@ def test_bad_input_gets_its_message_and_changes_nothing(home: Path, name: str,
     assert "nothing was written" in outputs["en"]
     # Chinese: the reason is worded in Chinese (every catalogue reason has a zh form), and where the corpus gives
     # the Chinese message, it is that one
-    reason_zh = outputs["zh"].split(f"error: {path}", 1)[1]
+    reason_zh = outputs["zh"].split(f"错误：{path}", 1)[1]
     assert CJK.search(reason_zh.split("\n")[0]) and "未写入任何数据" in outputs["zh"], outputs["zh"]
     if "message_zh" in case:
-        assert re.search(re.escape(f"error: {path}") + case["message_zh"], outputs["zh"]), outputs["zh"]
+        assert re.search(re.escape(f"错误：{path}") + case["message_zh"], outputs["zh"]), outputs["zh"]
     assert after == before and after[0] == "ok"
 
 

@@ -90,9 +90,17 @@ def test_search_filters_apply(home: Path) -> None:
 
 def test_table_output_and_stats(home: Path) -> None:
     out = pmatch(home, "search", "graphics processor", "--k", "3").stdout
-    assert "score" in out and re.search(r"\b(CN|US)\d", out)  # a table of patent ids (either language)
-    stats = pmatch(home, "stats").stdout
-    assert "patents" in stats and "100" in stats and "stale" not in stats
+    assert re.search(r"\b(CN|US)\d", out)  # a table of patent ids, headed in Chinese by default
+    assert all(h in out for h in ("编号", "名称", "法律状态", "许可条件", "得分")) and "score" not in out
+    out = pmatch(home, "search", "graphics processor", "--k", "3", "--lang", "en").stdout
+    assert all(h in out for h in ("id", "title", "legal status", "licence terms", "score")) and "得分" not in out
+    stats = pmatch(home, "stats", "--lang", "en").stdout
+    assert "patents" in stats and "100" in stats and "pending" not in stats
+    assert "数据版本" in pmatch(home, "stats").stdout
+    zh = "".join(pmatch(home, "search", "电池", "--k", "2", "--explain").stdout.split())
+    assert "共同词语：" in zh and "语义检索：第" in zh and "sharedterms" not in zh and "rank" not in zh
+    en = " ".join(pmatch(home, "search", "电池", "--k", "2", "--explain", "--lang", "en").stdout.split())
+    assert "shared terms: " in en and "dense: rank" in en and "共同词语" not in en
 
 
 def test_bad_input_exits_nonzero_with_file_line_field(home: Path, tmp_path: Path) -> None:
@@ -107,7 +115,7 @@ def test_bad_input_exits_nonzero_with_file_line_field(home: Path, tmp_path: Path
     assert "未写入任何数据" in chinese.stderr
     result = pmatch(home, "search", "x", "--ipc", "XYZ", check=False)
     assert result.returncode == 2 and "ipc" in result.stderr
-    assert "stale" not in pmatch(home, "stats").stdout  # the failed batch changed nothing
+    assert "pending" not in pmatch(home, "stats", "--lang", "en").stdout  # the failed batch changed nothing
 
 
 def test_ingest_makes_records_searchable_and_search_warns_while_writes_are_pending(home: Path, tmp_path: Path) -> None:
@@ -115,19 +123,20 @@ def test_ingest_makes_records_searchable_and_search_warns_while_writes_are_pendi
     new.write_text(json.dumps({"id": "CN-TEST-1", "title": "一种超导量子比特读出谐振腔"}, ensure_ascii=False) + "\n")
     out = pmatch(home, "ingest", "patents", str(new), "--lang", "en").stdout
     assert "patents searchable: 1 new or changed" in " ".join(out.split())
-    assert "pending" not in pmatch(home, "stats").stdout
+    assert "pending" not in pmatch(home, "stats", "--lang", "en").stdout
     assert search_json(home, "超导量子比特读出谐振腔")[0]["id"] == "CN-TEST-1"
     later = tmp_path / "later.jsonl"
     record = {"id": "CN-TEST-2", "title": "一种拓扑量子比特编织门控装置"}
     later.write_text(json.dumps(record, ensure_ascii=False) + "\n")
     pmatch(home, "ingest", "patents", str(later), "--no-index")
-    assert "pending" in pmatch(home, "stats").stdout
+    assert "pending" in pmatch(home, "stats", "--lang", "en").stdout
+    assert "有尚未检索到的写入" in "".join(pmatch(home, "stats").stdout.split())
     run = pmatch(home, "search", "拓扑量子比特编织", "--json", "--lang", "en")
     assert "CN-TEST-2" not in [r["id"] for r in json.loads(run.stdout)["results"]]
     assert "does not include the latest writes" in run.stderr
     pmatch(home, "index", "build", "--kind", "patents")
     assert search_json(home, "拓扑量子比特编织")[0]["id"] == "CN-TEST-2"
-    assert "pending" not in pmatch(home, "stats").stdout
+    assert "pending" not in pmatch(home, "stats", "--lang", "en").stdout
 
 
 def test_empty_filtered_search_says_which_filter_emptied_it(home: Path) -> None:
@@ -153,7 +162,7 @@ def test_read_commands_refuse_a_home_without_a_workspace(tmp_path: Path) -> None
     empty = tmp_path / "not-a-workspace"
     for args in (["search", "电池"], ["stats"], ["match", "demand", "ZB-D-0001"], ["match", "patent", "X"],
                  ["push", "--applicant", "大学"], ["show", "patent", "CN114058170A"]):
-        result = pmatch(empty, *args, check=False)
+        result = pmatch(empty, *args, "--lang", "en", check=False)
         assert result.returncode == 1, args
         assert "holds no patent-match workspace" in result.stderr and "Traceback" not in result.stderr
     assert not (empty / "store.sqlite").exists()  # nothing was created
@@ -162,6 +171,8 @@ def test_read_commands_refuse_a_home_without_a_workspace(tmp_path: Path) -> None
 def test_empty_query_is_refused(home: Path) -> None:
     for query in ("", "   "):
         result = pmatch(home, "search", query, check=False)
+        assert result.returncode == 2 and "query：必填，但为空" in result.stderr
+        result = pmatch(home, "search", query, "--lang", "en", check=False)
         assert result.returncode == 2 and "query: required, but empty" in result.stderr
 
 

@@ -435,12 +435,16 @@ def test_cli_shortlist_and_errors(cli: typer.Typer, searcher: Searcher, tmp_path
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nsegments:\n  - id: a\n    name: A\n    ipc: [X99]\n", encoding="utf-8")
     code, out = run(cli, "shortlist", str(bad), "--home", home)
-    assert code == 2 and "bad.yaml: segments[0].ipc[0]: not an IPC/CPC code" in out and "Traceback" not in out
+    assert code == 2 and "bad.yaml：segments[0].ipc[0]：不是 IPC/CPC 分类号" in out and "Traceback" not in out
+    code, out = run(cli, "shortlist", str(bad), "--lang", "en", "--home", home)
+    assert code == 2 and "bad.yaml: segments[0].ipc[0]: not an IPC/CPC code" in out
     good = tmp_path / "charging.yaml"
     good.write_text("name: 充电\nsegments:\n  - id: charging\n    name: 充换电\n    keywords: {zh: [充电桩, 充电]}\n",
                     encoding="utf-8")
     code, out = run(cli, "shortlist", str(good), "--out", str(tmp_path / "x.txt"), "--home", home)
-    assert code == 2 and "unknown output format" in out
+    assert code == 2 and "错误：" in out and "未知的输出格式" in out.replace(" ", "")  # Chinese by default
+    code, out = run(cli, "shortlist", str(good), "--out", str(tmp_path / "x.txt"), "--lang", "en", "--home", home)
+    assert code == 2 and "error: " in out and "unknown output format" in out
     code, out = run(cli, "shortlist", str(good), "--per-demand", "0", "--home", home)
     assert code == 2
     target = tmp_path / "out" / "charging.json"
@@ -449,7 +453,7 @@ def test_cli_shortlist_and_errors(cli: typer.Typer, searcher: Searcher, tmp_path
                     "--home", home)
     assert code == 0, out
     assert json.loads(target.read_text("utf-8"))["rows"]
-    code, out = run(cli, "shortlist", str(good), "--home", str(tmp_path / "empty"))
+    code, out = run(cli, "shortlist", str(good), "--lang", "en", "--home", str(tmp_path / "empty"))
     assert code == 1 and "holds no patent-match workspace" in out and "Traceback" not in out  # the --home guard
     assert not (tmp_path / "empty" / "store.sqlite").exists()  # a read command creates no empty store
 
@@ -469,6 +473,8 @@ def test_cli_push(cli: typer.Typer, searcher: Searcher, tmp_path: Path) -> None:
                     "--no-pair-model", "--out",
                     str(tmp_path / "push.csv"), "--lang", "en", "--home", home)
     assert code == 0, out
+    assert "(demand " not in out  # the table names an enterprise, or says the data gives none ("not provided")
+    assert all(m.named == (not m.enterprise.startswith("(demand ")) for m in found.enterprises)
     with (tmp_path / "push.csv").open(encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     assert rows and set(r["Patent ID"] for r in rows) <= set(nvidia)

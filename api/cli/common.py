@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from matcher.i18n import DEFAULT_LANG, LANGS, Lang, text
 from matcher.store import COLLECTIONS, Collection
 from matcher.workspace import Workspace
 
@@ -20,39 +21,56 @@ VECTORS_DIR = DATA_DIR / "vectors"
 MODES = ("bm25", "dense", "hybrid")
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print ``error: message`` on stderr; returns the ``typer.Exit`` to raise (1 the run failed, 2 bad input)."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+def fail(message: str, code: int = 1, lang: str = DEFAULT_LANG) -> typer.Exit:
+    """Print ``error: message`` (``错误：``) on stderr; returns the ``typer.Exit`` to raise (1 the run failed, 2 bad
+    input). ``message`` is already in ``lang``: a catalogue string, or what a checked file or exception said."""
+    err.print(f"[bold red]{text('cli.error.prefix', lang)}[/]{message}", highlight=False)
     return typer.Exit(code)
 
 
-def existing_workspace(home: Path | None) -> Workspace:
+def warn(message: str, lang: str = DEFAULT_LANG) -> None:
+    console.print(f"[yellow]{text('cli.error.warning', lang)}[/]{message}", highlight=False)
+
+
+def check_lang(lang: str) -> Lang:
+    """``--lang`` (or ``$PMATCH_LANG``) must be zh or en (exit 2, said in Chinese: the language asked for is
+    unknown)."""
+    if lang not in LANGS:
+        raise fail(text("cli.error.lang", DEFAULT_LANG, value=repr(lang)), 2)
+    return lang  # type: ignore[return-value]
+
+
+def check_mode(mode: str | None, lang: str, modes: tuple[str, ...] = ("bm25", "dense", "hybrid")) -> None:
+    if mode is not None and mode not in modes:
+        raise fail(text("cli.error.mode", lang, modes=", ".join(modes), value=repr(mode)), 2, lang)
+
+
+def existing_workspace(home: Path | None, lang: str = DEFAULT_LANG) -> Workspace:
     """The workspace at ``home`` for a read command; a folder with no store is refused, not turned into an empty one."""
     ws = Workspace(home)
     if not ws.exists():
-        raise fail(f"{ws.home} holds no patent-match workspace (no {ws.store_path.name}): give the --home you ingested "
-                   "into (or set PMATCH_HOME), or load data first with `pmatch ingest` or `pmatch demo`", 1)
+        raise fail(text("cli.error.no_workspace", lang, home=ws.home, store=ws.store_path.name), 1, lang)
     return ws
 
 
-def check_query(query: str) -> str:
+def check_query(query: str, lang: str = DEFAULT_LANG) -> str:
     """A search query must have text, as the HTTP API requires."""
     if not query.strip():
-        raise fail("query: required, but empty (give the text to search for)", 2)
+        raise fail(text("cli.error.empty_query", lang), 2, lang)
     return query
 
 
-def check_kind(value: str) -> Collection:
+def check_kind(value: str, lang: str = DEFAULT_LANG) -> Collection:
     if value not in COLLECTIONS:
-        raise fail(f"kind must be one of {', '.join(COLLECTIONS)}, not {value!r}", 2)
+        raise fail(text("cli.error.kind", lang, kinds=", ".join(COLLECTIONS), value=repr(value)), 2, lang)
     return value  # type: ignore[return-value]
 
 
-def parse_map(pairs: list[str]) -> dict[str, str]:
+def parse_map(pairs: list[str], lang: str = DEFAULT_LANG) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for pair in pairs:
         if "=" not in pair:
-            raise fail(f"--map takes COLUMN=field (or COLUMN= to ignore), not {pair!r}", 2)
+            raise fail(text("cli.error.map", lang, value=repr(pair)), 2, lang)
         column, field = pair.split("=", 1)
         mapping[column.strip()] = field.strip()
     return mapping

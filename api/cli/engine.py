@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from api.cli.common import check_kind, console, fail
+from api.cli.common import check_kind, check_lang, console, fail
 from api.cli.options import AddressOpt, EngineOpt, HomeOpt, LangOpt, WorkersOpt
 from api.cli.progress import StageProgress
 from matcher.batch import PARTITION_TEXTS, JobReport, embed_job, file_texts, store_texts
@@ -29,14 +29,14 @@ def engine_error(exc: EngineUnavailable, lang: str) -> str:
 def engine_spec(engine: str, address: str | None, workers: int | None, lang: str) -> EngineSpec:
     """The engine asked for, refused at once (exit 2) when the options are wrong or Ray is not installed."""
     if engine not in ENGINES:
-        raise fail(text("engine.unknown", lang, engine=engine), 2)
+        raise fail(text("engine.unknown", lang, engine=engine), 2, lang)
     if address and engine != "ray":
-        raise fail(text("engine.address_needs_ray", lang), 2)
+        raise fail(text("engine.address_needs_ray", lang), 2, lang)
     if engine == "ray":
         try:
             require_ray()
         except EngineUnavailable as exc:
-            raise fail(engine_error(exc, lang), 2) from None
+            raise fail(engine_error(exc, lang), 2, lang) from None
         if address:
             try:
                 check_reachable(address)  # before any model or index is loaded
@@ -66,8 +66,7 @@ def embed(
     home: HomeOpt = None,
 ) -> None:
     """Fill the vector cache with the document vectors of the stored records or of a file, as a resumable job."""
-    if lang not in ("zh", "en"):
-        raise fail(f"--lang must be zh or en, not {lang!r}", 2)
+    check_lang(lang)
     spec = engine_spec(engine, address, workers, lang)
     ws = Workspace(home)
     config = load_config(ws.home)
@@ -75,18 +74,18 @@ def embed(
     chars = config.dense_text_chars
     if file is not None:
         if kind not in COLLECTIONS:
-            raise fail("a file needs --kind patents or --kind demands", 2)
+            raise fail(text("cli.error.file_kind", lang), 2, lang)
         if not file.is_file():
-            raise fail(f"{file}: no such file", 2)
+            raise fail(text("cli.error.no_file", lang, path=file), 2, lang)
         try:
             records = accepted(read_file(file, kind), str(file), skip_invalid=False)  # type: ignore[arg-type]
         except IngestError as exc:
-            raise fail(str(exc), 2) from None
+            raise fail(exc.text(lang), 2, lang) from None
         sources = [file_texts(records, file, chars)]
     else:
         if not ws.exists():
-            raise fail(f"{ws.home} holds no patent-match workspace: give --home, or a file to embed", 1)
-        kinds: list[Collection] = list(COLLECTIONS) if kind == "all" else [check_kind(kind)]
+            raise fail(text("cli.error.no_workspace_to_embed", lang, home=ws.home), 1, lang)
+        kinds: list[Collection] = list(COLLECTIONS) if kind == "all" else [check_kind(kind, lang)]
         sources = [store_texts(ws, k, chars) for k in kinds]
     for texts, source in sources:
         try:

@@ -12,20 +12,21 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli.common import MODES, console, fail
-from api.cli.options import HomeOpt
+from api.cli.common import MODES, check_lang, check_mode, console, fail
+from api.cli.options import HomeOpt, LangOpt
 from api.cli.progress import StageProgress
 from matcher.config import load_config
+from matcher.i18n import text
 from matcher.workspace import Workspace
 
 
-def _load_sets(data: list[Path], split: str | None) -> list[Any]:
+def _load_sets(data: list[Path], split: str | None, lang: str) -> list[Any]:
     from eval.beir import DatasetError, load_dataset
 
     try:
         return [load_dataset(d, split) for d in data]
     except DatasetError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), 1, lang) from None
 
 
 def eval_cmd(
@@ -42,43 +43,44 @@ def eval_cmd(
                                                       help="Fetch dense candidates per document language")] = None,
     out: Annotated[Path | None, typer.Option(help="results.json: aggregate and per-query metrics")] = None,
     run_out: Annotated[Path | None, typer.Option(help="TREC run file of the top 100 per query")] = None,
+    lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:
     """Evaluate one configuration on one set (no flags: exactly what `pmatch search` serves)."""
     if ctx.invoked_subcommand:
         return
+    check_lang(lang)
     if data is None:
-        raise fail("give --data DIR (a BEIR folder), or a subcommand: tune, ablation", 2)
+        raise fail(text("cli.error.eval_data", lang), 2, lang)
     from eval.beir import DatasetError
     from eval.evaluate import evaluate_config
     from eval.runner import EvalConfig, Workspaces
     from eval.trec import write_run
 
-    if mode is not None and mode not in (*MODES, "rank-bm25"):
-        raise fail("--mode must be bm25, dense, hybrid or rank-bm25", 2)
-    (dataset,) = _load_sets([data], split)
+    check_mode(mode, lang, (*MODES, "rank-bm25"))
+    (dataset,) = _load_sets([data], split, lang)
     config = EvalConfig(mode=mode, model=model, fusion=fusion, weight=weight, rrf_k=rrf_k, per_language=per_language)
     workspaces = Workspaces()
     try:
-        with StageProgress() as bar:
+        with StageProgress(lang) as bar:
             result, run = evaluate_config(dataset, config, workspaces, home or Workspace(None).home,
                                           bar.tick)
     except (DatasetError, ValueError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), 1, lang) from None
     finally:
         workspaces.close()
-    table = Table(title=f"{dataset.name} ({dataset.split}, {result['queries']} queries): {result['label']}",
-                  title_justify="left")
+    table = Table(title=text("cli.eval.title", lang, name=dataset.name, split=dataset.split,
+                             count=result["queries"], label=result["label"]), title_justify="left")
     for name in result["metrics"]:
         table.add_column(name, justify="right")
     table.add_row(*(f"{v:.4f}" for v in result["metrics"].values()))
     console.print(table)
     if out:
         out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
-        console.print(f"wrote {out}")
+        console.print(text("cli.wrote", lang, path=out))
     if run_out:
         write_run(run, run_out, result["label"])
-        console.print(f"wrote {run_out}")
+        console.print(text("cli.wrote", lang, path=run_out))
 
 
 def eval_tune(
@@ -90,6 +92,7 @@ def eval_tune(
     report: Annotated[Path | None, typer.Option(help="Write the cross-validation table as JSON")] = None,
     cache: Annotated[Path | None, typer.Option(help="Keep the retrieved candidates' features here, so a second fit "
                                                     "does not search again")] = None,
+    lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:
     """Fit the learned ranker on the dev splits and train splits (test splits are never read); write it and select it
@@ -98,23 +101,24 @@ def eval_tune(
     from eval.tune import collect_features, fit_ranker, tuned_config_path
     from matcher.config import save_config
 
+    check_lang(lang)
     ws = Workspace(home)
     # every set's dev split, and its train split where it has one (the needs set); test splits are never read
-    datasets = _load_sets(data, "dev") + _load_sets([d for d in data if (d / "qrels" / "train.tsv").is_file()],
-                                                    "train")
+    datasets = _load_sets(data, "dev", lang) + _load_sets(
+        [d for d in data if (d / "qrels" / "train.tsv").is_file()], "train", lang)
     workspaces = Workspaces()
     base = load_config(ws.home)
     try:
-        with StageProgress() as bar:
+        with StageProgress(lang) as bar:
             queries = collect_features(datasets, workspaces, base, cache, bar.tick)
             model, result = fit_ranker(queries, bar.tick)
     except ValueError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), 1, lang) from None
     finally:
         workspaces.close()
-    table = Table(title="dev nDCG@10, 5-fold cross-validation over the dev queries", title_justify="left")
+    table = Table(title=text("cli.eval.tune_title", lang), title_justify="left")
     names = list(dict.fromkeys(d.name for d in datasets))
-    for col in ("model", *names, "mean"):
+    for col in (text("cli.eval.model", lang), *names, text("cli.eval.mean", lang)):
         table.add_column(col)
     for name, row in result["cv"].items():
         if isinstance(row, dict):
@@ -125,7 +129,8 @@ def eval_tune(
     config_path = config_out or tuned_config_path(ws.home)
     save_config(base.model_copy(update={"mode": "hybrid", "fusion": "learned", "translate_queries": True}),
                 config_path)
-    console.print(f"[green]wrote[/] {target} ({result['chosen']}) and {config_path} (fusion=learned)")
+    tuned = text("cli.eval.tuned", lang, model=target, chosen=result["chosen"], config=config_path)
+    console.print(f"[green]{tuned}[/]")
     if report:
         report.write_text(json.dumps(result, indent=1), encoding="utf-8")
 
@@ -138,6 +143,7 @@ def eval_ablation(
     extra_model: Annotated[list[str], typer.Option(help="Also a hybrid RRF row with this dense model")] = [],  # noqa: B006
     dense_model: Annotated[list[str], typer.Option(help="Dense-only rows for these models (default: e5-small and "
                                                         "use-m3)")] = [],  # noqa: B006
+    lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:
     """Every set x every ranker (bm25, bm25 translated, dense per model, hybrid rrf, hybrid convex, hybrid learned)."""
@@ -147,11 +153,12 @@ def eval_ablation(
     from eval.ablation import DENSE_MODELS, markdown, run_ablation
     from eval.runner import Workspaces
 
+    check_lang(lang)
     ws = Workspace(home)
-    datasets = _load_sets(data, split)
+    datasets = _load_sets(data, split, lang)
     workspaces = Workspaces()
     try:
-        with StageProgress() as bar:
+        with StageProgress(lang) as bar:
             result = run_ablation(datasets, workspaces, ws.home, bar.tick, tuple(extra_model),
                                   tuple(dense_model) or DENSE_MODELS)
     finally:
@@ -160,4 +167,4 @@ def eval_ablation(
     markdown_out.write_text(markdown(result, command), encoding="utf-8")
     json_out.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
     console.print(markdown(result, command), highlight=False)
-    console.print(f"wrote {markdown_out} and {json_out}")
+    console.print(text("cli.eval.wrote_two", lang, first=markdown_out, second=json_out))

@@ -44,12 +44,12 @@ def index_build(
     documents are embedded on a Ray cluster first (into the vector cache the build reads)."""
     spec = engine_spec(engine, address, workers, lang)
     ws = Workspace(home)
-    kinds: list[Collection] = list(COLLECTIONS) if kind == "all" else [check_kind(kind)]
+    kinds: list[Collection] = list(COLLECTIONS) if kind == "all" else [check_kind(kind, lang)]
     config = load_config(ws.home)
     model = config.dense_model if dense_model is None else (None if dense_model == "none" else dense_model)
     for k in kinds:
         with progress() as bar:
-            task = bar.add_task(f"indexing {k}", total=None)
+            task = bar.add_task(text("cli.status.indexing", lang, kind=k), total=None)
 
             def tick(stage: str, done: int, total: int, task: Any = task, bar: Progress = bar, k: str = k) -> None:
                 bar.update(task, completed=done, total=total, description=f"{stage} {k}")
@@ -67,14 +67,14 @@ def index_build(
                     result = update_snapshot(ws, k, dense_model=model, dense_text_chars=config.dense_text_chars,
                                              progress=tick)
                     if result.state == "empty":
-                        raise NothingToIndex(f"no {k} in {ws.store_path}: ingest some first")
+                        raise NothingToIndex("index.nothing", kind=k, store=str(ws.store_path))
             except EngineUnavailable as exc:
-                raise fail(engine_error(exc, lang)) from None
+                raise fail(engine_error(exc, lang), 1, lang) from None
             except NothingToIndex as exc:
                 if kind == "all":
-                    console.print(f"[yellow]skipped[/] {exc}")
+                    console.print(f"[yellow]{text('cli.error.skipped', lang)}[/] {exc.message(lang)}")
                     continue
-                raise fail(str(exc)) from None
+                raise fail(exc.message(lang), 1, lang) from None
         if result is None or result.full:
             path = path if result is None else result.snapshot  # type: ignore[assignment]
             console.print(text("cli.index.built", lang, kind=k, name=path.name), highlight=False)
@@ -82,7 +82,7 @@ def index_build(
         else:
             report_flush(k, result, lang)
         if merge:
-            with console.status(f"merging {k} segments ..."):
+            with console.status(text("cli.status.merging", lang, kind=k)):
                 merged = merge_segments(ws, k, model, config.dense_text_chars, force=True)
             if merged is not None:
                 console.print(text("cli.index.merged", lang, kind=k, name=merged.name), highlight=False)

@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import check_kind, console, fail, parse_map
+from api.cli.common import check_kind, check_lang, console, fail, parse_map
 from api.cli.index import report_flush
 from api.cli.options import HomeOpt, LangOpt
 from matcher.config import load_config
 from matcher.flush import update_snapshot
-from matcher.i18n import LANGS, text
+from matcher.i18n import text
 from matcher.ingest import IngestError, ingest_file
 from matcher.workspace import Workspace
 
@@ -29,16 +29,15 @@ def ingest(
     home: HomeOpt = None,
 ) -> None:
     """Load records into the store: all rows land, or none do (see --skip-invalid); then make them searchable."""
-    k = check_kind(kind)
-    if lang not in LANGS:
-        raise fail(f"--lang must be zh or en, not {lang!r}", 2)
+    check_lang(lang)
+    k = check_kind(kind, lang)
     ws = Workspace(home)
-    with ws.open_store() as store, console.status(f"reading {file} ..."):
+    with ws.open_store() as store, console.status(text("cli.status.reading", lang, file=file)):
         try:
-            report = ingest_file(store, file, k, parse_map(map_), skip_invalid=skip_invalid, rejects_path=rejects,
-                                 lang=lang)
+            report = ingest_file(store, file, k, parse_map(map_, lang), skip_invalid=skip_invalid,
+                                 rejects_path=rejects, lang=lang)
         except IngestError as exc:
-            raise fail(exc.text(lang)) from None
+            raise fail(exc.text(lang), 1, lang) from None
     rejects_note = text("cli.ingest.see_rejects", lang, path=report.rejects_file) if report.rejects_file else ""
     console.print("[green]" + text("cli.ingest.done", lang, file=file, inserted=report.inserted,
                                    updated=report.updated, unchanged=report.unchanged,
@@ -58,6 +57,6 @@ def ingest(
         return
     # the served snapshot's own settings: a flush, never a surprise full rebuild with another model
     chars = served.dense.text_chars if served.dense else load_config(ws.home).dense_text_chars
-    with console.status(f"indexing {k} ..."):
+    with console.status(text("cli.status.indexing", lang, kind=k)):
         result = update_snapshot(ws, k, dense_model=served.dense_model, dense_text_chars=chars)
     report_flush(k, result, lang)

@@ -32,15 +32,15 @@ def licence_request(
     try:
         notice_format(out)
     except NotOpenLicence as exc:
-        raise fail(exc.message(lang), 2) from None
+        raise fail(exc.message(lang), 2, lang) from None
     ws = existing_workspace(home)
     with ws.open_store() as store:
         patent = store.get("patents", patent_id)
     if not isinstance(patent, Patent):
-        raise fail(text("docking.licence.unknown", lang, id=patent_id), 1)
+        raise fail(text("docking.licence.unknown", lang, id=patent_id), 1, lang)
     try:
         notice = build_notice(patent, Licensee(enterprise, credit_code, address, contact, phone, email), lang)
     except NotOpenLicence as exc:
-        raise fail(exc.message(lang), 1) from None
+        raise fail(exc.message(lang), 1, lang) from None
     render(notice, out)
     console.print(text("cli.wrote", lang, path=str(out)), highlight=False)

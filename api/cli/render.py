@@ -7,9 +7,10 @@ from typing import Any
 
 from rich.table import Table
 
-from api.cli.common import console, err, fail
+from api.cli.common import check_lang, console, err, fail
 from matcher.export import output_format, results_export, write
-from matcher.i18n import DEFAULT_LANG, LANGS, text
+from matcher.i18n import DEFAULT_LANG, catalogue, text
+from matcher.matching import EnterpriseMatch
 from matcher.records import Demand, Patent
 from matcher.results import Result
 
@@ -41,13 +42,13 @@ def licence_terms(record: Patent | Demand, lang: str = DEFAULT_LANG) -> str:
 def results_table(results: list[Result], title: str, lang: str = DEFAULT_LANG) -> Table:
     table = Table(title=title, show_lines=False, title_justify="left")
     table.add_column("#", justify="right")
-    table.add_column("id", no_wrap=True)
-    table.add_column("title")
-    table.add_column("applicant / kind", max_width=28)
+    table.add_column(text("cli.col.id", lang), no_wrap=True)
+    table.add_column(text("cli.col.title", lang))
+    table.add_column(text("cli.col.who", lang), max_width=28)
     table.add_column(text("cli.col.legal_status", lang))
     table.add_column(text("cli.col.licence", lang), max_width=36)
-    table.add_column("lang")
-    table.add_column("score", justify="right")
+    table.add_column(text("cli.col.lang", lang))
+    table.add_column(text("cli.col.score", lang), justify="right")
     for r in results:
         rec = r.record
         name = rec.title or (rec.abstract[:60] + "…" if isinstance(rec, Patent) else "")
@@ -58,34 +59,68 @@ def results_table(results: list[Result], title: str, lang: str = DEFAULT_LANG) -
     return table
 
 
-def print_explanations(results: list[Result]) -> None:
+def enterprises_table(matches: list[EnterpriseMatch], title: str, lang: str = DEFAULT_LANG) -> Table:
+    """Enterprises for a portfolio (``match portfolio``, ``push``): each one's best demand and the patents behind it."""
+    table = Table(title=title, title_justify="left")
+    for col in ("#", "enterprise", "score", "best_demand", "supporting"):
+        table.add_column(col if col == "#" else text(f"cli.col.{col}", lang))
+    for i, m in enumerate(matches, 1):
+        best = m.demands[0]
+        who = m.enterprise if m.named else text("common.not_provided", lang)
+        table.add_row(str(i), who, f"{m.score:.4f}", f"{best['demand_id']} {best['title']}",
+                      ", ".join(p["patent_id"] for p in best["patents"][:3]))
+    return table
+
+
+def field_label(field: str, lang: str) -> str:
+    """A record field's name as the user reads it (``cli.field.<field>``), else the field itself."""
+    key = f"cli.field.{field}"
+    return text(key, lang) if key in catalogue() else field
+
+
+def retriever_label(name: str, lang: str) -> str:
+    key = f"cli.retriever.{name}"
+    return text(key, lang) if key in catalogue() else name
+
+
+def print_explanations(results: list[Result], lang: str = DEFAULT_LANG) -> None:
+    """``--explain``: per result, the shared terms and where they occur, highlighted snippets, the closest sentence
+    and what each retriever said, in ``lang``."""
+    sep = text("cli.explain.term_sep", lang)
     for r in results:
         if r.explanation is None:
             continue
         ex = r.explanation
         console.print(f"[bold]#{r.rank} {r.id}[/] ({ex['language']})", highlight=False)
         shown = ex["matched_terms"][:8]  # most informative first
-        terms = ", ".join(f"{t['term']} ({'/'.join(t['fields'])})" for t in shown) or "none"
+        terms = sep.join(text("cli.explain.term", lang, term=_esc(t["term"]),
+                              fields="/".join(field_label(f, lang) for f in t["fields"])) for t in shown)
         more = len(ex["matched_terms"]) - len(shown)
-        console.print(f"  shared terms: {terms}" + (f" and {more} more" if more > 0 else ""), highlight=False)
+        console.print(text("cli.explain.terms", lang, terms=terms or text("cli.explain.none", lang))
+                      + (text("cli.explain.more", lang, count=more) if more > 0 else ""), highlight=False)
         for field, snip in ex["snippets"].items():
-            text, marked, last = snip["text"], [], 0
+            body, marked, last = snip["text"], [], 0
             for start, end in snip["highlights"]:
-                marked += [_esc(text[last:start]), "[bold yellow]", _esc(text[start:end]), "[/]"]
+                marked += [_esc(body[last:start]), "[bold yellow]", _esc(body[start:end]), "[/]"]
                 last = end
-            marked.append(_esc(text[last:]))
-            console.print(f"  {field}: " + "".join(marked).replace("\n", " "), highlight=False)
+            marked.append(_esc(body[last:]))
+            console.print(text("cli.explain.snippet", lang, field=field_label(field, lang),
+                               text="".join(marked).replace("\n", " ")), highlight=False)
         if ex.get("closest_sentence"):
             cs = ex["closest_sentence"]
-            console.print(f"  closest sentence ({cs['similarity']:.3f}): {_esc(cs['text'])}", highlight=False)
+            console.print(text("cli.explain.sentence", lang, similarity=f"{cs['similarity']:.3f}",
+                               text=_esc(cs["text"])), highlight=False)
         parts = []
         for name, info in r.retrievers.items():
+            label = retriever_label(name, lang)
             if "abstained" in info:
-                parts.append(f"{name}: abstained ({info['abstained']})")
+                parts.append(text("cli.explain.abstained", lang, name=label))
             elif name == "fused":
-                parts.append(f"fused ({info['method']}): {info.get('score', info.get('margin')):.4f}")
+                parts.append(text("cli.explain.fused", lang, method=info["method"],
+                                  score=f"{info.get('score', info.get('margin')):.4f}"))
             else:
-                parts.append(f"{name}: rank {info.get('rank') or '-'} score {info.get('score')}")
+                parts.append(text("cli.explain.ranked", lang, name=label, rank=info.get("rank") or "-",
+                                  score=info.get("score")))
         console.print("  " + " · ".join(parts), highlight=False)
 
 
@@ -95,13 +130,12 @@ def _esc(text: str) -> str:
 
 def check_out(out: Path | None, lang: str) -> None:
     """Refuse a bad ``--out`` or ``--lang`` before any work (exit 2)."""
-    if lang not in LANGS:
-        raise fail(f"--lang must be zh or en, not {lang!r}", 2)
+    check_lang(lang)
     if out is not None:
         try:
             output_format(out)
         except ValueError as exc:
-            raise fail(str(exc), 2) from None
+            raise fail(str(exc), 2, lang) from None
 
 
 def write_results(out: Path, title: str, results: list[Result], info: dict[str, Any], lang: str) -> None:
@@ -109,5 +143,5 @@ def write_results(out: Path, title: str, results: list[Result], info: dict[str, 
     try:
         write(results_export(title, results, info, lang), out, lang)  # type: ignore[arg-type]
     except OSError as exc:
-        raise fail(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise fail(text("cli.error.cannot_write", lang, path=out, reason=exc.strerror or exc), 1, lang) from None
     err.print(text("cli.wrote", lang, path=out), highlight=False)

@@ -8,12 +8,15 @@ from datetime import date
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from rich.markup import escape
 
-from api.cli.common import MODES, check_query, console, err, existing_workspace, fail
+from api.cli.common import check_mode, check_query, console, err, existing_workspace, fail
 from api.cli.options import HomeOpt, LangOpt, OutOpt
 from api.cli.render import check_out, print_explanations, results_table, write_results
 from matcher.filters import PatentFilters
 from matcher.i18n import text
+from matcher.reasons import reason
 from matcher.search import MinScoreError, NotIndexed, Searcher
 from matcher.snapshot import pending_writes
 from matcher.store import Collection
@@ -51,12 +54,9 @@ def search(
     home: HomeOpt = None,
 ) -> None:
     """Search patents by free text (Chinese or English), with filters."""
-    check_query(query)
     check_out(out, lang)
-    if mode is not None and mode not in MODES:
-        raise fail(f"--mode must be one of {', '.join(MODES)}", 2)
-    if lang not in ("zh", "en"):
-        raise fail("--lang must be zh or en", 2)
+    check_query(query, lang)
+    check_mode(mode, lang)
     try:
         filters = PatentFilters(
             ipc=ipc, applicant_type=applicant_type, applicant=applicant, legal_status=legal_status or None,
@@ -64,9 +64,12 @@ def search(
             date_to=date.fromisoformat(date_to) if date_to else None, maturity=maturity, kind=kind, language=language,
             patent_type=patent_type, granted_only=granted, include_inferred=inferred,
         )
-    except ValueError as exc:
-        raise fail(f"invalid filter: {exc}", 2) from None
-    searcher = Searcher(existing_workspace(home))
+    except ValidationError as exc:
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {reason(e).text(lang)}" for e in exc.errors())
+        raise fail(text("cli.error.filter", lang, detail=detail), 2, lang) from None
+    except ValueError as exc:  # a date that is not YYYY-MM-DD
+        raise fail(text("cli.error.filter", lang, detail=exc), 2, lang) from None
+    searcher = Searcher(existing_workspace(home, lang))
     try:
         started = time.perf_counter()
         results = searcher.search_patents(query, k, filters, mode, explain,  # type: ignore[arg-type]
@@ -75,11 +78,11 @@ def search(
         short = searcher.patent_filter_report(filters, len(results), k) if len(results) < k else None
         stale = _stale(searcher, "patents")
     except NotIndexed as exc:
-        raise fail(str(exc)) from None
+        raise fail(exc.message(lang), 1, lang) from None
     except MinScoreError as exc:
-        raise fail(text(exc.key, lang), 2) from None
+        raise fail(exc.message(lang), 2, lang) from None
     except ValueError as exc:
-        raise fail(str(exc), 2) from None
+        raise fail(str(exc), 2, lang) from None
     finally:
         searcher.close()
     if stale:
@@ -94,13 +97,13 @@ def search(
         print(json.dumps(payload, ensure_ascii=False))
         return
     if not results and short is None:
-        console.print(f"no patents match {query!r} with these filters")
+        console.print(text("cli.search.none", lang, query=query), highlight=False, markup=False)
         return
     if results:
         used = mode or searcher.config.mode
-        console.print(results_table(results, f"{query}  ({used}: {len(results)} results, {elapsed * 1000:.0f} ms)",
-                                    lang))
-        print_explanations(results)
+        console.print(results_table(results, text("cli.search.title", lang, query=escape(query), mode=used,
+                                                  count=len(results), ms=f"{elapsed * 1000:.0f}"), lang))
+        print_explanations(results, lang)
     if short is not None:
         for line in short.lines(lang):
             console.print(line, highlight=False, markup=False)

@@ -9,6 +9,7 @@ import typer
 
 from api.cli.common import fail
 from api.cli.options import HomeOpt
+from matcher.i18n import DEFAULT_LANG, text
 
 
 def serve(
@@ -36,6 +37,6 @@ def serve(
         try:
             ranker = RankerConfig.model_validate_json(ranker_config.read_text("utf-8"))
         except (OSError, ValidationError) as exc:
-            raise fail(f"--ranker-config {ranker_config}: {exc}", 2) from None
+            raise fail(text("cli.error.ranker_config", DEFAULT_LANG, path=ranker_config, reason=exc), 2) from None
         settings = settings.model_copy(update={"ranker": ranker})
     run_server(host, port, home, settings=settings, log_level=log_level, access_log=access_log, workers=workers)

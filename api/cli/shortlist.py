@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from api.cli.common import existing_workspace
+from api.cli.common import check_lang, check_mode, console, existing_workspace, fail, warn
 from api.cli.engine import engine_error, engine_spec, print_report
 from api.cli.options import (
     AddressOpt,
@@ -30,43 +30,35 @@ from api.cli.options import (
     WorkersOpt,
 )
 from api.cli.progress import StageProgress
+from api.cli.render import enterprises_table
 from matcher.batch import push_job, shortlist_job
 from matcher.chains import ChainError, load_chain
 from matcher.engine import EngineUnavailable
-from matcher.export import output_format, push_table, shortlist_table, write
+from matcher.export import UnknownFormat, output_format, push_table, shortlist_table, write
 from matcher.filters import DemandFilters
+from matcher.i18n import Message, text
 from matcher.matching import UnknownRecord
 from matcher.push import PushOptions
 from matcher.search import NotIndexed, Searcher
 from matcher.shortlist import ShortlistOptions
 
-console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
 
 def _check_common(out: Path | None, lang: str, mode: str | None) -> None:
-    if lang not in ("zh", "en"):
-        raise _fail(f"--lang must be zh or en, not {lang!r}", 2)
-    if mode is not None and mode not in ("bm25", "dense", "hybrid"):
-        raise _fail(f"--mode must be bm25, dense or hybrid, not {mode!r}", 2)
+    check_lang(lang)
+    check_mode(mode, lang)
     if out is not None:
         try:
             output_format(out)
-        except ValueError as exc:
-            raise _fail(str(exc), 2) from None
+        except UnknownFormat as exc:
+            raise fail(exc.message(lang), 2, lang) from None
 
 
 def _write(table: Any, out: Path, lang: str) -> None:
     try:
         write(table, out, lang)  # type: ignore[arg-type]
     except OSError as exc:
-        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from None
-    console.print(f"[green]wrote[/] {out}", highlight=False)
+        raise fail(text("cli.error.cannot_write", lang, path=out, reason=exc.strerror or exc), 1, lang) from None
+    console.print(f"[green]{text('cli.wrote', lang, path=out)}[/]", highlight=False)
 
 
 def shortlist(
@@ -117,11 +109,11 @@ def shortlist(
     _check_common(out, lang, mode)
     spec = engine_spec(engine, address, workers, lang)
     if method not in ("exact", "greedy"):
-        raise _fail(f"--method must be exact or greedy, not {method!r}", 2)
+        raise fail(text("cli.error.method", lang, value=repr(method)), 2, lang)
     try:
         chain = load_chain(chain_file)
     except ChainError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(exc.message(lang), 2, lang) from None
     options = ShortlistOptions(per_demand=per_demand, per_patent=per_patent, per_holder=per_holder,
                                min_score=min_score, min_similarity=min_similarity if min_similarity > -1 else None,
                                min_coverage=min_coverage or None, min_relevance=min_relevance or None,
@@ -129,47 +121,49 @@ def shortlist(
                                duplicate_similarity=duplicate_similarity, method=method,  # type: ignore[arg-type]
                                mode=mode, explain=explain, pair_model=pair_model,  # type: ignore[arg-type]
                                min_confidence=min_confidence)
-    searcher = Searcher(existing_workspace(home))
+    searcher = Searcher(existing_workspace(home, lang))
     try:
         with StageProgress(lang) as bar:
             result, report = shortlist_job(searcher, chain, options, spec, bar.tick)
     except NotIndexed as exc:
-        raise _fail(str(exc)) from None
+        raise fail(exc.message(lang), 1, lang) from None
     except EngineUnavailable as exc:
-        raise _fail(engine_error(exc, lang)) from None
+        raise fail(engine_error(exc, lang), 1, lang) from None
     finally:
         searcher.close()
     s = result.summary
-    table = Table(title=f"{chain.name}: {s['rows']} rows, {s['demands_served']}/{s['demands_selected']} demands "
-                        f"served, {s['distinct_patents']}/{s['patents_selected']} patents used "
-                        f"({s['timings']['total_s']:.1f} s)", title_justify="left")
-    for col in ("segment", "patents", "demands", "pairs scored", "rows", "demands served"):
-        table.add_column(col)
+    table = Table(title=text("cli.shortlist.title", lang, chain=chain.name, rows=s["rows"],
+                             served=s["demands_served"], selected=s["demands_selected"],
+                             used=s["distinct_patents"], patents=s["patents_selected"],
+                             seconds=f"{s['timings']['total_s']:.1f}"), title_justify="left")
+    for col in ("segment", "patents", "demands", "pairs", "rows", "served"):
+        table.add_column(text(f"cli.col.{col}", lang))
     for seg in s["segments"]:
         table.add_row(seg["name"] if lang == "zh" else seg["name_en"], str(seg["patents"]), str(seg["demands"]),
                       str(seg["candidate_pairs"]), str(seg["rows"]), str(seg["demands_served"]))
     console.print(table)
     print_report(report, lang)
     if s["greedy_total_score"] is not None:
-        console.print(f"total score {s['total_score']:.4f} (exact optimum; greedy would give "
-                      f"{s['greedy_total_score']:.4f})", highlight=False)
+        console.print(text("cli.shortlist.total", lang, total=f"{s['total_score']:.4f}",
+                           greedy=f"{s['greedy_total_score']:.4f}"), highlight=False)
     for warning in s["warnings"]:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        warn(escape(Message.from_dict(warning).text(lang)), lang)
     if out is not None:
         _write(shortlist_table(result, lang), out, lang)  # type: ignore[arg-type]
     else:
-        _print_rows(result.rows[:10])
+        _print_rows(result.rows[:10], lang)
 
 
-def _print_rows(rows: list[dict[str, Any]]) -> None:
+def _print_rows(rows: list[dict[str, Any]], lang: str) -> None:
     for r in rows:
-        console.print(f"[bold]{r['segment']}[/] #{r['rank']} {r['demand_id']} {r['demand_title']} -> "
-                      f"{r['patent_id']} {r['patent_title'][:50]}  score {r['score']:.4f}", highlight=False)
+        console.print(f"[bold]{escape(r['segment'])}[/] #{r['rank']} {r['demand_id']} {escape(r['demand_title'])} -> "
+                      f"{r['patent_id']} {escape(r['patent_title'][:50])}  "
+                      + text("cli.shortlist.row", lang, score=f"{r['score']:.4f}"), highlight=False)
         if r.get("shared_terms"):
-            console.print(f"  shared terms: {r['shared_terms']}", highlight=False)
+            console.print(text("cli.explain.terms", lang, terms=escape(r["shared_terms"])), highlight=False)
         if r.get("closest_sentence"):
-            console.print(f"  closest sentence ({r['closest_similarity']}): {r['closest_sentence'][:120]}",
-                          highlight=False)
+            console.print(text("cli.explain.sentence", lang, similarity=r["closest_similarity"],
+                               text=escape(r["closest_sentence"][:120])), highlight=False)
 
 
 def push(
@@ -203,38 +197,32 @@ def push(
     _check_common(out, lang, mode)
     spec = engine_spec(engine, address, workers, lang)
     if bool(applicant) == bool(ids):
-        raise _fail("give either --applicant NAME or --ids FILE", 2)
+        raise fail(text("cli.error.portfolio", lang), 2, lang)
     id_list = None
     if ids is not None:
         if not ids.is_file():
-            raise _fail(f"{ids}: no such file", 2)
+            raise fail(text("cli.error.no_file", lang, path=ids), 2, lang)
         id_list = [line.strip() for line in ids.read_text("utf-8").splitlines() if line.strip()]
         if not id_list:
-            raise _fail(f"{ids}: no patent ids in the file", 2)
+            raise fail(text("cli.error.no_ids", lang, path=ids), 2, lang)
     options = PushOptions(k=k, per_enterprise=per_enterprise, per_patent=per_patent, mode=mode,  # type: ignore[arg-type]
                           filters=DemandFilters(industry=industry, region=region, cooperation_modes=cooperation),
                           explain=explain, reciprocal_k=reciprocal_k or None, pair_model=pair_model,
                           min_confidence=min_confidence)
-    searcher = Searcher(existing_workspace(home))
+    searcher = Searcher(existing_workspace(home, lang))
     started = time.perf_counter()
     try:
         with StageProgress(lang) as bar:
             result, report = push_job(searcher, applicant, id_list, options, spec, bar.tick)
     except (NotIndexed, UnknownRecord) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(exc.message(lang), 1, lang) from None
     except EngineUnavailable as exc:
-        raise _fail(engine_error(exc, lang)) from None
+        raise fail(engine_error(exc, lang), 1, lang) from None
     finally:
         searcher.close()
-    table = Table(title=f"push for {result.label}: {len(result.enterprises)} enterprises, {len(result.rows)} rows "
-                        f"({time.perf_counter() - started:.1f} s)", title_justify="left")
-    for col in ("#", "enterprise", "score", "best demand", "supporting patents"):
-        table.add_column(col)
-    for i, m in enumerate(result.enterprises, 1):
-        best = m.demands[0]
-        table.add_row(str(i), m.enterprise, f"{m.score:.4f}", f"{best['demand_id']} {best['title']}",
-                      ", ".join(p["patent_id"] for p in best["patents"][:3]))
-    console.print(table)
+    console.print(enterprises_table(result.enterprises, text(
+        "cli.push.title", lang, label=result.label, enterprises=len(result.enterprises), rows=len(result.rows),
+        seconds=f"{time.perf_counter() - started:.1f}"), lang))
     print_report(report, lang)
     if out is not None:
         _write(push_table(result, lang), out, lang)  # type: ignore[arg-type]

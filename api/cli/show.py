@@ -10,10 +10,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli.common import console, existing_workspace, fail
+from api.cli.common import check_lang, console, existing_workspace, fail
 from api.cli.options import HomeOpt, LangOpt, ModeOpt
-from api.cli.render import licence_terms, results_table
-from matcher.i18n import LANGS, catalogue, text
+from api.cli.render import field_label, licence_terms, results_table
+from matcher.i18n import text
 from matcher.matching import UnknownRecord, match_demand, match_patent
 from matcher.records import Patent
 from matcher.search import NotIndexed, Searcher
@@ -31,18 +31,17 @@ def show(
     home: HomeOpt = None,
 ) -> None:
     """Show one patent or demand: every field, its licence terms, and its best matches."""
+    check_lang(lang)
     if kind not in ("patent", "demand"):
-        raise fail(f"show takes patent or demand, not {kind!r}", 2)
-    if lang not in LANGS:
-        raise fail(f"--lang must be zh or en, not {lang!r}", 2)
+        raise fail(text("cli.error.show_kind", lang, value=repr(kind)), 2, lang)
     collection = "patents" if kind == "patent" else "demands"
     what = text(f"cli.show.{kind}", lang)
-    searcher = Searcher(existing_workspace(home))
+    searcher = Searcher(existing_workspace(home, lang))
     try:
         canonical = searcher.store.resolve(collection, record_id)
         record = searcher.store.get(collection, canonical) if canonical else None
         if record is None:
-            raise fail(text("cli.show.unknown", lang, id=record_id, what=what))
+            raise fail(text("cli.show.unknown", lang, id=record_id, what=what), 1, lang)
         results = []
         if k:
             try:
@@ -51,9 +50,9 @@ def show(
                 else:
                     results = match_demand(searcher, record, k, mode=mode)[1]  # type: ignore[arg-type]
             except NotIndexed as exc:
-                raise fail(str(exc)) from None
+                raise fail(exc.message(lang), 1, lang) from None
     except UnknownRecord as exc:
-        raise fail(str(exc)) from None
+        raise fail(exc.message(lang), 1, lang) from None
     finally:
         searcher.close()
     if as_json:
@@ -80,8 +79,7 @@ def show(
             value = "、".join(map(str, value))
         elif isinstance(value, bool):
             value = text("common.yes" if value else "common.no", lang)
-        label = f"cli.field.{field}"
-        table.add_row(text(label, lang) if label in catalogue() else field, (str(value) + how).replace("[", "\\["))
+        table.add_row(field_label(field, lang), (str(value) + how).replace("[", "\\["))
     table.add_row(text("cli.show.licence", lang), licence_terms(record, lang), style="bold")
     console.print(table)
     if k:

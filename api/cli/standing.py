@@ -19,7 +19,7 @@ from rich.table import Table as RichTable
 from api.cli.common import console, existing_workspace, fail
 from api.cli.options import HomeOpt, LangOpt
 from matcher import match_events as ev
-from matcher.export import Table, write
+from matcher.export import Table, UnknownFormat, write
 from matcher.feeds import BadCursor, FeedPage, Owner, read_feed
 from matcher.filters import DemandFilters, PatentFilters
 from matcher.i18n import check_lang, text
@@ -36,7 +36,7 @@ def _date(value: str | None, lang: str, key: str = "docking.feed.bad_date") -> d
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise fail(text(key, lang, value=value), 2) from None
+        raise fail(text(key, lang, value=value), 2, lang) from None
 
 
 def standing_run(
@@ -106,7 +106,7 @@ def _owner(enterprise: str | None, holder: str | None, lang: str) -> tuple[Owner
         return "enterprise", enterprise
     if holder is not None and enterprise is None:
         return "holder", holder
-    raise fail(text("docking.feed.need_owner", lang), 2)
+    raise fail(text("docking.feed.need_owner", lang), 2, lang)
 
 
 def feed(
@@ -128,7 +128,7 @@ def feed(
         try:
             page = read_feed(store, owner_type, name, cursor, _date(since, lang), limit, include_capped)
         except BadCursor as exc:
-            raise fail(text("docking.feed.bad_cursor", lang, reason=str(exc)), 2) from None
+            raise fail(text("docking.feed.bad_cursor", lang, reason=str(exc)), 2, lang) from None
     rows = feed_rows(page, lang)
     title = text("docking.feed.title", lang, who=name)
     if out is not None:
@@ -137,8 +137,8 @@ def feed(
                           info=[("owner_type", owner_type), ("name", name), ("next_cursor", page.next_cursor),
                                 ("has_more", page.has_more)], document=page.to_dict())
             write(table, out, lang)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise fail(str(exc), 2) from None
+        except UnknownFormat as exc:
+            raise fail(exc.message(lang), 2, lang) from None
         console.print(text("cli.wrote", lang, path=str(out)), highlight=False)
     else:
         if not rows:
@@ -171,7 +171,7 @@ def saved_search_add(
     lang = check_lang(lang)
     owner_type, owner = _owner(enterprise, holder, lang)
     if not query.strip():
-        raise fail(text("docking.saved.empty_query", lang), 2)
+        raise fail(text("docking.saved.empty_query", lang), 2, lang)
     kind = "patents" if enterprise is not None else "demands"
     chosen = _saved_filters(filters, kind, lang)
     ws = existing_workspace(home)
@@ -188,14 +188,15 @@ def _saved_filters(raw: str | None, kind: str, lang: str) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise fail(text("docking.saved.bad_filters", lang, reason=f"JSON: {exc.msg} (char {exc.pos})"), 2) from None
+        raise fail(text("docking.saved.bad_filters", lang, reason=f"JSON: {exc.msg} (char {exc.pos})"), 2,
+                   lang) from None
     model = PatentFilters if kind == "patents" else DemandFilters
     try:
         checked = model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "filters"
-        raise fail(text("docking.saved.bad_filters", lang, reason=f"{where}: {first['msg']}"), 2) from None
+        raise fail(text("docking.saved.bad_filters", lang, reason=f"{where}: {first['msg']}"), 2, lang) from None
     return checked.model_dump(mode="json", exclude_defaults=True)
 
 
@@ -218,5 +219,5 @@ def saved_search_remove(search_id: Annotated[int, typer.Argument(help="The saved
     ws = existing_workspace(home)
     with ws.open_store() as store:
         if not ev.delete_saved_search(store, search_id):
-            raise fail(text("docking.saved.unknown", lang, id=search_id), 1)
+            raise fail(text("docking.saved.unknown", lang, id=search_id), 1, lang)
     console.print(text("docking.saved.removed", lang, id=search_id))

@@ -4,36 +4,51 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from api.cli.common import console, existing_workspace
-from api.cli.options import HomeOpt
+from api.cli.common import check_lang, console, existing_workspace
+from api.cli.options import HomeOpt, LangOpt
+from api.cli.render import field_label
+from matcher.i18n import catalogue, text
 from matcher.snapshot import pending_writes
 from matcher.store import COLLECTIONS
 
 
-def stats(home: HomeOpt = None) -> None:
+def stats(lang: LangOpt = "zh", home: HomeOpt = None) -> None:
     """Record counts, facets, recent batches and index versions."""
-    ws = existing_workspace(home)
+    check_lang(lang)
+    ws = existing_workspace(home, lang)
     with ws.open_store() as store:
-        table = Table(title=f"patent-match store {ws.store_path}", title_justify="left")
-        table.add_column("what")
-        table.add_column("value")
-        table.add_row("data version", str(store.data_version))
+        table = Table(title=text("cli.stats.title", lang, path=ws.store_path), title_justify="left")
+        table.add_column(text("cli.stats.what", lang))
+        table.add_column(text("cli.stats.value", lang))
+        table.add_row(text("cli.stats.data_version", lang), str(store.data_version))
         for k in COLLECTIONS:
-            table.add_row(k, str(store.count(k)))
+            table.add_row(text(f"cli.stats.count.{k}", lang), str(store.count(k)))
         for field in ("language", "kind", "applicant_type", "legal_status"):
             counts = store.facet_counts("patents", field, limit=6)
-            table.add_row(f"patents by {field}", ", ".join(f"{v} {n}" for v, n in counts) or "-")
+            table.add_row(text("cli.stats.facet", lang, field=field_label(field, lang)),
+                          ", ".join(f"{_value(field, v, lang)} {n}" for v, n in counts) or "-")
         for k in COLLECTIONS:
             manifest = ws.current_manifest(k)
+            label = text(f"cli.stats.count.{k}", lang)
+            name = text("cli.stats.index", lang, kind=label)
             if manifest is None:
-                table.add_row(f"{k} index", "[yellow]not built[/]")
+                table.add_row(name, f"[yellow]{text('cli.stats.not_built', lang)}[/]")
             else:
                 pending = pending_writes(store, manifest)
-                stale = " [yellow](writes pending: `pmatch index build`)[/]" if pending else ""
-                table.add_row(f"{k} index", f"{manifest.name}: {manifest.doc_count} docs, "
-                                            f"built {manifest.built_at}{stale}")
-                table.add_row(f"{k} segments", f"{len(manifest.segments)} "
-                              f"({', '.join(str(seg.live_count) for seg in manifest.segments)} live), "
-                              f"{manifest.deleted_count} deleted; newest searchable write "
-                              f"{manifest.last_write_at or '-'}; full build {manifest.full_built_at}")
+                stale = f"[yellow]{text('cli.stats.pending', lang)}[/]" if pending else ""
+                table.add_row(name, text("cli.stats.built", lang, name=manifest.name, docs=manifest.doc_count,
+                                         at=manifest.built_at) + stale)
+                table.add_row(text("cli.stats.segments_row", lang, kind=label), text(
+                    "cli.stats.segments", lang, count=len(manifest.segments),
+                    live=", ".join(str(seg.live_count) for seg in manifest.segments),
+                    deleted=manifest.deleted_count, last=manifest.last_write_at or "-", full=manifest.full_built_at))
         console.print(table)
+
+
+_VALUE_KEYS = {"legal_status": "export.legal.", "applicant_type": "export.applicant."}
+
+
+def _value(field: str, value: str, lang: str) -> str:
+    """A facet value as the user reads it (a legal status or applicant type code in words)."""
+    key = _VALUE_KEYS.get(field, "\0") + str(value)
+    return text(key, lang) if key in catalogue() else str(value)
