@@ -199,6 +199,21 @@ def test_console_script_runs_in_a_fresh_interpreter(home: Path) -> None:
     assert bad.returncode == 2 and "ipc" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.e2e
+def test_help_follows_pmatch_lang() -> None:
+    """``--help`` is printed before ``--lang`` is read, so it follows $PMATCH_LANG: Chinese when unset."""
+    outputs = {}
+    for lang in (None, "en"):
+        env = {k: v for k, v in os.environ.items() if k != "PMATCH_LANG"} | ({"PMATCH_LANG": lang} if lang else {})
+        run = subprocess.run([sys.executable, "-m", "api.cli", "search", "--help"], capture_output=True, text=True,
+                             env={**env, "COLUMNS": "200"}, cwd=ROOT)
+        assert run.returncode == 0, run.stderr
+        outputs[lang] = " ".join(run.stdout.split())
+    assert "Search patents by free text" in outputs["en"] and "IPC/CPC prefix" in outputs["en"]
+    assert "Search patents" not in outputs[None] and "IPC/CPC" in outputs[None]
+    assert re.search(r"[\u4e00-\u9fff]{4}", outputs[None])
+
+
 def test_saved_search_takes_filters_checked_as_the_api_checks_them(home: Path) -> None:
     """``pmatch saved-search add --filters`` stores the filters the feed's search will apply; a bad field or bad
     JSON is refused naming it, and nothing is saved."""

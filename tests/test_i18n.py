@@ -53,7 +53,9 @@ def test_a_key_defined_twice_is_refused(tmp_path: Path) -> None:
 
 # what the command line shows goes through these calls; a literal English word in one is a string that bypassed
 # the catalogue (a markup tag such as [bold] or [/] is not a word)
-_SHOWN_BY = {"print", "fail", "warn", "add_column", "add_row", "Table", "status", "add_task", "update"}
+_SHOWN_BY = {"print", "fail", "warn", "add_column", "add_row", "Table", "status", "add_task", "update",
+             "Option", "Argument", "Typer", "command", "callback"}
+_HELP_ONLY = {"Option", "Argument", "Typer", "command", "callback"}  # only their help= is text (--help)
 _MARKUP = re.compile(r"\[/?[a-z ]*\]")
 
 
@@ -79,7 +81,8 @@ def _english_literals(tree: ast.AST) -> list[tuple[int, str]]:
         name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
         if name not in _SHOWN_BY:
             continue
-        for arg in [*node.args, *(k.value for k in node.keywords if k.arg in ("title", "description"))]:
+        shown = node.args if name not in _HELP_ONLY else []  # an option's args are its flags, a command's its name
+        for arg in [*shown, *(k.value for k in node.keywords if k.arg in ("title", "description", "help"))]:
             found += [(node.lineno, part) for part in _literal_parts(arg)
                       if re.search(r"[A-Za-z]{2,}", _MARKUP.sub("", part))]
     return found
@@ -96,8 +99,9 @@ def test_the_check_sees_an_english_literal() -> None:
     are not."""
     tree = ast.parse('console.print(f"wrote {x}")\nfail("no such file", 2)\nTable(title="a" + "rows")\n'
                      'console.print(text("cli.wrote", lang))\nconsole.print(f"[bold]{x}[/] #{n}")\n'
-                     'err.print("x" if ok else "not built")')
-    assert [line for line, _ in _english_literals(tree)] == [1, 2, 3, 6]
+                     'err.print("x" if ok else "not built")\ntyper.Option("--home", help="Data folder")\n'
+                     'typer.Option("--home", help=h("options.HomeOpt"))')
+    assert [line for line, _ in _english_literals(tree)] == [1, 2, 3, 6, 7]
 
 
 def test_cli_speaks_the_language_asked_for(tmp_path: Path) -> None:

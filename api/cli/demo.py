@@ -10,7 +10,7 @@ import typer
 from api.cli.common import SAMPLE_DIR, VECTORS_DIR, check_lang, console
 from api.cli.index import index_build
 from api.cli.ingest import ingest
-from api.cli.options import HomeOpt, LangOpt
+from api.cli.options import HomeOpt, LangOpt, h
 from api.cli.search import search
 from matcher.config import load_config
 from matcher.i18n import text
@@ -24,7 +24,7 @@ NEXT_COMMANDS = ('.venv/bin/pmatch search "石墨烯 散热膜" --explain',
 
 def demo(
     home: HomeOpt = None,
-    sample: Annotated[Path, typer.Option(help="Folder with patents.jsonl.gz and demands.jsonl.gz")] = SAMPLE_DIR,
+    sample: Annotated[Path, typer.Option(help=h("demo.demo.sample"))] = SAMPLE_DIR,
     lang: LangOpt = "zh",
 ) -> None:
     """Load the bundled real sample data, build the indexes and run example searches (the quick start)."""

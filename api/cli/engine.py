@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from api.cli.common import check_kind, check_lang, console, fail
-from api.cli.options import AddressOpt, EngineOpt, HomeOpt, LangOpt, WorkersOpt
+from api.cli.options import AddressOpt, EngineOpt, HomeOpt, LangOpt, WorkersOpt, h
 from api.cli.progress import StageProgress
 from matcher.batch import PARTITION_TEXTS, JobReport, embed_job, file_texts, store_texts
 from matcher.config import load_config
@@ -53,15 +53,14 @@ def print_report(report: JobReport, lang: str) -> None:
 
 
 def embed(
-    file: Annotated[Path | None, typer.Argument(help="A JSONL (or any ingest format) file of records to embed; "
-                                                     "default: the stored records")] = None,
-    kind: Annotated[str, typer.Option(help="patents, demands or all (a file needs patents or demands)")] = "all",
-    model: Annotated[str | None, typer.Option(help="Embedding model (default: the ranker config's)")] = None,
+    file: Annotated[Path | None, typer.Argument(help=h("engine.embed.file"))] = None,
+    kind: Annotated[str, typer.Option(help=h("engine.embed.kind"))] = "all",
+    model: Annotated[str | None, typer.Option(help=h("engine.embed.model"))] = None,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = None,
-    partition_size: Annotated[int, typer.Option(min=1, max=100_000, help="Texts per partition (the unit that is "
-                                                                          "resumed)")] = PARTITION_TEXTS,
+    partition_size: Annotated[int, typer.Option(min=1, max=100_000,
+                                                help=h("engine.embed.partition_size"))] = PARTITION_TEXTS,
     lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from api.cli.common import MODES, check_lang, check_mode, console, fail
-from api.cli.options import HomeOpt, LangOpt
+from api.cli.options import HomeOpt, LangOpt, h
 from api.cli.progress import StageProgress
 from matcher.config import load_config
 from matcher.i18n import text
@@ -31,18 +31,18 @@ def _load_sets(data: list[Path], split: str | None, lang: str) -> list[Any]:
 
 def eval_cmd(
     ctx: typer.Context,
-    data: Annotated[Path | None, typer.Option(help="A BEIR folder: corpus.jsonl(.gz), queries.jsonl, qrels/")] = None,
-    split: Annotated[str | None, typer.Option(help="qrels/<split>.tsv (default: test)")] = None,
-    mode: Annotated[str | None, typer.Option(help="bm25, dense, hybrid or rank-bm25 (default: what search serves)")]
+    data: Annotated[Path | None, typer.Option(help=h("eval.eval_cmd.data"))] = None,
+    split: Annotated[str | None, typer.Option(help=h("eval.eval_cmd.split"))] = None,
+    mode: Annotated[str | None, typer.Option(help=h("eval.eval_cmd.mode"))]
     = None,
-    model: Annotated[str | None, typer.Option(help="Dense model (e5-small, use-m3, or a folder)")] = None,
-    fusion: Annotated[str | None, typer.Option(help="rrf or convex")] = None,
-    weight: Annotated[float | None, typer.Option(help="Convex fusion: BM25's weight (0..1)")] = None,
-    rrf_k: Annotated[int | None, typer.Option(help="RRF's k")] = None,
+    model: Annotated[str | None, typer.Option(help=h("eval.eval_cmd.model"))] = None,
+    fusion: Annotated[str | None, typer.Option(help=h("eval.eval_cmd.fusion"))] = None,
+    weight: Annotated[float | None, typer.Option(help=h("eval.eval_cmd.weight"))] = None,
+    rrf_k: Annotated[int | None, typer.Option(help=h("eval.eval_cmd.rrf_k"))] = None,
     per_language: Annotated[bool | None, typer.Option("--per-language/--global-pool",
-                                                      help="Fetch dense candidates per document language")] = None,
-    out: Annotated[Path | None, typer.Option(help="results.json: aggregate and per-query metrics")] = None,
-    run_out: Annotated[Path | None, typer.Option(help="TREC run file of the top 100 per query")] = None,
+                                                      help=h("eval.eval_cmd.per_language"))] = None,
+    out: Annotated[Path | None, typer.Option(help=h("eval.eval_cmd.out"))] = None,
+    run_out: Annotated[Path | None, typer.Option(help=h("eval.eval_cmd.run_out"))] = None,
     lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:
@@ -84,14 +84,12 @@ def eval_cmd(
 
 
 def eval_tune(
-    data: Annotated[list[Path], typer.Option(help="BEIR folders with a dev split (repeatable)")],
-    model_out: Annotated[Path | None, typer.Option(help="Where to write the learned ranker (default "
-                                                        "HOME/ranker_model.json)")] = None,
-    config_out: Annotated[Path | None, typer.Option(help="Where to write the ranker config (default HOME/ranker.json)")]
+    data: Annotated[list[Path], typer.Option(help=h("eval.eval_tune.data"))],
+    model_out: Annotated[Path | None, typer.Option(help=h("eval.eval_tune.model_out"))] = None,
+    config_out: Annotated[Path | None, typer.Option(help=h("eval.eval_tune.config_out"))]
     = None,
-    report: Annotated[Path | None, typer.Option(help="Write the cross-validation table as JSON")] = None,
-    cache: Annotated[Path | None, typer.Option(help="Keep the retrieved candidates' features here, so a second fit "
-                                                    "does not search again")] = None,
+    report: Annotated[Path | None, typer.Option(help=h("eval.eval_tune.report"))] = None,
+    cache: Annotated[Path | None, typer.Option(help=h("eval.eval_tune.cache"))] = None,
     lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:
@@ -136,13 +134,12 @@ def eval_tune(
 
 
 def eval_ablation(
-    data: Annotated[list[Path], typer.Option(help="BEIR folders (repeatable)")],
-    split: Annotated[str, typer.Option(help="Which qrels split")] = "test",
-    markdown_out: Annotated[Path, typer.Option(help="Markdown table")] = Path("eval/RESULTS.md"),
-    json_out: Annotated[Path, typer.Option(help="Everything, per query included")] = Path("eval/results.json"),
-    extra_model: Annotated[list[str], typer.Option(help="Also a hybrid RRF row with this dense model")] = [],  # noqa: B006
-    dense_model: Annotated[list[str], typer.Option(help="Dense-only rows for these models (default: e5-small and "
-                                                        "use-m3)")] = [],  # noqa: B006
+    data: Annotated[list[Path], typer.Option(help=h("eval.eval_ablation.data"))],
+    split: Annotated[str, typer.Option(help=h("eval.eval_ablation.split"))] = "test",
+    markdown_out: Annotated[Path, typer.Option(help=h("eval.eval_ablation.markdown_out"))] = Path("eval/RESULTS.md"),
+    json_out: Annotated[Path, typer.Option(help=h("eval.eval_ablation.json_out"))] = Path("eval/results.json"),
+    extra_model: Annotated[list[str], typer.Option(help=h("eval.eval_ablation.extra_model"))] = [],  # noqa: B006
+    dense_model: Annotated[list[str], typer.Option(help=h("eval.eval_ablation.dense_model"))] = [],  # noqa: B006
     lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:

@@ -9,7 +9,7 @@ from rich.progress import Progress
 
 from api.cli.common import check_kind, console, fail, progress
 from api.cli.engine import engine_error, engine_spec, print_report
-from api.cli.options import AddressOpt, EngineOpt, HomeOpt, LangOpt, WorkersOpt
+from api.cli.options import AddressOpt, EngineOpt, HomeOpt, LangOpt, WorkersOpt, h
 from matcher.batch import embed_collection
 from matcher.config import load_config
 from matcher.engine import EngineUnavailable
@@ -26,13 +26,10 @@ from matcher.workspace import Workspace
 
 
 def index_build(
-    kind: Annotated[str, typer.Option(help="patents, demands or all")] = "all",
-    dense_model: Annotated[str | None, typer.Option(help="Embedding model for the dense index (default: the "
-                                                         "ranker config's); 'none' builds BM25 only")] = None,
-    full: Annotated[bool, typer.Option("--full", help="Rebuild every index from the store in one segment, instead "
-                                                      "of adding a segment of what changed")] = False,
-    merge: Annotated[bool, typer.Option("--merge", help="Then merge the served snapshot's segments into one (no "
-                                                        "tokenizing or embedding again)")] = False,
+    kind: Annotated[str, typer.Option(help=h("index.index_build.kind"))] = "all",
+    dense_model: Annotated[str | None, typer.Option(help=h("index.index_build.dense_model"))] = None,
+    full: Annotated[bool, typer.Option("--full", help=h("index.index_build.full"))] = False,
+    merge: Annotated[bool, typer.Option("--merge", help=h("index.index_build.merge"))] = False,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     workers: WorkersOpt = None,

@@ -9,7 +9,7 @@ import typer
 
 from api.cli.common import check_kind, check_lang, console, fail, parse_map
 from api.cli.index import report_flush
-from api.cli.options import HomeOpt, LangOpt
+from api.cli.options import HomeOpt, LangOpt, h
 from matcher.config import load_config
 from matcher.flush import update_snapshot
 from matcher.i18n import text
@@ -18,13 +18,12 @@ from matcher.workspace import Workspace
 
 
 def ingest(
-    kind: Annotated[str, typer.Argument(help="patents or demands")],
-    file: Annotated[Path, typer.Argument(help="JSONL, JSON, CSV (UTF-8 or GB18030) or XLSX")],
-    map_: Annotated[list[str], typer.Option("--map", help="COLUMN=field for a foreign header; COLUMN= ignores")] = [],  # noqa: B006
-    skip_invalid: Annotated[bool, typer.Option(help="Write bad rows to a rejects file and load the rest.")] = False,
-    rejects: Annotated[Path | None, typer.Option(help="Where --skip-invalid writes bad rows.")] = None,
-    index: Annotated[bool, typer.Option("--index/--no-index", help="Make the records searchable right away (a new "
-                                                                   "index segment) when the kind is indexed")] = True,
+    kind: Annotated[str, typer.Argument(help=h("ingest.ingest.kind"))],
+    file: Annotated[Path, typer.Argument(help=h("ingest.ingest.file"))],
+    map_: Annotated[list[str], typer.Option("--map", help=h("ingest.ingest.map_"))] = [],  # noqa: B006
+    skip_invalid: Annotated[bool, typer.Option(help=h("ingest.ingest.skip_invalid"))] = False,
+    rejects: Annotated[Path | None, typer.Option(help=h("ingest.ingest.rejects"))] = None,
+    index: Annotated[bool, typer.Option("--index/--no-index", help=h("ingest.ingest.index"))] = True,
     lang: LangOpt = "zh",
     home: HomeOpt = None,
 ) -> None:

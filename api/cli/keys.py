@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 
 from api.cli.common import fail
-from api.cli.options import HomeOpt
+from api.cli.options import HomeOpt, h
 
 
 def keys_create_cmd(
-    name: Annotated[str, typer.Argument(help="Who or what uses the key (letters, digits, _.@-)")],
+    name: Annotated[str, typer.Argument(help=h("keys.keys_create_cmd.name"))],
     home: HomeOpt = None,
 ) -> None:
     """Create an API key. It is printed once; only a salted hash is stored."""

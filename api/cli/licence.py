@@ -9,21 +9,21 @@ from typing import Annotated
 import typer
 
 from api.cli.common import console, existing_workspace, fail
-from api.cli.options import HomeOpt, LangOpt
+from api.cli.options import HomeOpt, LangOpt, h
 from matcher.i18n import check_lang, text
 from matcher.licence import Licensee, NotOpenLicence, build_notice, notice_format, render
 from matcher.records import Patent
 
 
 def licence_request(
-    patent_id: Annotated[str, typer.Argument(help="The patent (with an open-licence declaration).")],
-    enterprise: Annotated[str, typer.Option(help="The enterprise taking the licence.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="notice.docx, notice.pdf or notice.md")],
-    credit_code: Annotated[str | None, typer.Option(help="The enterprise's unified social credit code.")] = None,
-    address: Annotated[str | None, typer.Option(help="The enterprise's address.")] = None,
-    contact: Annotated[str | None, typer.Option(help="Contact person.")] = None,
-    phone: Annotated[str | None, typer.Option(help="Contact phone.")] = None,
-    email: Annotated[str | None, typer.Option(help="Contact email.")] = None,
+    patent_id: Annotated[str, typer.Argument(help=h("licence.licence_request.patent_id"))],
+    enterprise: Annotated[str, typer.Option(help=h("licence.licence_request.enterprise"))],
+    out: Annotated[Path, typer.Option("--out", "-o", help=h("licence.licence_request.out"))],
+    credit_code: Annotated[str | None, typer.Option(help=h("licence.licence_request.credit_code"))] = None,
+    address: Annotated[str | None, typer.Option(help=h("licence.licence_request.address"))] = None,
+    contact: Annotated[str | None, typer.Option(help=h("licence.licence_request.contact"))] = None,
+    phone: Annotated[str | None, typer.Option(help=h("licence.licence_request.phone"))] = None,
+    email: Annotated[str | None, typer.Option(help=h("licence.licence_request.email"))] = None,
     home: HomeOpt = None,
     lang: LangOpt = "zh",
 ) -> None:

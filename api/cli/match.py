@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from api.cli.common import check_lang, console, existing_workspace, fail
-from api.cli.options import CooperationOpt, HomeOpt, IndustryOpt, LangOpt, ModeOpt, OutOpt, RegionOpt
+from api.cli.options import CooperationOpt, HomeOpt, IndustryOpt, LangOpt, ModeOpt, OutOpt, RegionOpt, h
 from api.cli.progress import StageProgress
 from api.cli.render import (
     check_out,
@@ -55,9 +55,9 @@ def _print_match_json(key: str, record: Patent | Demand, results: list[Result]) 
 
 
 def match_demand_cmd(
-    demand_id: Annotated[str, typer.Argument(help="A stored demand's id")],
+    demand_id: Annotated[str, typer.Argument(help=h("match.match_demand_cmd.demand_id"))],
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
-    ipc: Annotated[list[str], typer.Option(help="IPC/CPC prefix (repeatable)")] = [],  # noqa: B006
+    ipc: Annotated[list[str], typer.Option(help=h("match.match_demand_cmd.ipc"))] = [],  # noqa: B006
     mode: ModeOpt = None,
     explain: Annotated[bool, typer.Option("--explain")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -80,7 +80,7 @@ def match_demand_cmd(
 
 
 def match_patent_cmd(
-    patent_id: Annotated[str, typer.Argument(help="A stored patent's id")],
+    patent_id: Annotated[str, typer.Argument(help=h("match.match_patent_cmd.patent_id"))],
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
     industry: IndustryOpt = [],  # noqa: B006
     region: RegionOpt = [],  # noqa: B006
@@ -116,10 +116,10 @@ def match_patent_cmd(
 
 
 def match_portfolio_cmd(
-    applicant: Annotated[str | None, typer.Option(help="Every patent of this applicant (part of the name)")] = None,
-    ids: Annotated[Path | None, typer.Option(help="A file of patent ids, one per line")] = None,
+    applicant: Annotated[str | None, typer.Option(help=h("match.match_portfolio_cmd.applicant"))] = None,
+    ids: Annotated[Path | None, typer.Option(help=h("match.match_portfolio_cmd.ids"))] = None,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
-    per_patent: Annotated[int, typer.Option(min=1, max=200, help="Demands fetched per patent")] = 20,
+    per_patent: Annotated[int, typer.Option(min=1, max=200, help=h("match.match_portfolio_cmd.per_patent"))] = 20,
     industry: IndustryOpt = [],  # noqa: B006
     region: RegionOpt = [],  # noqa: B006
     mode: ModeOpt = None,

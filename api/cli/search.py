@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from api.cli.common import check_mode, check_query, console, err, existing_workspace, fail
-from api.cli.options import HomeOpt, LangOpt, OutOpt
+from api.cli.options import HomeOpt, LangOpt, OutOpt, h
 from api.cli.render import check_out, print_explanations, results_table, write_results
 from matcher.filters import PatentFilters
 from matcher.i18n import text
@@ -23,32 +23,28 @@ from matcher.store import Collection
 
 
 def search(
-    query: Annotated[str, typer.Argument(help="Free text, Chinese or English")],
+    query: Annotated[str, typer.Argument(help=h("search.search.query"))],
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000)] = 10,
-    ipc: Annotated[list[str], typer.Option(help="IPC/CPC prefix (repeatable: any of)")] = [],  # noqa: B006
-    applicant_type: Annotated[list[str], typer.Option(help="university/institute/company/individual")] = [],  # noqa: B006
-    applicant: Annotated[str | None, typer.Option(help="Part of an applicant name")] = None,
-    legal_status: Annotated[list[str], typer.Option(help="valid/pending/invalid/unknown (default: valid+unknown)")]
+    ipc: Annotated[list[str], typer.Option(help=h("search.search.ipc"))] = [],  # noqa: B006
+    applicant_type: Annotated[list[str], typer.Option(help=h("search.search.applicant_type"))] = [],  # noqa: B006
+    applicant: Annotated[str | None, typer.Option(help=h("search.search.applicant"))] = None,
+    legal_status: Annotated[list[str], typer.Option(help=h("search.search.legal_status"))]
     = [],  # noqa: B006
-    open_licence: Annotated[bool, typer.Option("--open-licence", help="Open-licence patents only")] = False,
-    date_from: Annotated[str | None, typer.Option("--from", help="Applied/published from (YYYY-MM-DD)")] = None,
-    date_to: Annotated[str | None, typer.Option("--to", help="... to (YYYY-MM-DD)")] = None,
-    maturity: Annotated[list[str], typer.Option(help="Maturity (repeatable)")] = [],  # noqa: B006
-    kind: Annotated[list[str], typer.Option(help="Record kind, e.g. 发明专利 (repeatable)")] = [],  # noqa: B006
-    language: Annotated[list[str], typer.Option(help="zh/en (repeatable)")] = [],  # noqa: B006
-    patent_type: Annotated[list[str], typer.Option(help="invention/utility_model/design, from the patent's numbers "
-                                                        "(repeatable)")] = [],  # noqa: B006
-    granted: Annotated[bool, typer.Option("--granted", help="Only patents whose number is a grant's (granted is not "
-                                                            "valid: it may have lapsed since)")] = False,
-    inferred: Annotated[bool, typer.Option("--inferred/--no-inferred", help="Count values inferred from names and "
-                                                                            "texts (an applicant type from a name)")]
+    open_licence: Annotated[bool, typer.Option("--open-licence", help=h("search.search.open_licence"))] = False,
+    date_from: Annotated[str | None, typer.Option("--from", help=h("search.search.date_from"))] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help=h("search.search.date_to"))] = None,
+    maturity: Annotated[list[str], typer.Option(help=h("search.search.maturity"))] = [],  # noqa: B006
+    kind: Annotated[list[str], typer.Option(help=h("search.search.kind"))] = [],  # noqa: B006
+    language: Annotated[list[str], typer.Option(help=h("search.search.language"))] = [],  # noqa: B006
+    patent_type: Annotated[list[str], typer.Option(help=h("search.search.patent_type"))] = [],  # noqa: B006
+    granted: Annotated[bool, typer.Option("--granted", help=h("search.search.granted"))] = False,
+    inferred: Annotated[bool, typer.Option("--inferred/--no-inferred", help=h("search.search.inferred"))]
     = True,
-    mode: Annotated[str | None, typer.Option(help="bm25, dense or hybrid (default: the ranker config's)")] = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Say why each result matched")] = False,
+    mode: Annotated[str | None, typer.Option(help=h("search.search.mode"))] = None,
+    explain: Annotated[bool, typer.Option("--explain", help=h("search.search.explain"))] = False,
     min_score: Annotated[float | None, typer.Option("--min-score", min=0.0, max=1.0,
-                                                    help="Only results whose calibrated relevance (0..1) is at "
-                                                         "least this (the learned hybrid ranker)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+                                                    help=h("search.search.min_score"))] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=h("search.search.as_json"))] = False,
     out: OutOpt = None,
     lang: LangOpt = "zh",
     home: HomeOpt = None,

@@ -8,18 +8,18 @@ from typing import Annotated
 import typer
 
 from api.cli.common import fail
-from api.cli.options import HomeOpt
+from api.cli.options import HomeOpt, h
 from matcher.i18n import DEFAULT_LANG, text
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind (127.0.0.1: this machine only)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Server processes (each loads the model)")] = 1,
-    reads_need_key: Annotated[bool, typer.Option("--reads-need-key", help="Require an API key for reads too")] = False,
-    ranker_config: Annotated[Path | None, typer.Option(help="JSON file of ranker config overrides")] = None,
-    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request")] = True,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+    host: Annotated[str, typer.Option(help=h("serve.serve.host"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help=h("serve.serve.port"))] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help=h("serve.serve.workers"))] = 1,
+    reads_need_key: Annotated[bool, typer.Option("--reads-need-key", help=h("serve.serve.reads_need_key"))] = False,
+    ranker_config: Annotated[Path | None, typer.Option(help=h("serve.serve.ranker_config"))] = None,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help=h("serve.serve.access_log"))] = True,
+    log_level: Annotated[str, typer.Option(help=h("serve.serve.log_level"))] = "info",
     home: HomeOpt = None,
 ) -> None:
     """Run the HTTP service on the workspace's store and indexes (interactive docs at /docs).

@@ -28,6 +28,7 @@ from api.cli.options import (
     OutOpt,
     RegionOpt,
     WorkersOpt,
+    h,
 )
 from api.cli.progress import StageProgress
 from api.cli.render import enterprises_table
@@ -62,38 +63,27 @@ def _write(table: Any, out: Path, lang: str) -> None:
 
 
 def shortlist(
-    chain_file: Annotated[Path, typer.Argument(metavar="CHAIN.yaml", help="Chain definition (see data/chains/)")],
-    per_demand: Annotated[int, typer.Option(min=1, max=100, help="Patents per demand at most")] = 5,
-    per_patent: Annotated[int, typer.Option(min=1, max=100, help="Demands per patent at most")] = 3,
-    per_holder: Annotated[int | None, typer.Option(min=1, help="Rows per patent holder (applicant) at most; a "
-                                                                "patent with no applicant is its own holder")] = None,
-    min_score: Annotated[float, typer.Option(min=0.0, help="Minimum pair score: the calibrated relevance with the "
-                                                           "learned fusion, else the fused score (relative to the "
-                                                           "demand: convex fusion gives its best candidate ~1)")] = 0.0,
-    min_relevance: Annotated[float, typer.Option(min=0.0, max=1.0, help="Minimum calibrated relevance of a pair "
-                                                                        "(learned fusion; 0 turns it off)")]
+    chain_file: Annotated[Path, typer.Argument(metavar="CHAIN.yaml", help=h("shortlist.shortlist.chain_file"))],
+    per_demand: Annotated[int, typer.Option(min=1, max=100, help=h("shortlist.shortlist.per_demand"))] = 5,
+    per_patent: Annotated[int, typer.Option(min=1, max=100, help=h("shortlist.shortlist.per_patent"))] = 3,
+    per_holder: Annotated[int | None, typer.Option(min=1, help=h("shortlist.shortlist.per_holder"))] = None,
+    min_score: Annotated[float, typer.Option(min=0.0, help=h("shortlist.shortlist.min_score"))] = 0.0,
+    min_relevance: Annotated[float, typer.Option(min=0.0, max=1.0, help=h("shortlist.shortlist.min_relevance"))]
     = ShortlistOptions.min_relevance or 0.0,
-    min_similarity: Annotated[float, typer.Option(min=-1.0, max=1.0, help="Minimum dense cosine of a pair, for a "
-                                                                          "ranker without a calibrated relevance "
-                                                                          "(absolute; -1 turns it off)")]
+    min_similarity: Annotated[float, typer.Option(min=-1.0, max=1.0, help=h("shortlist.shortlist.min_similarity"))]
     = ShortlistOptions.min_similarity or -1.0,
-    min_coverage: Annotated[float, typer.Option(min=0.0, max=1.0, help="Minimum share of the demand title's words "
-                                                                       "in the patent, across languages through "
-                                                                       "a dictionary gloss (0 turns it off)")]
+    min_coverage: Annotated[float, typer.Option(min=0.0, max=1.0, help=h("shortlist.shortlist.min_coverage"))]
     = ShortlistOptions.min_coverage or 0.0,
-    min_topic_coverage: Annotated[float, typer.Option(min=0.0, max=1.0, help="Minimum share of the patent title's "
-                                                                             "words in the demand (same language; 0 "
-                                                                             "turns it off)")]
+    min_topic_coverage: Annotated[float, typer.Option(min=0.0, max=1.0,
+                                                      help=h("shortlist.shortlist.min_topic_coverage"))]
     = ShortlistOptions.min_topic_coverage or 0.0,
-    pair_model: Annotated[bool, typer.Option(help="Read every pair with the pair model fitted on judged "
-                                                  "matchmaking pairs (its confidence is the pair score)")] = False,
-    min_confidence: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Minimum pair confidence "
-                                                         "(default: the model's own floor)")] = None,
-    candidates: Annotated[int | None, typer.Option(min=1, max=1000, help="Patents scored per demand "
-                                                                         "(default max(4 x per-demand, 20))")] = None,
-    duplicate_similarity: Annotated[float, typer.Option(min=0.0, max=1.0, help="Cosine at which two patents are "
-                                                                               "near-duplicates")] = 0.95,
-    method: Annotated[str, typer.Option(help="exact (optimal under every cap) or greedy (>= 1/2 of it)")] = "exact",
+    pair_model: Annotated[bool, typer.Option(help=h("shortlist.shortlist.pair_model"))] = False,
+    min_confidence: Annotated[float | None, typer.Option(min=0.0, max=1.0,
+                                                         help=h("shortlist.shortlist.min_confidence"))] = None,
+    candidates: Annotated[int | None, typer.Option(min=1, max=1000, help=h("shortlist.shortlist.candidates"))] = None,
+    duplicate_similarity: Annotated[float, typer.Option(min=0.0, max=1.0,
+                                                        help=h("shortlist.shortlist.duplicate_similarity"))] = 0.95,
+    method: Annotated[str, typer.Option(help=h("shortlist.shortlist.method"))] = "exact",
     mode: ModeOpt = None,
     explain: ExplainRowsOpt = True,
     out: OutOpt = None,
@@ -167,19 +157,16 @@ def _print_rows(rows: list[dict[str, Any]], lang: str) -> None:
 
 
 def push(
-    applicant: Annotated[str | None, typer.Option(help="Every patent of this applicant (part of the name)")] = None,
-    ids: Annotated[Path | None, typer.Option(help="A file of patent ids, one per line")] = None,
-    per_enterprise: Annotated[int, typer.Option(min=1, max=100, help="Demands per enterprise, and patents per "
-                                                                     "demand, at most")] = 5,
-    k: Annotated[int, typer.Option("--k", "-k", min=1, max=10_000, help="Enterprises")] = 20,
-    per_patent: Annotated[int, typer.Option(min=1, max=200, help="Demands fetched per patent")] = 20,
-    reciprocal_k: Annotated[int, typer.Option(min=0, max=200, help="Push a pair only if the demand's own search of "
-                                              "all patents ranks the patent in its top K (0: off)")]
+    applicant: Annotated[str | None, typer.Option(help=h("shortlist.push.applicant"))] = None,
+    ids: Annotated[Path | None, typer.Option(help=h("shortlist.push.ids"))] = None,
+    per_enterprise: Annotated[int, typer.Option(min=1, max=100, help=h("shortlist.push.per_enterprise"))] = 5,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=10_000, help=h("shortlist.push.k"))] = 20,
+    per_patent: Annotated[int, typer.Option(min=1, max=200, help=h("shortlist.push.per_patent"))] = 20,
+    reciprocal_k: Annotated[int, typer.Option(min=0, max=200, help=h("shortlist.push.reciprocal_k"))]
     = PushOptions.reciprocal_k or 0,
-    pair_model: Annotated[bool, typer.Option(help="Read every pair with the pair model fitted on judged "
-                                                  "matchmaking pairs (its confidence is the pair score)")] = False,
-    min_confidence: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Minimum pair confidence "
-                                                         "(default: the model's own floor)")] = None,
+    pair_model: Annotated[bool, typer.Option(help=h("shortlist.push.pair_model"))] = False,
+    min_confidence: Annotated[float | None, typer.Option(min=0.0, max=1.0,
+                                                         help=h("shortlist.push.min_confidence"))] = None,
     industry: IndustryOpt = [],  # noqa: B006
     region: RegionOpt = [],  # noqa: B006
     cooperation: CooperationOpt = [],  # noqa: B006

@@ -11,20 +11,20 @@ import typer
 from rich.table import Table
 
 from api.cli.common import check_lang, console, existing_workspace, fail
-from api.cli.options import HomeOpt, LangOpt, ModeOpt
+from api.cli.options import HomeOpt, LangOpt, ModeOpt, h
 from api.cli.render import field_label, licence_terms, results_table
 from matcher.i18n import text
 from matcher.matching import UnknownRecord, match_demand, match_patent
 from matcher.records import Patent
 from matcher.search import NotIndexed, Searcher
 
-KindArg = Annotated[str, typer.Argument(help="patent or demand")]
+KindArg = Annotated[str, typer.Argument(help=h("show.KindArg"))]
 
 
 def show(
     kind: KindArg,
-    record_id: Annotated[str, typer.Argument(help="The record's id (an alias resolves)")],
-    k: Annotated[int, typer.Option("--k", "-k", min=0, max=100, help="Best matches to list (0: none)")] = 5,
+    record_id: Annotated[str, typer.Argument(help=h("show.show.record_id"))],
+    k: Annotated[int, typer.Option("--k", "-k", min=0, max=100, help=h("show.show.k"))] = 5,
     mode: ModeOpt = None,
     lang: LangOpt = "zh",
     as_json: Annotated[bool, typer.Option("--json")] = False,

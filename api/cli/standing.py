@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from rich.table import Table as RichTable
 
 from api.cli.common import console, existing_workspace, fail
-from api.cli.options import HomeOpt, LangOpt
+from api.cli.options import HomeOpt, LangOpt, h
 from matcher import match_events as ev
 from matcher.export import Table, UnknownFormat, write
 from matcher.feeds import BadCursor, FeedPage, Owner, read_feed
@@ -26,8 +26,7 @@ from matcher.i18n import check_lang, text
 from matcher.search import Searcher
 from matcher.standing import StandingSettings, run_pending
 
-AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Match against demands active on this date "
-                                                             "(YYYY-MM-DD; default $PMATCH_STANDING_AS_OF or today).")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help=h("standing.AsOfOpt"))]
 
 
 def _date(value: str | None, lang: str, key: str = "docking.feed.bad_date") -> date | None:
@@ -42,7 +41,7 @@ def _date(value: str | None, lang: str, key: str = "docking.feed.bad_date") -> d
 def standing_run(
     home: HomeOpt = None,
     as_of: AsOfOpt = None,
-    limit: Annotated[int | None, typer.Option(help="Match at most this many records, then stop.")] = None,
+    limit: Annotated[int | None, typer.Option(help=h("standing.standing_run.limit"))] = None,
     lang: LangOpt = "zh",
 ) -> None:
     """Match the written records that a published index holds against the other side; record match events."""
@@ -110,13 +109,13 @@ def _owner(enterprise: str | None, holder: str | None, lang: str) -> tuple[Owner
 
 
 def feed(
-    enterprise: Annotated[str | None, typer.Option(help="The enterprise whose feed to read.")] = None,
-    holder: Annotated[str | None, typer.Option(help="The patent holder (applicant) whose feed to read.")] = None,
-    since: Annotated[str | None, typer.Option(help="Only matches made on or after this date (YYYY-MM-DD).")] = None,
-    cursor: Annotated[str | None, typer.Option(help="Read on after this cursor (printed by the last read).")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500, help="Matches per page.")] = 50,
-    include_capped: Annotated[bool, typer.Option(help="Show the matches over the enterprise's cap too.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write .xlsx, .csv or .json.")] = None,
+    enterprise: Annotated[str | None, typer.Option(help=h("standing.feed.enterprise"))] = None,
+    holder: Annotated[str | None, typer.Option(help=h("standing.feed.holder"))] = None,
+    since: Annotated[str | None, typer.Option(help=h("standing.feed.since"))] = None,
+    cursor: Annotated[str | None, typer.Option(help=h("standing.feed.cursor"))] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help=h("standing.feed.limit"))] = 50,
+    include_capped: Annotated[bool, typer.Option(help=h("standing.feed.include_capped"))] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help=h("standing.feed.out"))] = None,
     home: HomeOpt = None,
     lang: LangOpt = "zh",
 ) -> None:
@@ -156,14 +155,13 @@ def feed(
 
 
 def saved_search_add(
-    name: Annotated[str, typer.Argument(help="A name for the search (unique per owner).")],
-    query: Annotated[str, typer.Argument(help="The query text.")],
-    enterprise: Annotated[str | None, typer.Option(help="An enterprise's search over patents.")] = None,
-    holder: Annotated[str | None, typer.Option(help="A holder's search over demands.")] = None,
-    min_score: Annotated[float | None, typer.Option(help="Floor on the calibrated relevance (0..1).")] = None,
+    name: Annotated[str, typer.Argument(help=h("standing.saved_search_add.name"))],
+    query: Annotated[str, typer.Argument(help=h("standing.saved_search_add.query"))],
+    enterprise: Annotated[str | None, typer.Option(help=h("standing.saved_search_add.enterprise"))] = None,
+    holder: Annotated[str | None, typer.Option(help=h("standing.saved_search_add.holder"))] = None,
+    min_score: Annotated[float | None, typer.Option(help=h("standing.saved_search_add.min_score"))] = None,
     filters: Annotated[str | None, typer.Option(
-        "--filters", help='Filters as JSON, the same fields as the API\'s: e.g. \'{"ipc": ["H01M"], '
-                          '"open_licence_only": true}\' for patents, \'{"region": ["江苏"]}\' for demands.')] = None,
+        "--filters", help=h("standing.saved_search_add.filters"))] = None,
     home: HomeOpt = None,
     lang: LangOpt = "zh",
 ) -> None:
@@ -212,7 +210,7 @@ def saved_search_list(home: HomeOpt = None, lang: LangOpt = "zh") -> None:
         console.print(f"#{s.id}  {s.owner_type}:{s.owner}  {s.name}  [{s.kind}]  {s.query}", highlight=False)
 
 
-def saved_search_remove(search_id: Annotated[int, typer.Argument(help="The saved search's id.")],
+def saved_search_remove(search_id: Annotated[int, typer.Argument(help=h("standing.saved_search_remove.search_id"))],
                         home: HomeOpt = None, lang: LangOpt = "zh") -> None:
     """Remove a saved search (its matches leave the feed)."""
     lang = check_lang(lang)
