@@ -49,6 +49,9 @@ class ChainError(ValueError):
     def message(self, lang: str = DEFAULT_LANG) -> str:
         return "\n".join(line.text(lang) for line in self.lines)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self.lines)
+
 
 def _refuse(key: str, **params: Any) -> PydanticCustomError:
     """A validator's refusal: error type ``chain_<name>`` for catalogue key ``chain.<name>``."""

@@ -74,7 +74,7 @@ class UnknownFormat(LocalisedError, ValueError):
 def output_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FORMATS:
-        raise UnknownFormat("export.unknown_format", path=str(path), suffix=suffix or "(none)")
+        raise UnknownFormat("export.unknown_format", path=str(path), suffix=suffix or Message("export.no_suffix"))
     return suffix
 
 
@@ -135,12 +135,13 @@ def shortlist_table(shortlist: Shortlist, lang: Lang = "zh") -> Table:
         ("chain", shortlist.chain.name if lang == "zh" else (shortlist.chain.name_en or shortlist.chain.name)),
         ("chain_file", shortlist.chain.source),
         *options.items(),
-        *((k, v) for k, v in s.items() if k not in ("segments", "warnings", "timings") and k not in options),
+        *((k, v) for k, v in s.items() if k not in ("segments", "warnings", "warning_messages", "timings")
+          and k not in options),
         *((f"{text('export.info.segment', lang)} {seg['name'] if lang == 'zh' else seg['name_en']}",
            text("export.info.segment_line", lang, patents=seg["patents"], demands=seg["demands"], rows=seg["rows"],
                 served=seg["demands_served"])) for seg in s["segments"]),
         *((f"{text('export.info.time', lang)} {k}", v) for k, v in s["timings"].items()),
-        *(("warning", Message.from_dict(w).text(lang)) for w in s["warnings"]),
+        *(("warning", Message.from_dict(w).text(lang)) for w in s["warning_messages"]),
     ]
     return Table(sheets, columns, _localised(info, lang), shortlist.to_dict(), _present(rows, DETAILS))
 

@@ -136,6 +136,13 @@ class LocalisedError(Exception):
     def message(self, lang: str = DEFAULT_LANG) -> str:
         return self.as_message().text(lang)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as key and parameters (a Ray worker's error), not as text
+        return (_rebuild_error, (type(self), self.key, self.params))
+
+
+def _rebuild_error(cls: type[LocalisedError], key: str, params: dict[str, Any]) -> LocalisedError:
+    return cls(key, **params)
+
 
 def pick_lang(value: str | None, default: Lang = DEFAULT_LANG) -> Lang:
     """The language a user asked for: ``zh`` / ``en``, or an HTTP ``Accept-Language`` list (``en-US,en;q=0.9``),

@@ -348,6 +348,7 @@ def _summary(selection: Selection, candidates: list[Candidate], rows: list[dict[
         "method": options.method, "total_score": round(objective, 6),
         "greedy_total_score": None if greedy_total is None else round(greedy_total, 6),
         "holder_rule": "first applicant; a patent with no applicant is its own holder",
-        "segments": segments, "warnings": [w.to_dict() for w in selection.warnings],
+        "segments": segments, "warnings": [w.text("en") for w in selection.warnings],
+        "warning_messages": [w.to_dict() for w in selection.warnings],  # the same, to say in the reader's language
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }

@@ -131,3 +131,33 @@ def test_a_message_round_trips_as_plain_data() -> None:
     assert Message.from_dict(data) == warning
     assert Message.from_dict(data).text("zh") == "环节 s1：有 2 个关键词既不匹配任何专利也不匹配任何需求：甲, 乙"
     assert Message.from_dict(data).text("en") == "segment s1: 2 keyword(s) match no patent and no demand: 甲, 乙"
+
+
+def test_localised_errors_survive_pickling() -> None:
+    """A Ray worker's error reaches the driver pickled: it must come back as the same message, in both languages."""
+    import pickle
+
+    from matcher.chains import ChainError
+    from matcher.engine import EngineUnavailable
+    from matcher.i18n import Message
+    from matcher.matching import UnknownRecord
+    from matcher.search import NotIndexed
+
+    for exc in (NotIndexed("search.no_index", kind="patents", home="/w"),
+                UnknownRecord("search.unknown_patent", id="X"),
+                EngineUnavailable("engine.unreachable", address="h:1", reason="refused")):
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is type(exc) and back.key == exc.key and back.params == exc.params
+        assert back.message("zh") == exc.message("zh") and str(back) == str(exc)
+    chain = ChainError(Message("chain.no_file", path="a.yaml"), Message("chain.missing"))
+    back = pickle.loads(pickle.dumps(chain))
+    assert back.message("zh") == chain.message("zh") and back.message("en").splitlines() == ["a.yaml: no such file",
+                                                                                               "missing (required)"]
+
+
+def test_a_cli_error_shows_brackets_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    """What a user wrote (a chain's segment name, a path) is printed as text, never read as rich markup."""
+    from api.cli.common import fail
+
+    assert fail("segments[1]: 'x[/b] [bold]'", 2, "en").exit_code == 2
+    assert "error: segments[1]: 'x[/b] [bold]'" in capsys.readouterr().err

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from matcher.i18n import DEFAULT_LANG, LANGS, Lang, text
@@ -23,13 +24,14 @@ MODES = ("bm25", "dense", "hybrid")
 
 def fail(message: str, code: int = 1, lang: str = DEFAULT_LANG) -> typer.Exit:
     """Print ``error: message`` (``错误：``) on stderr; returns the ``typer.Exit`` to raise (1 the run failed, 2 bad
-    input). ``message`` is already in ``lang``: a catalogue string, or what a checked file or exception said."""
-    err.print(f"[bold red]{text('cli.error.prefix', lang)}[/]{message}", highlight=False)
+    input). ``message`` is plain text already in ``lang`` (a catalogue string, or what a checked file or exception
+    said): brackets in it are shown, never read as markup."""
+    err.print(f"[bold red]{text('cli.error.prefix', lang)}[/]{escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
 def warn(message: str, lang: str = DEFAULT_LANG) -> None:
-    console.print(f"[yellow]{text('cli.error.warning', lang)}[/]{message}", highlight=False)
+    console.print(f"[yellow]{text('cli.error.warning', lang)}[/]{escape(message)}", highlight=False)
 
 
 def check_lang(lang: str) -> Lang:

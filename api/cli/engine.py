@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from api.cli.common import check_kind, check_lang, console, fail
 from api.cli.options import AddressOpt, EngineOpt, HomeOpt, LangOpt, WorkersOpt, h
@@ -21,13 +20,9 @@ from matcher.store import COLLECTIONS, Collection
 from matcher.workspace import Workspace
 
 
-def engine_error(exc: EngineUnavailable, lang: str) -> str:
-    """The message of ``exc`` for ``fail``, its brackets (``'.[ray]'``) kept from rich's markup."""
-    return escape(exc.message(lang))
-
-
 def engine_spec(engine: str, address: str | None, workers: int | None, lang: str) -> EngineSpec:
     """The engine asked for, refused at once (exit 2) when the options are wrong or Ray is not installed."""
+    check_lang(lang)
     if engine not in ENGINES:
         raise fail(text("engine.unknown", lang, engine=engine), 2, lang)
     if address and engine != "ray":
@@ -36,12 +31,12 @@ def engine_spec(engine: str, address: str | None, workers: int | None, lang: str
         try:
             require_ray()
         except EngineUnavailable as exc:
-            raise fail(engine_error(exc, lang), 2, lang) from None
+            raise fail(exc.message(lang), 2, lang) from None
         if address:
             try:
                 check_reachable(address)  # before any model or index is loaded
             except EngineUnavailable as exc:
-                raise fail(engine_error(exc, lang), 2 if exc.key == "engine.bad_address" else 1) from None
+                raise fail(exc.message(lang), 2 if exc.key == "engine.bad_address" else 1, lang) from None
     return EngineSpec(engine, address or None, workers)  # type: ignore[arg-type]
 
 
@@ -91,7 +86,7 @@ def embed(
             with StageProgress(lang) as bar:
                 report = embed_job(ws, name, texts, spec, source, partition_size, progress=bar.tick)
         except EngineUnavailable as exc:
-            raise fail(engine_error(exc, lang)) from None
+            raise fail(exc.message(lang), 1, lang) from None
         d = report.details
         console.print(text("engine.embed_summary", lang, texts=d["texts"], unique=d["unique"], cached=d["cached"],
                            embedded=d["embedded"], model=name), highlight=False)

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 import typer
 from rich.progress import Progress
 
-from api.cli.common import check_kind, console, fail, progress
-from api.cli.engine import engine_error, engine_spec, print_report
+from api.cli.common import check_kind, check_lang, console, fail, progress
+from api.cli.engine import engine_spec, print_report
 from api.cli.options import AddressOpt, EngineOpt, HomeOpt, LangOpt, WorkersOpt, h
 from matcher.batch import embed_collection
 from matcher.config import load_config
@@ -39,6 +39,7 @@ def index_build(
     """Index what changed since the served snapshot (a new segment, deletions masked), or with --full rebuild BM25,
     dense and filter indexes from the store; searches switch to the new snapshot atomically. With --engine ray the
     documents are embedded on a Ray cluster first (into the vector cache the build reads)."""
+    check_lang(lang)
     spec = engine_spec(engine, address, workers, lang)
     ws = Workspace(home)
     kinds: list[Collection] = list(COLLECTIONS) if kind == "all" else [check_kind(kind, lang)]
@@ -66,7 +67,7 @@ def index_build(
                     if result.state == "empty":
                         raise NothingToIndex("index.nothing", kind=k, store=str(ws.store_path))
             except EngineUnavailable as exc:
-                raise fail(engine_error(exc, lang), 1, lang) from None
+                raise fail(exc.message(lang), 1, lang) from None
             except NothingToIndex as exc:
                 if kind == "all":
                     console.print(f"[yellow]{text('cli.error.skipped', lang)}[/] {exc.message(lang)}")

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import console, existing_workspace, fail
+from api.cli.common import check_lang, console, existing_workspace, fail
 from api.cli.options import HomeOpt, LangOpt, h
-from matcher.i18n import check_lang, text
+from matcher.i18n import text
 from matcher.licence import Licensee, NotOpenLicence, build_notice, notice_format, render
 from matcher.records import Patent
 
@@ -33,7 +33,7 @@ def licence_request(
         notice_format(out)
     except NotOpenLicence as exc:
         raise fail(exc.message(lang), 2, lang) from None
-    ws = existing_workspace(home)
+    ws = existing_workspace(home, lang)
     with ws.open_store() as store:
         patent = store.get("patents", patent_id)
     if not isinstance(patent, Patent):

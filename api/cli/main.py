@@ -52,7 +52,7 @@ match_app.command("demand", help=h("cmd.match.match_demand_cmd"))(match.match_de
 match_app.command("patent", help=h("cmd.match.match_patent_cmd"))(match.match_patent_cmd)
 match_app.command("portfolio", help=h("cmd.match.match_portfolio_cmd"))(match.match_portfolio_cmd)
 app.command(help=h("cmd.stats.stats"))(stats.stats)
-eval_app.callback(invoke_without_command=True, help=h("cmd.eval.eval_cmd"))(eval.eval_cmd)
+eval_app.callback(invoke_without_command=True)(eval.eval_cmd)  # the group's help is main.eval_app
 eval_app.command("tune", help=h("cmd.eval.eval_tune"))(eval.eval_tune)
 eval_app.command("ablation", help=h("cmd.eval.eval_ablation"))(eval.eval_ablation)
 app.command(help=h("cmd.demo.demo"))(demo.demo)

@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from api.cli.common import check_lang, console, err, fail
-from matcher.export import output_format, results_export, write
+from matcher.export import UnknownFormat, output_format, results_export, write
 from matcher.i18n import DEFAULT_LANG, catalogue, text
 from matcher.matching import EnterpriseMatch
 from matcher.records import Demand, Patent
@@ -134,8 +134,8 @@ def check_out(out: Path | None, lang: str) -> None:
     if out is not None:
         try:
             output_format(out)
-        except ValueError as exc:
-            raise fail(str(exc), 2, lang) from None
+        except UnknownFormat as exc:
+            raise fail(exc.message(lang), 2, lang) from None
 
 
 def write_results(out: Path, title: str, results: list[Result], info: dict[str, Any], lang: str) -> None:

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from api.cli.common import check_lang, check_mode, console, existing_workspace, fail, warn
-from api.cli.engine import engine_error, engine_spec, print_report
+from api.cli.engine import engine_spec, print_report
 from api.cli.options import (
     AddressOpt,
     CooperationOpt,
@@ -118,7 +118,7 @@ def shortlist(
     except NotIndexed as exc:
         raise fail(exc.message(lang), 1, lang) from None
     except EngineUnavailable as exc:
-        raise fail(engine_error(exc, lang), 1, lang) from None
+        raise fail(exc.message(lang), 1, lang) from None
     finally:
         searcher.close()
     s = result.summary
@@ -136,8 +136,8 @@ def shortlist(
     if s["greedy_total_score"] is not None:
         console.print(text("cli.shortlist.total", lang, total=f"{s['total_score']:.4f}",
                            greedy=f"{s['greedy_total_score']:.4f}"), highlight=False)
-    for warning in s["warnings"]:
-        warn(escape(Message.from_dict(warning).text(lang)), lang)
+    for warning in s["warning_messages"]:
+        warn(Message.from_dict(warning).text(lang), lang)
     if out is not None:
         _write(shortlist_table(result, lang), out, lang)  # type: ignore[arg-type]
     else:
@@ -204,7 +204,7 @@ def push(
     except (NotIndexed, UnknownRecord) as exc:
         raise fail(exc.message(lang), 1, lang) from None
     except EngineUnavailable as exc:
-        raise fail(engine_error(exc, lang), 1, lang) from None
+        raise fail(exc.message(lang), 1, lang) from None
     finally:
         searcher.close()
     console.print(enterprises_table(result.enterprises, text(

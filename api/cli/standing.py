@@ -16,13 +16,13 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table as RichTable
 
-from api.cli.common import console, existing_workspace, fail
+from api.cli.common import check_lang, console, existing_workspace, fail
 from api.cli.options import HomeOpt, LangOpt, h
 from matcher import match_events as ev
 from matcher.export import Table, UnknownFormat, write
 from matcher.feeds import BadCursor, FeedPage, Owner, read_feed
 from matcher.filters import DemandFilters, PatentFilters
-from matcher.i18n import check_lang, text
+from matcher.i18n import text
 from matcher.search import Searcher
 from matcher.standing import StandingSettings, run_pending
 
@@ -46,7 +46,7 @@ def standing_run(
 ) -> None:
     """Match the written records that a published index holds against the other side; record match events."""
     lang = check_lang(lang)
-    ws = existing_workspace(home)
+    ws = existing_workspace(home, lang)
     settings = StandingSettings()
     if as_of is not None:
         settings = settings.model_copy(update={"as_of": _date(as_of, lang)})
@@ -65,7 +65,7 @@ def standing_run(
 def standing_status(home: HomeOpt = None, lang: LangOpt = "zh") -> None:
     """What is pending and how many match events the store holds."""
     lang = check_lang(lang)
-    ws = existing_workspace(home)
+    ws = existing_workspace(home, lang)
     with ws.open_store() as store:
         pending = ev.pending_count(store)
         live, capped, superseded = store._db.execute(
@@ -122,7 +122,7 @@ def feed(
     """New matches of an enterprise or a patent holder since a cursor or a date."""
     lang = check_lang(lang)
     owner_type, name = _owner(enterprise, holder, lang)
-    ws = existing_workspace(home)
+    ws = existing_workspace(home, lang)
     with ws.open_store() as store:
         try:
             page = read_feed(store, owner_type, name, cursor, _date(since, lang), limit, include_capped)
@@ -172,7 +172,7 @@ def saved_search_add(
         raise fail(text("docking.saved.empty_query", lang), 2, lang)
     kind = "patents" if enterprise is not None else "demands"
     chosen = _saved_filters(filters, kind, lang)
-    ws = existing_workspace(home)
+    ws = existing_workspace(home, lang)
     with ws.open_store() as store:
         saved = ev.save_search(store, owner_type, owner, name, kind, query, chosen, min_score)
     console.print(text("docking.saved.added", lang, id=saved.id, name=name, k=StandingSettings().saved_search_k,
@@ -201,7 +201,7 @@ def _saved_filters(raw: str | None, kind: str, lang: str) -> dict[str, Any]:
 def saved_search_list(home: HomeOpt = None, lang: LangOpt = "zh") -> None:
     """List saved searches."""
     lang = check_lang(lang)
-    ws = existing_workspace(home)
+    ws = existing_workspace(home, lang)
     with ws.open_store() as store:
         found = ev.saved_searches(store)
     if not found:
@@ -214,7 +214,7 @@ def saved_search_remove(search_id: Annotated[int, typer.Argument(help=h("standin
                         home: HomeOpt = None, lang: LangOpt = "zh") -> None:
     """Remove a saved search (its matches leave the feed)."""
     lang = check_lang(lang)
-    ws = existing_workspace(home)
+    ws = existing_workspace(home, lang)
     with ws.open_store() as store:
         if not ev.delete_saved_search(store, search_id):
             raise fail(text("docking.saved.unknown", lang, id=search_id), 1, lang)

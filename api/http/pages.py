@@ -13,6 +13,7 @@ from api.http.state import Service
 from matcher.config import Mode
 from matcher.i18n import Message
 from matcher.results import Result
+from matcher.search import MinScoreError
 from matcher.served import Snapshot
 
 
@@ -30,7 +31,8 @@ def ranked_page(service: Service, snap: Snapshot, query: str, mask: np.ndarray, 
             raise ApiError(422, "validation_error", Message("http.query_unsearchable"), "query") from None
         if min_score is None:
             raise
-        raise ApiError(422, "min_score_unsupported", Message("http.min_score_unsupported", detail=str(exc))) from None
+        detail = exc.as_message() if isinstance(exc, MinScoreError) else str(exc)
+        raise ApiError(422, "min_score_unsupported", Message("http.min_score_unsupported", detail=detail)) from None
     page = results[offset:]
     more = len(results) == offset + limit and offset + limit < candidates
     explainer = service.searcher.explainer(snap, query) if explain and page else None

@@ -15,6 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from matcher.chains import ChainError
+from matcher.i18n import LocalisedError
+
 KEEP = 20
 State = Literal["queued", "running", "done", "failed"]
 Progress = Callable[[str, int, int], None]
@@ -29,11 +32,16 @@ class Job:
     stage: str = ""
     done: int = 0
     total: int = 0
-    error: str | None = None
+    error: str | None = None  # why it failed, in English (logs)
+    failure: LocalisedError | ChainError | None = None  # the same, for the page to say in its language
     result: Any = None
     params: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     seconds: float | None = None
+
+    def error_text(self, lang: str) -> str | None:
+        """Why the job failed, in ``lang`` when the error is a catalogue message."""
+        return self.failure.message(lang) if self.failure is not None else self.error
 
     @property
     def percent(self) -> int:
@@ -73,5 +81,6 @@ class Jobs:
                 job.state = "done"
             except Exception as exc:
                 job.error = str(exc) or type(exc).__name__
+                job.failure = exc if isinstance(exc, LocalisedError | ChainError) else None
                 job.state = "failed"
             job.seconds = round(time.perf_counter() - started, 1)
