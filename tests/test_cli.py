@@ -199,6 +199,16 @@ def test_console_script_runs_in_a_fresh_interpreter(home: Path) -> None:
     assert bad.returncode == 2 and "ipc" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_keys_create_refuses_a_bad_or_taken_name_in_either_language(tmp_path: Path) -> None:
+    home = tmp_path / "keys"
+    first = pmatch(home, "keys", "create", "event-desk")
+    assert first.stdout.strip().startswith("pmk_")  # printed once
+    taken = pmatch(home, "keys", "create", "event-desk", check=False)
+    assert taken.returncode == 2 and "已有名为 'event-desk' 的有效密钥" in taken.stderr
+    bad = pmatch(home, "keys", "create", "two words", "--lang", "en", check=False)
+    assert bad.returncode == 2 and "error: key name 'two words': use 1-64 letters" in bad.stderr
+
+
 @pytest.mark.e2e
 def test_help_follows_pmatch_lang() -> None:
     """``--help`` is printed before ``--lang`` is read, so it follows $PMATCH_LANG: Chinese when unset."""

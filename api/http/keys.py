@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from matcher.i18n import LocalisedError
+
 PREFIX = "pmk"
 _KEY = re.compile(rf"^{PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{43}})$")
 _NAME = re.compile(r"^[\w.@-]{1,64}$")
@@ -29,6 +31,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at TEXT NOT NULL, revoked_at TEXT);
 CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
 """
+
+
+class KeyRefused(LocalisedError, ValueError):
+    """A key name that is malformed or already taken by an active key."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ class KeyStore:
     def create(self, name: str) -> str:
         """A new key for ``name`` (letters, digits, ``_.@-``; unique among active keys). Returns the plain key."""
         if not _NAME.match(name):
-            raise ValueError(f"key name {name!r}: use 1-64 letters, digits or _.@-")
+            raise KeyRefused("http.key_name_invalid", name=repr(name))
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_hex(16)
@@ -89,7 +95,7 @@ class KeyStore:
                 self._db.execute("INSERT INTO api_keys (key_id, name, salt, hash, created_at) VALUES (?,?,?,?,?)",
                                  (key_id, name, salt, _digest(salt, secret), _now()))
             except sqlite3.IntegrityError:
-                raise ValueError(f"an active key named {name!r} exists: revoke it first") from None
+                raise KeyRefused("http.key_name_taken", name=repr(name)) from None
         return f"{PREFIX}_{key_id}_{secret}"
 
     def verify(self, key: str) -> str | None:
