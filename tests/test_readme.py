@@ -75,4 +75,4 @@ def test_readme_command_shows_a_result(demo_home: Path, tmp_path: Path, args: li
         sheet = openpyxl.load_workbook(out, read_only=True).worksheets[0]
         assert sum(1 for _ in sheet.iter_rows()) >= 2, f"{' '.join(args)} wrote no row"
     else:
-        assert "patents" in result.stdout and re.search(r"\b\d{4,}\b", result.stdout)
+        assert "专利/成果" in result.stdout and re.search(r"\b\d{4,}\b", result.stdout)  # the record counts (zh)

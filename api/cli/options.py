@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import Field
 
-from matcher.i18n import pick_lang, text
+from indexes.settings import PmatchSettings, read_settings
+from matcher.i18n import DEFAULT_LANG, pick_lang, text
 
-# --help is printed before any --lang is read: help texts follow $PMATCH_LANG (Chinese when unset)
-HELP_LANG = pick_lang(os.environ.get("PMATCH_LANG"))
+
+class HelpSettings(PmatchSettings):
+    """What the command line reads before any option is parsed: --help is printed before --lang is."""
+
+    lang: str = Field(default=DEFAULT_LANG, description="PMATCH_LANG: the language of --help (and --lang's default).")
+
+
+HELP_LANG = pick_lang(read_settings(HelpSettings).lang)  # help texts follow $PMATCH_LANG (Chinese when unset)
 
 
 def h(key: str) -> str:
