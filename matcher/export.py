@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from matcher.i18n import LocalisedError, Message, catalogue, text
+from matcher.i18n import LocalisedError, Message, catalogue, label, text
 from matcher.pairs import DERIVED, INFERRED_SHOWN, excerpt
 from matcher.push import Push
 from matcher.records import Demand, Patent
@@ -79,8 +79,7 @@ def output_format(path: str | Path) -> str:
 
 
 def header(key: str, lang: Lang) -> str:
-    name = f"export.col.{key}"
-    return text(name, lang) if name in catalogue() else key
+    return label(f"export.col.{key}", lang, key)
 
 
 def cell(value: Any, lang: Lang, key: str = "") -> Any:
@@ -153,11 +152,10 @@ _RULES = {"first applicant; a patent with no applicant is its own holder": "expo
 def _localised(info: list[tuple[str, Any]], lang: Lang) -> list[tuple[str, Any]]:
     out = []
     for key, value in info:
-        name = f"export.info.{key}"
-        label = text(name, lang) if name in catalogue() else key
+        shown = label(f"export.info.{key}", lang, key)
         if isinstance(value, str) and value in _RULES:
             value = text(_RULES[value], lang)
-        out.append((label, value))
+        out.append((shown, value))
     return out
 
 

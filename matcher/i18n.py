@@ -74,6 +74,11 @@ def text(key: str, lang: str = DEFAULT_LANG, **params: Any) -> str:
     return template.format(**params) if params else template
 
 
+def label(key: str, lang: str, fallback: str) -> str:
+    """The string ``key`` in ``lang`` where the catalogue has it, else ``fallback`` (a name shown as it is)."""
+    return text(key, lang) if key in catalogue() else fallback
+
+
 def texts(prefix: str, lang: str = DEFAULT_LANG) -> dict[str, str]:
     """Every string whose key starts with ``prefix``, keyed by the rest of the key (for a template's labels)."""
     lang = check_lang(lang)

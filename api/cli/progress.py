@@ -23,7 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from matcher.i18n import DEFAULT_LANG, catalogue, text
+from matcher.i18n import DEFAULT_LANG, label, text
 
 LINE_EVERY_S = 1.0
 
@@ -45,8 +45,7 @@ class StageProgress:
         self._done: dict[str, int] = {}
 
     def label(self, stage: str) -> str:
-        key = f"cli.stage.{stage}"
-        return text(key, self.lang) if key in catalogue() else stage
+        return label(f"cli.stage.{stage}", self.lang, stage)
 
     def __enter__(self) -> StageProgress:
         if self.live:

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from api.cli.common import check_lang, console, err, fail
 from matcher.export import UnknownFormat, output_format, results_export, write
-from matcher.i18n import DEFAULT_LANG, catalogue, text
+from matcher.i18n import DEFAULT_LANG, label, text
 from matcher.matching import EnterpriseMatch
 from matcher.records import Demand, Patent
 from matcher.results import Result
@@ -74,13 +74,11 @@ def enterprises_table(matches: list[EnterpriseMatch], title: str, lang: str = DE
 
 def field_label(field: str, lang: str) -> str:
     """A record field's name as the user reads it (``cli.field.<field>``), else the field itself."""
-    key = f"cli.field.{field}"
-    return text(key, lang) if key in catalogue() else field
+    return label(f"cli.field.{field}", lang, field)
 
 
 def retriever_label(name: str, lang: str) -> str:
-    key = f"cli.retriever.{name}"
-    return text(key, lang) if key in catalogue() else name
+    return label(f"cli.retriever.{name}", lang, name)
 
 
 def print_explanations(results: list[Result], lang: str = DEFAULT_LANG) -> None:
@@ -112,14 +110,14 @@ def print_explanations(results: list[Result], lang: str = DEFAULT_LANG) -> None:
                                text=_esc(cs["text"])), highlight=False)
         parts = []
         for name, info in r.retrievers.items():
-            label = retriever_label(name, lang)
+            shown = retriever_label(name, lang)
             if "abstained" in info:
-                parts.append(text("cli.explain.abstained", lang, name=label))
+                parts.append(text("cli.explain.abstained", lang, name=shown))
             elif name == "fused":
                 parts.append(text("cli.explain.fused", lang, method=info["method"],
                                   score=f"{info.get('score', info.get('margin')):.4f}"))
             else:
-                parts.append(text("cli.explain.ranked", lang, name=label, rank=info.get("rank") or "-",
+                parts.append(text("cli.explain.ranked", lang, name=shown, rank=info.get("rank") or "-",
                                   score=info.get("score")))
         console.print("  " + " · ".join(parts), highlight=False)
 

@@ -7,7 +7,7 @@ from rich.table import Table
 from api.cli.common import check_lang, console, existing_workspace
 from api.cli.options import HomeOpt, LangOpt
 from api.cli.render import field_label
-from matcher.i18n import catalogue, text
+from matcher.i18n import label, text
 from matcher.snapshot import pending_writes
 from matcher.store import COLLECTIONS
 
@@ -29,8 +29,8 @@ def stats(lang: LangOpt = "zh", home: HomeOpt = None) -> None:
                           ", ".join(f"{_value(field, v, lang)} {n}" for v, n in counts) or "-")
         for k in COLLECTIONS:
             manifest = ws.current_manifest(k)
-            label = text(f"cli.stats.count.{k}", lang)
-            name = text("cli.stats.index", lang, kind=label)
+            what = text(f"cli.stats.count.{k}", lang)
+            name = text("cli.stats.index", lang, kind=what)
             if manifest is None:
                 table.add_row(name, f"[yellow]{text('cli.stats.not_built', lang)}[/]")
             else:
@@ -38,17 +38,16 @@ def stats(lang: LangOpt = "zh", home: HomeOpt = None) -> None:
                 stale = f"[yellow]{text('cli.stats.pending', lang)}[/]" if pending else ""
                 table.add_row(name, text("cli.stats.built", lang, name=manifest.name, docs=manifest.doc_count,
                                          at=manifest.built_at) + stale)
-                table.add_row(text("cli.stats.segments_row", lang, kind=label), text(
+                table.add_row(text("cli.stats.segments_row", lang, kind=what), text(
                     "cli.stats.segments", lang, count=len(manifest.segments),
                     live=", ".join(str(seg.live_count) for seg in manifest.segments),
                     deleted=manifest.deleted_count, last=manifest.last_write_at or "-", full=manifest.full_built_at))
         console.print(table)
 
 
-_VALUE_KEYS = {"legal_status": "export.legal.", "applicant_type": "export.applicant."}
+_VALUE_KEYS = {"legal_status": "export.legal", "applicant_type": "export.applicant"}
 
 
 def _value(field: str, value: str, lang: str) -> str:
     """A facet value as the user reads it (a legal status or applicant type code in words)."""
-    key = _VALUE_KEYS.get(field, "\0") + str(value)
-    return text(key, lang) if key in catalogue() else str(value)
+    return label(f"{_VALUE_KEYS[field]}.{value}", lang, str(value)) if field in _VALUE_KEYS else str(value)
