@@ -24,11 +24,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from matcher.filters import DemandFilters, PatentFilters
-from matcher.i18n import DEFAULT_LANG, Message, text
-from matcher.reasons import reason
+from matcher.i18n import DEFAULT_LANG, Message
+from matcher.reasons import reason, refusal
 from matcher.records import normalize_code
 
 CHAINS_DIR = Path(__file__).resolve().parent.parent / "data" / "chains"
@@ -53,15 +52,10 @@ class ChainError(ValueError):
         return (type(self), self.lines)
 
 
-def _refuse(key: str, **params: Any) -> PydanticCustomError:
-    """A validator's refusal: error type ``chain_<name>`` for catalogue key ``chain.<name>``."""
-    return PydanticCustomError(key.replace(".", "_", 1), text(key, "en"), {k: str(v) for k, v in params.items()})
-
-
 def _ipc_prefix(value: str) -> str:
     code = normalize_code(value)
     if not _IPC_PREFIX.match(code):
-        raise _refuse("chain.ipc_prefix", value=repr(value))
+        raise refusal("chain_ipc_prefix", value=repr(value))
     return code
 
 
@@ -112,7 +106,7 @@ class Segment(_Strict):
     @model_validator(mode="after")
     def _selects_something(self) -> Segment:
         if not (self.ipc or self.keywords.all() or self.seeds):
-            raise _refuse("chain.selects_nothing")
+            raise refusal("chain_selects_nothing")
         return self
 
     @property
@@ -141,7 +135,7 @@ class Chain(_Strict):
             for i, seg in enumerate(segments):
                 value = getattr(seg, what)
                 if value in seen:
-                    raise _refuse("chain.same_segment", i=i, what=what, j=seen[value], value=repr(value))
+                    raise refusal("chain_same_segment", i=i, what=what, j=seen[value], value=repr(value))
                 seen[value] = i
         return segments
 
@@ -203,8 +197,6 @@ def _reason(error: dict[str, Any], loc: tuple[int | str, ...]) -> Message:
         return Message("chain.empty")
     if kind == "string_pattern_mismatch":
         return Message("chain.slug", value=repr(error["input"]))
-    if kind.startswith("chain_"):  # our validators' refusals
-        return Message(kind.replace("_", ".", 1), **(error.get("ctx") or {}))
     said = reason(error)
     if kind in _TYPE_ERRORS and "input" in error:
         value = error["input"]
