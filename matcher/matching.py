@@ -57,10 +57,13 @@ def match_patent(searcher: Searcher, patent_id: str, k: int = 10, filters: Deman
     return patent, searcher.search_demands(query, k, filters, mode, explain)
 
 
+UNNAMED = "(demand "  # how enterprise_key starts for a demand that names no enterprise
+
+
 def enterprise_key(demand: Demand) -> str:
     """Who a demand's matches are for: its enterprise, or the demand itself when none is named, keyed
     ``(demand ID)``."""
-    return demand.enterprise or f"(demand {demand.id})"
+    return demand.enterprise or f"{UNNAMED}{demand.id})"
 
 
 @dataclass
@@ -69,7 +72,11 @@ class EnterpriseMatch:
     score: float
     demands: list[dict[str, Any]] = field(default_factory=list)
     evidence: tuple[float, ...] = ()  # tie-breakers: best fit, supporting pairs, best fused score
-    named: bool = True  # whether the data names the enterprise
+
+    @property
+    def named(self) -> bool:
+        """Whether the data names the enterprise (else the key stands for one demand: ``enterprise_key``)."""
+        return not self.enterprise.startswith(UNNAMED)
 
     def to_dict(self) -> dict[str, Any]:
         return {"enterprise": self.enterprise, "score": round(self.score, 6), "demands": self.demands}
@@ -171,16 +178,13 @@ def match_portfolio(searcher: Searcher, patent_ids: list[str], k: int = 10, per_
                         for fit, fused, pid, r in rows[:per_enterprise]],
         })
     matches = []
-    unnamed = {enterprise_key(rows[0][3].record) for rows in support.values()
-               if not rows[0][3].record.enterprise}  # type: ignore[union-attr]
     for enterprise, demands in by_enterprise.items():
         demands.sort(key=lambda d: (-d["score"], -d["patents"][0]["fused"], d["demand_id"]))
         pairs = [p for d in demands for p in d["patents"]]
         scores = sorted((p["score"] for p in pairs), reverse=True)
         total = sum(w * s for w, s in zip(SUPPORT_WEIGHTS, scores, strict=False))
         evidence = (scores[0], len(pairs), max(p["fused"] for p in pairs))
-        matches.append(EnterpriseMatch(enterprise, total, demands[:per_enterprise], evidence,
-                                       named=enterprise not in unnamed))
+        matches.append(EnterpriseMatch(enterprise, total, demands[:per_enterprise], evidence))
     matches.sort(key=lambda m: (-round(m.score, 9), *(-e for e in m.evidence), m.enterprise))
     return matches[:k]
 
