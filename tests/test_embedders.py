@@ -58,6 +58,12 @@ def e5(e5_cache: Path) -> Embedder:
 
 
 @pytest.fixture(scope="module")
+def e5_int8(e5_cache: Path) -> Embedder:
+    with no_network():
+        return load_embedder("e5-small-int8", cache_dir=e5_cache)
+
+
+@pytest.fixture(scope="module")
 def use_m3() -> Embedder:
     with no_network():
         return load_embedder("use-m3")
@@ -143,6 +149,51 @@ def test_e5_rebuild_is_idempotent(e5: Embedder, e5_cache: Path) -> None:
     marker = e5_rebuild.read_marker(folder)
     assert marker is not None
     assert marker["source_sha256"] == e5_rebuild.sha256_file(e5_rebuild.source_bin())
+
+
+# --- e5-small as int8 ONNX ------------------------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_e5_int8_agrees_with_e5(e5: Embedder, e5_int8: Embedder, sample_patents: list) -> None:
+    """Quantisation moves each vector a little (cosine >= 0.97 with the float model's, on patent titles and the
+    pairs, as queries and as passages) and keeps which document is nearest."""
+    titles = [p.title for p in sample_patents if p.title][::400][:40] + ZH + EN
+    for encode in ("encode_queries", "encode_documents"):
+        cos = (getattr(e5, encode)(titles) * getattr(e5_int8, encode)(titles)).sum(axis=1)
+        assert cos.min() >= 0.97, (encode, cos.min())
+    near = (e5.encode_queries(titles) @ e5.encode_documents(titles).T).argmax(axis=1)
+    near8 = (e5_int8.encode_queries(titles) @ e5_int8.encode_documents(titles).T).argmax(axis=1)
+    assert (near == near8).mean() >= 0.9
+    assert e5_int8.fingerprint != e5.fingerprint  # never mixed with the float model's vectors in one index
+
+
+@pytest.mark.model
+def test_e5_int8_translation_pairs_rank_first_and_prompts_apply(e5_int8: Embedder) -> None:
+    assert_translations_rank_first(e5_int8)
+    assert float(e5_int8.encode_queries(["太阳能水泵"])[0] @ e5_int8.encode_documents(["太阳能水泵"])[0]) < 0.999
+
+
+@pytest.mark.model
+def test_e5_int8_truncates_at_max_seq_length(e5_int8: Embedder) -> None:
+    assert e5_int8.max_seq_length == 384
+    head = "一种锂离子电池正极材料的制备方法，" * 40
+    a, b = e5_int8.encode_documents([head + "灌溉用太阳能水泵。" * 20, head + "污水处理膜生物反应器。" * 20])
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    together = e5_int8.encode_documents(["灌溉用太阳能水泵。", head])  # a text's vector ignores its batch
+    assert np.array_equal(together[0], e5_int8.encode_documents(["灌溉用太阳能水泵。"])[0])
+
+
+@pytest.mark.model
+def test_e5_int8_build_is_idempotent(e5_int8: Embedder, e5_cache: Path) -> None:
+    from indexes import e5_int8 as module
+
+    folder = module.build_e5_int8(e5_cache)
+    stamp = (folder / module.MODEL_FILE).stat().st_mtime_ns
+    assert module.build_e5_int8(e5_cache) == folder
+    assert (folder / module.MODEL_FILE).stat().st_mtime_ns == stamp
+    assert json.loads((folder / module.MARKER_NAME).read_text()) == module.expected_marker(e5_cache / "e5-small")
+    assert not (folder / "model.float.onnx").exists()  # only the int8 model is kept
 
 
 # --- rebuild mechanics, with a fake writer (no 466 MB build) -------------------------------------------------
@@ -317,6 +368,7 @@ def test_static64_shape_and_norm(static64: Embedder) -> None:
 
 
 @pytest.mark.parametrize(("fixture", "dim"), [pytest.param("e5", 384, marks=pytest.mark.model),
+                                              pytest.param("e5_int8", 384, marks=pytest.mark.model),
                                               pytest.param("use_m3", 512, marks=pytest.mark.model), ("static64", 64)])
 def test_outputs_float32_normalized_and_empty(fixture: str, dim: int, request: pytest.FixtureRequest) -> None:
     embedder: Embedder = request.getfixturevalue(fixture)
