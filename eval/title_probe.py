@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from eval.beir import Dataset, load_dataset
-from eval.metrics import score
 from eval.runner import DEPTH, Workspaces, resolve_qrels
 from eval.tune import (
     FIT_SPLITS,
@@ -40,11 +39,12 @@ from eval.tune import (
     _fold,
     _position_qrels,
     fit_listwise,
+    ndcg_per_query,
 )
 from matcher.config import RankerConfig, load_config
 from matcher.features import FEATURES, RR_K
 from matcher.filters import PatentFilters
-from matcher.fusion.learned import LearnedRanker
+from matcher.fusion.learned import DEFAULT_PATH, LearnedRanker
 from matcher.search import Searcher
 
 TITLE_MODEL = "e5-small-int8"  # the encoder a served title channel can afford per query (indexes.e5_int8)
@@ -121,14 +121,7 @@ def _collect(d: Dataset, workspaces: Workspaces, cfg: RankerConfig, embedder: An
 
 
 def _per_query(queries: list[QueryFeatures], margins: list[np.ndarray]) -> dict[str, dict[str, float]]:
-    """Per set, per query nDCG@10 of the pool ordered by ``margins`` (as ``eval.tune.ndcg_of`` orders it)."""
-    qrels = _position_qrels(queries)
-    runs: dict[str, dict[str, dict[str, float]]] = {}
-    for q, m in zip(queries, margins, strict=True):
-        order = np.lexsort((q.positions, -np.round(m, 12)))[:DEPTH]
-        runs.setdefault(q.set_name, {})[q.qid] = {str(int(q.positions[i])): float(m[i]) for i in order}
-    return {name: {qid: v["ndcg@10"] for qid, v in score(qrels[name], run, ["ndcg@10"])[1].items()}
-            for name, run in runs.items()}
+    return ndcg_per_query(queries, margins, _position_qrels(queries))
 
 
 def _only(queries: list[QueryFeatures], width: int) -> list[QueryFeatures]:
@@ -165,7 +158,7 @@ def probe(data: list[Path]) -> dict[str, Any]:
     width = len(FEATURES)
     folds = [_fold(q.qid) for q in fit]
     out: dict[str, Any] = {"title_model": TITLE_MODEL, "titles_embedded": len(distinct), "cv": {}, "test": {}}
-    served = LearnedRanker.load(Path(__file__).resolve().parents[1] / "matcher" / "ranker_model.json", FEATURES)
+    served = LearnedRanker.load(DEFAULT_PATH, FEATURES)  # the shipped model, whatever a workspace fitted
     per_query = {"served": _per_query(test, [served.margin(q.x[:, :width]) for q in test])}
     for label, names in (("served features", FEATURES), ("served + title channel", (*FEATURES, *TITLE_CHANNEL))):
         train, held = _only(fit, len(names)), _only(test, len(names))

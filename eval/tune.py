@@ -188,17 +188,22 @@ def fit_lambdamart(queries: list[QueryFeatures]) -> Any:
     return model
 
 
-def ndcg_of(queries: list[QueryFeatures], margins: list[np.ndarray],
-            qrels_by_set: dict[str, dict[str, dict[str, int]]]) -> dict[str, float]:
-    """Mean nDCG@10 per set of the candidates ordered by ``margins`` (the same metric code as the ablation)."""
+def ndcg_per_query(queries: list[QueryFeatures], margins: list[np.ndarray],
+                   qrels_by_set: dict[str, dict[str, dict[str, int]]]) -> dict[str, dict[str, float]]:
+    """Per set, each query's nDCG@10 of its candidates ordered by ``margins`` (the ablation's metric code)."""
     per_set: dict[str, dict[str, dict[str, float]]] = {}
     for q, m in zip(queries, margins, strict=True):
         order = np.lexsort((q.positions, -np.round(m, 12)))[:DEPTH]
         per_set.setdefault(q.set_name, {})[q.qid] = {str(int(q.positions[i])): float(m[i]) for i in order}
-    out = {}
-    for name, run in per_set.items():
-        out[name] = score(qrels_by_set[name], run, ["ndcg@10"])[0]["ndcg@10"]
-    return out
+    return {name: {qid: v["ndcg@10"] for qid, v in score(qrels_by_set[name], run, ["ndcg@10"])[1].items()}
+            for name, run in per_set.items()}
+
+
+def ndcg_of(queries: list[QueryFeatures], margins: list[np.ndarray],
+            qrels_by_set: dict[str, dict[str, dict[str, int]]]) -> dict[str, float]:
+    """Mean nDCG@10 per set of the candidates ordered by ``margins``."""
+    return {name: float(np.mean(list(values.values())))
+            for name, values in ndcg_per_query(queries, margins, qrels_by_set).items()}
 
 
 def _position_qrels(queries: list[QueryFeatures]) -> dict[str, dict[str, dict[str, int]]]:

@@ -53,22 +53,15 @@ def build_e5_int8(cache_dir: Path) -> Path:
     source = rebuild_e5_small(cache_dir)
     target = cache_dir / FOLDER_NAME
     marker = expected_marker(source)
-    if _read(target) == marker:
+    if read_marker(target, MARKER_NAME) == marker:
         return target
     with file_lock(cache_dir / f".{FOLDER_NAME}.lock"):
-        if _read(target) == marker:  # another process finished it while we waited
+        if read_marker(target, MARKER_NAME) == marker:  # another process finished it while we waited
             return target
         with atomic_dir(target, mode=0o755) as tmp:
             _export(source, tmp)
             (tmp / MARKER_NAME).write_text(json.dumps(marker, indent=1, sort_keys=True), encoding="utf-8")
     return target
-
-
-def _read(folder: Path) -> dict[str, object] | None:
-    try:
-        return json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _export(source: Path, out: Path) -> None:

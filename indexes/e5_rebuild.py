@@ -106,9 +106,10 @@ def expected_marker(src: Path | None = None) -> dict[str, object]:
     }
 
 
-def read_marker(folder: Path) -> dict[str, object] | None:
+def read_marker(folder: Path, name: str = MARKER_NAME) -> dict[str, object] | None:
+    """The build marker ``name`` in ``folder`` (None if missing or unreadable: the folder is rebuilt)."""
     try:
-        return json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
+        return json.loads((folder / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
