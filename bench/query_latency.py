@@ -7,16 +7,17 @@ is the served configuration (the learned fusion: BM25 per document language with
 features, the model); "hybrid_convex" is the previous default (one BM25 run, convex fusion, no translation), so
 ``hybrid_over_convex_p99`` is the cost of translation and the learned ranker, measured in the same run.
 
-``--query-encoder e5-small-int8`` (or ``e5-small``) also encodes each query with that model, interleaved with the
-searches: what a title channel in the learned ranker would add per query (``eval/title_probe.py``), reported as
-``query_encode`` and as ``hybrid_with_encode_over_hybrid_p99`` (each query's hybrid time plus its encoding).
+"hybrid_no_titles" is the served configuration over the same snapshot without its title vectors (no title
+channel: the query is not encoded by the title model), so ``hybrid_over_no_titles_p99`` is what the title channel
+costs, measured in the same run.
 
-    python bench/query_latency.py --home .pmatch --repeat 3 --query-encoder e5-small-int8
+    python bench/query_latency.py --home .pmatch --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -56,19 +57,14 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=None, help="workspace (default $PMATCH_HOME or .pmatch)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--query-encoder", default=None, help="also time this embedder on each query")
     args = parser.parse_args()
-    encoder = None
-    if args.query_encoder:
-        from indexes.embedders import load_embedder
-
-        encoder = load_embedder(args.query_encoder)
-        encoder.encode_queries(QUERIES[:1])
     searcher = Searcher(Workspace(args.home))
     convex = Searcher(searcher.workspace, searcher.config.model_copy(update={"fusion": "convex"}))
     snap = searcher.snapshot("patents")
     runs = {"bm25": (searcher, "bm25"), "dense": (searcher, "dense"), "hybrid": (searcher, "hybrid"),
             "hybrid_convex": (convex, "hybrid")}
+    if snap.titles is not None:
+        runs["hybrid_no_titles"] = (searcher.over({"patents": dataclasses.replace(snap, titles=None)}), "hybrid")
     for s, mode in runs.values():  # warm up: load the index files, the model and the dictionary once
         s.search_patents(QUERIES[0], args.k, mode=mode)  # type: ignore[arg-type]
     times: dict[str, list[float]] = {m: [] for m in runs}
@@ -78,15 +74,12 @@ def main() -> None:
                 t = time.perf_counter()
                 s.search_patents(q, args.k, mode=mode)  # type: ignore[arg-type]
                 times[name].append((time.perf_counter() - t) * 1000)
-            if encoder is not None:
-                t = time.perf_counter()
-                encoder.encode_queries([q])
-                times.setdefault("query_encode", []).append((time.perf_counter() - t) * 1000)
     out = {
         "benchmark": "query_latency",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "documents": len(snap.bm25.ids),
         "dense": snap.dense.manifest if snap.dense else None,
+        "titles": snap.manifest.titles.model_dump() if snap.manifest.titles else None,
         "config": searcher.config.model_dump(),
         "k": args.k,
         "queries": len(QUERIES) * args.repeat,
@@ -96,11 +89,9 @@ def main() -> None:
                                         / float(np.percentile(times["hybrid_convex"], 99)), 2),
         "machine": machine(),
     }
-    if encoder is not None:
-        with_encode = np.asarray(times["hybrid"]) + np.asarray(times["query_encode"])
-        out["query_encoder"] = {"name": encoder.name, "fingerprint": encoder.fingerprint}
-        out["hybrid_with_encode_over_hybrid_p99"] = round(float(np.percentile(with_encode, 99))
-                                                          / float(np.percentile(times["hybrid"], 99)), 2)
+    if "hybrid_no_titles" in times:
+        out["hybrid_over_no_titles_p99"] = round(float(np.percentile(times["hybrid"], 99))
+                                                 / float(np.percentile(times["hybrid_no_titles"], 99)), 2)
     if out["dense"]:
         out["dense"] = {k: out["dense"][k] for k in ("kind", "params", "metadata") if k in out["dense"]}
     print(json.dumps(out, ensure_ascii=False, indent=1))

@@ -21,6 +21,7 @@ from indexes.analyzer import get_analyzer
 from matcher.config import RankerConfig, load_config
 from matcher.filters import PatentFilters
 from matcher.full_build import build_snapshot
+from matcher.fusion.learned import model_path
 from matcher.records import Patent
 from matcher.search import Searcher
 from matcher.store import Store
@@ -122,14 +123,18 @@ class Workspaces:
             self._records[key] = corpus_records(dataset)
         return self._records[key]
 
-    def get(self, dataset: Dataset, model: str | None, progress: Progress | None = None) -> Workspace:
-        key = (self._key(dataset), model)
+    def get(self, dataset: Dataset, model: str | None, progress: Progress | None = None,
+            title_model: str | None = None) -> Workspace:
+        """The workspace of ``dataset``'s corpus indexed with ``model`` (None: BM25 only) and title vectors by
+        ``title_model`` (what the learned fusion reads; None: none)."""
+        key = (self._key(dataset), model, title_model)
         if key not in self._built:
-            ws = Workspace(self.root / f"{key[0]}-{model or 'bm25'}".replace("/", "_"))
+            name = f"{key[0]}-{model or 'bm25'}" + (f"-{title_model}" if title_model else "")
+            ws = Workspace(self.root / name.replace("/", "_"))
             with Store(ws.store_path) as store:
                 if store.count("patents") == 0:
                     store.write_batch("patents", self.records(dataset), str(dataset.path))
-            build_snapshot(ws, "patents", dense_model=model, progress=progress)
+            build_snapshot(ws, "patents", dense_model=model, progress=progress, title_model=title_model)
             self._built[key] = ws
         return self._built[key]
 
@@ -152,11 +157,12 @@ def run_dataset(dataset: Dataset, config: EvalConfig, workspaces: Workspaces, ho
     ranker = config.ranker(load_config(home))
     queries = dataset.evaluated_queries()
     model = ranker.dense_model if ranker.mode in ("dense", "hybrid") and config.mode != "rank-bm25" else None
-    workspace = workspaces.get(dataset, model, progress)
+    titles = ranker.title_model if model and ranker.mode == "hybrid" and ranker.fusion == "learned" else None
+    workspace = workspaces.get(dataset, model, progress, titles)
     qrels = resolve_qrels(dataset, workspace)
     if config.mode == "rank-bm25":
         return rank_bm25_run(dataset, workspaces, queries, progress), qrels, ranker
-    searcher = Searcher(workspace, ranker)
+    searcher = Searcher(workspace, ranker, ranker_model=model_path(home))  # the model `eval tune` fitted in home
     run: Run = {}
     no_filters = PatentFilters(legal_status=["valid", "pending", "invalid", "unknown"])
     try:

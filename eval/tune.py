@@ -73,7 +73,7 @@ def collect_features(datasets: list[Dataset], workspaces: Workspaces, base: Rank
     everything = PatentFilters(legal_status=["valid", "pending", "invalid", "unknown"])
     out: list[QueryFeatures] = []
     for d in datasets:
-        ws = workspaces.get(d, cfg.dense_model, progress)
+        ws = workspaces.get(d, cfg.dense_model, progress, cfg.title_model)
         path = cache_dir / f"features-{d.name}-{d.split}-{_cache_key(d, cfg, ws.home.name)}.npz" if cache_dir else None
         if path is not None and path.is_file():
             with np.load(path, allow_pickle=False) as z:

@@ -18,12 +18,17 @@ from indexes.dense_search import pad
 
 
 class SegmentRows:
-    """The stored vectors of all segments, indexed by global position (a copy only when asked for all)."""
+    """Per-segment float16 row blocks (a dense part's stored vectors, or a segment's title vectors) indexed by
+    global position, as one array would be (a copy only when asked for all)."""
 
-    def __init__(self, parts: Sequence[DenseIndex], offsets: np.ndarray) -> None:
-        self._parts = parts
+    def __init__(self, blocks: Sequence[np.ndarray], offsets: np.ndarray | None = None) -> None:
+        if not blocks:
+            raise ValueError("no row blocks")
+        self._blocks = blocks
+        if offsets is None:
+            offsets = np.concatenate(([0], np.cumsum([len(b) for b in blocks]))).astype(np.int64)
         self._offsets = offsets
-        self.shape = (int(offsets[-1]), parts[0].dim)
+        self.shape = (int(offsets[-1]), int(blocks[0].shape[1]))
         self.dtype = np.dtype(np.float16)
 
     def __len__(self) -> int:
@@ -36,14 +41,14 @@ class SegmentRows:
         flat = pos.reshape(-1)
         out = np.empty((flat.size, self.shape[1]), dtype=np.float16)
         seg = np.searchsorted(self._offsets, flat, side="right") - 1
-        for i, part in enumerate(self._parts):
+        for i, block in enumerate(self._blocks):
             rows = np.flatnonzero(seg == i)
             if rows.size:
-                out[rows] = part.vectors[flat[rows] - self._offsets[i]]
+                out[rows] = block[flat[rows] - self._offsets[i]]
         return out.reshape(*pos.shape, self.shape[1])
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        full = np.concatenate([np.asarray(p.vectors) for p in self._parts])
+        full = np.concatenate([np.asarray(b) for b in self._blocks])
         return full if dtype is None else full.astype(dtype)
 
 
@@ -62,7 +67,8 @@ class SegmentedDense:
         sizes = [len(p) for p in self.parts]
         self.offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
         self._single = len(self.parts) == 1 and self.live[0] is None
-        self.vectors = self.parts[0].vectors if self._single else SegmentRows(self.parts, self.offsets)
+        self.vectors = self.parts[0].vectors if self._single \
+            else SegmentRows([p.vectors for p in self.parts], self.offsets)
 
     def __len__(self) -> int:
         return int(self.offsets[-1])

@@ -5,7 +5,8 @@ Each job calls the project's own functions on one partition at a time and change
 - **embed** (``embed_job``): texts missing from the vector cache, ``PARTITION_TEXTS`` a partition, each encoded
   with ``Embedder.encode_documents`` (``EmbedWorker``: the model is loaded once per worker). Once every partition
   is done the vectors go into the vector cache, so an index build that follows embeds nothing.
-- **index build** (``build_index``): with ``--engine ray`` the embed job fills the cache first; the snapshot is
+- **index build** (``build_index``): with ``--engine ray`` the embed job fills the cache first (dense texts, then
+  titles: ``embed_titles``); the snapshot is
   then built by ``matcher.full_build.build_snapshot`` as always (the same index files).
 - **shortlist** (``shortlist_job``): the chain is selected on the driver (``select_chain``); the selected demands
   are scored ``PARTITION_DEMANDS`` a partition by ``matcher.shortlist.score_pairs`` (``ScoreWorker``: a searcher
@@ -48,7 +49,7 @@ from matcher.search import Searcher
 from matcher.shortlist import Candidate, Selection, Shortlist, ShortlistOptions, build_shortlist
 from matcher.shortlist import score_pairs as shortlist_score_pairs
 from matcher.store import COLLECTIONS, Collection
-from matcher.texts import dense_text
+from matcher.texts import dense_text, title_text
 from matcher.workspace import Workspace
 
 PARTITION_TEXTS = 256  # = the vector cache's own chunk, so a local job encodes exactly the batches a build would
@@ -162,13 +163,15 @@ def embed_job(workspace: Workspace, model: str, texts: Sequence[str], spec: Engi
     return report
 
 
-def store_texts(workspace: Workspace, kind: Collection, chars: int) -> tuple[list[str], dict[str, Any]]:
-    """The dense texts of every stored record of ``kind`` (what ``build_snapshot`` embeds), and their source."""
+def store_texts(workspace: Workspace, kind: Collection, chars: int | None) -> tuple[list[str], dict[str, Any]]:
+    """The dense texts of every stored record of ``kind`` (what ``build_snapshot`` embeds), or with ``chars`` None
+    their titles (``title_text``, what it embeds for the title channel), and their source."""
     with workspace.open_store() as store:
         version = store.data_version
-        texts = [dense_text(record, chars) for record in store.iter_records(kind)]
+        texts = [dense_text(record, chars) if chars is not None else title_text(record)
+                 for record in store.iter_records(kind)]
     return texts, {"kind": kind, "store": str(workspace.store_path.resolve()), "data_version": version,
-                   "text_chars": chars}
+                   "text_chars": chars, "texts": "dense" if chars is not None else "titles"}
 
 
 def file_texts(records: Sequence[Patent | Demand], path: Path, chars: int) -> tuple[list[str], dict[str, Any]]:
@@ -185,13 +188,25 @@ def embed_collection(workspace: Workspace, kind: Collection, model: str, chars: 
     return embed_job(workspace, model, texts, spec, source, progress=progress) if texts else None
 
 
+def embed_titles(workspace: Workspace, kind: Collection, model: str, spec: EngineSpec,
+                 progress: Progress | None = None) -> JobReport | None:
+    """Fill the vector cache with the titles of every stored record of ``kind`` embedded by ``model`` (the title
+    channel's; None when there are none), so that an index build that follows embeds nothing."""
+    texts, source = store_texts(workspace, kind, None)
+    return embed_job(workspace, model, texts, spec, source, progress=progress) if texts else None
+
+
 def build_index(workspace: Workspace, kind: Collection, dense_model: str | None, dense_text_chars: int,
-                spec: EngineSpec, progress: Progress | None = None) -> tuple[Path, JobReport | None]:
-    """``build_snapshot`` of ``kind``; on the Ray engine its texts are embedded by the embed job first."""
+                spec: EngineSpec, progress: Progress | None = None, title_model: str | None = None
+                ) -> tuple[Path, JobReport | None]:
+    """``build_snapshot`` of ``kind``; on the Ray engine its texts (dense texts, and titles with ``title_model``)
+    are embedded by the embed job first."""
     report = embed_collection(workspace, kind, dense_model, dense_text_chars, spec, progress) \
         if dense_model and spec.name == "ray" else None
+    if title_model and spec.name == "ray":
+        embed_titles(workspace, kind, title_model, spec, progress)
     path = build_snapshot(workspace, kind, dense_model=dense_model, dense_text_chars=dense_text_chars,
-                          progress=progress)
+                          progress=progress, title_model=title_model)
     return path, report
 
 

@@ -20,6 +20,11 @@ document covers, how far its BM25 top hit is ahead of the second, that hit's sco
 (``*_x_<stat>``, ``INTERACTIONS``). They are computed from the retriever columns alone (``with_interactions``).
 Chosen on the dev splits (5-fold CV, mean nDCG@10 0.460 -> 0.467; ``eval/tune_dev.json``).
 
+A *title channel* (``TITLE_CHANNEL``) compares the query with each candidate's title alone, embedded by a second,
+smaller model (``RankerConfig.title_model``, e5-small as int8: a query in ~6 ms): within one language e5 is the
+stronger model, and a title is short enough to embed for every record. Its columns are zero when the snapshot
+has no title vectors. Chosen on the dev splits (5-fold CV, mean nDCG@10 0.467 -> 0.506; ``eval/RESULTS.md``).
+
 ``RETRIEVER_FEATURES`` are what the retrievers give; ``FEATURES`` adds the interactions and names every column a
 model may use; a model file names the ones it uses and is refused if this build does not compute one of them.
 """
@@ -38,6 +43,12 @@ _CHANNEL = (
     "dense_gap",  # cosine minus the best cosine of the same language list (<= 0 for listed documents)
     "dense_rr",  # 10 / (10 + rank) in the language's dense list, 0 if not in it
 )
+TITLE_CHANNEL = (  # the query against each candidate's title alone (``matcher.texts.title_text``), its own model
+    "title_cos",  # cosine of the query and the title vector
+    "title_gap_lang",  # that cosine minus the best of the candidates in the same language (<= 0)
+    "title_z",  # the cosine standardised over the query's candidates
+    "title_rr_lang",  # 10 / (10 + rank) by that cosine among the candidates in the same language
+)
 RETRIEVER_FEATURES = (
     *_CHANNEL,  # the query as written (the document is in the query's language); 0 for translated candidates
     *(f"{name}_translated" for name in _CHANNEL),  # the same for a translated rendering; 0 for as-written ones
@@ -45,6 +56,7 @@ RETRIEVER_FEATURES = (
     "dense_gap_all",  # cosine minus the best cosine of every candidate
     "dense_z",  # cosine standardised over this query's candidates
     "dense_rr_all",  # 10 / (10 + rank) by cosine among every candidate
+    *TITLE_CHANNEL,
 )
 QUERY_STATS = (
     "qcov",  # the best as-written coverage among the candidates: does a same-language document hold every term?
@@ -92,14 +104,16 @@ class Rendering:
 
 def feature_matrix(pool: np.ndarray, pool_languages: np.ndarray, query_language: str,
                    renderings: dict[str, Rendering], dense_lists: dict[str, dict[int, float]],
-                   cosines: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+                   cosines: np.ndarray, coverage: np.ndarray, title_cosines: np.ndarray | None = None
+                   ) -> np.ndarray:
     """(len(pool), len(FEATURES)) float64: the features of each pooled position (``with_interactions`` of the
     retriever columns).
 
     ``pool_languages[i]`` is the language of ``pool[i]``; ``dense_lists[lang]`` is that language's dense top list
     (position -> cosine, best first); ``cosines[i]`` the cosine of ``pool[i]`` whether listed or not;
-    ``coverage[i]`` the share of its language's rendering that ``pool[i]`` covers. A language with no rendering
-    (no BM25 for it) counts as the as-written channel when it is the query's language, else as translated.
+    ``coverage[i]`` the share of its language's rendering that ``pool[i]`` covers; ``title_cosines[i]`` the
+    cosine of the query and ``pool[i]``'s title (None: no title vectors, the columns stay 0). A language with no
+    rendering (no BM25 for it) counts as the as-written channel when it is the query's language, else as translated.
     """
     n = pool.size
     x = np.zeros((n, len(RETRIEVER_FEATURES)), dtype=np.float64)
@@ -137,4 +151,23 @@ def feature_matrix(pool: np.ndarray, pool_languages: np.ndarray, query_language:
     rr = np.empty(n)
     rr[order] = RR_K / (RR_K + np.arange(1, n + 1))
     x[:, col["dense_rr_all"]] = rr
+    if title_cosines is not None:
+        x[:, [col[name] for name in TITLE_CHANNEL]] = title_columns(title_cosines, pool_languages)
     return with_interactions(x)
+
+
+def title_columns(cosines: np.ndarray, languages: np.ndarray) -> np.ndarray:
+    """(n, len(TITLE_CHANNEL)) from the pool's title cosines and each candidate's language."""
+    cos = np.asarray(cosines, dtype=np.float64)
+    out = np.zeros((cos.size, len(TITLE_CHANNEL)))
+    if not cos.size:
+        return out
+    out[:, 0] = cos
+    for lang in np.unique(languages):
+        rows = np.flatnonzero(languages == lang)
+        out[rows, 1] = cos[rows] - cos[rows].max()
+        order = rows[np.argsort(-cos[rows], kind="stable")]
+        out[order, 3] = RR_K / (RR_K + np.arange(1, rows.size + 1))
+    sd = float(cos.std())
+    out[:, 2] = (cos - cos.mean()) / sd if sd > 1e-9 else 0.0
+    return out

@@ -63,8 +63,8 @@ class FlushResult:
 
 
 def _compatible(manifest: SnapshotManifest, dense_model: str | None, dense_text_chars: int,
-                analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None) -> bool:
-    if manifest.bm25 != bm25_info(analyzer, bm25_params):
+                analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None, title_model: str | None) -> bool:
+    if manifest.bm25 != bm25_info(analyzer, bm25_params) or manifest.title_model != title_model:
         return False
     if dense_model is None:
         return manifest.dense is None
@@ -80,10 +80,11 @@ def update_snapshot(
     analyzer: AnalyzerConfig | None = None,
     bm25_params: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    title_model: str | None = None,
 ) -> FlushResult:
     """Make every write to ``kind`` since the current snapshot searchable: a new segment of the new and changed
     records, deletions masked. Runs a full build when there is no snapshot to update (none, an older format, or
-    built with another model, text length, analyzer or BM25 parameters)."""
+    built with another model, title model, text length, analyzer or BM25 parameters)."""
     started = time.perf_counter()
     with build_lock(workspace):
         workspace.prune_leftovers(kind)  # what killed builds left, even when there is nothing to flush
@@ -94,10 +95,11 @@ def update_snapshot(
                 current = SnapshotManifest.read(folder)
             except SnapshotFormatError:
                 current = None
-        if current is None or not _compatible(current, dense_model, dense_text_chars, analyzer, bm25_params):
+        if current is None or not _compatible(current, dense_model, dense_text_chars, analyzer, bm25_params,
+                                              title_model):
             try:
                 path = build_full(workspace, kind, dense_model, dense_text_chars, "auto", analyzer, bm25_params,
-                                  progress)
+                                  progress, title_model)
             except NothingToIndex:
                 return FlushResult("empty")
             return FlushResult("published", path, full=True,
@@ -110,7 +112,7 @@ def flush_over(workspace: Workspace, kind: Collection, folder: Path, current: Sn
            dense_text_chars: int, analyzer: AnalyzerConfig | None, progress: Progress | None,
            started: float) -> FlushResult:
     """Flush the writes made since ``current`` (the snapshot in ``folder``) and publish; the caller holds the build
-    lock."""
+    lock. The new segment gets title vectors when ``current`` has them, by its title model."""
     seconds: dict[str, float] = {}
     with workspace.open_store() as store:
         data_version = store.data_version
@@ -147,13 +149,16 @@ def flush_over(workspace: Workspace, kind: Collection, folder: Path, current: Sn
             found = store.get_many(kind, list(changed))
             workspace.prune_leftovers(kind)
             made = make_segment(workspace, store, kind, iter(found.values()), changed, dense_model,
-                                dense_text_chars, "auto", analyzer, progress, seconds)
+                                dense_text_chars, "auto", analyzer, progress, seconds, current.title_model)
         t_write = time.perf_counter()
         at = now()
         added: list[str] = []
         if made is not None:
-            segment, _ = made
-            write_segment(workspace, kind, segment, current.dense)
+            segment, _, titles = made
+            if titles is not None and current.titles is not None and titles.fingerprint != current.titles.fingerprint:
+                raise SnapshotFormatError(f"{folder}: title vectors of {current.titles.model} were made by another "
+                                          "build of that model; rebuild with `pmatch index build --full`")
+            write_segment(workspace, kind, segment, current.dense, current.titles)
             added = list(segment.ids)
             segments.append(SegmentInfo(name=segment.name, doc_count=len(segment), live_count=len(segment),
                                         created_at=at, origin="flush"))

@@ -30,12 +30,14 @@ def build_snapshot(
     analyzer: AnalyzerConfig | None = None,
     bm25_params: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    title_model: str | None = None,
 ) -> Path:
-    """Build BM25 + facets (+ a dense index with ``dense_model``) for every stored record of ``kind`` into one new
-    segment and snapshot, then publish it atomically (with the writes made while it ran); returns the snapshot."""
+    """Build BM25 + facets (+ a dense index with ``dense_model``, + title vectors with ``title_model``) for every
+    stored record of ``kind`` into one new segment and snapshot, then publish it atomically (with the writes made
+    while it ran); returns the snapshot."""
     with build_lock(workspace, ".full.lock"):
         saved, segment, manifest = prepare_full(workspace, kind, dense_model, dense_text_chars, dense_index_type,
-                                                analyzer, bm25_params, progress)
+                                                analyzer, bm25_params, progress, title_model)
         try:
             with build_lock(workspace):
                 place_segment(workspace, kind, saved, segment.name)

@@ -40,18 +40,29 @@ from matcher.snapshot import (
     SegmentInfo,
     SnapshotFormatError,
     SnapshotManifest,
+    TitleInfo,
     new_name,
     now,
     segments_root,
 )
 from matcher.store import Collection, Store
-from matcher.texts import dense_text, indexed_text
+from matcher.texts import dense_text, indexed_text, title_text
 from matcher.workspace import Workspace
 
 CALIBRATION_SAMPLE = 256  # query-like vectors for calibrating an approximate dense index
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def _safe_name(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model).name if "/" in model else model)
+
+
 def model_dir_name(model: str) -> str:
-    return "dense-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model).name if "/" in model else model)
+    return "dense-" + _safe_name(model)
+
+
+def titles_file_name(model: str) -> str:
+    return f"titles-{_safe_name(model)}.npy"
 
 
 class NothingToIndex(LocalisedError):
@@ -111,12 +122,14 @@ def _dense_info(embedder: Any, model: str, chars: int) -> DenseInfo:
 def make_segment(workspace: Workspace, store: Store, kind: Collection, records: Iterator[Patent | Demand],
                  stamps: dict[str, int], dense_model: str | None, dense_text_chars: int, dense_index_type: str,
                  analyzer: AnalyzerConfig | None, progress: Progress | None, seconds: dict[str, float],
-                 total_hint: int = 0) -> tuple[Segment, DenseInfo | None] | None:
-    """One segment of ``records`` (None when there are none); timings go into ``seconds``."""
+                 title_model: str | None = None) -> tuple[Segment, DenseInfo | None, TitleInfo | None] | None:
+    """One segment of ``records`` (None when there are none), with title vectors by ``title_model`` (None: none);
+    timings go into ``seconds``."""
     t0 = time.perf_counter()
     ids: list[str] = []
     texts: list[str] = []
     dense_texts: list[str] = []
+    title_texts: list[str] = []
 
     def walk() -> Iterator[Patent | Demand]:
         for record in records:
@@ -124,6 +137,8 @@ def make_segment(workspace: Workspace, store: Store, kind: Collection, records: 
             texts.append(indexed_text(record))
             if dense_model:
                 dense_texts.append(dense_text(record, dense_text_chars))
+            if title_model:
+                title_texts.append(title_text(record))
             yield record
 
     facets = FacetIndex.build(facet_spec(kind), walk())
@@ -145,6 +160,22 @@ def make_segment(workspace: Workspace, store: Store, kind: Collection, records: 
     seconds["bm25"] = round(time.perf_counter() - t1, 3)
     dense = None
     info = None
+    titles = None
+    title_info = None
+    if dense_model or title_model:
+        try:
+            if title_model:
+                t_titles = time.perf_counter()
+                title_embedder, title_vectors = embed_texts(workspace, title_model, title_texts, progress,
+                                                            stage="embed_titles")
+                title_texts.clear()
+                titles = np.asarray(title_vectors, dtype=np.float16).reshape(len(ids), title_embedder.dim)
+                title_info = TitleInfo(file=titles_file_name(title_model), model=title_model,
+                                       fingerprint=title_embedder.fingerprint, dim=title_embedder.dim)
+                seconds["embed_titles"] = round(time.perf_counter() - t_titles, 3)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
     if dense_model:
         try:
             t2 = time.perf_counter()
@@ -163,21 +194,23 @@ def make_segment(workspace: Workspace, store: Store, kind: Collection, records: 
             shutil.rmtree(building, ignore_errors=True)
             raise
     stamp_array = np.fromiter((stamps.get(i, 0) for i in ids), dtype=np.int64, count=len(ids))
-    return Segment(name, bm25, facets, dense, stamp_array), info
+    return Segment(name, bm25, facets, dense, stamp_array, titles), info, title_info
 
 
-def write_segment(workspace: Workspace, kind: Collection, segment: Segment, dense: DenseInfo | None) -> None:
+def write_segment(workspace: Workspace, kind: Collection, segment: Segment, dense: DenseInfo | None,
+                  titles: TitleInfo | None = None) -> None:
     """Write ``segment`` beside the others (built in a ``.building-<pid>-*`` folder, then renamed into place); the
     caller holds the build lock."""
-    place_segment(workspace, kind, save_segment(workspace, kind, segment, dense), segment.name)
+    place_segment(workspace, kind, save_segment(workspace, kind, segment, dense, titles), segment.name)
 
 
-def save_segment(workspace: Workspace, kind: Collection, segment: Segment, dense: DenseInfo | None) -> Path:
+def save_segment(workspace: Workspace, kind: Collection, segment: Segment, dense: DenseInfo | None,
+                 titles: TitleInfo | None = None) -> Path:
     """Write ``segment``'s files into its ``.building-<pid>-*`` folder; returns the folder (no lock needed)."""
     tmp = workspace.building_dir(kind, "segment-" + segment.name)
     done = frozenset(part for part in ("bm25", "facets") if (tmp / part).is_dir())
     try:
-        segment.save(tmp, dense.dir if dense else None, done)
+        segment.save(tmp, dense.dir if dense else None, done, titles.file if titles else None)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -258,18 +291,19 @@ def bm25_info(analyzer: AnalyzerConfig | None, params: dict[str, Any] | None) ->
 
 def build_full(workspace: Workspace, kind: Collection, dense_model: str | None, dense_text_chars: int,
                dense_index_type: str, analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None,
-               progress: Progress | None) -> Path:
+               progress: Progress | None, title_model: str | None = None) -> Path:
     """A full build published at once, for a caller that holds the build lock (``matcher.full_build`` builds
     outside it)."""
     saved, segment, manifest = prepare_full(workspace, kind, dense_model, dense_text_chars, dense_index_type,
-                                            analyzer, bm25_params, progress)
+                                            analyzer, bm25_params, progress, title_model)
     place_segment(workspace, kind, saved, segment.name)
     return publish_snapshot(workspace, kind, manifest, {})
 
 
 def prepare_full(workspace: Workspace, kind: Collection, dense_model: str | None, dense_text_chars: int,
                  dense_index_type: str, analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None,
-                 progress: Progress | None) -> tuple[Path, Segment, SnapshotManifest]:
+                 progress: Progress | None, title_model: str | None = None
+                 ) -> tuple[Path, Segment, SnapshotManifest]:
     """One segment of every stored record, saved but not placed, and the manifest of its snapshot (no lock needed)."""
     started = time.time()
     check_params(bm25_params)
@@ -279,17 +313,17 @@ def prepare_full(workspace: Workspace, kind: Collection, dense_model: str | None
         workspace.prune_leftovers(kind)
         seconds: dict[str, float] = {}
         made = make_segment(workspace, store, kind, store.iter_records(kind), stamps, dense_model, dense_text_chars,
-                            dense_index_type, analyzer, progress, seconds)
+                            dense_index_type, analyzer, progress, seconds, title_model)
         if made is None:
             raise NothingToIndex("index.nothing", kind=kind, store=str(workspace.store_path))
-        segment, dense = made
-        saved = save_segment(workspace, kind, segment, dense)
+        segment, dense, titles = made
+        saved = save_segment(workspace, kind, segment, dense, titles)
     at = now()
     manifest = SnapshotManifest(
         kind=kind, name=new_name() + f"-v{data_version}", data_version=data_version,
         stamp=max(stamps.values(), default=0), doc_count=len(segment), built_at=at,
         build_seconds=round(time.time() - started, 2), full_built_at=at, last_write_at=at,
-        bm25=bm25_info(analyzer, bm25_params), dense=dense,
+        bm25=bm25_info(analyzer, bm25_params), dense=dense, titles=titles,
         segments=[SegmentInfo(name=segment.name, doc_count=len(segment), live_count=len(segment), created_at=at,
                               origin="full")],
         last_flush={"full": True, "added": len(segment), "deleted": 0, "seconds": seconds})

@@ -1,6 +1,7 @@
 """Merging segments: the tiered policy (``merge_plan``) and ``merge_segments``, which combines the segments it picks
-into one without tokenizing or embedding again. It builds outside the build lock and takes it only to place the
-merged segment and publish (re-applying deletions made meanwhile), so flushes and searches go on while it runs.
+into one without tokenizing or embedding again (the dense part, and the title vectors row for row). It builds
+outside the build lock and takes it only to place the merged segment and publish (re-applying deletions made
+meanwhile), so flushes and searches go on while it runs.
 """
 
 from __future__ import annotations
@@ -75,11 +76,14 @@ def merge_segments(workspace: Workspace, kind: Collection, dense_model: str | No
         sources: list[tuple[str, np.ndarray]] = []
         facets: list[FacetIndex] = []
         stamps: list[np.ndarray] = []
+        titles: list[np.ndarray] = []
         for seg, mask in chosen:
             keep = np.arange(len(seg)) if mask is None else np.flatnonzero(mask)
             sources.append((seg.name, keep))
             facets.append(seg.facets.take(keep))
             stamps.append(np.asarray(seg.stamps)[keep])
+            if seg.titles is not None:
+                titles.append(np.asarray(seg.titles[keep], dtype=np.float16))
         bm25 = BM25Segment.merge([(seg.bm25, mask) for seg, mask in chosen])
         dense = None
         if manifest.dense is not None:
@@ -91,9 +95,10 @@ def merge_segments(workspace: Workspace, kind: Collection, dense_model: str | No
                                                   manifest.dense.text_chars)
             dense = merge_dense([(seg.dense, mask) for seg, mask in chosen if seg.dense is not None],
                                 queries=queries)
-        merged = Segment(new_name(), bm25, FacetIndex.concat(facets), dense, np.concatenate(stamps))
+        merged_titles = np.concatenate(titles) if manifest.titles is not None else None
+        merged = Segment(new_name(), bm25, FacetIndex.concat(facets), dense, np.concatenate(stamps), merged_titles)
         workspace.prune_leftovers(kind)
-        saved = save_segment(workspace, kind, merged, manifest.dense)
+        saved = save_segment(workspace, kind, merged, manifest.dense, manifest.titles)
         try:
             with build_lock(workspace):
                 place_segment(workspace, kind, saved, merged.name)

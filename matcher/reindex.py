@@ -369,11 +369,12 @@ def _build_job(home: str, kind: Collection, config_json: str, threads: int, nice
             path = merge_segments(ws, kind, config.dense_model, config.dense_text_chars)
             detail: dict[str, Any] = {"snapshot": path.name if path else None}
         elif job == "full":
-            path = build_snapshot(ws, kind, dense_model=config.dense_model, dense_text_chars=config.dense_text_chars)
+            path = build_snapshot(ws, kind, dense_model=config.dense_model, dense_text_chars=config.dense_text_chars,
+                                  title_model=config.title_model)
             detail = {"snapshot": path.name, "full": True}
         else:
             result = update_snapshot(ws, kind, dense_model=config.dense_model,
-                                     dense_text_chars=config.dense_text_chars)
+                                     dense_text_chars=config.dense_text_chars, title_model=config.title_model)
             if result.state == "empty":
                 raise NothingToIndex("index.nothing", kind=kind, store=str(ws.store_path))
             detail = {**result.to_dict(), "added_ids": result.added, "deleted_ids": result.deleted}

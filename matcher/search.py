@@ -17,6 +17,7 @@ import copy
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,7 @@ class Candidates:
     pool_cosines: dict[int, float] | None = None
     query_language: str = ""
     renderings: dict[str, Rendering] = field(default_factory=dict)  # document language -> the query BM25 saw there
+    title_vector: np.ndarray | None = None  # the query by the snapshot's title model (learned fusion only)
     pool: np.ndarray | None = None  # the learned fusion's candidates (positions, ascending) and their features
     features: np.ndarray | None = None
 
@@ -73,9 +75,11 @@ class Searcher:
     """Searches over a workspace's current snapshots. ``mmap`` (default) memory-maps the indexes: instant to open,
     right for one-off commands; a long-running service reads them into memory (its ``index_in_memory`` setting)."""
 
-    def __init__(self, workspace: Workspace, config: RankerConfig | None = None, mmap: bool = True) -> None:
+    def __init__(self, workspace: Workspace, config: RankerConfig | None = None, mmap: bool = True,
+                 ranker_model: Path | None = None) -> None:
         self.workspace = workspace
         self.mmap = mmap
+        self.ranker_model = ranker_model  # the learned fusion's model file (None: ``model_path`` of the workspace)
         self.config = config or load_config(workspace.home)
         self.store = workspace.open_store()
         self._snapshots: dict[Collection, Snapshot] = {}
@@ -86,11 +90,12 @@ class Searcher:
         self._owner: Searcher = self  # a pinned view's owner holds the store and the vector cache
 
     def learned_ranker(self) -> LearnedRanker:
-        """The learned fusion's model: ``HOME/ranker_model.json`` if fitted there, else the shipped one."""
+        """The learned fusion's model: the ``ranker_model`` given, else ``HOME/ranker_model.json`` if fitted there,
+        else the shipped one."""
         owner = self._owner
         with owner._lock:
             if owner._learned is None:
-                owner._learned = LearnedRanker.load(model_path(owner.workspace.home), FEATURES)
+                owner._learned = LearnedRanker.load(owner.ranker_model or model_path(owner.workspace.home), FEATURES)
             return owner._learned
 
     def close(self) -> None:
@@ -104,8 +109,13 @@ class Searcher:
         """A view of this searcher that answers every call from the snapshots of ``kinds`` current now, so that
         all searches of one request (a portfolio's patents, a shortlist's demands) see one index even if a new
         snapshot is published meanwhile. It shares the store, caches and model; closing it closes nothing."""
+        return self.over({kind: self.snapshot(kind) for kind in kinds})
+
+    def over(self, snapshots: dict[Collection, Snapshot]) -> Searcher:
+        """A view of this searcher that answers from ``snapshots`` for their kinds (``pinned`` with given ones: a
+        benchmark's copy of a snapshot without its title vectors, say); it shares what ``pinned`` shares."""
         view = copy.copy(self)
-        view._pinned = {**self._pinned, **{kind: self.snapshot(kind) for kind in kinds}}
+        view._pinned = {**self._pinned, **snapshots}
         view._owner = self._owner
         return view
 
@@ -139,6 +149,16 @@ class Searcher:
         embedder = load_embedder(str(meta["model"]))
         if embedder.fingerprint != meta["fingerprint"]:
             raise NotIndexed("search.dense_version", kind=snap.kind, model=str(meta["model"]))
+        return embedder
+
+    def title_embedder(self, snap: Snapshot) -> Embedder | None:
+        """The model that embedded the snapshot's titles (None: it has none), checked against its fingerprint."""
+        info = snap.manifest.titles
+        if info is None or snap.titles is None:
+            return None
+        embedder = load_embedder(info.model)
+        if embedder.fingerprint != info.fingerprint:
+            raise NotIndexed("search.dense_version", kind=snap.kind, model=info.model)
         return embedder
 
     # --- public searches ------------------------------------------------------------------------------
@@ -181,6 +201,9 @@ class Searcher:
             assert c.bm25_scores is not None
             c.query_language = dominant_language(query)
             c.renderings = self.renderings(snap, query, c.terms, c.bm25_scores, mask, candidates)
+            title_embedder = self.title_embedder(snap)
+            if title_embedder is not None:
+                c.title_vector = title_embedder.encode_queries([query])[0]
         return c
 
     def renderings(self, snap: Snapshot, query: str, terms: list[str], scores: np.ndarray, mask: np.ndarray,
@@ -217,8 +240,14 @@ class Searcher:
             rows = np.flatnonzero(languages == lang)
             if rows.size:
                 coverage[rows] = snap.bm25.coverage(r.terms, pool[rows])
+        title_cosines = None
+        if snap.titles is not None and c.title_vector is not None:
+            rows = np.asarray(snap.titles[pool], dtype=np.float32) if pool.size \
+                else np.zeros((0, snap.titles.shape[1]), np.float32)
+            title_cosines = (rows @ np.asarray(c.title_vector, dtype=np.float32)).astype(np.float64)
         c.pool = pool
-        c.features = feature_matrix(pool, languages, c.query_language, c.renderings, dense_lists, cosines, coverage)
+        c.features = feature_matrix(pool, languages, c.query_language, c.renderings, dense_lists, cosines, coverage,
+                                    title_cosines)
         return c.pool, c.features
 
     def fuse(self, snap: Snapshot, c: Candidates, mode: Mode, cfg: RankerConfig | None = None,

@@ -1,5 +1,5 @@
-"""The served snapshot of one collection as a search reads it: its joined BM25, facet and dense indexes (opened by
-``matcher.snapshot``) and each position's language, with a mask per language computed once."""
+"""The served snapshot of one collection as a search reads it: its joined BM25, facet and dense indexes and title
+vectors (opened by ``matcher.snapshot``) and each position's language, with a mask per language computed once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from indexes.bm25 import BM25Index
-from indexes.dense_segments import SegmentedDense
+from indexes.dense_segments import SegmentedDense, SegmentRows
 from matcher.facet_index import FacetIndex
 from matcher.snapshot import SnapshotManifest, open_snapshot
 from matcher.store import Collection
@@ -27,6 +27,7 @@ class Snapshot:
     dense: SegmentedDense | None
     languages: np.ndarray  # language label per position
     language_masks: dict[str, np.ndarray]  # language -> positions in it (computed once, used every query)
+    titles: SegmentRows | None = None  # title vectors by position (the learned ranker's title channel), or None
 
     @classmethod
     def open(cls, kind: Collection, path: Path, mmap: bool = True) -> Snapshot:
@@ -39,5 +40,6 @@ class Snapshot:
         masks = {lang: codes == i for i, lang in enumerate(facets.vocabs["language"])}
         if facets.live is not None:
             masks = {lang: m & facets.live for lang, m in masks.items()}
-        return cls(kind, path, opened.manifest, opened.bm25, facets, opened.dense, vocab[codes], masks)
+        return cls(kind, path, opened.manifest, opened.bm25, facets, opened.dense, vocab[codes], masks,
+                   opened.titles)
 

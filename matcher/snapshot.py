@@ -1,6 +1,7 @@
 """A published snapshot of one kind's indexes: immutable segments plus live masks, described by one typed manifest.
 
-    HOME/indexes/<kind>/segments/<segment>/   bm25/, facets/, dense-<model>/, stamps.npy, segment.json
+    HOME/indexes/<kind>/segments/<segment>/   bm25/, facets/, dense-<model>/, titles-<model>.npy, stamps.npy,
+                                              segment.json
     HOME/indexes/<kind>/<snapshot>/           manifest.json (``SnapshotManifest``), live/<segment>.npy
 
 A segment holds the indexes of one run of records (a full build, one flush of new or changed records, or a merge)
@@ -8,6 +9,9 @@ and never changes once written. A snapshot names its segments in order and, for 
 records were deleted or superseded since, a live mask (False = not searchable). Publishing writes a new snapshot
 folder (small: a manifest and masks) and replaces ``CURRENT`` in one ``os.replace``; a reader opens the old
 snapshot or the new one, never a mix. Segments no kept snapshot names are removed after a publish.
+
+``titles-<model>.npy`` holds, per position, the float16 unit vector of the record's title (``matcher.texts.
+title_text``) for the learned ranker's title channel: rows read by position, never searched.
 
 ``stamps.npy`` holds, per position, the ingest batch that last changed the record (``Store.stamps``): a flush
 asks the store only for records changed in a batch after the snapshot's ``stamp``.
@@ -31,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from indexes.bm25 import BM25Index
 from indexes.bm25_segment import BM25Segment, find_positions
 from indexes.dense import DenseIndex
-from indexes.dense_segments import SegmentedDense
+from indexes.dense_segments import SegmentedDense, SegmentRows
 from matcher.facet_index import FacetIndex
 from matcher.store import Collection, Store
 
@@ -52,6 +56,14 @@ class DenseInfo(BaseModel):
     dim: int
     text_chars: int
     max_seq_length: int | None = None
+
+
+class TitleInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    file: str  # the segment file: titles-<model>.npy
+    model: str
+    fingerprint: str
+    dim: int
 
 
 class SegmentInfo(BaseModel):
@@ -80,6 +92,7 @@ class SnapshotManifest(BaseModel):
     last_write_at: str | None = None  # when the newest indexed write became searchable
     bm25: dict[str, Any]  # parameters and analyzer
     dense: DenseInfo | None = None
+    titles: TitleInfo | None = None  # the title channel's vectors (None: not built)
     segments: list[SegmentInfo] = Field(default_factory=list)
     last_flush: dict[str, Any] | None = None  # what the flush that published this did: added, deleted, seconds
 
@@ -90,6 +103,10 @@ class SnapshotManifest(BaseModel):
     @property
     def dense_model(self) -> str | None:
         return self.dense.model if self.dense else None
+
+    @property
+    def title_model(self) -> str | None:
+        return self.titles.model if self.titles else None
 
     @classmethod
     def read(cls, folder: Path) -> SnapshotManifest:
@@ -125,13 +142,15 @@ def new_name() -> str:
 
 @dataclass
 class Segment:
-    """One opened segment: its BM25 part, facets, dense part (or None) and per-position stamps."""
+    """One opened segment: its BM25 part, facets, dense part (or None), per-position stamps and title vectors
+    (float16 (n, dim), or None)."""
 
     name: str
     bm25: BM25Segment
     facets: FacetIndex
     dense: DenseIndex | None
     stamps: np.ndarray
+    titles: np.ndarray | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -141,12 +160,23 @@ class Segment:
         return len(self.bm25)
 
     @classmethod
-    def load(cls, folder: Path, dense_dir: str | None, mmap: bool = True) -> Segment:
+    def load(cls, folder: Path, dense_dir: str | None, mmap: bool = True, titles_file: str | None = None) -> Segment:
         dense = DenseIndex.load(folder / dense_dir, mmap=mmap) if dense_dir else None
-        return cls(folder.name, BM25Segment.load(folder / "bm25", mmap=mmap), FacetIndex.load(folder / "facets"),
-                   dense, np.load(folder / "stamps.npy", mmap_mode="r" if mmap else None))
+        mode = "r" if mmap else None
+        titles = None
+        if titles_file:
+            titles = np.load(folder / titles_file, mmap_mode=mode, allow_pickle=False)
+            if titles.dtype != np.float16 or titles.ndim != 2:
+                raise SnapshotFormatError(f"{folder / titles_file}: title vectors of {titles.dtype} {titles.shape}, "
+                                          "expected float16 (n, dim)")
+        segment = cls(folder.name, BM25Segment.load(folder / "bm25", mmap=mmap), FacetIndex.load(folder / "facets"),
+                      dense, np.load(folder / "stamps.npy", mmap_mode=mode), titles)
+        if titles is not None and len(titles) != len(segment):
+            raise SnapshotFormatError(f"{folder / titles_file}: {len(titles)} title vectors for {len(segment)} records")
+        return segment
 
-    def save(self, folder: Path, dense_dir: str | None, done: frozenset[str] = frozenset()) -> None:
+    def save(self, folder: Path, dense_dir: str | None, done: frozenset[str] = frozenset(),
+             titles_file: str | None = None) -> None:
         """Write into ``folder`` (a fresh building folder the caller renames into place); ``done``: parts
         ("bm25", "facets") already written there."""
         folder.mkdir(parents=True, exist_ok=True)
@@ -156,6 +186,8 @@ class Segment:
             self.facets.save(folder / "facets")
         if self.dense is not None and dense_dir:
             self.dense.save(folder / dense_dir)
+        if self.titles is not None and titles_file:
+            np.save(folder / titles_file, np.asarray(self.titles, dtype=np.float16), allow_pickle=False)
         np.save(folder / "stamps.npy", np.asarray(self.stamps, dtype=np.int64), allow_pickle=False)
         (folder / "segment.json").write_text(json.dumps({"name": self.name, "doc_count": len(self)}), "utf-8")
 
@@ -165,14 +197,14 @@ class SegmentCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._segments: dict[tuple[str, str | None, bool], Segment] = {}
+        self._segments: dict[tuple[str, str | None, bool, str | None], Segment] = {}
 
-    def get(self, folder: Path, dense_dir: str | None, mmap: bool) -> Segment:
-        key = (str(folder), dense_dir, mmap)
+    def get(self, folder: Path, dense_dir: str | None, mmap: bool, titles_file: str | None = None) -> Segment:
+        key = (str(folder), dense_dir, mmap, titles_file)
         with self._lock:
             found = self._segments.get(key)
         if found is None:
-            found = Segment.load(folder, dense_dir, mmap)
+            found = Segment.load(folder, dense_dir, mmap, titles_file)
             with self._lock:
                 self._segments[key] = found
         return found
@@ -199,8 +231,8 @@ def read_live(snapshot: Path, segment: str, size: int) -> np.ndarray | None:
 
 @dataclass
 class OpenedSnapshot:
-    """A snapshot's segments opened and joined: one BM25 index, one facet index, one dense index (positions run
-    across the segments in order; deleted positions never match)."""
+    """A snapshot's segments opened and joined: one BM25 index, one facet index, one dense index and the title
+    vectors by position (positions run across the segments in order; deleted positions never match)."""
 
     manifest: SnapshotManifest
     segments: list[Segment]
@@ -208,6 +240,7 @@ class OpenedSnapshot:
     bm25: BM25Index
     facets: FacetIndex
     dense: SegmentedDense | None
+    titles: SegmentRows | None = None
 
 
 def open_segments(folder: Path, mmap: bool = True, cache: SegmentCache | None = None, with_dense: bool = True
@@ -219,7 +252,8 @@ def open_segments(folder: Path, mmap: bool = True, cache: SegmentCache | None = 
     cache = cache or _CACHE
     root = segments_root(folder.parent)
     dense_dir = manifest.dense.dir if manifest.dense and with_dense else None
-    segments = [cache.get(root / info.name, dense_dir, mmap) for info in manifest.segments]
+    titles_file = manifest.titles.file if manifest.titles and with_dense else None
+    segments = [cache.get(root / info.name, dense_dir, mmap, titles_file) for info in manifest.segments]
     live = [read_live(folder, seg.name, len(seg)) for seg in segments]
     cache.keep_only(root, {str(root / s.name) for s in segments})
     return manifest, segments, live
@@ -264,7 +298,13 @@ def open_snapshot(folder: Path, mmap: bool = True, cache: SegmentCache | None = 
         if any(p is None for p in parts):
             raise SnapshotFormatError(f"{folder}: a segment lacks its dense part {dense_dir}")
         dense = SegmentedDense([p for p in parts if p is not None], live)
-    return OpenedSnapshot(manifest, segments, live, bm25, facets, dense)
+    titles = None
+    if manifest.titles:
+        blocks = [s.titles for s in segments]
+        if any(b is None for b in blocks):
+            raise SnapshotFormatError(f"{folder}: a segment lacks its title vectors {manifest.titles.file}")
+        titles = SegmentRows([b for b in blocks if b is not None])
+    return OpenedSnapshot(manifest, segments, live, bm25, facets, dense, titles)
 
 
 def pending_writes(store: Store, manifest: SnapshotManifest) -> bool:

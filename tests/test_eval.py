@@ -178,27 +178,3 @@ def test_cli_eval_writes_results_and_trec_run(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "api.cli", "eval", "--data", str(tmp_path)], capture_output=True,
                          text=True, env=env, cwd=ROOT)
     assert bad.returncode == 1 and "no corpus" in bad.stderr and "Traceback" not in bad.stderr
-
-
-def test_title_probe_columns_by_hand() -> None:
-    """The title channel of ``eval.title_probe``: cosine, gap to the best of the same language, z over the pool,
-    reciprocal rank within the language, against hand arithmetic; and the text a title-less record stands in with."""
-    import numpy as np
-
-    from eval.title_probe import TITLE_CHANNEL, TITLE_CHARS, title_columns, title_of
-
-    cos = np.array([0.5, 0.9, 0.7, 0.6])
-    langs = np.array(["zh", "en", "zh", "en"])
-    x = title_columns(cos, langs)
-    assert x.shape == (4, len(TITLE_CHANNEL))
-    np.testing.assert_allclose(x[:, 0], cos)
-    np.testing.assert_allclose(x[:, 1], [0.5 - 0.7, 0.0, 0.0, 0.6 - 0.9])
-    np.testing.assert_allclose(x[:, 2], (cos - 0.675) / np.sqrt(0.021875))
-    np.testing.assert_allclose(x[:, 3], [10 / 12, 10 / 11, 10 / 11, 10 / 12])
-    assert title_columns(np.zeros(0), np.zeros(0, dtype=str)).shape == (0, len(TITLE_CHANNEL))
-    assert np.all(title_columns(np.full(3, 0.8), np.array(["zh"] * 3))[:, 2] == 0)  # no spread: z is 0, not nan
-    assert title_of(CORPUS[0]) == CORPUS[0]["title"]
-    assert title_of({"title": "", "text": "本发明公开了一种石墨烯散热膜，包括基层。"}) == "一种石墨烯散热膜"
-    assert title_of({"title": "", "text": "本发明涉及用于预处理金属基底的碱性含水组合物。本发明也涉及"}) \
-        == "用于预处理金属基底的碱性含水组合物"
-    assert title_of({"title": "", "text": "x" * 200}) == "x" * TITLE_CHARS  # no opening to read: the first characters

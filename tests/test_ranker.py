@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from matcher.duplicates import DUPLICATE_COSINE, collapse_duplicates, duplicate_key
-from matcher.features import FEATURES, Rendering, feature_matrix
+from matcher.features import FEATURES, TITLE_CHANNEL, Rendering, feature_matrix, title_columns
 from matcher.fusion.learned import DEFAULT_PATH, FORMAT_VERSION, LearnedRanker, RankerFileError
 from matcher.records import Patent
+from matcher.texts import TITLE_CHARS, title_text, titled
 
 
 def _model() -> LearnedRanker:
@@ -153,3 +154,34 @@ def test_a_model_over_a_subset_of_the_features_reads_its_columns_by_name(tmp_pat
     back = LearnedRanker.load(old.save(tmp_path / "old.json"), FEATURES)
     x = rng.normal(size=(6, len(FEATURES)))
     assert np.allclose(back.margin(x), old.margin(x[:, :k]))
+
+
+def test_title_channel_columns_by_hand() -> None:
+    """The title channel's columns: cosine, gap to the best of the same language, z over the pool, reciprocal rank
+    within the language, against hand arithmetic; zero columns without title vectors."""
+    cos = np.array([0.5, 0.9, 0.7, 0.6])
+    langs = np.array(["zh", "en", "zh", "en"])
+    x = title_columns(cos, langs)
+    assert x.shape == (4, len(TITLE_CHANNEL))
+    np.testing.assert_allclose(x[:, 0], cos)
+    np.testing.assert_allclose(x[:, 1], [0.5 - 0.7, 0.0, 0.0, 0.6 - 0.9])
+    np.testing.assert_allclose(x[:, 2], (cos - 0.675) / np.sqrt(0.021875))
+    np.testing.assert_allclose(x[:, 3], [10 / 12, 10 / 11, 10 / 11, 10 / 12])
+    assert title_columns(np.zeros(0), np.zeros(0, dtype=str)).shape == (0, len(TITLE_CHANNEL))
+    assert np.all(title_columns(np.full(3, 0.8), np.array(["zh"] * 3))[:, 2] == 0)  # no spread: z is 0, not nan
+    pool = np.array([0, 1, 2, 3])
+    args = (pool, langs, "zh", {}, {}, np.array([0.3, 0.2, 0.1, 0.0]), np.zeros(4))
+    cols = [FEATURES.index(n) for n in TITLE_CHANNEL]
+    assert not feature_matrix(*args)[:, cols].any()
+    with_titles = feature_matrix(*args, title_cosines=cos)
+    np.testing.assert_allclose(with_titles[:, cols], x)
+    np.testing.assert_array_equal(np.delete(with_titles, cols, axis=1), np.delete(feature_matrix(*args), cols, axis=1))
+
+
+def test_title_text_is_the_title_or_the_subject_the_body_opens_with() -> None:
+    assert titled("  石墨烯散热膜 ", "本发明公开了一种别的东西，") == "石墨烯散热膜"
+    assert titled("", "本发明公开了一种石墨烯散热膜，包括基层。") == "一种石墨烯散热膜"
+    assert titled("", "本发明涉及用于预处理金属基底的碱性含水组合物。本发明也涉及") \
+        == "用于预处理金属基底的碱性含水组合物"
+    assert titled("", "x" * 200) == "x" * TITLE_CHARS  # no opening to read: the first characters
+    assert title_text(Patent(id="p", title="", abstract="本申请提供了一种电池包，…")) == "一种电池包"

@@ -49,19 +49,19 @@ def _same(a: list, b: list, tol: float = 1e-6) -> bool:
     return all(abs(x - cut) <= tol for x, cut in only)
 
 
-def _rebuild_like(ws: Workspace, tmp: Path, dense: str | None) -> Searcher:
+def _rebuild_like(ws: Workspace, tmp: Path, dense: str | None, titles: str | None = None) -> Searcher:
     """A second workspace with the same records, fully built."""
     with Store(ws.store_path) as src:
         records = list(src.iter_records("patents"))
     other = Workspace(tmp)
     with Store(other.store_path) as store:
         store.write_batch("patents", records, "copy")
-    build_snapshot(other, "patents", dense_model=dense)
+    build_snapshot(other, "patents", dense_model=dense, title_model=titles)
     return Searcher(other)
 
 
-def _compare(ws: Workspace, tmp: Path, dense: str | None, modes: tuple[str, ...]) -> int:
-    segmented, full = Searcher(ws), _rebuild_like(ws, tmp, dense)
+def _compare(ws: Workspace, tmp: Path, dense: str | None, modes: tuple[str, ...], titles: str | None = None) -> int:
+    segmented, full = Searcher(ws), _rebuild_like(ws, tmp, dense, titles)
     compared = 0
     try:
         queries = [*QUERIES, "电池", "a method", "图像 识别 装置"]
@@ -77,15 +77,17 @@ def _compare(ws: Workspace, tmp: Path, dense: str | None, modes: tuple[str, ...]
     return compared
 
 
-@pytest.mark.parametrize("dense", [None, "static-64"])
+@pytest.mark.parametrize(("dense", "titles"), [(None, None), ("static-64", None), ("static-64", "static-64")])
 def test_random_writes_and_deletes_equal_a_full_rebuild(tmp_path: Path, sample_patents: list[Patent],
-                                                          dense: str | None) -> None:
+                                                          dense: str | None, titles: str | None) -> None:
+    """Flushes of random writes and deletions, and a merge, search like one full build of the live records: BM25,
+    dense and the learned hybrid, whose title channel reads the title vectors each segment keeps."""
     rng = random.Random(17)
     pool = [p for p in sample_patents if p.abstract][:900]
     ws = Workspace(tmp_path / "seg")
     with Store(ws.store_path) as store:
         store.write_batch("patents", pool[:300], "base")
-    build_snapshot(ws, "patents", dense_model=dense)
+    build_snapshot(ws, "patents", dense_model=dense, title_model=titles)
     stored = {p.id for p in pool[:300]}
     nxt = 300
     modes = ("bm25",) if dense is None else ("bm25", "dense", "hybrid")
@@ -101,7 +103,7 @@ def test_random_writes_and_deletes_equal_a_full_rebuild(tmp_path: Path, sample_p
             store.delete("patents", gone)
             stored -= set(gone)
             assert store.count("patents") == len(stored)
-        result = update_snapshot(ws, "patents", dense_model=dense)
+        result = update_snapshot(ws, "patents", dense_model=dense, title_model=titles)
         assert result.state == "published" and not result.full, result
         assert set(result.deleted) <= set(gone)  # one written and deleted since the last flush was never indexed
         if step == 3:
@@ -110,7 +112,25 @@ def test_random_writes_and_deletes_equal_a_full_rebuild(tmp_path: Path, sample_p
         assert manifest is not None and manifest.doc_count == len(stored)
     manifest = ws.current_manifest("patents")
     assert manifest is not None and len(manifest.segments) >= 2 and manifest.deleted_count > 0
-    assert _compare(ws, tmp_path / "full", dense, modes) >= len(QUERIES) * len(modes)
+    if titles:
+        assert_titles_are_each_records(ws, titles)
+    assert _compare(ws, tmp_path / "full", dense, modes, titles) >= len(QUERIES) * len(modes)
+
+
+def assert_titles_are_each_records(ws: Workspace, model: str) -> None:
+    """Every live position's title vector is its own record's title embedded (positions follow flushes and merges)."""
+    from indexes.embedders import load_embedder
+    from matcher.served import Snapshot
+    from matcher.texts import title_text
+
+    snap = Snapshot.open("patents", ws.current_snapshot("patents"))  # type: ignore[arg-type]
+    assert snap.titles is not None and snap.manifest.titles is not None and snap.manifest.titles.model == model
+    assert len(snap.manifest.segments) >= 2 and snap.titles.shape == (len(snap.bm25.ids), snap.manifest.titles.dim)
+    live = np.flatnonzero(snap.facets.live) if snap.facets.live is not None else np.arange(len(snap.bm25.ids))
+    with Store(ws.store_path) as store:
+        records = store.get_many("patents", [snap.bm25.ids[p] for p in live])
+    expected = load_embedder(model).encode_documents([title_text(records[snap.bm25.ids[p]]) for p in live])
+    np.testing.assert_allclose(np.asarray(snap.titles[live], dtype=np.float32), expected, atol=2e-3)
 
 
 def test_segments_score_like_one_index_of_the_live_documents(sample_patents: list[Patent]) -> None:
@@ -155,6 +175,27 @@ def test_a_write_to_an_old_format_snapshot_rebuilds_in_full(tmp_path: Path, samp
         store.write_batch("patents", sample_patents[50:60], "b")
     result = update_snapshot(ws, "patents")
     assert result.full and SnapshotManifest.read(result.snapshot).doc_count == 60  # type: ignore[arg-type]
+
+
+def test_a_flush_with_another_title_model_rebuilds_in_full_and_a_flush_keeps_it(tmp_path: Path,
+                                                                               sample_patents: list[Patent]) -> None:
+    ws = Workspace(tmp_path / "ws")
+    with Store(ws.store_path) as store:
+        store.write_batch("patents", sample_patents[:50], "a")
+    build_snapshot(ws, "patents")
+    with Store(ws.store_path) as store:
+        store.write_batch("patents", sample_patents[50:60], "b")
+    result = update_snapshot(ws, "patents", title_model="static-64")  # the snapshot has no titles: a full build
+    assert result.full and SnapshotManifest.read(result.snapshot).title_model == "static-64"  # type: ignore[arg-type]
+    with Store(ws.store_path) as store:
+        store.write_batch("patents", sample_patents[60:70], "c")
+    result = update_snapshot(ws, "patents", title_model="static-64")
+    assert not result.full and result.added  # a record duplicating a stored one is not stored
+    manifest = SnapshotManifest.read(result.snapshot)  # type: ignore[arg-type]
+    with Store(ws.store_path) as store:
+        assert manifest.doc_count == store.count("patents")
+    assert manifest.title_model == "static-64" and len(manifest.segments) == 2
+    assert (ws.index_root("patents") / "segments" / manifest.segments[1].name / manifest.titles.file).is_file()  # type: ignore[union-attr]
 
 
 def test_a_flush_finds_deletions_in_the_log_and_without_it(tmp_path: Path, sample_patents: list[Patent]) -> None:

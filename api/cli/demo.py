@@ -48,12 +48,15 @@ def demo(
     else:
         console.print(text("cli.demo.has_data", lang, path=ws.store_path))
     config = load_config(ws.home)
-    _seed_vectors(ws, config.dense_model, lang)
+    for model in (config.dense_model, config.title_model):
+        if model:
+            _seed_vectors(ws, model, lang)
     with ws.open_store() as store:
         version = store.data_version
     for k in COLLECTIONS:
         manifest = ws.current_manifest(k)
-        if manifest is None or manifest.data_version != version or manifest.dense_model != config.dense_model:
+        if manifest is None or manifest.data_version != version or manifest.dense_model != config.dense_model \
+                or manifest.title_model != config.title_model:
             index_build(k, lang=lang, home=ws.home)
     examples = [("锂离子电池 正极材料", None), ("graphics processor thread scheduling", None),
                 ("A method for preparing cathode material for lithium batteries", "hybrid")]

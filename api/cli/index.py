@@ -10,7 +10,7 @@ from rich.progress import Progress
 from api.cli.common import check_kind, check_lang, console, fail, progress
 from api.cli.engine import engine_spec, print_report
 from api.cli.options import AddressOpt, EngineOpt, HomeOpt, LangOpt, WorkersOpt, h
-from matcher.batch import embed_collection
+from matcher.batch import embed_collection, embed_titles
 from matcher.config import load_config
 from matcher.engine import EngineUnavailable
 from matcher.flush import FlushResult, update_snapshot
@@ -57,13 +57,17 @@ def index_build(
                     report = embed_collection(ws, k, model, config.dense_text_chars, spec, progress=tick)
                     if report is not None:
                         print_report(report, lang)
+                if spec.name == "ray" and config.title_model:
+                    report = embed_titles(ws, k, config.title_model, spec, progress=tick)
+                    if report is not None:
+                        print_report(report, lang)
                 if full:
                     path = build_snapshot(ws, k, dense_model=model, dense_text_chars=config.dense_text_chars,
-                                          progress=tick)
+                                          progress=tick, title_model=config.title_model)
                     result = None
                 else:
                     result = update_snapshot(ws, k, dense_model=model, dense_text_chars=config.dense_text_chars,
-                                             progress=tick)
+                                             progress=tick, title_model=config.title_model)
                     if result.state == "empty":
                         raise NothingToIndex("index.nothing", kind=k, store=str(ws.store_path))
             except EngineUnavailable as exc:
