@@ -28,6 +28,11 @@ from matcher.workspace import Workspace
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = date(2020, 6, 1)  # the bundled demands were posted in 2019-2020
 ENTERPRISE = "宁波甲乙机械有限公司"
+# A relevance floor that the tiny static-64 model's pairs straddle: the served ranker was fitted on USE-m3 and
+# e5 features, so here about one pair in five of those found has a relevance above 0.01. The floors users get
+# are judged on the bundled data with the real models (bench/standing_figures.py); this one only has to keep
+# some pairs and drop most.
+FLOOR = 0.01
 
 
 def settings(**kw: object) -> StandingSettings:
@@ -61,7 +66,7 @@ def make_home(root: Path, patents: list[Patent], demands: list[Demand]) -> Works
 
 def build(ws: Workspace, kinds: tuple[str, ...] = ("patents", "demands")) -> None:
     for kind in kinds:
-        build_snapshot(ws, kind, dense_model="static-64")  # type: ignore[arg-type]
+        build_snapshot(ws, kind, dense_model="static-64", title_model="static-64")  # type: ignore[arg-type]
 
 
 def live_pairs(store: Store) -> list[tuple[str, str]]:
@@ -81,7 +86,7 @@ def test_events_once_per_pair_and_superseded_on_change(home: Workspace, sample_p
     store = searcher.store
     assert ev.pending_count(store) == {"patents": 40, "demands": 120}
     looks: list[int] = []  # the background worker yields to searches there, once per record
-    first = run_pending(searcher, settings(confirm=False, min_relevance=0.3), before_item=lambda: looks.append(1))
+    first = run_pending(searcher, settings(confirm=False, min_relevance=FLOOR), before_item=lambda: looks.append(1))
     assert first.processed == 160 and first.failed == 0 and ev.pending_count(store) == {}
     assert len(looks) == 160
     pairs = live_pairs(store)
@@ -90,7 +95,7 @@ def test_events_once_per_pair_and_superseded_on_change(home: Workspace, sample_p
     # every event clears the floor and its demand was active on the matching date
     for score, evidence, expiry in store._db.execute(
             "SELECT e.score, e.evidence, d.expiry_date FROM match_events e JOIN demands d ON d.id = e.demand"):
-        floor = {"relevance": 0.3, "dense_cosine": 0.45}[evidence]  # the served ranker's evidence (learned: relevance)
+        floor = {"relevance": FLOOR, "dense_cosine": 0.45}[evidence]  # the served ranker's evidence (learned)
         assert score >= floor
         assert expiry is None or expiry >= AS_OF.isoformat()
 
@@ -98,7 +103,8 @@ def test_events_once_per_pair_and_superseded_on_change(home: Workspace, sample_p
     again = offers(sample_patents, 40)
     report = store.write_batch("patents", again, "patents-again.jsonl")
     assert report.unchanged == 40 and ev.pending_count(store) == {}
-    assert run_pending(searcher, settings(confirm=False, min_relevance=0.3)).events == 0 and live_pairs(store) == pairs
+    assert run_pending(searcher, settings(confirm=False, min_relevance=FLOOR)).events == 0
+    assert live_pairs(store) == pairs
 
     # a changed record: nothing happens until a snapshot with the change is served, then its old events are
     # superseded by that write and its new ones recorded
@@ -111,10 +117,10 @@ def test_events_once_per_pair_and_superseded_on_change(home: Workspace, sample_p
     edited = changed.model_copy(update={"abstract": changed.abstract + "，可用于汽车零部件。"})
     write = store.write_batch("patents", [edited], "changed.jsonl")
     assert ev.pending_count(store) == {"patents": 1}
-    waiting = run_pending(searcher, settings(confirm=False, min_relevance=0.3))
+    waiting = run_pending(searcher, settings(confirm=False, min_relevance=FLOOR))
     assert waiting.processed == 0 and ev.pending_count(store) == {"patents": 1}
     build(home, ("patents",))
-    done = run_pending(searcher, settings(confirm=False, min_relevance=0.3))
+    done = run_pending(searcher, settings(confirm=False, min_relevance=FLOOR))
     assert done.processed == 1 and ev.pending_count(store) == {}
     for (event_id,) in old:
         by = store._db.execute("SELECT superseded_by FROM match_events WHERE id=?", (event_id,)).fetchone()[0]
