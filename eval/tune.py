@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from eval.beir import Dataset
 from eval.metrics import score
 from eval.runner import DEPTH, Progress, Workspaces, resolve_qrels
 from matcher.config import RankerConfig
-from matcher.features import FEATURES, RETRIEVER_FEATURES, with_interactions
+from matcher.features import FEATURES, RETRIEVER_FEATURES, TITLE_CHANNEL, with_interactions
 from matcher.filters import PatentFilters
 from matcher.fusion.learned import LearnedRanker
 from matcher.search import Searcher
@@ -233,36 +233,53 @@ def fit_ranker(queries: list[QueryFeatures], progress: Progress | None = None, c
                ) -> tuple[LearnedRanker, dict[str, Any]]:
     """Choose the model by 5-fold cross-validation over the dev queries (mean nDCG@10 over sets), fit it on all of
     them, and calibrate it on the held-out margins of each query's top 10. ``compare`` also cross-validates the
-    alternatives (pointwise logistic regression, LambdaMART) for the record. Returns the model and the table."""
-    qrels = _position_qrels(queries)
-    folds = [_fold(q.qid) for q in queries]
+    alternatives (pointwise logistic regression, LambdaMART) for the record. The same is done without the title
+    channel (rows named ``... without titles``): that model ships inside the first (``without_titles``), for
+    snapshots that have no title vectors. Returns the model and the table."""
     report: dict[str, Any] = {"cv": {}, "queries": {}}
     for q in queries:
         report["queries"][q.set_name] = report["queries"].get(q.set_name, 0) + 1
+    model = _fit_chosen(queries, FEATURES, report, "", progress, compare)
+    report["chosen"] = model.info["chosen"]
+    plain = tuple(f for f in FEATURES if f not in TITLE_CHANNEL)
+    cols = [FEATURES.index(f) for f in plain]
+    without = _fit_chosen([replace(q, x=q.x[:, cols]) for q in queries], plain, report, " without titles",
+                          progress, False)
+    report["chosen_without_titles"] = without.info["chosen"]
+    return replace(model, without_titles=without), report
+
+
+def _fit_chosen(queries: list[QueryFeatures], names: tuple[str, ...], report: dict[str, Any], suffix: str,
+                progress: Progress | None, compare: bool) -> LearnedRanker:
+    """``fit_ranker`` over the columns ``names`` (``queries``' matrices hold just those), its rows of the table
+    (``report["cv"]``) named with ``suffix``; the model's ``info["chosen"]`` names the chosen row."""
+    qrels = _position_qrels(queries)
+    folds = [_fold(q.qid) for q in queries]
 
     def record(name: str, margins: list[np.ndarray]) -> None:
         per_set = ndcg_of(queries, margins, qrels)
-        report["cv"][name] = {**per_set, "mean": float(np.mean(list(per_set.values())))}
+        report["cv"][name + suffix] = {**per_set, "mean": float(np.mean(list(per_set.values())))}
 
     held: dict[float, list[np.ndarray]] = {}
     for i, l2 in enumerate(L2_GRID, 1):
-        held[l2] = _cross_validate(queries, folds, lambda t, l2=l2: fit_listwise(t, l2), lambda m, x: m.margin(x))
+        held[l2] = _cross_validate(queries, folds, lambda t, l2=l2: fit_listwise(t, l2, names),
+                                   lambda m, x: m.margin(x))
         record(f"listwise linear l2={l2:g}", held[l2])
         if progress:
-            progress("cross-validate", i, len(L2_GRID))
+            progress("cross-validate" + suffix, i, len(L2_GRID))
     if compare:
-        record("pointwise logistic C=10", _cross_validate(queries, folds, lambda t: fit_logistic(t, 10.0),
+        record("pointwise logistic C=10", _cross_validate(queries, folds, lambda t: fit_logistic(t, 10.0, names),
                                                           lambda m, x: m.margin(x)))
         try:
             record("lambdamart (lightgbm)", _cross_validate(queries, folds, fit_lambdamart, lambda m, x: m.predict(x)))
         except ImportError:
             report["cv"]["lambdamart (lightgbm)"] = "lightgbm not installed"
-    for name in ("bm25_rr", "dense_cos"):  # single-feature references: each retriever alone, per language
-        col = FEATURES.index(name)
-        record(f"reference: {name} alone", [q.x[:, col] for q in queries])
-    best = max(L2_GRID, key=lambda l2: (round(report["cv"][f"listwise linear l2={l2:g}"]["mean"], 6), l2))
-    report["chosen"] = f"listwise linear l2={best:g}"
-    model = fit_listwise(queries, best)
+        for name in ("bm25_rr", "dense_cos"):  # single-feature references: each retriever alone, per language
+            col = names.index(name)
+            record(f"reference: {name} alone", [q.x[:, col] for q in queries])
+    best = max(L2_GRID, key=lambda l2: (round(report["cv"][f"listwise linear l2={l2:g}{suffix}"]["mean"], 6), l2))
+    chosen = f"listwise linear l2={best:g}{suffix}"
+    model = fit_listwise(queries, best, names)
     # Platt scaling on held-out margins of what users see (each query's top 10)
     from sklearn.linear_model import LogisticRegression
 
@@ -275,7 +292,7 @@ def fit_ranker(queries: list[QueryFeatures], progress: Progress | None = None, c
     a, b = float(platt.coef_[0][0]), float(platt.intercept_[0])
     if a <= 0:
         a, b = 1.0, 0.0
-    info = {"fitted_on_queries": dict(report["queries"]), "chosen": report["chosen"],
-            "cv_mean_ndcg@10": report["cv"][report["chosen"]]["mean"],
+    info = {"fitted_on_queries": dict(report["queries"]), "chosen": chosen, "features": "without the title channel"
+            if suffix else "all", "cv_mean_ndcg@10": report["cv"][chosen]["mean"],
             "calibration": "Platt scaling on held-out (5-fold) margins of each query's top 10"}
-    return LearnedRanker(model.features, model.mean, model.scale, model.weights, model.bias, (a, b), info), report
+    return LearnedRanker(model.features, model.mean, model.scale, model.weights, model.bias, (a, b), info)

@@ -35,8 +35,9 @@ class RankerConfig(BaseModel):
     title_model: str | None = Field(
         default="e5-small-int8", description="Embeds each record's title for the learned ranker's title channel "
                                              "(``matcher.features.TITLE_CHANNEL``); null: no title vectors (the "
-                                             "channel's columns are then 0, which the shipped model was not fitted "
-                                             "for). Chosen on the dev splits: mean nDCG@10 0.467 -> 0.506.")
+                                             "learned ranker's model fitted without the channel then ranks: "
+                                             "``LearnedRanker.without_titles``). Chosen on the dev splits: mean "
+                                             "nDCG@10 0.467 -> 0.506.")
     candidates: int = Field(default=100, ge=1, le=10_000, description="Depth each retriever fetches before fusion.")
     dense_text_chars: int = Field(default=512, ge=32, description="Characters of title+abstract+claim embedded.")
     abstain_credit: float = Field(

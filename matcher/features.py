@@ -23,7 +23,8 @@ Chosen on the dev splits (5-fold CV, mean nDCG@10 0.460 -> 0.467; ``eval/tune_de
 A *title channel* (``TITLE_CHANNEL``) compares the query with each candidate's title alone, embedded by a second,
 smaller model (``RankerConfig.title_model``, e5-small as int8: a query in ~6 ms): within one language e5 is the
 stronger model, and a title is short enough to embed for every record. Its columns are zero when the snapshot
-has no title vectors. Chosen on the dev splits (5-fold CV, mean nDCG@10 0.467 -> 0.506; ``eval/RESULTS.md``).
+has no title vectors, and a model fitted without them ranks instead (``LearnedRanker.for_titles``). Chosen on
+the dev splits (5-fold CV, mean nDCG@10 0.467 -> 0.506; ``eval/RESULTS.md``).
 
 ``RETRIEVER_FEATURES`` are what the retrievers give; ``FEATURES`` adds the interactions and names every column a
 model may use; a model file names the ones it uses and is refused if this build does not compute one of them.

@@ -69,6 +69,7 @@ class Candidates:
     title_vector: np.ndarray | None = None  # the query by the snapshot's title model (learned fusion only)
     pool: np.ndarray | None = None  # the learned fusion's candidates (positions, ascending) and their features
     features: np.ndarray | None = None
+    titled: bool = False  # the features hold the title channel (the snapshot has title vectors)
 
 
 class Searcher:
@@ -89,14 +90,15 @@ class Searcher:
         self._pinned: dict[Collection, Snapshot] = {}
         self._owner: Searcher = self  # a pinned view's owner holds the store and the vector cache
 
-    def learned_ranker(self) -> LearnedRanker:
+    def learned_ranker(self, titles: bool = True) -> LearnedRanker:
         """The learned fusion's model: the ``ranker_model`` given, else ``HOME/ranker_model.json`` if fitted there,
-        else the shipped one."""
+        else the shipped one; for features without the title channel (``titles`` false), its model fitted without
+        it (``LearnedRanker.for_titles``)."""
         owner = self._owner
         with owner._lock:
             if owner._learned is None:
                 owner._learned = LearnedRanker.load(owner.ranker_model or model_path(owner.workspace.home), FEATURES)
-            return owner._learned
+            return owner._learned.for_titles(titles)
 
     def close(self) -> None:
         if self._owner is not self:
@@ -246,6 +248,7 @@ class Searcher:
                 else np.zeros((0, snap.titles.shape[1]), np.float32)
             title_cosines = (rows @ np.asarray(c.title_vector, dtype=np.float32)).astype(np.float64)
         c.pool = pool
+        c.titled = title_cosines is not None
         c.features = feature_matrix(pool, languages, c.query_language, c.renderings, dense_lists, cosines, coverage,
                                     title_cosines)
         return c.pool, c.features
@@ -265,7 +268,7 @@ class Searcher:
             if not c.renderings and not cfg.translate_queries:
                 raise ValueError("the learned fusion needs per-language candidates (translate_queries: true)")
             pool, x = self.learned_features(snap, c)
-            margins = (model or self.learned_ranker()).margin(x)
+            margins = (model or self.learned_ranker(c.titled)).margin(x)
             return {int(p): float(m) for p, m in zip(pool.tolist(), margins.tolist(), strict=True)}
 
         def abstains(run: int, key: str) -> bool:
@@ -314,7 +317,7 @@ class Searcher:
         c = self.candidates(snap, query, mask, mode, max(self.config.candidates, k))
         fused = self.fuse(snap, c, mode)
         ordered = sorted(fused.items(), key=lambda item: (-round(item[1], 12), item[0]))
-        model = self.learned_ranker() if learned else None
+        model = self.learned_ranker(c.titled) if learned else None
         if model is not None and min_score is not None:
             keep = model.relevance_of_margin(np.array([m for _, m in ordered])) >= min_score if ordered else []
             ordered = [item for item, kept in zip(ordered, keep, strict=True) if kept]

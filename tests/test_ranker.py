@@ -185,3 +185,80 @@ def test_title_text_is_the_title_or_the_subject_the_body_opens_with() -> None:
         == "用于预处理金属基底的碱性含水组合物"
     assert titled("", "x" * 200) == "x" * TITLE_CHARS  # no opening to read: the first characters
     assert title_text(Patent(id="p", title="", abstract="本申请提供了一种电池包，…")) == "一种电池包"
+
+
+def _plain_model(seed: int) -> LearnedRanker:
+    plain = tuple(f for f in FEATURES if f not in TITLE_CHANNEL)
+    rng = np.random.default_rng(seed)
+    k = len(plain)
+    return LearnedRanker(plain, rng.normal(size=k), rng.uniform(0.5, 2, size=k), rng.normal(size=k), -0.3,
+                         (1.3, 0.2), {"note": "no titles"})
+
+
+def test_a_model_without_titles_rides_in_the_file_and_stands_in_when_there_are_none(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    model = replace(_model(), without_titles=_plain_model(5))
+    back = LearnedRanker.load(model.save(tmp_path / "m.json"), FEATURES)
+    x = np.random.default_rng(6).normal(size=(9, len(FEATURES)))
+    assert back.for_titles(True) is back and np.array_equal(back.margin(x), model.margin(x))
+    plain = back.for_titles(False)
+    assert plain.info == {"note": "no titles"} and plain.calibration == (1.3, 0.2)
+    keep = [FEATURES.index(f) for f in plain.features]
+    np.testing.assert_allclose(plain.margin(x), _plain_model(5).margin(x[:, keep]), rtol=0, atol=1e-12)
+    x[:, [FEATURES.index(f) for f in TITLE_CHANNEL]] += 100.0  # it reads no title column
+    np.testing.assert_allclose(plain.margin(x), _plain_model(5).margin(x[:, keep]), rtol=0, atol=1e-12)
+    assert _model().for_titles(False).info == {"note": "test"}  # a file without one: the model itself
+    data = model.to_dict()
+    data["without_titles"] = _model().to_dict()  # a stand-in that reads titles is no stand-in
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(RankerFileError, match=r"bad\.json: without_titles: uses the title channel"):
+        LearnedRanker.load(tmp_path / "bad.json", FEATURES)
+    data["without_titles"] = {**_plain_model(5).to_dict(), "weights": [1.0]}
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(RankerFileError, match=r"bad\.json: without_titles: weights must have one value per feature"):
+        LearnedRanker.load(tmp_path / "bad.json", FEATURES)
+
+
+def test_the_shipped_model_carries_one_fitted_without_titles() -> None:
+    model = LearnedRanker.load(DEFAULT_PATH, FEATURES)
+    assert model.uses_titles and model.without_titles is not None
+    plain = model.for_titles(False)
+    assert not plain.uses_titles and plain.calibration[0] > 0 and "without titles" in plain.info["chosen"]
+
+
+@pytest.mark.parametrize("titles", [None, "static-64"])
+def test_search_ranks_with_the_model_that_fits_the_snapshots_title_vectors(
+        tmp_path: Path, sample_patents: list[Patent], titles: str | None) -> None:
+    """Over a snapshot without title vectors the search orders and calibrates by the model fitted without them;
+    with them, by the full model (its relevance is what a shortlist's floor reads)."""
+    from matcher.config import RankerConfig
+    from matcher.full_build import build_snapshot
+    from matcher.search import Searcher
+    from matcher.store import Store
+    from matcher.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    with Store(ws.store_path) as store:
+        store.write_batch("patents", [p for p in sample_patents if p.abstract][:300], "t")
+    build_snapshot(ws, "patents", dense_model="static-64", title_model=titles)
+    searcher = Searcher(ws, RankerConfig(dense_model="static-64", title_model=titles))
+    try:
+        snap = searcher.snapshot("patents")
+        assert (snap.titles is not None) == (titles is not None)
+        full = searcher.learned_ranker()
+        want = full if titles else full.without_titles
+        assert want is not None
+        query = "锂离子电池 正极材料"
+        results = searcher.search(snap, query, 10, np.ones(len(snap.bm25.ids), dtype=bool))
+        c = searcher.candidates(snap, query, np.ones(len(snap.bm25.ids), dtype=bool), "hybrid", 100)
+        pool, x = searcher.learned_features(snap, c)
+        margins = dict(zip(pool.tolist(), want.margin(x).tolist(), strict=True))
+        assert results and c.titled == (titles is not None)
+        for r in results:
+            pos = snap.bm25.position(r.id)
+            assert r.relevance == pytest.approx(float(want.relevance_of_margin(np.array([margins[pos]]))[0]), abs=1e-9)
+        order = sorted(margins, key=lambda p: (-round(margins[p], 12), p))
+        assert results[0].id == snap.bm25.ids[order[0]]
+    finally:
+        searcher.close()

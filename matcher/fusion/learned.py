@@ -7,6 +7,11 @@ held-out margins of the dev splits (``eval.tune``). Saved as plain JSON with a f
 (``matcher/ranker_model.json`` ships; ``HOME/ranker_model.json`` overrides), loaded without pickle; a file of
 another format version, or one naming a feature this build does not compute, is refused. A model may use a
 subset of the build's features (an older fit): loaded for the build's columns, it reads its own by name.
+
+A model that uses the title channel (``matcher.features.TITLE_CHANNEL``) carries a second model fitted on the same
+queries without it (``without_titles``), for a snapshot that has no title vectors (built with ``title_model: null``,
+or before titles were embedded): that snapshot's title columns are zeros, which the first model never saw in
+fitting (with them its ranking and its relevance estimates are wrong). ``for_titles`` picks the one that fits.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from matcher.features import TITLE_CHANNEL
 
 FORMAT = "patent-match/learned-ranker"
 FORMAT_VERSION = 1
@@ -38,6 +45,7 @@ class LearnedRanker:
     calibration: tuple[float, float] = (1.0, 0.0)  # (a, b): relevance = sigmoid(a * margin + b), a > 0
     info: dict[str, Any] = field(default_factory=dict)  # how it was fitted (sets, counts, scores): not used to rank
     columns: tuple[int, ...] | None = None  # where its features sit in the matrices it is given (None: in order)
+    without_titles: LearnedRanker | None = None  # fitted without the title channel, for snapshots without titles
 
     def __post_init__(self) -> None:
         k = len(self.features)
@@ -48,6 +56,19 @@ class LearnedRanker:
             raise RankerFileError("scale must be positive")
         if not self.calibration[0] > 0:
             raise RankerFileError("the calibration slope must be positive (relevance must follow the margin)")
+        if self.without_titles is not None and set(self.without_titles.features) & set(TITLE_CHANNEL):
+            raise RankerFileError("without_titles: uses the title channel it stands in for")
+
+    @property
+    def uses_titles(self) -> bool:
+        return bool(set(self.features) & set(TITLE_CHANNEL))
+
+    def for_titles(self, titles: bool) -> LearnedRanker:
+        """The model for a search with (``titles``) or without title vectors: this one, or ``without_titles`` when
+        there are none and this one reads them (a file without that model: this one, on zero title columns)."""
+        if titles or not self.uses_titles or self.without_titles is None:
+            return self
+        return self.without_titles
 
     def margin(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -68,7 +89,8 @@ class LearnedRanker:
                 "scale": [float(v) for v in self.scale], "weights": [float(v) for v in self.weights],
                 "bias": float(self.bias), "calibration": {"a": float(self.calibration[0]),
                                                           "b": float(self.calibration[1])},
-                "info": self.info}
+                "info": self.info,
+                **({"without_titles": self.without_titles.to_dict()} if self.without_titles is not None else {})}
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,14 +115,21 @@ class LearnedRanker:
                                       f"({list(expected_features)}); refit with `pmatch eval tune`")
             if features != tuple(expected_features):
                 columns = tuple(tuple(expected_features).index(f) for f in features)
+        fallback = data.get("without_titles")
+        if fallback is not None and not isinstance(fallback, dict):
+            raise RankerFileError(f"{source}: without_titles: must be a model object")
+        without_titles = None if fallback is None else cls.from_dict(fallback, expected_features,
+                                                                     f"{source}: without_titles")
         try:
             cal = data.get("calibration", {"a": 1.0, "b": 0.0})
             return cls(features, np.asarray(data["mean"], dtype=np.float64),
                        np.asarray(data["scale"], dtype=np.float64), np.asarray(data["weights"], dtype=np.float64),
                        float(data["bias"]), (float(cal["a"]), float(cal["b"])), dict(data.get("info", {})),
-                       columns)
+                       columns, without_titles)
         except (KeyError, TypeError) as exc:
             raise RankerFileError(f"{source}: missing or malformed field: {exc}") from None
+        except RankerFileError as exc:
+            raise RankerFileError(f"{source}: {exc}") from None
 
     @classmethod
     def load(cls, path: Path, expected_features: tuple[str, ...] | None = None) -> LearnedRanker:
