@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,11 @@ class ShortlistOptions:
     # 0%), so it adds to the floors and does not replace them (eval/datasets/shortlist_pairs/CARD.md)
     pair_model: bool = False
     min_confidence: float | None = None
+    # the learned ranker's title channel (``matcher.features.TITLE_CHANNEL``) in the pair scores; off: the patents
+    # are scored by its model fitted without it (``LearnedRanker.without_titles``). Off by default: on the blind
+    # round 7 the title channel's relevance admitted 9 more demands at the 0.25 floor, mostly with bad rows
+    # (shortlist top rows 11 bad of 80 against 3 of 71; eval/datasets/shortlist_pairs/CARD.md)
+    title_channel: bool = False
 
     def passes(self, c: Candidate) -> bool:
         """The absolute floors: relevance (or, without one, the dense cosine) and the title's words."""
@@ -157,9 +162,20 @@ def duplicate_groups(titles: list[str], vectors: np.ndarray | None, threshold: f
     return np.unique(roots, return_inverse=True)[1].reshape(-1)
 
 
+def ranking_view(searcher: Searcher, options: ShortlistOptions) -> Searcher:
+    """``searcher``, or without ``options.title_channel`` a view of it whose snapshots have no title vectors (its
+    searches, of the segments' demands and patents and of each demand's patents, rank by the learned ranker's model
+    fitted without them)."""
+    if options.title_channel:
+        return searcher
+    titled = {kind: snap for kind in ("patents", "demands") if (snap := searcher.snapshot(kind)).titles is not None}
+    return searcher.over({kind: replace(snap, titles=None) for kind, snap in titled.items()}) if titled else searcher
+
+
 def score_pairs(searcher: Searcher, selection: Selection, demands: dict[int, Demand], options: ShortlistOptions,
                 progress: ProgressFn | None = None) -> list[Candidate]:
     """Candidate (demand, patent) pairs with the hybrid ranker's scores, and each demand's duplicate groups."""
+    searcher = ranking_view(searcher, options)  # a partition's worker comes with its own searcher
     psnap = searcher.snapshot("patents")
     size = psnap.facets.size
     masks = [pick.patent_mask(size) for pick in selection.picks]
@@ -238,6 +254,7 @@ def build_shortlist(searcher: Searcher, chain: Chain, options: ShortlistOptions 
     caps = options.caps()  # refuses bad caps before any work
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    searcher = ranking_view(searcher, options)  # the segments' searches and the pairs' scores alike
     if selection is None:
         selection = select_chain(searcher, chain, options.mode, progress)
     timings["select_s"] = time.perf_counter() - started

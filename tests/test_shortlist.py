@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -414,6 +415,34 @@ def test_learned_relevance_scores_pairs_and_floors_them(searcher: Searcher, chai
         assert [e.score for e in push.enterprises] == sorted((e.score for e in push.enterprises), reverse=True)
     finally:
         learned.close()
+
+
+def test_pairs_are_scored_without_the_title_channel_unless_asked(
+        tmp_path: Path, searcher: Searcher, chains: dict[str, Chain]) -> None:
+    """By default a shortlist selects and scores as over the snapshot without its title vectors (so by the ranker's
+    model fitted without them); ``title_channel`` reads them."""
+    titled = Workspace(tmp_path / "titled")
+    with Store(titled.store_path) as store:
+        for kind in ("patents", "demands"):
+            store.write_batch(kind, list(searcher.store.iter_records(kind)), "test")  # type: ignore[arg-type]
+    for kind in ("patents", "demands"):
+        build_snapshot(titled, kind, dense_model="static-64", title_model="static-64")  # type: ignore[arg-type]
+    with_titles = Searcher(titled, RankerConfig(dense_model="static-64", candidates=50, fusion="learned"))
+    snap = with_titles.snapshot("patents")
+    plain = with_titles.over({"patents": replace(snap, titles=None)})  # the same snapshot, its titles hidden
+    try:
+        assert snap.titles is not None
+        opts = shortlist_opts(per_demand=3, per_patent=2, min_relevance=None, min_coverage=None,
+                              min_topic_coverage=None, explain=False)
+        want = build_shortlist(plain, chains["smart_manufacturing"], opts).rows
+        got = build_shortlist(with_titles, chains["smart_manufacturing"], opts).rows
+        key = [(r["demand_id"], r["patent_id"], r["relevance"]) for r in want]
+        assert want and [(r["demand_id"], r["patent_id"], r["relevance"]) for r in got] == key
+        read = build_shortlist(with_titles, chains["smart_manufacturing"],
+                               ShortlistOptions(**{**vars(opts), "title_channel": True})).rows
+        assert read and [(r["demand_id"], r["patent_id"], r["relevance"]) for r in read] != key
+    finally:
+        with_titles.close()
 
 
 # --- the commands -----------------------------------------------------------------------------------------

@@ -78,6 +78,7 @@ def shortlist(
                                                       help=h("shortlist.shortlist.min_topic_coverage"))]
     = ShortlistOptions.min_topic_coverage or 0.0,
     pair_model: Annotated[bool, typer.Option(help=h("shortlist.shortlist.pair_model"))] = False,
+    title_channel: Annotated[bool, typer.Option(help=h("shortlist.shortlist.title_channel"))] = False,
     min_confidence: Annotated[float | None, typer.Option(min=0.0, max=1.0,
                                                          help=h("shortlist.shortlist.min_confidence"))] = None,
     candidates: Annotated[int | None, typer.Option(min=1, max=1000, help=h("shortlist.shortlist.candidates"))] = None,
@@ -110,6 +111,7 @@ def shortlist(
                                min_topic_coverage=min_topic_coverage or None, candidates=candidates,
                                duplicate_similarity=duplicate_similarity, method=method,  # type: ignore[arg-type]
                                mode=mode, explain=explain, pair_model=pair_model,  # type: ignore[arg-type]
+                               title_channel=title_channel,
                                min_confidence=min_confidence)
     searcher = Searcher(existing_workspace(home, lang))
     try:
