@@ -162,17 +162,16 @@ def make_segment(workspace: Workspace, store: Store, kind: Collection, records: 
     info = None
     titles = None
     title_info = None
-    if dense_model or title_model:
+    if title_model:
         try:
-            if title_model:
-                t_titles = time.perf_counter()
-                title_embedder, title_vectors = embed_texts(workspace, title_model, title_texts, progress,
-                                                            stage="embed_titles")
-                title_texts.clear()
-                titles = np.asarray(title_vectors, dtype=np.float16).reshape(len(ids), title_embedder.dim)
-                title_info = TitleInfo(file=titles_file_name(title_model), model=title_model,
-                                       fingerprint=title_embedder.fingerprint, dim=title_embedder.dim)
-                seconds["embed_titles"] = round(time.perf_counter() - t_titles, 3)
+            t_titles = time.perf_counter()
+            title_embedder, title_vectors = embed_texts(workspace, title_model, title_texts, progress,
+                                                        stage="embed_titles")
+            title_texts.clear()
+            titles = np.asarray(title_vectors, dtype=np.float16).reshape(len(ids), title_embedder.dim)
+            title_info = TitleInfo(file=titles_file_name(title_model), model=title_model,
+                                   fingerprint=title_embedder.fingerprint, dim=title_embedder.dim)
+            seconds["embed_titles"] = round(time.perf_counter() - t_titles, 3)
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise

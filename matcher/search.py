@@ -66,10 +66,9 @@ class Candidates:
     pool_cosines: dict[int, float] | None = None
     query_language: str = ""
     renderings: dict[str, Rendering] = field(default_factory=dict)  # document language -> the query BM25 saw there
-    title_vector: np.ndarray | None = None  # the query by the snapshot's title model (learned fusion only)
+    title_vector: np.ndarray | None = None  # the query by the snapshot's title model (None: it has no titles)
     pool: np.ndarray | None = None  # the learned fusion's candidates (positions, ascending) and their features
     features: np.ndarray | None = None
-    titled: bool = False  # the features hold the title channel (the snapshot has title vectors)
 
 
 class Searcher:
@@ -160,7 +159,7 @@ class Searcher:
             return None
         embedder = load_embedder(info.model)
         if embedder.fingerprint != info.fingerprint:
-            raise NotIndexed("search.dense_version", kind=snap.kind, model=info.model)
+            raise NotIndexed("search.title_version", kind=snap.kind, model=info.model)
         return embedder
 
     # --- public searches ------------------------------------------------------------------------------
@@ -248,7 +247,6 @@ class Searcher:
                 else np.zeros((0, snap.titles.shape[1]), np.float32)
             title_cosines = (rows @ np.asarray(c.title_vector, dtype=np.float32)).astype(np.float64)
         c.pool = pool
-        c.titled = title_cosines is not None
         c.features = feature_matrix(pool, languages, c.query_language, c.renderings, dense_lists, cosines, coverage,
                                     title_cosines)
         return c.pool, c.features
@@ -268,7 +266,7 @@ class Searcher:
             if not c.renderings and not cfg.translate_queries:
                 raise ValueError("the learned fusion needs per-language candidates (translate_queries: true)")
             pool, x = self.learned_features(snap, c)
-            margins = (model or self.learned_ranker(c.titled)).margin(x)
+            margins = (model or self.learned_ranker(c.title_vector is not None)).margin(x)
             return {int(p): float(m) for p, m in zip(pool.tolist(), margins.tolist(), strict=True)}
 
         def abstains(run: int, key: str) -> bool:
@@ -317,7 +315,7 @@ class Searcher:
         c = self.candidates(snap, query, mask, mode, max(self.config.candidates, k))
         fused = self.fuse(snap, c, mode)
         ordered = sorted(fused.items(), key=lambda item: (-round(item[1], 12), item[0]))
-        model = self.learned_ranker(c.titled) if learned else None
+        model = self.learned_ranker(c.title_vector is not None) if learned else None
         if model is not None and min_score is not None:
             keep = model.relevance_of_margin(np.array([m for _, m in ordered])) >= min_score if ordered else []
             ordered = [item for item, kept in zip(ordered, keep, strict=True) if kept]

@@ -48,6 +48,7 @@ from matcher.pair_model import shipped_judge
 from matcher.pairs import explain_records, holder_key, pair_fields
 from matcher.records import Demand, Patent
 from matcher.search import Searcher
+from matcher.store import COLLECTIONS
 from matcher.texts import demand_query
 
 # (searcher, selection, demands by position, options, progress) -> candidates: ``score_pairs`` or one like it
@@ -168,7 +169,7 @@ def ranking_view(searcher: Searcher, options: ShortlistOptions) -> Searcher:
     fitted without them)."""
     if options.title_channel:
         return searcher
-    titled = {kind: snap for kind in ("patents", "demands") if (snap := searcher.snapshot(kind)).titles is not None}
+    titled = {kind: snap for kind in COLLECTIONS if (snap := searcher.snapshot(kind)).titles is not None}
     return searcher.over({kind: replace(snap, titles=None) for kind, snap in titled.items()}) if titled else searcher
 
 

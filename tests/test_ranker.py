@@ -254,7 +254,7 @@ def test_search_ranks_with_the_model_that_fits_the_snapshots_title_vectors(
         c = searcher.candidates(snap, query, np.ones(len(snap.bm25.ids), dtype=bool), "hybrid", 100)
         pool, x = searcher.learned_features(snap, c)
         margins = dict(zip(pool.tolist(), want.margin(x).tolist(), strict=True))
-        assert results and c.titled == (titles is not None)
+        assert results and (c.title_vector is not None) == (titles is not None)
         for r in results:
             pos = snap.bm25.position(r.id)
             assert r.relevance == pytest.approx(float(want.relevance_of_margin(np.array([margins[pos]]))[0]), abs=1e-9)

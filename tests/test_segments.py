@@ -233,3 +233,26 @@ def test_a_flush_finds_deletions_in_the_log_and_without_it(tmp_path: Path, sampl
     build_snapshot(ws, "patents")  # a full build covers the deletion too: the log is forgotten
     with Store(ws.store_path) as store:
         assert store.deleted_since("patents", 0) == []
+
+
+def test_title_vectors_of_another_model_build_are_refused_in_both_languages(tmp_path: Path,
+                                                                          sample_patents: list[Patent]) -> None:
+    from matcher.config import RankerConfig
+    from matcher.search import NotIndexed
+
+    ws = Workspace(tmp_path / "ws")
+    with Store(ws.store_path) as store:
+        store.write_batch("patents", [p for p in sample_patents if p.abstract][:40], "a")
+    path = build_snapshot(ws, "patents", dense_model="static-64", title_model="static-64")
+    manifest = path / "manifest.json"
+    raw = manifest.read_text("utf-8")
+    fingerprint = SnapshotManifest.read(path).titles.fingerprint  # type: ignore[union-attr]
+    manifest.write_text(raw.replace(fingerprint, "0" * len(fingerprint)), "utf-8")
+    searcher = Searcher(ws, RankerConfig(dense_model="static-64", title_model="static-64"))
+    try:
+        with pytest.raises(NotIndexed) as caught:
+            searcher.search_patents("锂离子电池", k=5)
+        assert "title vectors" in caught.value.message("en") and "标题向量" in caught.value.message("zh")
+        assert "--full" in caught.value.message("en")
+    finally:
+        searcher.close()
