@@ -11,6 +11,7 @@ full build (``matcher.indexing``), which runs instead when there is no compatibl
 
 from __future__ import annotations
 
+import enum
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,15 @@ class FlushResult:
 
 
 
+class Keep(enum.Enum):
+    """``update_snapshot``'s default title model: the one the current snapshot was built with."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
 def _compatible(manifest: SnapshotManifest, dense_model: str | None, dense_text_chars: int,
                 analyzer: AnalyzerConfig | None, bm25_params: dict[str, Any] | None, title_model: str | None) -> bool:
     if manifest.bm25 != bm25_info(analyzer, bm25_params) or manifest.title_model != title_model:
@@ -80,11 +90,12 @@ def update_snapshot(
     analyzer: AnalyzerConfig | None = None,
     bm25_params: dict[str, Any] | None = None,
     progress: Progress | None = None,
-    title_model: str | None = None,
+    title_model: str | Keep | None = KEEP,
 ) -> FlushResult:
     """Make every write to ``kind`` since the current snapshot searchable: a new segment of the new and changed
     records, deletions masked. Runs a full build when there is no snapshot to update (none, an older format, or
-    built with another model, title model, text length, analyzer or BM25 parameters)."""
+    built with another model, title model, text length, analyzer or BM25 parameters). ``title_model``: the title
+    vectors' model (None: none); by default the current snapshot's, so a flush never drops them by omission."""
     started = time.perf_counter()
     with build_lock(workspace):
         workspace.prune_leftovers(kind)  # what killed builds left, even when there is nothing to flush
@@ -95,6 +106,8 @@ def update_snapshot(
                 current = SnapshotManifest.read(folder)
             except SnapshotFormatError:
                 current = None
+        if isinstance(title_model, Keep):
+            title_model = current.title_model if current is not None else None
         if current is None or not _compatible(current, dense_model, dense_text_chars, analyzer, bm25_params,
                                               title_model):
             try:

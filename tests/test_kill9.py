@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from matcher.config import load_config
 from matcher.records import Patent
 
 pytestmark = pytest.mark.e2e  # kills real CLI subprocesses mid-write
@@ -294,8 +293,7 @@ def test_a_flush_during_a_merge_keeps_the_merged_segment(tmp_path: Path, records
     run(home, "ingest", "patents", str(write_records(tmp_path / "c.jsonl", records[1500:1800])), "--no-index")
     ws = Workspace(home)
     flushed: list[FlushResult] = []
-    titles = load_config(home).title_model  # what `pmatch index build` embeds titles with, so the flush matches it
-    flush = threading.Thread(target=lambda: flushed.append(update_snapshot(ws, "patents", title_model=titles)))
+    flush = threading.Thread(target=lambda: flushed.append(update_snapshot(ws, "patents")))
     flush.start()
     flush.join(2.0)
     waited = flush.is_alive()  # the merge holds the build lock while its segment is placed but unpublished
@@ -332,8 +330,7 @@ def test_a_flush_during_a_full_rebuild_publishes_and_is_kept(tmp_path: Path, rec
     run(home, "ingest", "patents", str(write_records(tmp_path / "b.jsonl", late)), "--no-index")
     ws = Workspace(home)
     flushed: list[FlushResult] = []
-    titles = load_config(home).title_model  # what `pmatch index build` embeds titles with, so the flush matches it
-    flush = threading.Thread(target=lambda: flushed.append(update_snapshot(ws, "patents", title_model=titles)))
+    flush = threading.Thread(target=lambda: flushed.append(update_snapshot(ws, "patents")))
     flush.start()
     flush.join(60)
     done_first = not flush.is_alive()  # the flush did not wait for the rebuild

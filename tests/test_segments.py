@@ -196,6 +196,10 @@ def test_a_flush_with_another_title_model_rebuilds_in_full_and_a_flush_keeps_it(
         assert manifest.doc_count == store.count("patents")
     assert manifest.title_model == "static-64" and len(manifest.segments) == 2
     assert (ws.index_root("patents") / "segments" / manifest.segments[1].name / manifest.titles.file).is_file()  # type: ignore[union-attr]
+    with Store(ws.store_path) as store:
+        store.write_batch("patents", sample_patents[70:80], "d")
+    result = update_snapshot(ws, "patents")  # no title model named: the snapshot's is kept, not dropped
+    assert not result.full and SnapshotManifest.read(result.snapshot).title_model == "static-64"  # type: ignore[arg-type]
 
 
 def test_a_flush_finds_deletions_in_the_log_and_without_it(tmp_path: Path, sample_patents: list[Patent]) -> None:

@@ -57,6 +57,5 @@ def ingest(
     # the served snapshot's own settings: a flush, never a surprise full rebuild with another model
     chars = served.dense.text_chars if served.dense else load_config(ws.home).dense_text_chars
     with console.status(text("cli.status.indexing", lang, kind=k)):
-        result = update_snapshot(ws, k, dense_model=served.dense_model, dense_text_chars=chars,
-                                 title_model=served.title_model)
+        result = update_snapshot(ws, k, dense_model=served.dense_model, dense_text_chars=chars)
     report_flush(k, result, lang)
