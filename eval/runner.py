@@ -1,6 +1,10 @@
 """Running an evaluation set through the real ranker: a temporary workspace over the set's corpus, built by
 the same code that builds the served indexes, searched by the same ``Searcher`` that serves ``pmatch search``.
 
+A query's run is its results as a user sees them: each result, then the near-duplicates folded under it
+(``Result.duplicates``, listed under it in the CLI, the page and the API), so a target folded under a twin is found
+where it is shown, and the results after a folded group move down (``shown_run``).
+
 Document vectors come through the shared vector cache (keyed by model and text hash), so a second run over
 the same corpus does not re-embed. Workspaces are reused within one process for the same corpus and model.
 """
@@ -23,6 +27,7 @@ from matcher.filters import PatentFilters
 from matcher.full_build import build_snapshot
 from matcher.fusion.learned import model_path
 from matcher.records import Patent
+from matcher.results import Result
 from matcher.search import Searcher
 from matcher.store import Store
 from matcher.texts import indexed_text
@@ -170,13 +175,27 @@ def run_dataset(dataset: Dataset, config: EvalConfig, workspaces: Workspaces, ho
             if config.mode == "bm25-translated":
                 run[qid] = translated_bm25_run(searcher, query["text"], no_filters)
             else:
-                results = searcher.search_patents(query["text"], k=DEPTH, filters=no_filters)
-                run[qid] = {r.id: r.score for r in results}
+                run[qid] = shown_run(searcher.search_patents(query["text"], k=DEPTH, filters=no_filters))
             if progress:
                 progress("queries", i, len(queries))
     finally:
         searcher.close()
     return run, qrels, ranker
+
+
+def shown_run(results: list[Result], depth: int = DEPTH) -> dict[str, float]:
+    """Results in the order they are shown, cut at ``depth``: each result with its score, then each near-duplicate
+    folded under it with a score between its head's and the next result's (so the order holds; a group tied with
+    the next result stays tied)."""
+    run: dict[str, float] = {}
+    for i, r in enumerate(results):
+        below = results[i + 1].score if i + 1 < len(results) else r.score - 1e-6
+        step = (r.score - below) / (len(r.duplicates) + 1)
+        for j, doc_id in enumerate([r.id, *r.duplicates]):
+            if len(run) == depth:
+                return run
+            run.setdefault(doc_id, r.score - j * step)
+    return run
 
 
 def translated_bm25_run(searcher: Searcher, text: str, filters: PatentFilters, k: int = 60) -> dict[str, float]:

@@ -196,7 +196,8 @@ def results_export(title: str, results: list[Result], info: dict[str, Any], lang
     for r in results:
         dense = r.retrievers.get("dense", {})
         rows.append({"rank": r.rank, **record_fields(r.record), "score": round(r.score, 6),
-                     "dense_score": dense.get("score"), "fusion": r.retrievers.get("fused", {}).get("method", "")})
+                     "dense_score": dense.get("score"), "fusion": r.retrievers.get("fused", {}).get("method", ""),
+                     **({"near_duplicates": "、".join(r.duplicates)} if r.duplicates else {})})
     doc = {"title": title, **info, "results": [r.to_dict() for r in results]}
     return Table([(title, rows)], _present(rows, MAIN), [(k, v) for k, v in info.items()], doc,
                  [k for k in ("patent_id", "demand_id", "score", "dense_score", "fusion") if any(k in r for r in rows)])

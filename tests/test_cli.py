@@ -243,3 +243,22 @@ def test_saved_search_takes_filters_checked_as_the_api_checks_them(home: Path) -
         saved = {s.name: s for s in ev.saved_searches(store)}
     assert saved["负极订阅"].filters == {"ipc": ["H01M"], "open_licence_only": True}
     assert "坏的" not in saved
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_results_table_names_the_near_duplicates_folded_under_a_result(lang: str) -> None:
+    from rich.console import Console
+
+    from api.cli.render import results_table
+    from matcher.i18n import text
+    from matcher.results import Result
+
+    folded = Result(id="A", rank=1, score=0.5, record=Patent(id="A", title="[1] 磷酸铁锂正极", language="zh"),
+                    duplicates=["B", "C"])
+    alone = Result(id="D", rank=2, score=0.4, record=Patent(id="D", title="真空泵单向阀", language="zh"))
+    console = Console(record=True, width=240)
+    console.print(results_table([folded, alone], "t", lang))
+    out = console.export_text()
+    assert text("cli.result.duplicates", lang, ids="B、C") in out
+    assert out.count(text("cli.result.duplicates", lang, ids="").strip()) == 1  # only under the folded one
+    assert "[1] 磷酸铁锂正极" in out  # a title is printed as written, not read as markup

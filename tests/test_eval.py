@@ -16,6 +16,7 @@ from eval.evaluate import evaluate_config
 from eval.metrics import score
 from eval.runner import EvalConfig, Workspaces
 from eval.trec import read_run
+from matcher.records import Patent
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -178,3 +179,25 @@ def test_cli_eval_writes_results_and_trec_run(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "api.cli", "eval", "--data", str(tmp_path)], capture_output=True,
                          text=True, env=env, cwd=ROOT)
     assert bad.returncode == 1 and "no corpus" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_run_lists_folded_near_duplicates_where_they_are_shown() -> None:
+    """``shown_run``: each result, then the near-duplicates folded under it, in that order; a target folded under
+    its twin at rank 1 is found at rank 2, and what came after the group moves down."""
+    from eval.runner import shown_run
+    from matcher.results import Result
+
+    def hit(doc_id: str, rank: int, score: float, dups: list[str]) -> Result:
+        return Result(id=doc_id, rank=rank, score=score, record=Patent(id=doc_id, title=doc_id, language="zh"),
+                      duplicates=dups)
+
+    results = [hit("a", 1, 0.9, ["b", "c"]), hit("d", 2, 0.6, []), hit("e", 3, 0.3, ["f"])]
+    run = shown_run(results)
+    assert list(run) == ["a", "b", "c", "d", "e", "f"]
+    assert run["a"] == 0.9 and run["b"] == pytest.approx(0.8) and run["c"] == pytest.approx(0.7)
+    assert run["d"] == 0.6 and run["e"] == 0.3 and 0.3 - 1e-6 < run["f"] < 0.3
+    assert list(shown_run(results, depth=4)) == ["a", "b", "c", "d"]
+    # the metric reads that order: target b at rank 2 is 1/log2(3); target d, pushed from 2 to 4, is 1/log2(5)
+    _, per = score({"q1": {"b": 1}, "q2": {"d": 1}}, {"q1": run, "q2": run}, ["ndcg@10"])
+    assert per["q1"]["ndcg@10"] == pytest.approx(1 / math.log2(3))
+    assert per["q2"]["ndcg@10"] == pytest.approx(1 / math.log2(5))

@@ -4,6 +4,7 @@ are validated as the API validates them, and downloads open with the rows they p
 
 from __future__ import annotations
 
+import csv as csv_module
 import io
 import json
 import re
@@ -281,3 +282,33 @@ def test_closed_reads_close_the_pages_too(served: tuple[ApiServer, str]) -> None
         client.post("/login", data={"api_key": served[1], "csrf": csrf(page)})
         assert titles(client.get("/", params={"q": QUERY}))
         assert client.get("/v1/search/patents", params={"q": QUERY}).status_code == 401  # a cookie opens no API
+
+
+def test_a_folded_near_duplicate_is_listed_under_the_result_shown(tmp_path_factory: pytest.TempPathFactory,
+                                                                  sample_patents: list[Patent],
+                                                                  sample_demands: list[Demand]) -> None:
+    """One offer written twice (the same abstract, a title with two more words) is one hit; the other is named and
+    linked under it on the page, in both languages, and in the export: folded, never silently dropped."""
+    indexed, _ = corpus(sample_patents)
+    first = next(p for p in indexed if p.language == "zh" and p.title and len(p.abstract) > 80)
+    twin = first.model_copy(update={"id": "TWIN-OF-FIRST", "title": first.title + "及其应用"})
+    with page_server(tmp_path_factory.mktemp("twin"), [*indexed[:120], twin], sample_demands[:20]) as (server, _), \
+            httpx.Client(base_url=server.url, timeout=120) as c:
+        hits = c.get("/v1/search/patents", params={"q": first.title, "limit": 10}).json()["results"]
+        ids = [h["id"] for h in hits]
+        assert len({first.id, twin.id} & set(ids)) == 1, ids  # one of the two is shown
+        head = next(h for h in hits if h["id"] in (first.id, twin.id))
+        other = twin.id if head["id"] == first.id else first.id
+        assert other in head["duplicates"]
+        for lang in ("zh", "en"):
+            page = c.get("/", params={"q": first.title, "lang": lang})
+            item = next(li for li in page.text.split('<li class="hit">')
+                        if re.search(rf'<h3><a href="/patents/{re.escape(head["id"])}["?]', li))
+            folded = re.search(r'<p class="duplicates">([^<]*)(.*?)</p>', item, re.S)
+            assert folded and unescape(folded.group(1)).strip() == text("web.result.duplicates", lang).strip()
+            assert f'href="/patents/{other}' in folded.group(2) and other in folded.group(2)
+        csv = c.get("/export.csv", params={"q": first.title, "lang": "en"}).content.decode("utf-8-sig")
+        columns, *rows = list(csv_module.reader(io.StringIO(csv)))
+        assert header("near_duplicates", "en") in columns
+        row = next(r for r in rows if r[columns.index(header("patent_id", "en"))] == head["id"])
+        assert other in row[columns.index(header("near_duplicates", "en"))]

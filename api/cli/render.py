@@ -54,6 +54,10 @@ def results_table(results: list[Result], title: str, lang: str = DEFAULT_LANG) -
         name = rec.title or (rec.abstract[:60] + "…" if isinstance(rec, Patent) else "")
         who = ", ".join(getattr(rec, "applicants", [])[:2]) or (getattr(rec, "kind", None) or "")
         status = legal_status(rec, lang) if isinstance(rec, Patent) else ""
+        if r.duplicates:  # folded near-duplicates are listed under the one shown, never silently dropped
+            name = f"{_esc(name)}\n[dim]{text('cli.result.duplicates', lang, ids='、'.join(r.duplicates))}[/dim]"
+        else:
+            name = _esc(name)
         table.add_row(str(r.rank), r.id, name, who, status, licence_terms(rec, lang), rec.language,
                       f"{r.score:.4f}" if r.score < 1 else f"{r.score:.2f}")
     return table

@@ -147,7 +147,7 @@ def search_page(request: Request, service: ServiceDep) -> HTMLResponse:
 
 EXPORT_COLUMNS = ("rank", "patent_id", "patent_title", "patent_abstract", "holder", "applicant_type", "legal_status",
                   "ipc", "application_date", "publication_date", "patent_kind", "open_licence", "price", "maturity",
-                  "offer_modes")
+                  "offer_modes", "near_duplicates")
 EXPORT_DETAILS = ("patent_id", "score", "patent_language")
 
 
@@ -175,7 +175,8 @@ def hits_file(hits: list[s.PatentHit], fmt: Format, lang: Lang, info: list[tuple
              "ipc": list(h.record.ipc[:5]), "application_date": _iso(h.record.application_date),
              "publication_date": _iso(h.record.publication_date), "patent_kind": h.record.kind or "",
              "open_licence": h.record.open_licence, "price": h.record.price or "", "maturity": h.record.maturity or "",
-             "offer_modes": "、".join(h.record.cooperation_modes), "score": round(h.score, 6),
+             "offer_modes": "、".join(h.record.cooperation_modes), "near_duplicates": "、".join(h.duplicates),
+             "score": round(h.score, 6),
              "patent_language": h.record.language} for n, h in enumerate(hits, 1)]
     table = Table([(text("web.export.sheet", lang), rows)], list(EXPORT_COLUMNS), info, {"info": info, "rows": rows},
                   list(EXPORT_DETAILS))
