@@ -259,6 +259,6 @@ def test_results_table_names_the_near_duplicates_folded_under_a_result(lang: str
     console = Console(record=True, width=240)
     console.print(results_table([folded, alone], "t", lang))
     out = console.export_text()
-    assert text("cli.result.duplicates", lang, ids="B、C") in out
-    assert out.count(text("cli.result.duplicates", lang, ids="").strip()) == 1  # only under the folded one
+    assert text("common.folded_duplicates", lang) + "B、C" in out
+    assert out.count(text("common.folded_duplicates", lang).strip()) == 1  # only under the folded one
     assert "[1] 磷酸铁锂正极" in out  # a title is printed as written, not read as markup

@@ -305,7 +305,7 @@ def test_a_folded_near_duplicate_is_listed_under_the_result_shown(tmp_path_facto
             item = next(li for li in page.text.split('<li class="hit">')
                         if re.search(rf'<h3><a href="/patents/{re.escape(head["id"])}["?]', li))
             folded = re.search(r'<p class="duplicates">([^<]*)(.*?)</p>', item, re.S)
-            assert folded and unescape(folded.group(1)).strip() == text("web.result.duplicates", lang).strip()
+            assert folded and unescape(folded.group(1)).strip() == text("common.folded_duplicates", lang).strip()
             assert f'href="/patents/{other}' in folded.group(2) and other in folded.group(2)
         csv = c.get("/export.csv", params={"q": first.title, "lang": "en"}).content.decode("utf-8-sig")
         columns, *rows = list(csv_module.reader(io.StringIO(csv)))

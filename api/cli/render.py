@@ -54,10 +54,9 @@ def results_table(results: list[Result], title: str, lang: str = DEFAULT_LANG) -
         name = rec.title or (rec.abstract[:60] + "…" if isinstance(rec, Patent) else "")
         who = ", ".join(getattr(rec, "applicants", [])[:2]) or (getattr(rec, "kind", None) or "")
         status = legal_status(rec, lang) if isinstance(rec, Patent) else ""
+        name = _esc(name)
         if r.duplicates:  # folded near-duplicates are listed under the one shown, never silently dropped
-            name = f"{_esc(name)}\n[dim]{text('cli.result.duplicates', lang, ids='、'.join(r.duplicates))}[/dim]"
-        else:
-            name = _esc(name)
+            name += f"\n[dim]{text('common.folded_duplicates', lang)}{'、'.join(r.duplicates)}[/dim]"
         table.add_row(str(r.rank), r.id, name, who, status, licence_terms(rec, lang), rec.language,
                       f"{r.score:.4f}" if r.score < 1 else f"{r.score:.2f}")
     return table
